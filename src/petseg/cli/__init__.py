@@ -1,0 +1,56 @@
+"""The ``petseg`` command. Each subcommand lives in its own module of this package and
+calls one library function; this module only collects them and reports errors.
+
+Subcommand modules expose ``register(subparsers)``, which adds a parser whose
+``func(args) -> int`` default runs the command. Heavy libraries are imported inside
+``func`` so that ``petseg --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from petseg import __version__
+
+__all__ = ["main"]
+
+#: Subcommand modules, in the order of ``petseg --help``.
+COMMAND_MODULES = (
+    "petseg.cli.segment",
+    "petseg.cli.phantom",
+    "petseg.cli.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="petseg",
+        description="Total tumour segmentation and quantification in PET/CT.",
+    )
+    parser.add_argument("--version", action="version", version=f"petseg {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``petseg`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("petseg: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError) as err:
+        print(f"petseg {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

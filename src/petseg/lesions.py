@@ -1,0 +1,270 @@
+"""Lesions as connected components: labelling, minimum volume, editing, quantification.
+
+A *lesion map* is a ``(Z, Y, X)`` int32 array on the Study grid: 0 is background and
+each lesion has its own positive label. Connectivity is 6, 18 or 26 (3D face, edge or
+corner neighbours); the default is 26, the usual choice for PET lesion counting
+(a lesion whose voxels touch only at a corner is one lesion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cc3d
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from petseg.study import Geometry
+
+__all__ = [
+    "CONNECTIVITIES",
+    "DEFAULT_CONNECTIVITY",
+    "MIN_LESION_VOLUME_ML",
+    "LesionStats",
+    "PatientStats",
+    "label_components",
+    "min_voxels_for_volume",
+    "patient_stats",
+    "quantify_lesions",
+    "relabel_sequential",
+    "remove_labels",
+    "remove_small_components",
+    "suv_peak",
+]
+
+CONNECTIVITIES = (6, 18, 26)
+DEFAULT_CONNECTIVITY = 26
+#: Carlsen et al. 2022: "all volumes < 0.1 mL (< 9 voxels) are automatically removed".
+MIN_LESION_VOLUME_ML = 0.1
+#: SUVpeak: mean SUV in a 1 mL sphere (radius 6.2035 mm), PERCIST-style.
+SUV_PEAK_SPHERE_ML = 1.0
+
+
+def check_connectivity(connectivity: int) -> int:
+    """Return ``connectivity`` if it is 6, 18 or 26, else raise a ValueError naming the choices."""
+    if connectivity not in CONNECTIVITIES:
+        raise ValueError(
+            f"connectivity must be one of {CONNECTIVITIES} (3D face/edge/corner neighbours), "
+            f"got {connectivity!r}"
+        )
+    return int(connectivity)
+
+
+def label_components(
+    mask: NDArray[np.bool_], connectivity: int = DEFAULT_CONNECTIVITY
+) -> NDArray[np.int32]:
+    """Label the connected components of a binary ``(Z, Y, X)`` mask.
+
+    Labels run 1..N in raster order of each component's first voxel (cc3d's order).
+
+    Returns
+    -------
+    (Z, Y, X) int32 ndarray
+    """
+    connectivity = check_connectivity(connectivity)
+    mask = np.asarray(mask)
+    if mask.ndim != 3:
+        raise ValueError(f"mask must be 3D (Z, Y, X), got {mask.ndim}D")
+    labels = cc3d.connected_components(mask.astype(bool, copy=False), connectivity=connectivity)
+    return labels.astype(np.int32, copy=False)
+
+
+def min_voxels_for_volume(volume_ml: float, voxel_volume_ml: float) -> int:
+    """Smallest whole number of voxels whose volume reaches ``volume_ml``.
+
+    On the Carlsen grid (2×2×3 mm = 0.012 mL) 0.1 mL is 9 voxels (8.33 rounded up).
+    """
+    if voxel_volume_ml <= 0:
+        raise ValueError(f"voxel volume must be positive, got {voxel_volume_ml} mL")
+    return int(np.ceil(volume_ml / voxel_volume_ml - 1e-9))
+
+
+def remove_small_components(
+    labels: NDArray[np.integer],
+    voxel_volume_ml: float,
+    min_volume_ml: float = MIN_LESION_VOLUME_ML,
+) -> NDArray[np.int32]:
+    """Set to 0 every label whose volume is below ``min_volume_ml`` (mL).
+
+    Remaining labels are renumbered 1..N in their previous order.
+    """
+    labels = np.asarray(labels)
+    counts = np.bincount(labels.ravel())
+    keep = counts >= min_voxels_for_volume(min_volume_ml, voxel_volume_ml)
+    keep[0] = False
+    return _apply_keep(labels, keep)
+
+
+def remove_labels(labels: NDArray[np.integer], remove: list[int] | tuple[int, ...]) -> NDArray[np.int32]:
+    """Remove the given lesion labels; the others keep their numbers.
+
+    Raises
+    ------
+    ValueError
+        If a label to remove is not present (so a typo does not pass silently).
+    """
+    labels = np.asarray(labels)
+    present = set(np.unique(labels).tolist()) - {0}
+    missing = sorted(set(remove) - present)
+    if missing:
+        raise ValueError(f"lesion label(s) {missing} not in the lesion map (labels: {sorted(present)})")
+    out = labels.astype(np.int32, copy=True)
+    out[np.isin(out, list(remove))] = 0
+    return out
+
+
+def relabel_sequential(labels: NDArray[np.integer]) -> NDArray[np.int32]:
+    """Renumber labels to 1..N keeping their order."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels.ravel())
+    keep = counts > 0
+    keep[0] = False
+    return _apply_keep(labels, keep)
+
+
+def _apply_keep(labels: NDArray[np.integer], keep: NDArray[np.bool_]) -> NDArray[np.int32]:
+    lut = np.zeros(keep.size, dtype=np.int32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return lut[labels]
+
+
+@dataclass(frozen=True)
+class LesionStats:
+    """Per-lesion quantities. SUV in g/mL, volume in mL, TLG in g, centroid in LPS mm."""
+
+    label: int
+    voxels: int
+    volume_ml: float
+    suv_max: float
+    suv_mean: float
+    suv_peak: float
+    tlg_g: float
+    centroid_x_mm: float
+    centroid_y_mm: float
+    centroid_z_mm: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PatientStats:
+    """Per-patient totals over all lesions (Carlsen's prognostic measures).
+
+    ``lowest_lesion_suv_mean`` is the smallest per-lesion SUVmean (g/mL), NaN without
+    lesions; ``total_tumour_volume_ml`` is TTV.
+    """
+
+    lesion_count: int
+    total_tumour_volume_ml: float
+    lowest_lesion_suv_mean: float
+    highest_suv_max: float
+    total_tlg_g: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+def _sphere_kernel(spacing: tuple[float, float, float], volume_ml: float) -> NDArray[np.bool_]:
+    radius = (3.0 * volume_ml * 1000.0 / (4.0 * np.pi)) ** (1.0 / 3.0)
+    half = [int(np.floor(radius / s)) for s in spacing]
+    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    dist2 = sum((g * s) ** 2 for g, s in zip(grids, spacing, strict=True))
+    return np.asarray(dist2 <= radius**2)
+
+
+def suv_peak(
+    suv: NDArray[np.floating],
+    labels: NDArray[np.integer],
+    spacing: tuple[float, float, float],
+    sphere_ml: float = SUV_PEAK_SPHERE_ML,
+) -> NDArray[np.float64]:
+    """SUVpeak per label: the highest mean SUV of a ``sphere_ml`` sphere centred on a lesion voxel.
+
+    The sphere mean uses all image voxels inside the sphere (PERCIST); centres are
+    restricted to voxels of the lesion. Returns an array indexed by label (index 0 unused).
+    """
+    kernel = _sphere_kernel(spacing, sphere_ml).astype(np.float32)
+    kernel /= kernel.sum()
+    n = int(labels.max()) if labels.size else 0
+    out = np.zeros(n + 1)
+    if n == 0:
+        return out
+    objects = ndimage.find_objects(labels)
+    pad = [k // 2 for k in kernel.shape]
+    for label, box in enumerate(objects, start=1):
+        if box is None:
+            continue
+        grown = tuple(
+            slice(max(b.start - p, 0), min(b.stop + p, dim))
+            for b, p, dim in zip(box, pad, suv.shape, strict=True)
+        )
+        local = ndimage.convolve(suv[grown].astype(np.float32), kernel, mode="nearest")
+        out[label] = float(local[labels[grown] == label].max())
+    return out
+
+
+def quantify_lesions(
+    suv: NDArray[np.floating], labels: NDArray[np.integer], geometry: Geometry
+) -> list[LesionStats]:
+    """Per-lesion volume, SUVmax/mean/peak, TLG and centroid.
+
+    Parameters
+    ----------
+    suv : (Z, Y, X) ndarray, SUVbw in g/mL
+    labels : (Z, Y, X) int ndarray, 0 background
+    geometry : the grid of both arrays
+
+    Returns
+    -------
+    list of LesionStats, ordered by label
+    """
+    if suv.shape != labels.shape:
+        raise ValueError(f"SUV shape {suv.shape} and label shape {labels.shape} differ")
+    present = np.unique(labels)
+    present = present[present > 0]
+    if present.size == 0:
+        return []
+    index = present.tolist()
+    voxel_ml = geometry.voxel_volume_ml
+    counts = np.bincount(labels.ravel(), minlength=int(present.max()) + 1)
+    sums = np.bincount(labels.ravel(), weights=suv.ravel().astype(np.float64))
+    maxima = ndimage.maximum(suv, labels, index)
+    centres = ndimage.center_of_mass(np.ones(labels.shape, dtype=np.uint8), labels, index)
+    centres_mm = geometry.index_to_patient(np.asarray(centres, dtype=np.float64).reshape(-1, 3))
+    peaks = suv_peak(suv, labels, geometry.spacing)
+    stats = []
+    for row, label in enumerate(index):
+        voxels = int(counts[label])
+        mean = float(sums[label] / voxels)
+        volume = voxels * voxel_ml
+        stats.append(
+            LesionStats(
+                label=int(label),
+                voxels=voxels,
+                volume_ml=volume,
+                suv_max=float(maxima[row]),
+                suv_mean=mean,
+                suv_peak=float(peaks[label]),
+                tlg_g=mean * volume,
+                centroid_x_mm=float(centres_mm[row, 0]),
+                centroid_y_mm=float(centres_mm[row, 1]),
+                centroid_z_mm=float(centres_mm[row, 2]),
+            )
+        )
+    return stats
+
+
+def patient_stats(lesions: list[LesionStats]) -> PatientStats:
+    """TTV, lesion count, lowest lesion SUVmean, highest SUVmax and total TLG."""
+    if not lesions:
+        return PatientStats(0, 0.0, float("nan"), float("nan"), 0.0)
+    return PatientStats(
+        lesion_count=len(lesions),
+        total_tumour_volume_ml=float(sum(s.volume_ml for s in lesions)),
+        lowest_lesion_suv_mean=float(min(s.suv_mean for s in lesions)),
+        highest_suv_max=float(max(s.suv_max for s in lesions)),
+        total_tlg_g=float(sum(s.tlg_g for s in lesions)),
+    )
