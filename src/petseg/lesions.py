@@ -97,7 +97,9 @@ def remove_small_components(
     return _apply_keep(labels, keep)
 
 
-def remove_labels(labels: NDArray[np.integer], remove: list[int] | tuple[int, ...]) -> NDArray[np.int32]:
+def remove_labels(
+    labels: NDArray[np.integer], remove: list[int] | tuple[int, ...]
+) -> NDArray[np.int32]:
     """Remove the given lesion labels; the others keep their numbers.
 
     Raises
@@ -109,7 +111,9 @@ def remove_labels(labels: NDArray[np.integer], remove: list[int] | tuple[int, ..
     present = set(np.unique(labels).tolist()) - {0}
     missing = sorted(set(remove) - present)
     if missing:
-        raise ValueError(f"lesion label(s) {missing} not in the lesion map (labels: {sorted(present)})")
+        raise ValueError(
+            f"lesion label(s) {missing} not in the lesion map (labels: {sorted(present)})"
+        )
     out = labels.astype(np.int32, copy=True)
     out[np.isin(out, list(remove))] = 0
     return out
@@ -164,7 +168,10 @@ class PatientStats:
     total_tlg_g: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and np.isnan(v) else v)
+            for k, v in asdict(self).items()
+        }
 
 
 def _sphere_kernel(spacing: tuple[float, float, float], volume_ml: float) -> NDArray[np.bool_]:

@@ -61,7 +61,9 @@ def atomic_file(path: str | os.PathLike[str], force: bool = False) -> Iterator[P
     check_writable_target(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(target.suffixes)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent
+    )
     os.close(fd)
     tmp = Path(name)
     try:

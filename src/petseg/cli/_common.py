@@ -1,0 +1,174 @@
+"""Argument groups shared by subcommands (study inputs, threshold method), built from the
+library's own defaults so CLI and library cannot drift apart."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from petseg.body import BODY_THRESHOLD_SUV
+from petseg.lesions import CONNECTIVITIES, DEFAULT_CONNECTIVITY, MIN_LESION_VOLUME_ML
+from petseg.pipeline import METHODS, SegmentParams
+from petseg.reference import DEFAULT_SPHERE_RADIUS_MM
+from petseg.threshold import DEFAULT_PERCENT_MAX
+
+__all__ = [
+    "add_force_argument",
+    "add_method_arguments",
+    "add_study_arguments",
+    "load_study_from_args",
+    "params_from_args",
+    "parse_floats",
+]
+
+
+def parse_floats(text: str, count: int, what: str) -> tuple[float, ...]:
+    """Parse ``"a,b,c"`` into ``count`` floats, with an error naming ``what``."""
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != count:
+        raise argparse.ArgumentTypeError(
+            f"{what} needs {count} comma-separated numbers, got {text!r}"
+        )
+    return values
+
+
+def add_force_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true", help="replace existing outputs")
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """STUDY (DICOM folder or case folder with pet.nii.gz) or --pet/--ct NIfTI files."""
+    parser.add_argument(
+        "study",
+        nargs="?",
+        type=Path,
+        help="DICOM folder (PET and optional CT series found automatically, also in subfolders) "
+        "or a case folder holding pet.nii.gz [ct.nii.gz]",
+    )
+    group = parser.add_argument_group("study input")
+    group.add_argument("--pet", type=Path, help="PET NIfTI (SUVbw g/mL unless --pet-units BQML)")
+    group.add_argument("--ct", type=Path, help="CT NIfTI in HU (resampled onto the PET grid)")
+    group.add_argument(
+        "--pet-units", choices=("SUV", "BQML"), default="SUV", help="units of a PET NIfTI"
+    )
+    group.add_argument("--suv-factor", type=float, help="SUVbw factor (g/Bq) for a BQML PET NIfTI")
+    group.add_argument(
+        "--weight-kg", type=float, help="patient weight in kg (overrides the header)"
+    )
+    group.add_argument(
+        "--dose-bq", type=float, help="injected activity in Bq (overrides the header)"
+    )
+    group.add_argument(
+        "--injection-time", help="injection date-time, ISO 8601 (overrides the header)"
+    )
+    group.add_argument(
+        "--pet-series", help="SeriesInstanceUID of the PET series when a folder holds several"
+    )
+
+
+def load_study_from_args(args: argparse.Namespace) -> Any:
+    """Load the Study named by :func:`add_study_arguments`' options."""
+    from petseg.io import load_study
+
+    if args.study is None and args.pet is None:
+        raise ValueError("give a STUDY folder or --pet PET.nii.gz")
+    if args.study is not None and args.pet is not None:
+        raise ValueError("give either a STUDY folder or --pet, not both")
+    return load_study(
+        args.study,
+        pet=args.pet,
+        ct=args.ct,
+        pet_units=args.pet_units,
+        suv_factor=args.suv_factor,
+        weight_kg=args.weight_kg,
+        dose_bq=args.dose_bq,
+        injection_time=args.injection_time,
+        series_uid=args.pet_series,
+    )
+
+
+def add_method_arguments(parser: argparse.ArgumentParser) -> None:
+    """Threshold-method options; defaults come from :class:`petseg.pipeline.SegmentParams`."""
+    group = parser.add_argument_group("threshold method")
+    group.add_argument(
+        "--method",
+        "--reference",
+        dest="method",
+        choices=METHODS,
+        default="liver",
+        help="liver: 1.5·SUVmean+2·SD of a liver VOI; spleen: 0.67·SUVmean+2·SD of a spleen VOI; "
+        "fixed: --threshold SUV; percent_max: per lesion, a fraction of its SUVmax (default liver)",
+    )
+    group.add_argument(
+        "--ref-sphere",
+        type=lambda t: parse_floats(t, 4, "--ref-sphere"),
+        metavar="X,Y,Z,R",
+        help="reference sphere: centre in patient mm (DICOM LPS x,y,z) — or voxel indices k,j,i "
+        f"with --ref-units voxel — and radius R in mm (a 3 cm sphere is R={DEFAULT_SPHERE_RADIUS_MM:g})",
+    )
+    group.add_argument(
+        "--ref-units", choices=("mm", "voxel"), default="mm", help="units of the sphere centre"
+    )
+    group.add_argument(
+        "--ref-mask", type=Path, help="reference VOI as a NIfTI mask on the PET grid"
+    )
+    group.add_argument(
+        "--threshold",
+        type=float,
+        help="SUV (g/mL) for --method fixed; the candidate floor for percent_max",
+    )
+    group.add_argument(
+        "--percent-max",
+        type=float,
+        default=DEFAULT_PERCENT_MAX,
+        help=f"fraction of SUVmax for percent_max (default {DEFAULT_PERCENT_MAX})",
+    )
+    group.add_argument(
+        "--connectivity",
+        type=int,
+        choices=CONNECTIVITIES,
+        default=DEFAULT_CONNECTIVITY,
+        help=f"3D neighbourhood for lesions (default {DEFAULT_CONNECTIVITY})",
+    )
+    group.add_argument(
+        "--min-volume-ml",
+        type=float,
+        default=MIN_LESION_VOLUME_ML,
+        help=f"remove components smaller than this (default {MIN_LESION_VOLUME_ML} mL)",
+    )
+    group.add_argument(
+        "--no-body-mask", action="store_true", help="keep segmentation outside the body contour"
+    )
+    group.add_argument(
+        "--body-threshold",
+        type=float,
+        default=BODY_THRESHOLD_SUV,
+        help=f"SUV separating body from air for the body contour (default {BODY_THRESHOLD_SUV})",
+    )
+    group.add_argument(
+        "--exclude",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="MASK",
+        help="NIfTI mask on the PET grid to remove (bladder, kidneys…); repeatable",
+    )
+
+
+def params_from_args(args: argparse.Namespace) -> SegmentParams:
+    return SegmentParams(
+        method=args.method,
+        ref_sphere=args.ref_sphere,
+        ref_units=args.ref_units,
+        threshold=args.threshold,
+        percent_max=args.percent_max,
+        connectivity=args.connectivity,
+        min_volume_ml=args.min_volume_ml,
+        body=not args.no_body_mask,
+        body_threshold_suv=args.body_threshold,
+    )

@@ -1,0 +1,53 @@
+"""``petseg segment``: the semi-automatic threshold pipeline from a study to a case folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from petseg.cli._common import (
+    add_force_argument,
+    add_method_arguments,
+    add_study_arguments,
+    load_study_from_args,
+    params_from_args,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "segment",
+        help="segment every lesion with the liver/spleen-reference (or another) threshold",
+        description="Segment a PET/CT study with the Carlsen et al. 2022 semi-automatic method "
+        "(threshold from a reference VOI, components < 0.1 mL and outside the body removed) "
+        "and write lesions.nii.gz, lesions.csv, report.json, mip.png (and rtstruct.dcm for DICOM).",
+    )
+    add_study_arguments(parser)
+    add_method_arguments(parser)
+    parser.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
+    parser.add_argument("--no-rtstruct", action="store_true", help="do not write rtstruct.dcm")
+    add_force_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from petseg.workflows import segment_to_folder
+
+    params = params_from_args(args)
+    study = load_study_from_args(args)
+    result = segment_to_folder(
+        study,
+        params,
+        args.out,
+        reference_mask=args.ref_mask,
+        exclusions=args.exclude,
+        force=args.force,
+        rtstruct=not args.no_rtstruct,
+    )
+    p = result.patient
+    threshold = f"{result.threshold_suv:.2f} g/mL" if result.threshold_suv is not None else "-"
+    print(
+        f"{study.patient_id}: threshold {threshold}, {p.lesion_count} lesions, "
+        f"TTV {p.total_tumour_volume_ml:.2f} mL -> {args.out}"
+    )
+    return 0

@@ -1,0 +1,204 @@
+"""The semi-automatic threshold pipeline of Carlsen et al. 2022, from Study to lesion map.
+
+reference VOI (liver or spleen) → threshold → voxels above it → body contour and
+exclusions → connected components → components < 0.1 mL removed → per-lesion table.
+A fixed SUV threshold and the adaptive % of SUVmax rule are offered as well.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from petseg.body import BODY_THRESHOLD_SUV, body_mask
+from petseg.lesions import (
+    DEFAULT_CONNECTIVITY,
+    MIN_LESION_VOLUME_ML,
+    LesionStats,
+    PatientStats,
+    check_connectivity,
+    min_voxels_for_volume,
+    patient_stats,
+    quantify_lesions,
+)
+from petseg.postprocess import postprocess
+from petseg.reference import DEFAULT_SPHERE_RADIUS_MM, reference_stats, sphere_mask
+from petseg.study import Study
+from petseg.threshold import (
+    DEFAULT_PERCENT_MAX,
+    percent_max_mask,
+    reference_threshold,
+    threshold_mask,
+)
+
+__all__ = ["METHODS", "SegmentParams", "SegmentationResult", "segment_study"]
+
+METHODS = ("liver", "spleen", "fixed", "percent_max")
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """Parameters of the threshold pipeline (all recorded in ``report.json``).
+
+    Attributes
+    ----------
+    method : "liver" | "spleen" (reference-VOI threshold), "fixed" (SUV ``threshold``),
+        "percent_max" (each component above ``threshold`` kept above ``percent_max`` × its SUVmax)
+    ref_sphere : (a, b, c, radius_mm) reference sphere; centre in LPS mm (x, y, z) when
+        ``ref_units="mm"``, in voxel indices (k, j, i) when ``ref_units="voxel"``
+    ref_units : "mm" or "voxel"
+    threshold : SUV in g/mL for "fixed"; the candidate floor for "percent_max" (if None there,
+        the reference threshold is the floor)
+    percent_max : fraction of SUVmax for "percent_max"
+    connectivity : 6, 18 or 26
+    min_volume_ml : components below this volume (mL) are removed (Carlsen: 0.1 mL)
+    body : remove segmentation outside the PET body contour
+    body_threshold_suv : SUV (g/mL) used by the body contour
+    """
+
+    method: str = "liver"
+    ref_sphere: tuple[float, float, float, float] | None = None
+    ref_units: str = "mm"
+    threshold: float | None = None
+    percent_max: float = DEFAULT_PERCENT_MAX
+    connectivity: int = DEFAULT_CONNECTIVITY
+    min_volume_ml: float = MIN_LESION_VOLUME_ML
+    body: bool = True
+    body_threshold_suv: float = BODY_THRESHOLD_SUV
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            close = difflib.get_close_matches(self.method, METHODS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}{hint}")
+        check_connectivity(self.connectivity)
+        if self.ref_units not in ("mm", "voxel"):
+            raise ValueError(f"ref_units must be 'mm' or 'voxel', got {self.ref_units!r}")
+        if self.ref_sphere is not None and len(self.ref_sphere) != 4:
+            raise ValueError(f"ref_sphere must be (a, b, c, radius_mm), got {self.ref_sphere}")
+        if self.method == "fixed" and (self.threshold is None or self.threshold <= 0):
+            raise ValueError("method 'fixed' needs a positive SUV threshold (g/mL), e.g. 4.0")
+        if self.min_volume_ml < 0:
+            raise ValueError(f"min_volume_ml must be >= 0, got {self.min_volume_ml}")
+        if not 0 < self.percent_max < 1:
+            raise ValueError(f"percent_max must be in (0, 1), got {self.percent_max}")
+
+    @property
+    def uses_reference(self) -> bool:
+        return self.method in ("liver", "spleen") or (
+            self.method == "percent_max" and self.threshold is None
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SegmentationResult:
+    """A lesion map and its measurements, as written by :mod:`petseg.report`.
+
+    ``labels`` is the (Z, Y, X) int32 lesion map; ``extra`` holds method-specific
+    provenance (for example the model and folds of a network prediction).
+    """
+
+    labels: NDArray[np.int32]
+    lesions: list[LesionStats]
+    patient: PatientStats
+    method: str
+    parameters: dict[str, Any]
+    reference: dict[str, Any] | None = None
+    threshold_suv: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _reference_mask(
+    study: Study, params: SegmentParams, reference_mask: NDArray[np.bool_] | None
+) -> tuple[NDArray[np.bool_], str]:
+    if reference_mask is not None:
+        if params.ref_sphere is not None:
+            raise ValueError("give either a reference sphere or a reference mask, not both")
+        return np.asarray(reference_mask, dtype=bool), "mask"
+    if params.ref_sphere is None:
+        raise ValueError(
+            f"method {params.method!r} needs a reference VOI in normal "
+            f"{'spleen' if params.method == 'spleen' else 'liver'}: give --ref-sphere X,Y,Z,R "
+            "(mm) or --ref-mask FILE, or use --method fixed --threshold SUV"
+        )
+    a, b, c, radius = params.ref_sphere
+    mask = sphere_mask(study.geometry, (a, b, c), radius, units=params.ref_units)  # type: ignore[arg-type]
+    unit = "mm" if params.ref_units == "mm" else "voxel index"
+    return mask, f"sphere centre ({a}, {b}, {c}) {unit}, radius {radius} mm"
+
+
+def segment_study(
+    study: Study,
+    params: SegmentParams | None = None,
+    *,
+    reference_mask: NDArray[np.bool_] | None = None,
+    exclusions: Sequence[NDArray[np.bool_]] = (),
+) -> SegmentationResult:
+    """Segment every lesion of a Study with a threshold rule and quantify them.
+
+    Parameters
+    ----------
+    study : the PET (SUV g/mL) on its grid
+    params : pipeline parameters (default: liver reference, which needs ``ref_sphere``
+        or ``reference_mask``)
+    reference_mask : (Z, Y, X) bool VOI in normal liver/spleen, instead of a sphere
+    exclusions : (Z, Y, X) bool masks removed from the result (bladder, kidneys, …)
+    """
+    params = params or SegmentParams()
+    suv = study.pet
+    geometry = study.geometry
+    body = (
+        body_mask(suv, geometry, threshold_suv=params.body_threshold_suv) if params.body else None
+    )
+
+    reference = None
+    threshold: float | None = params.threshold
+    if params.uses_reference:
+        mask, description = _reference_mask(study, params, reference_mask)
+        organ = "spleen" if params.method == "spleen" else "liver"
+        stats = reference_stats(
+            suv, mask, geometry, description=f"{organ} {description}", body=body
+        )
+        threshold = reference_threshold(stats, organ)
+        reference = {"organ": organ, **stats.to_dict()}
+    assert threshold is not None
+
+    segmented = threshold_mask(suv, threshold)
+    if params.method == "percent_max":
+        segmented = percent_max_mask(suv, segmented, params.percent_max, params.connectivity)
+
+    labels = postprocess(
+        segmented,
+        suv,
+        geometry,
+        min_volume_ml=params.min_volume_ml,
+        connectivity=params.connectivity,
+        body=body if body is not None else False,
+        exclusions=exclusions,
+    )
+    lesions = quantify_lesions(suv, labels, geometry)
+    return SegmentationResult(
+        labels=labels,
+        lesions=lesions,
+        patient=patient_stats(lesions),
+        method=params.method,
+        parameters={
+            **params.to_dict(),
+            "min_voxels": min_voxels_for_volume(params.min_volume_ml, geometry.voxel_volume_ml)
+            if params.min_volume_ml > 0
+            else 0,
+            "voxel_volume_ml": geometry.voxel_volume_ml,
+            "exclusion_masks": len(exclusions),
+            "reference_sphere_default_radius_mm": DEFAULT_SPHERE_RADIUS_MM,
+        },
+        reference=reference,
+        threshold_suv=threshold,
+    )

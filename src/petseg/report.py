@@ -1,0 +1,139 @@
+"""Outputs of a segmentation: the case folder every later step reads.
+
+``write_segmentation_outputs`` writes, atomically (a temporary folder renamed at the end):
+
+* ``lesions.nii.gz`` — int32 lesion labels on the PET grid
+* ``pet_suv.nii.gz`` — the PET in SUVbw (g/mL), and ``ct.nii.gz`` (HU on the PET grid) if
+  the study has a CT, so the folder is self-contained for review
+* ``lesions.csv`` — one row per lesion (label, voxels, volume_ml, suv_max, suv_mean,
+  suv_peak, tlg_g, centroid_[xyz]_mm)
+* ``report.json`` — patient measures, reference VOI, threshold, parameters, inputs,
+  geometry, petseg version and time
+* ``mip.png`` — coronal and sagittal MIPs with lesion outlines
+* ``rtstruct.dcm`` — when the study was read from DICOM and the export is available
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from petseg import __version__
+from petseg.io._atomic import atomic_dir
+from petseg.pipeline import SegmentationResult
+from petseg.study import Study
+
+__all__ = ["LESION_COLUMNS", "build_report", "write_segmentation_outputs"]
+
+LESION_COLUMNS = (
+    "label",
+    "voxels",
+    "volume_ml",
+    "suv_max",
+    "suv_mean",
+    "suv_peak",
+    "tlg_g",
+    "centroid_x_mm",
+    "centroid_y_mm",
+    "centroid_z_mm",
+)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
+    """The JSON-ready report of one segmentation (see module docstring for the fields)."""
+    synthetic = bool(study.provenance.get("synthetic", False))
+    report = {
+        "petseg_version": __version__,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "patient_id": study.patient_id,
+        "study_id": study.study_id,
+        "synthetic": synthetic,
+        "method": result.method,
+        "units": {
+            "suv": "g/mL (SUVbw)",
+            "volume": "mL",
+            "tlg": "g (SUVmean x mL)",
+            "position": "mm, DICOM patient LPS",
+        },
+        "inputs": study.provenance,
+        "parameters": result.parameters,
+        "geometry": study.geometry.to_dict(),
+        "reference": result.reference,
+        "threshold_suv": result.threshold_suv,
+        "patient": result.patient.to_dict(),
+        "lesions": [lesion.to_dict() for lesion in result.lesions],
+        **result.extra,
+    }
+    if synthetic:
+        report["note"] = (
+            "SYNTHETIC DATA: this study is a petseg phantom standing in for real "
+            "[64Cu]Cu-DOTATATE PET/CT; no patient was imaged."
+        )
+    return _jsonable(report)  # type: ignore[no-any-return]
+
+
+def write_segmentation_outputs(
+    out_dir: str | Path,
+    study: Study,
+    result: SegmentationResult,
+    *,
+    force: bool = False,
+    rtstruct: bool = True,
+    mip: bool = True,
+) -> Path:
+    """Write the case folder for ``result`` (see module docstring); return its path.
+
+    Refuses an existing ``out_dir`` unless ``force``; nothing is left half-written.
+    """
+    import json
+
+    from petseg.io.nifti import write_nifti
+
+    report = build_report(study, result)
+    with atomic_dir(out_dir, force=force) as tmp:
+        write_nifti(tmp / "lesions.nii.gz", result.labels.astype(np.int32), study.geometry)
+        write_nifti(tmp / "pet_suv.nii.gz", study.pet, study.geometry)
+        if study.ct is not None:
+            write_nifti(tmp / "ct.nii.gz", study.ct, study.geometry)
+        with open(tmp / "lesions.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LESION_COLUMNS)
+            writer.writeheader()
+            for lesion in result.lesions:
+                writer.writerow(lesion.to_dict())
+        outputs = ["lesions.nii.gz", "pet_suv.nii.gz", "lesions.csv", "report.json"]
+        if mip:
+            from petseg.mip import render_mip
+
+            title = f"{study.patient_id} — {result.method}: {result.patient.lesion_count} lesions, TTV {result.patient.total_tumour_volume_ml:.1f} mL"
+            if report["synthetic"]:
+                title += " (SYNTHETIC phantom)"
+            render_mip(tmp / "mip.png", study.pet, result.labels, study.geometry, title=title)
+            outputs.append("mip.png")
+        if rtstruct and study.provenance.get("dicom"):
+            from petseg.io.rtstruct_export import export_lesions_for_study
+
+            written = export_lesions_for_study(tmp, result.labels, study, rtstruct=True)
+            outputs.extend(p.name for p in written)
+        report["outputs"] = outputs
+        (tmp / "report.json").write_text(
+            json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
+    return Path(out_dir)

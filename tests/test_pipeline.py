@@ -1,0 +1,110 @@
+"""The threshold pipeline, body contour, post-processing and seeded editing on a toy study."""
+
+import numpy as np
+import pytest
+
+from petseg.body import body_mask
+from petseg.edit import add_lesion_by_seed
+from petseg.pipeline import SegmentParams, segment_study
+from petseg.postprocess import postprocess
+
+
+def liver_sphere(study):
+    # centre of the liver block (k=10, j=17, i=13 -> 4 mm voxels), radius 12 mm
+    x, y, z = study.geometry.index_to_patient((10, 17, 13))
+    return (x, y, z, 12.0)
+
+
+def test_body_mask_covers_cylinder_not_corner(toy_study):
+    study, _ = toy_study
+    body = body_mask(study.pet, study.geometry)
+    assert body[20, 20, 20] and body[0, 20, 20]
+    assert not body[20, 2, 2]  # the hot blob in the corner is not the largest component
+
+
+def test_liver_pipeline_threshold_and_lesions(toy_study):
+    study, _ = toy_study
+    result = segment_study(study, SegmentParams(method="liver", ref_sphere=liver_sphere(study)))
+    ref = result.reference
+    # expected threshold from the VOI's own values (independent recomputation)
+    from petseg.reference import sphere_mask
+
+    mask = sphere_mask(study.geometry, liver_sphere(study)[:3], 12.0)
+    values = study.pet[mask].astype(float)
+    assert ref["mean"] == pytest.approx(values.mean())
+    assert result.threshold_suv == pytest.approx(1.5 * values.mean() + 2 * values.std(ddof=1))
+    # threshold ~ 1.5*6 + 2*1 = 11 -> the 20 and 12 SUV lesions are found, the 9 SUV one is not;
+    # the single hot voxel (< 0.1 mL) and the outside blob are removed
+    assert 10.5 < result.threshold_suv < 11.5
+    assert result.patient.lesion_count == 2
+    assert sorted(round(s.suv_max) for s in result.lesions) == [12, 20]
+    assert result.parameters["min_voxels"] == 2  # 0.1 mL / 0.064 mL -> 2 voxels
+    for lesion in result.lesions:
+        assert lesion.voxels == 27 and lesion.volume_ml == pytest.approx(27 * 0.064)
+
+
+def test_spleen_formula_used(toy_study):
+    study, _ = toy_study
+    result = segment_study(study, SegmentParams(method="spleen", ref_sphere=liver_sphere(study)))
+    ref = result.reference
+    assert result.threshold_suv == pytest.approx(0.67 * ref["mean"] + 2 * ref["sd"])
+    assert ref["organ"] == "spleen"
+
+
+def test_fixed_threshold_finds_all_three(toy_study):
+    study, _ = toy_study
+    result = segment_study(study, SegmentParams(method="fixed", threshold=8.0))
+    assert result.patient.lesion_count == 3
+    assert result.reference is None
+
+
+def test_body_off_keeps_outside_blob(toy_study):
+    study, _ = toy_study
+    result = segment_study(study, SegmentParams(method="fixed", threshold=8.0, body=False))
+    assert result.patient.lesion_count == 4
+
+
+def test_missing_reference_names_fix(toy_study):
+    study, _ = toy_study
+    with pytest.raises(ValueError, match="--ref-sphere"):
+        segment_study(study, SegmentParams(method="liver"))
+
+
+def test_bad_method_suggests():
+    with pytest.raises(ValueError, match="did you mean 'liver'"):
+        SegmentParams(method="livr")
+
+
+def test_postprocess_removes_outside_and_small(toy_study):
+    study, _ = toy_study
+    mask = np.zeros(study.geometry.shape, bool)
+    mask[20, 1:4, 1:4] = True  # outside the body
+    mask[35, 20, 20] = True  # one voxel, 0.064 mL
+    mask[10:13, 20:23, 20:23] = True  # 27 voxels inside
+    labels = postprocess(mask, study.pet, study.geometry)
+    assert labels.max() == 1 and np.count_nonzero(labels) == 27
+    excluded = postprocess(mask, study.pet, study.geometry, exclusions=[mask])
+    assert excluded.max() == 0
+
+
+def test_add_lesion_by_seed_methods(toy_study):
+    study, info = toy_study
+    labels = np.zeros(study.geometry.shape, np.int32)
+    k, j, i = info["lesion_centres"][3]  # the 9 SUV lesion the liver threshold missed
+    out, new = add_lesion_by_seed(
+        labels, study.pet, study.geometry, (k, j, i), method="fixed", value=5.0
+    )
+    assert new == 1 and np.count_nonzero(out == 1) == 27
+    out2, _ = add_lesion_by_seed(
+        labels, study.pet, study.geometry, (k, j + 1, i), method="percent_max"
+    )
+    assert np.count_nonzero(out2) == 27  # 40 % of 9 = 3.6 > background 1
+    ref = {"mean": 6.0, "sd": 1.0}
+    with pytest.raises(ValueError, match="not above the threshold"):
+        add_lesion_by_seed(
+            labels, study.pet, study.geometry, (k, j, i), method="liver", reference=ref
+        )
+    with pytest.raises(ValueError, match="inside existing lesion 1"):
+        add_lesion_by_seed(out, study.pet, study.geometry, (k, j, i), method="fixed", value=5.0)
+    with pytest.raises(ValueError, match="outside the image"):
+        add_lesion_by_seed(labels, study.pet, study.geometry, (99, 0, 0), method="fixed", value=5.0)
