@@ -17,7 +17,7 @@ from petseg.lesions import (
     DEFAULT_CONNECTIVITY,
     MIN_LESION_VOLUME_ML,
     label_components,
-    remove_small_components,
+    min_voxels_for_volume,
 )
 from petseg.study import Geometry
 
@@ -71,7 +71,7 @@ def postprocess(
                 f"exclusion mask {n} has shape {exclusion.shape}, expected {mask.shape}"
             )
         keep &= ~exclusion
-    labels = label_components(keep, connectivity)
-    if min_volume_ml > 0:
-        labels = remove_small_components(labels, geometry.voxel_volume_ml, min_volume_ml)
-    return labels
+    min_voxels = (
+        min_voxels_for_volume(min_volume_ml, geometry.voxel_volume_ml) if min_volume_ml > 0 else 0
+    )
+    return label_components(keep, connectivity, min_voxels=min_voxels)
