@@ -72,7 +72,7 @@ def render_mip(
                 lab == level,
                 levels=[0.5],
                 colors=[colour],
-                linewidths=0.9,
+                linewidths=1.4,
                 extent=extent,
                 origin="upper",
             )

@@ -1,0 +1,56 @@
+"""The case folder written by write_segmentation_outputs: files, report fields, atomicity."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from petseg.io._atomic import OutputExistsError
+from petseg.io.nifti import read_nifti
+from petseg.pipeline import SegmentParams, segment_study
+from petseg.report import write_segmentation_outputs
+
+
+def test_case_folder_contents(toy_study, tmp_path):
+    study, _ = toy_study
+    result = segment_study(study, SegmentParams(method="fixed", threshold=8.0))
+    out = write_segmentation_outputs(tmp_path / "case", study, result)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["lesions.csv", "lesions.nii.gz", "mip.png", "pet_suv.nii.gz", "report.json"]
+    labels, geometry = read_nifti(out / "lesions.nii.gz")
+    assert np.array_equal(labels, result.labels) and geometry.same_grid(study.geometry)
+    report = json.loads((out / "report.json").read_text())
+    assert report["patient"]["lesion_count"] == 3
+    assert report["threshold_suv"] == 8.0
+    assert report["parameters"]["min_voxels"] == 2
+    assert report["petseg_version"] and report["created_utc"]
+    assert report["synthetic"] is False and "note" not in report
+    with open(out / "lesions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["label"]) for r in rows] == [1, 2, 3]
+    assert float(rows[0]["volume_ml"]) == pytest.approx(27 * 0.064)
+    # PNG signature
+    assert (out / "mip.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_refuses_existing_folder_and_leaves_nothing_half_written(toy_study, tmp_path):
+    study, _ = toy_study
+    result = segment_study(study, SegmentParams(method="fixed", threshold=8.0))
+    (tmp_path / "case").mkdir()
+    with pytest.raises(OutputExistsError, match="--force"):
+        write_segmentation_outputs(tmp_path / "case", study, result)
+    write_segmentation_outputs(tmp_path / "case", study, result, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case"]  # no temporary leftovers
+
+
+def test_synthetic_study_says_so(toy_study, tmp_path):
+    study, _ = toy_study
+    study.provenance["synthetic"] = True
+    result = segment_study(study, SegmentParams(method="fixed", threshold=8.0))
+    report = json.loads(
+        (
+            write_segmentation_outputs(tmp_path / "c", study, result, mip=False) / "report.json"
+        ).read_text()
+    )
+    assert report["synthetic"] is True and "SYNTHETIC" in report["note"]
