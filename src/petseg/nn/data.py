@@ -1,0 +1,296 @@
+"""Training data: dataset cases, resampling, normalisation, patch sampling, augmentation.
+
+A dataset follows ``docs/dataset-layout.md``: case folders with ``pet.nii.gz`` (SUV g/mL),
+``ct.nii.gz`` (HU on the PET grid) and ``lesions.nii.gz`` (labels, 0 background). Files
+are read through :mod:`petseg.io.nifti`; everything else here works on arrays.
+
+Sampling follows nnU-Net: a third of the patches (``FOREGROUND_OVERSAMPLING``) are
+centred on a random lesion voxel, the rest anywhere in the image; a patch larger than
+the image is zero-padded (after normalisation, so 0 is the dataset mean). Random draws
+come from a generator seeded by ``(seed, fold, epoch, iteration)``, so an interrupted
+and resumed training draws exactly the same patches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from petseg.nn.plan import Plan, normalise
+from petseg.study import Geometry
+
+__all__ = [
+    "FOREGROUND_OVERSAMPLING",
+    "Case",
+    "augmentation",
+    "list_cases",
+    "preprocess",
+    "read_case",
+    "read_dataset_info",
+    "resample",
+    "sample_batch",
+    "sample_patch",
+    "validation_patches",
+]
+
+#: nnU-Net's ``oversample_foreground_percent``.
+FOREGROUND_OVERSAMPLING = 0.33
+CHANNEL_FILES = {"pet": "pet.nii.gz", "ct": "ct.nii.gz"}
+LABEL_FILE = "lesions.nii.gz"
+
+
+@dataclass
+class Case:
+    """One training case on its own grid.
+
+    ``image`` is (C, Z, Y, X) float32 in physical units (PET SUV g/mL, CT HU), ``label``
+    (Z, Y, X) uint8 with 1 for lesion voxels.
+    """
+
+    case_id: str
+    image: NDArray[np.float32]
+    label: NDArray[np.uint8]
+    geometry: Geometry
+
+    @property
+    def negative(self) -> bool:
+        """True for a negative control (no lesion voxel)."""
+        return not bool(self.label.any())
+
+
+def read_dataset_info(dataset: str | Path) -> dict[str, Any]:
+    """``dataset.json`` of a dataset folder, or ``{}`` when the folder has none."""
+    path = Path(dataset) / "dataset.json"
+    if not Path(dataset).is_dir():
+        raise NotADirectoryError(f"dataset folder {dataset} does not exist")
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def list_cases(dataset: str | Path, *, labelled: bool = True) -> list[str]:
+    """Case ids of a dataset: ``dataset.json``'s ``cases`` or every subfolder with pet.nii.gz.
+
+    With ``labelled=True`` every case must have ``lesions.nii.gz``.
+    """
+    root = Path(dataset)
+    info = read_dataset_info(root)
+    if "cases" in info:
+        ids = [str(c) for c in info["cases"]]
+    else:
+        ids = sorted(p.name for p in root.iterdir() if (p / CHANNEL_FILES["pet"]).is_file())
+    if not ids:
+        raise ValueError(
+            f"{root} holds no case folders with pet.nii.gz (see docs/dataset-layout.md)"
+        )
+    for case_id in ids:
+        needed = ["pet.nii.gz"] + ([LABEL_FILE] if labelled else [])
+        for name in needed:
+            if not (root / case_id / name).is_file():
+                raise FileNotFoundError(
+                    f"{root / case_id / name} is missing; every training case needs "
+                    f"pet.nii.gz, ct.nii.gz and {LABEL_FILE} (docs/dataset-layout.md)"
+                )
+    return ids
+
+
+def read_case(
+    dataset: str | Path, case_id: str, channels: Sequence[str], *, labelled: bool = True
+) -> Case:
+    """Read one case's channels (and lesion labels) from a dataset folder."""
+    from petseg.io.nifti import read_nifti
+
+    folder = Path(dataset) / case_id
+    arrays = []
+    geometry: Geometry | None = None
+    for name in channels:
+        path = folder / CHANNEL_FILES[name]
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing; the network plan needs {list(channels)}")
+        array, grid = read_nifti(path)
+        if geometry is None:
+            geometry = grid
+        elif not geometry.same_grid(grid):
+            raise ValueError(f"{path} is not on the PET grid of {folder / 'pet.nii.gz'}")
+        arrays.append(np.asarray(array, dtype=np.float32))
+    assert geometry is not None
+    if labelled:
+        label, grid = read_nifti(folder / LABEL_FILE)
+        if not geometry.same_grid(grid):
+            raise ValueError(f"{folder / LABEL_FILE} is not on the PET grid")
+        label = (np.asarray(label) > 0).astype(np.uint8)
+    else:
+        label = np.zeros(geometry.shape, dtype=np.uint8)
+    return Case(case_id, np.stack(arrays), label, geometry)
+
+
+def target_shape(
+    shape: Sequence[int], spacing: Sequence[float], target_spacing: Sequence[float]
+) -> tuple[int, int, int]:
+    """Shape covering the same extent (mm) at ``target_spacing``."""
+    return tuple(  # type: ignore[return-value]
+        max(round(n * s / t), 1)
+        for n, s, t in zip(shape, spacing, target_spacing, strict=True)
+    )
+
+
+def resample(array: NDArray[np.floating], shape: Sequence[int]) -> NDArray[np.float32]:
+    """Trilinear resampling of a (C, Z, Y, X) array to (C, *shape) (voxel centres aligned).
+
+    Used in both directions (to the plan's spacing and back), so a probability map
+    returns to the original grid with the same interpolation.
+    """
+    import torch
+
+    shape = tuple(int(s) for s in shape)
+    if tuple(array.shape[1:]) == shape:
+        return np.asarray(array, dtype=np.float32)
+    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
+    out = torch.nn.functional.interpolate(tensor, size=shape, mode="trilinear", align_corners=False)
+    return out[0].numpy()
+
+
+def preprocess(
+    image: NDArray[np.floating],
+    spacing: Sequence[float],
+    plan: Plan,
+    label: NDArray[np.integer] | None = None,
+) -> tuple[NDArray[np.float32], NDArray[np.uint8] | None]:
+    """Resample a (C, Z, Y, X) image (and its label) to the plan's spacing and normalise it.
+
+    Labels are resampled as a float mask and thresholded at 0.5.
+    """
+    shape = target_shape(image.shape[1:], spacing, plan.target_spacing)
+    out = normalise(resample(image, shape), plan)
+    lab = None
+    if label is not None:
+        lab = (resample(label[None].astype(np.float32), shape)[0] >= 0.5).astype(np.uint8)
+    return out, lab
+
+
+def _crop(array: NDArray[Any], start: Sequence[int], size: Sequence[int]) -> NDArray[Any]:
+    """Crop ``size`` from the last three axes at ``start`` (may be negative/out of range), zero-padded."""
+    spatial = array.shape[-3:]
+    out = np.zeros((*array.shape[:-3], *size), dtype=array.dtype)
+    src = []
+    dst = []
+    for st, sz, n in zip(start, size, spatial, strict=True):
+        lo, hi = max(st, 0), min(st + sz, n)
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - st, hi - st))
+    out[(..., *dst)] = array[(..., *src)]
+    return out
+
+
+def sample_patch(
+    image: NDArray[np.float32],
+    label: NDArray[np.uint8],
+    patch_size: Sequence[int],
+    rng: np.random.Generator,
+    *,
+    foreground: bool,
+) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
+    """One (C, *patch) image patch and its (*patch) label.
+
+    With ``foreground=True`` (and a label with lesion voxels) the patch is centred on a
+    random lesion voxel; otherwise its position is uniform over the image.
+    """
+    spatial = label.shape
+    if foreground and label.any():
+        voxels = np.argwhere(label > 0)
+        centre = voxels[int(rng.integers(len(voxels)))]
+        start = [int(c) - p // 2 for c, p in zip(centre, patch_size, strict=True)]
+    else:
+        start = [
+            int(rng.integers(min(0, n - p), max(0, n - p) + 1))
+            for n, p in zip(spatial, patch_size, strict=True)
+        ]
+    return _crop(image, start, patch_size), _crop(label, start, patch_size)
+
+
+def augmentation() -> Any:
+    """nnU-Net-like spatial and intensity augmentation as a MONAI Compose on {image, label}.
+
+    Rotation ±30° and scaling 0.7–1.4 (p 0.2), Gaussian noise (p 0.1), Gaussian blur
+    (p 0.2), brightness ×0.75–1.25 (p 0.15), gamma 0.7–1.5 (p 0.3), mirroring per axis
+    (p 0.5). Seed it per batch with ``set_random_state`` for reproducibility.
+    """
+    from monai import transforms as mt
+
+    keys = ["image", "label"]
+    return mt.Compose(
+        [
+            mt.RandAffined(
+                keys,
+                prob=0.2,
+                rotate_range=(np.pi / 6,) * 3,
+                scale_range=((-0.3, 0.4),) * 3,
+                mode=("bilinear", "nearest"),
+                padding_mode="zeros",
+            ),
+            mt.RandGaussianNoised("image", prob=0.1, std=0.1),
+            mt.RandGaussianSmoothd(
+                "image", prob=0.2, sigma_x=(0.5, 1.0), sigma_y=(0.5, 1.0), sigma_z=(0.5, 1.0)
+            ),
+            mt.RandScaleIntensityd("image", factors=0.25, prob=0.15),
+            mt.RandAdjustContrastd("image", prob=0.3, gamma=(0.7, 1.5)),
+            mt.RandFlipd(keys, prob=0.5, spatial_axis=0),
+            mt.RandFlipd(keys, prob=0.5, spatial_axis=1),
+            mt.RandFlipd(keys, prob=0.5, spatial_axis=2),
+        ]
+    )
+
+
+def sample_batch(
+    cases: Sequence[tuple[NDArray[np.float32], NDArray[np.uint8]]],
+    plan: Plan,
+    seed: Sequence[int],
+    *,
+    augment: Any | None = None,
+) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
+    """A training batch: (B, C, *patch) images and (B, 1, *patch) labels.
+
+    ``cases`` are preprocessed (image, label) pairs. ``seed`` (e.g. (seed, fold, epoch,
+    iteration)) fixes every draw. The last ``round(B × FOREGROUND_OVERSAMPLING)`` samples
+    (at least one) are foreground-centred, as in nnU-Net.
+    """
+    rng = np.random.default_rng(list(seed))
+    batch = plan.batch_size
+    n_fg = max(1, round(batch * FOREGROUND_OVERSAMPLING))
+    images = []
+    labels = []
+    for b in range(batch):
+        image, label = cases[int(rng.integers(len(cases)))]
+        img, lab = sample_patch(image, label, plan.patch_size, rng, foreground=b >= batch - n_fg)
+        if augment is not None:
+            augment.set_random_state(seed=int(rng.integers(2**31)))
+            out = augment({"image": img, "label": lab[None].astype(np.float32)})
+            img = np.asarray(out["image"], dtype=np.float32)
+            lab = (np.asarray(out["label"])[0] > 0.5).astype(np.uint8)
+        images.append(img)
+        labels.append(lab[None])
+    return np.stack(images), np.stack(labels)
+
+
+def validation_patches(
+    cases: Sequence[tuple[NDArray[np.float32], NDArray[np.uint8]]],
+    plan: Plan,
+    n_patches: int,
+    seed: int,
+) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
+    """A fixed set of validation patches (half foreground-centred), for the per-epoch Dice."""
+    rng = np.random.default_rng([seed, 999])
+    images = []
+    labels = []
+    for n in range(n_patches):
+        image, label = cases[n % len(cases)]
+        img, lab = sample_patch(image, label, plan.patch_size, rng, foreground=n % 2 == 0)
+        images.append(img)
+        labels.append(lab[None])
+    return np.stack(images), np.stack(labels)
