@@ -506,8 +506,8 @@ def _autopet_from_fg(
         fn_ml = float("nan")
     else:
         dice = 2.0 * int((p & t).sum()) / (int(p.sum()) + n_t)
-        fn_ml = _untouched_voxels(true_l, n_true, p) * voxel_volume_ml
-    fp_ml = _untouched_voxels(pred_l, n_pred, t) * voxel_volume_ml
+        fn_ml = float(_untouched_voxels(true_l, n_true, p) * voxel_volume_ml)
+    fp_ml = float(_untouched_voxels(pred_l, n_pred, t) * voxel_volume_ml)
     return AutoPETMetrics(dice=dice, fp_volume_ml=fp_ml, fn_volume_ml=fn_ml)
 
 
