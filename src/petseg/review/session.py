@@ -1,0 +1,696 @@
+"""Review logic: a case under review, its edits, versioned saving and cohort status.
+
+This is the physician's step of Carlsen et al. 2022: look at the automatic segmentation,
+remove false positives by their label, add missed lesions from a seed point (liver- or
+spleen-reference threshold from the study's report, a fixed SUV, or a fraction of the
+lesion's SUVmax), score the case with Table 1 and record the active correction time.
+The web server (:mod:`petseg.review.server`) is a thin layer over the classes here.
+
+Case folder (written by ``petseg segment``/``predict``)::
+
+    CASE/
+      lesions.nii.gz  pet_suv.nii.gz  [ct.nii.gz]  report.json  ...
+      review/
+        v001/lesions.nii.gz  v001/report.json      first saved correction
+        v002/...                                   a later one (parent v001)
+        .lock                                      file lock held while saving
+
+A saved version is never overwritten and the original outputs are never modified. Each
+version's ``report.json`` is the original report with ``patient`` and ``lesions``
+recomputed for the corrected map and a ``review`` block (reviewer, times, active
+seconds, edits, score, comment, parent version).
+
+Edits are kept as voxel differences (flat indices into the C-ordered ``(Z, Y, X)``
+array with the values before and after), so undo/redo costs memory proportional to the
+edited voxels, not to the image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import fcntl
+import json
+import re
+import statistics
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from petseg import __version__
+from petseg.edit import SEED_METHODS, add_lesion_by_seed
+from petseg.lesions import (
+    DEFAULT_CONNECTIVITY,
+    check_connectivity,
+    patient_stats,
+    quantify_lesions,
+    remove_labels,
+)
+from petseg.study import Geometry
+
+__all__ = [
+    "IDLE_PAUSE_S",
+    "PAPER_CORRECTION_MINUTES",
+    "SCORE_FOOTNOTE",
+    "SCORE_TABLE",
+    "BadRequestError",
+    "CaseNotFoundError",
+    "CaseSession",
+    "Cohort",
+    "ReviewError",
+    "UnprocessableError",
+    "VersionConflictError",
+    "summarise_reviews",
+]
+
+#: Carlsen et al. 2022, Table 1 "Evaluation scheme of AI segmentations", verbatim.
+SCORE_TABLE: dict[int, tuple[str, str]] = {
+    1: (
+        "Perfect/optimal",
+        "The segmentation is as good as manual segmentation, that is, no false positive "
+        "or false negative segmentations",
+    ),
+    2: (
+        "Optimal with minor adjustments",
+        "The segmentation contains all lesions and only minor* false positives or false negatives",
+    ),
+    3: (
+        "Acceptable with minor adjustments",
+        "The segmentation contains the majority of the lesions (at least 1 and ≤ 3 missing) "
+        "and ≤ 2 false positive segmentations. Additionally only minor* false positives or "
+        "false negatives",
+    ),
+    4: (
+        "Acceptable with major adjustments",
+        "The segmentation contains most of the lesions (at least 1 and ≤ 6 missing) and ≤ 4 "
+        "false positive segmentations. Additionally only minor* false positives or false "
+        "negatives",
+    ),
+    5: (
+        "Non-usable",
+        "The segmentation does not contain enough of the lesions (≥ 7 lesions missing or no "
+        "lesions segmented if less than 7 lesions present) or too many false positives "
+        "(≥ 5) for correction to be meaningful",
+    ),
+}
+SCORE_FOOTNOTE = "* Minor is defined as only parts of a predicted lesion are wrong"
+
+#: Carlsen et al. 2022, Fig. 4: median correction time of the AI segmentation versus the
+#: standardized semiautomatic (ground-truth) method, in minutes (n = 10, p < 0.01).
+PAPER_CORRECTION_MINUTES = {"ai_median": 5.0, "semiautomatic_median": 17.0}
+
+#: The page stops counting active time after this many seconds without interaction
+#: (mouse, keyboard, wheel) or while it is hidden; see docs/review.md.
+IDLE_PAUSE_S = 60.0
+
+CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+VERSION_PATTERN = re.compile(r"^v(\d{3,})$")
+REQUIRED_FILES = ("lesions.nii.gz", "pet_suv.nii.gz", "report.json")
+MAX_COMMENT_CHARS = 10_000
+MAX_REVIEWER_CHARS = 200
+
+
+class ReviewError(Exception):
+    """A request the review cannot carry out; ``status`` is the HTTP status to answer."""
+
+    status = 400
+
+
+class BadRequestError(ReviewError):
+    status = 400
+
+
+class CaseNotFoundError(ReviewError):
+    status = 404
+
+
+class VersionConflictError(ReviewError):
+    status = 409
+
+
+class UnprocessableError(ReviewError):
+    status = 422
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _version_name(number: int) -> str:
+    return f"v{number:03d}"
+
+
+def _saved_versions(case_dir: Path) -> list[int]:
+    review = case_dir / "review"
+    if not review.is_dir():
+        return []
+    numbers = []
+    for child in review.iterdir():
+        match = VERSION_PATTERN.match(child.name)
+        if match and child.is_dir() and (child / "report.json").is_file():
+            numbers.append(int(match.group(1)))
+    return sorted(numbers)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}); restore it from the segmentation output"
+        ) from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+@dataclass(frozen=True)
+class Change:
+    """One edit as a voxel difference on the flattened ``(Z, Y, X)`` label map."""
+
+    index: NDArray[np.int64]
+    before: NDArray[np.int32]
+    after: NDArray[np.int32]
+
+
+@dataclass
+class _Step:
+    record: dict[str, Any]
+    change: Change
+
+
+def _diff(old: NDArray[np.int32], new: NDArray[np.int32]) -> Change:
+    index = np.flatnonzero(old != new)
+    return Change(index=index, before=old.ravel()[index], after=new.ravel()[index])
+
+
+class Cohort:
+    """A folder of case folders, or a single case folder, under review.
+
+    Case ids are folder names; :meth:`case_dir` accepts only ids that name a direct
+    sub-folder (no ``..``, no separators, no absolute paths, no symlink leaving the
+    cohort), so a request can never reach a file outside ``root``.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise NotADirectoryError(
+                f"{root} is not a folder; give a case output folder of `petseg segment` "
+                "or a cohort folder of such case folders"
+            )
+        self.root = root.resolve()
+        self.single = all((self.root / name).is_file() for name in REQUIRED_FILES)
+        if not self.single and not self.case_ids():
+            raise FileNotFoundError(
+                f"{root} holds no case folder (a folder with {', '.join(REQUIRED_FILES)}); "
+                "run `petseg segment` first"
+            )
+
+    def case_ids(self) -> list[str]:
+        """Ids of the cases, sorted."""
+        if self.single:
+            return [self.root.name]
+        return sorted(
+            child.name
+            for child in self.root.iterdir()
+            if child.is_dir()
+            and CASE_ID_PATTERN.match(child.name)
+            and all((child / name).is_file() for name in REQUIRED_FILES)
+        )
+
+    def case_dir(self, case_id: str) -> Path:
+        """The folder of ``case_id``; CaseNotFoundError for anything else."""
+        if not isinstance(case_id, str) or not CASE_ID_PATTERN.match(case_id) or ".." in case_id:
+            raise CaseNotFoundError(f"unknown case {case_id!r}")
+        if self.single:
+            if case_id != self.root.name:
+                raise CaseNotFoundError(
+                    f"unknown case {case_id!r}; this review has {self.root.name!r}"
+                )
+            return self.root
+        folder = (self.root / case_id).resolve()
+        if folder.parent != self.root or not all((folder / n).is_file() for n in REQUIRED_FILES):
+            raise CaseNotFoundError(f"unknown case {case_id!r} in {self.root}")
+        return folder
+
+    def status(self) -> list[dict[str, Any]]:
+        """One row per case: reviewed or not, latest version, score, correction time."""
+        return [case_status(self.case_dir(case_id), case_id) for case_id in self.case_ids()]
+
+
+def case_status(case_dir: Path, case_id: str) -> dict[str, Any]:
+    """Review status of one case folder (see :meth:`Cohort.status`)."""
+    versions = _saved_versions(case_dir)
+    row: dict[str, Any] = {
+        "case_id": case_id,
+        "status": "not reviewed",
+        "versions": len(versions),
+        "latest_version": _version_name(versions[-1]) if versions else None,
+        "score": None,
+        "reviewer": None,
+        "active_seconds": 0.0,
+    }
+    total = 0.0
+    for number in versions:
+        review = _read_json(case_dir / "review" / _version_name(number) / "report.json").get(
+            "review", {}
+        )
+        total += float(review.get("active_seconds") or 0.0)
+        row["score"] = review.get("score")
+        row["reviewer"] = review.get("reviewer")
+    row["active_seconds"] = total
+    if versions:
+        row["status"] = "reviewed" if row["score"] is not None else "edited, not scored"
+    return row
+
+
+def summarise_reviews(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Cohort summary in the form of Carlsen Table 4 (scores) and Fig. 4 (correction time).
+
+    Parameters
+    ----------
+    rows : output of :meth:`Cohort.status`
+
+    Returns
+    -------
+    dict with ``cases``, ``scored``, ``score_counts`` (score -> n and % of scored cases,
+    the latest saved score of each case), ``acceptable`` (scores 1–4) and the correction
+    time in minutes (sum of the active time of all saved versions of a case): median,
+    quartiles, min, max, over the reviewed cases, beside the paper's medians.
+    """
+    scored = [int(r["score"]) for r in rows if r.get("score") is not None]
+    counts = {
+        str(score): {
+            "label": SCORE_TABLE[score][0],
+            "n": scored.count(score),
+            "percent": round(100.0 * scored.count(score) / len(scored), 1) if scored else None,
+        }
+        for score in SCORE_TABLE
+    }
+    acceptable = sum(1 for s in scored if s <= 4)
+    minutes = [float(r["active_seconds"]) / 60.0 for r in rows if r.get("versions")]
+    time: dict[str, Any] = {"n": len(minutes)}
+    if minutes:
+        quartiles = (
+            statistics.quantiles(minutes, n=4, method="inclusive")
+            if len(minutes) > 1
+            else [minutes[0]] * 3
+        )
+        time.update(
+            median_min=statistics.median(minutes),
+            q1_min=quartiles[0],
+            q3_min=quartiles[2],
+            min_min=min(minutes),
+            max_min=max(minutes),
+        )
+    return {
+        "cases": len(rows),
+        "reviewed": sum(1 for r in rows if r.get("versions")),
+        "scored": len(scored),
+        "score_counts": counts,
+        "acceptable": {
+            "n": acceptable,
+            "percent": round(100.0 * acceptable / len(scored), 1) if scored else None,
+        },
+        "correction_time": time,
+        "paper": {
+            "table4_n41": {"1": 7, "2": 3, "3": 19, "4": 6, "5": 6},
+            "acceptable_percent": 85,
+            "correction_median_min": PAPER_CORRECTION_MINUTES,
+        },
+    }
+
+
+@contextlib.contextmanager
+def _case_lock(case_dir: Path) -> Iterator[None]:
+    """Exclusive lock on ``CASE/review/.lock`` (also between processes)."""
+    review = case_dir / "review"
+    review.mkdir(exist_ok=True)
+    with open(review / ".lock", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@dataclass
+class CaseData:
+    """The read-only images of a case, shared by all sessions on it."""
+
+    case_id: str
+    folder: Path
+    suv: NDArray[np.float32]
+    geometry: Geometry
+    report: dict[str, Any]
+    has_ct: bool
+
+    @classmethod
+    def load(cls, folder: Path, case_id: str) -> CaseData:
+        from petseg.io.nifti import read_nifti
+
+        suv, geometry = read_nifti(folder / "pet_suv.nii.gz")
+        return cls(
+            case_id=case_id,
+            folder=folder,
+            suv=np.ascontiguousarray(suv, dtype=np.float32),
+            geometry=geometry,
+            report=_read_json(folder / "report.json"),
+            has_ct=(folder / "ct.nii.gz").is_file(),
+        )
+
+    @property
+    def connectivity(self) -> int:
+        params = self.report.get("parameters") or {}
+        return check_connectivity(int(params.get("connectivity", DEFAULT_CONNECTIVITY)))
+
+
+def _load_labels(path: Path, geometry: Geometry) -> NDArray[np.int32]:
+    from petseg.io.nifti import read_nifti
+
+    labels, label_geometry = read_nifti(path)
+    if not label_geometry.same_grid(geometry):
+        raise ValueError(
+            f"{path} is not on the PET grid of its case ({label_geometry.shape} vs "
+            f"{geometry.shape}); it was not written by petseg for this case"
+        )
+    return np.ascontiguousarray(np.rint(labels), dtype=np.int32)
+
+
+@dataclass
+class CaseSession:
+    """One browser tab reviewing one case: the current lesion map and its edit history.
+
+    The session starts from the latest saved version (or the original segmentation) and
+    remembers that version as ``base_version``; :meth:`save` refuses (409) when another
+    save happened in between, and :meth:`rebase` replays this session's edits on the
+    newer version so that no edit is lost.
+    """
+
+    case: CaseData
+    labels: NDArray[np.int32]
+    base_version: int
+    started_utc: str = field(default_factory=_utc_now)
+    revision: int = 0
+    steps: list[_Step] = field(default_factory=list)
+    position: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, case: CaseData) -> CaseSession:
+        """Start a session on the latest saved version of ``case``."""
+        versions = _saved_versions(case.folder)
+        base = versions[-1] if versions else 0
+        return cls(case=case, labels=cls._version_labels(case, base), base_version=base)
+
+    @staticmethod
+    def _version_labels(case: CaseData, number: int) -> NDArray[np.int32]:
+        if number == 0:
+            return _load_labels(case.folder / "lesions.nii.gz", case.geometry)
+        return _load_labels(
+            case.folder / "review" / _version_name(number) / "lesions.nii.gz", case.geometry
+        )
+
+    # --- state -----------------------------------------------------------------------
+
+    @property
+    def edits(self) -> list[dict[str, Any]]:
+        """The edits in effect (undone edits excluded), oldest first."""
+        return [step.record for step in self.steps[: self.position]]
+
+    def lesions(self) -> list[dict[str, Any]]:
+        """Per-lesion table of the current map.
+
+        Each row has :class:`petseg.lesions.LesionStats`' fields (volume mL, SUV g/mL,
+        centroid LPS mm) and ``max_voxel_kji``, the voxel of the lesion's SUVmax, where
+        the page jumps when the lesion is picked in the list.
+        """
+        return self._rows(quantify_lesions(self.case.suv, self.labels, self.case.geometry))
+
+    def _rows(self, stats: list[Any]) -> list[dict[str, Any]]:
+        if not stats:
+            return []
+        index = [s.label for s in stats]
+        positions = ndimage.maximum_position(self.case.suv, self.labels, index)
+        return [
+            {**s.to_dict(), "max_voxel_kji": [int(p) for p in pos]}
+            for s, pos in zip(stats, positions, strict=True)
+        ]
+
+    def state(self, change: Change | None = None) -> dict[str, Any]:
+        """JSON-ready state for the page; ``patch`` lists the voxels changed by ``change``."""
+        stats = quantify_lesions(self.case.suv, self.labels, self.case.geometry)
+        out: dict[str, Any] = {
+            "case_id": self.case.case_id,
+            "revision": self.revision,
+            "base_version": _version_name(self.base_version) if self.base_version else "original",
+            "base_version_number": self.base_version,
+            "lesions": self._rows(stats),
+            "patient": patient_stats(stats).to_dict(),
+            "edits": self.edits,
+            "can_undo": self.position > 0,
+            "can_redo": self.position < len(self.steps),
+        }
+        if change is not None:
+            out["patch"] = {"index": change.index.tolist(), "value": change.after.tolist()}
+        return out
+
+    def _apply(self, record: dict[str, Any], new: NDArray[np.int32]) -> Change:
+        change = _diff(self.labels, new)
+        self.labels = new
+        del self.steps[self.position :]
+        self.steps.append(_Step(record=record, change=change))
+        self.position += 1
+        self.revision += 1
+        return change
+
+    # --- edits -----------------------------------------------------------------------
+
+    def check_seed(self, seed: Any) -> tuple[int, int, int]:
+        """Validate a ``(k, j, i)`` voxel index (422 when outside the volume)."""
+        if (
+            not isinstance(seed, list | tuple)
+            or len(seed) != 3
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seed)
+        ):
+            raise BadRequestError(
+                f"seed must be three integer voxel indices [k, j, i], got {seed!r}"
+            )
+        shape = self.case.geometry.shape
+        if any(not 0 <= s < n for s, n in zip(seed, shape, strict=True)):
+            raise UnprocessableError(
+                f"seed {list(seed)} lies outside the volume of shape (Z, Y, X) = {shape}"
+            )
+        return (seed[0], seed[1], seed[2])
+
+    def remove(self, label: int) -> Change:
+        """Remove lesion ``label`` (Carlsen: false positives removed by their unique label)."""
+        if not isinstance(label, int) or isinstance(label, bool) or label < 1:
+            raise BadRequestError(f"label must be a positive integer, got {label!r}")
+        try:
+            new = remove_labels(self.labels, [label])
+        except ValueError as err:
+            raise UnprocessableError(str(err)) from err
+        return self._apply({"op": "remove", "label": label, "utc": _utc_now()}, new)
+
+    def label_at(self, seed: Any) -> int:
+        """The lesion label at voxel ``seed`` (0 for background)."""
+        k, j, i = self.check_seed(seed)
+        return int(self.labels[k, j, i])
+
+    def add(self, seed: Any, method: str, value: float | None = None) -> Change:
+        """Add a lesion grown from ``seed`` with :func:`petseg.edit.add_lesion_by_seed`."""
+        index = self.check_seed(seed)
+        if method not in SEED_METHODS:
+            raise BadRequestError(f"method must be one of {list(SEED_METHODS)}, got {method!r}")
+        if value is not None and (
+            not isinstance(value, int | float) or isinstance(value, bool) or not np.isfinite(value)
+        ):
+            raise BadRequestError(f"value must be a finite number or null, got {value!r}")
+        reference = self.case.report.get("reference")
+        if method in ("liver", "spleen") and reference and reference.get("organ", method) != method:
+            raise UnprocessableError(
+                f"this study's reference VOI is in the {reference.get('organ')}, not the "
+                f"{method}; choose method {reference.get('organ')!r}"
+            )
+        try:
+            new, new_label = add_lesion_by_seed(
+                self.labels,
+                self.case.suv,
+                self.case.geometry,
+                index,
+                method=method,
+                value=None if value is None else float(value),
+                reference=reference,
+                connectivity=self.case.connectivity,
+            )
+        except ValueError as err:
+            raise UnprocessableError(str(err)) from err
+        record = {
+            "op": "add",
+            "seed_kji": list(index),
+            "method": method,
+            "value": value,
+            "new_label": new_label,
+            "voxels": 0,
+            "utc": _utc_now(),
+        }
+        change = self._apply(record, new)
+        record["voxels"] = int(change.index.size)
+        return change
+
+    def undo(self) -> Change:
+        if self.position == 0:
+            raise UnprocessableError("nothing to undo")
+        self.position -= 1
+        change = self.steps[self.position].change
+        self.labels.ravel()[change.index] = change.before
+        self.revision += 1
+        return Change(index=change.index, before=change.after, after=change.before)
+
+    def redo(self) -> Change:
+        if self.position == len(self.steps):
+            raise UnprocessableError("nothing to redo")
+        change = self.steps[self.position].change
+        self.labels.ravel()[change.index] = change.after
+        self.position += 1
+        self.revision += 1
+        return change
+
+    def rebase(self) -> list[str]:
+        """Replay this session's edits on the latest saved version; return notes on skipped ones.
+
+        A removal whose label no longer exists, or an addition whose seed now lies inside
+        an existing lesion, is skipped and reported (the other tab already made it).
+        """
+        versions = _saved_versions(self.case.folder)
+        latest = versions[-1] if versions else 0
+        edits = self.edits
+        self.labels = self._version_labels(self.case, latest)
+        self.base_version = latest
+        self.steps, self.position = [], 0
+        notes = []
+        for edit in edits:
+            try:
+                if edit["op"] == "remove":
+                    self.remove(int(edit["label"]))
+                else:
+                    self.add(edit["seed_kji"], edit["method"], edit["value"])
+            except ReviewError as err:
+                notes.append(f"{edit['op']} skipped on {_version_name(latest)}: {err}")
+        self.revision += 1
+        return notes
+
+    # --- saving ----------------------------------------------------------------------
+
+    def save(
+        self,
+        *,
+        base_version: int,
+        reviewer: str,
+        score: int | None,
+        comment: str,
+        active_seconds: float,
+    ) -> dict[str, Any]:
+        """Write ``review/vNNN/lesions.nii.gz`` and ``report.json``; return the new status.
+
+        Raises VersionConflictError (409) when ``base_version`` is not the latest saved
+        version of the case (another tab or reviewer saved meanwhile); nothing is written.
+        """
+        from petseg.io._atomic import atomic_dir
+        from petseg.io.nifti import write_nifti
+
+        if (
+            not isinstance(reviewer, str)
+            or not reviewer.strip()
+            or len(reviewer) > MAX_REVIEWER_CHARS
+        ):
+            raise BadRequestError(
+                f"reviewer must be a non-empty name of at most {MAX_REVIEWER_CHARS} characters"
+            )
+        if score is not None and (
+            not isinstance(score, int) or isinstance(score, bool) or score not in SCORE_TABLE
+        ):
+            raise BadRequestError(
+                f"score must be one of {sorted(SCORE_TABLE)} (Table 1) or null, got {score!r}"
+            )
+        if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
+            raise BadRequestError(f"comment must be text of at most {MAX_COMMENT_CHARS} characters")
+        if (
+            not isinstance(active_seconds, int | float)
+            or isinstance(active_seconds, bool)
+            or not np.isfinite(active_seconds)
+            or active_seconds < 0
+        ):
+            raise BadRequestError(
+                f"active_seconds must be a non-negative number, got {active_seconds!r}"
+            )
+        if not isinstance(base_version, int) or isinstance(base_version, bool):
+            raise BadRequestError(f"base_version must be an integer, got {base_version!r}")
+        started = _dt.datetime.fromisoformat(self.started_utc)
+        elapsed = (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds()
+        folder = self.case.folder
+        with _case_lock(folder):
+            versions = _saved_versions(folder)
+            latest = versions[-1] if versions else 0
+            if base_version != latest or self.base_version != latest:
+                raise VersionConflictError(
+                    f"case {self.case.case_id!r} was saved as {_version_name(latest)} since this "
+                    f"page opened {_version_name(base_version) if base_version else 'the original'}; "
+                    "rebase to replay your edits on it, then save again"
+                )
+            number = latest + 1
+            lesion_stats = quantify_lesions(self.case.suv, self.labels, self.case.geometry)
+            report = dict(self.case.report)
+            report.update(
+                petseg_version=__version__,
+                created_utc=_utc_now(),
+                patient=patient_stats(lesion_stats).to_dict(),
+                lesions=[s.to_dict() for s in lesion_stats],
+                outputs=["lesions.nii.gz", "report.json"],
+                review={
+                    "version": _version_name(number),
+                    "parent_version": _version_name(latest) if latest else "original",
+                    "reviewer": reviewer.strip(),
+                    "started_utc": self.started_utc,
+                    "saved_utc": _utc_now(),
+                    "active_seconds": round(min(float(active_seconds), elapsed + 1.0), 1),
+                    "active_seconds_rule": (
+                        f"page visible and interacted with; counting pauses after {IDLE_PAUSE_S:g} s "
+                        "without mouse/keyboard input; capped at the wall time since the page opened"
+                    ),
+                    "edits": self.edits,
+                    "score": score,
+                    "score_text": SCORE_TABLE[score][0] if score is not None else None,
+                    "comment": comment,
+                    "original_report_created_utc": self.case.report.get("created_utc"),
+                },
+            )
+            report = json.loads(json.dumps(report, allow_nan=False, default=_json_default))
+            with atomic_dir(folder / "review" / _version_name(number)) as tmp:
+                write_nifti(tmp / "lesions.nii.gz", self.labels, self.case.geometry)
+                (tmp / "report.json").write_text(
+                    json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+                )
+            self.base_version = number
+            self.steps, self.position = [], 0
+            self.started_utc = _utc_now()
+        return {
+            "version": _version_name(number),
+            "path": str(folder / "review" / _version_name(number)),
+        }
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to report.json")

@@ -1,0 +1,503 @@
+// petseg review page: NiiVue viewer + lesion list + edits + scoring.
+// All computation (lesion statistics, seeded growing, saving) happens on the server
+// through petseg's library functions; this page only displays and sends requests.
+import { Niivue, NVImage, SHOW_RENDER } from "./vendor/niivue.js";
+
+const params = new URLSearchParams(location.search);
+const token = params.get("token");
+const headers = token ? { "X-Petseg-Token": token } : {};
+
+const state = {
+  listing: null,
+  caseId: null,
+  session: null,
+  meta: null,
+  revision: 0,
+  baseVersion: 0,
+  lesions: [],
+  lastVox: null, // [i, j, k] of the crosshair in NIfTI order
+  dims: null, // [X, Y, Z]
+  activeSeconds: 0,
+  lastInteraction: performance.now(),
+  busy: false,
+  display: "fused",
+  timings: {},
+};
+window.petsegReview = state; // for tests and for debugging in the console
+
+const $ = (id) => document.getElementById(id);
+const fmt = (x, n = 2) => (x === null || x === undefined ? "—" : Number(x).toFixed(n));
+
+function setStatus(text, isError = false) {
+  const el = $("status");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  if (!response.ok) {
+    const err = new Error(data.error || `HTTP ${response.status}`);
+    err.status = response.status;
+    throw err;
+  }
+  return data;
+}
+
+async function fetchBuffer(path) {
+  const response = await fetch(path, { headers });
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
+// ---------------------------------------------------------------- viewer
+const nv = new Niivue({
+  backColor: [0, 0, 0, 1],
+  show3Dcrosshair: true,
+  isRadiologicalConvention: true,
+  multiplanarShowRender: SHOW_RENDER.ALWAYS,
+  dragAndDropEnabled: false,
+  isNearestInterpolation: true,
+  crosshairColor: [0.2, 0.8, 1, 1],
+});
+let petVol = null;
+let ctVol = null;
+let labelVol = null;
+
+function labelLut(maxLabel) {
+  // label 0 transparent; lesions in well separated hues (golden angle)
+  const R = [0], G = [0], B = [0], A = [0], I = [0];
+  for (let l = 1; l <= Math.max(1, maxLabel); l++) {
+    const h = (l * 137.508) % 360;
+    const [r, g, b] = hsl(h, 0.9, 0.55);
+    R.push(r); G.push(g); B.push(b); A.push(255); I.push(l);
+  }
+  return { R, G, B, A, I };
+}
+
+function hsl(h, s, l) {
+  const k = (n) => (n + h / 30) % 12;
+  const a = s * Math.min(l, 1 - l);
+  const f = (n) => l - a * Math.max(-1, Math.min(k(n) - 3, Math.min(9 - k(n), 1)));
+  return [Math.round(255 * f(0)), Math.round(255 * f(8)), Math.round(255 * f(4))];
+}
+
+function labelMax() {
+  let m = 0;
+  for (const l of state.lesions) m = Math.max(m, l.label);
+  return m;
+}
+
+async function loadLabels() {
+  const buffer = await fetchBuffer(`/api/session/${state.session}/labels.nii.gz`);
+  const vol = await NVImage.loadFromUrl({ url: "labels.nii.gz", name: "labels.nii.gz", buffer });
+  vol.setColormapLabel(labelLut(labelMax()));
+  vol.opacity = Number($("label-opacity").value);
+  if (labelVol) nv.removeVolume(labelVol);
+  nv.addVolume(vol);
+  labelVol = vol;
+  drawLabelMip();
+}
+
+async function openCase(caseId) {
+  const t0 = performance.now();
+  setStatus(`opening ${caseId}…`);
+  const opened = await api("POST", `/api/case/${encodeURIComponent(caseId)}/open`);
+  state.caseId = caseId;
+  state.session = opened.session;
+  state.meta = opened.meta;
+  state.activeSeconds = 0;
+  applyState(opened);
+  $("case-title").textContent = caseId;
+  $("synthetic").hidden = !opened.meta.synthetic;
+  const [w0, w1] = opened.meta.suv_window;
+  $("suv-min").value = w0;
+  $("suv-max").value = w1;
+  const base = `/api/case/${encodeURIComponent(caseId)}`;
+  const fetches = [fetchBuffer(`${base}/pet.nii.gz`), fetchBuffer(`/api/session/${state.session}/labels.nii.gz`)];
+  if (opened.meta.has_ct) fetches.push(fetchBuffer(`${base}/ct.nii.gz`));
+  const [petBuf, labBuf, ctBuf] = await Promise.all(fetches);
+  state.timings.fetched_ms = performance.now() - t0;
+  for (const vol of [...nv.volumes]) nv.removeVolume(vol);
+  const loaded = [];
+  if (ctBuf) {
+    ctVol = await NVImage.loadFromUrl({ url: "ct.nii.gz", name: "ct.nii.gz", buffer: ctBuf, colormap: "gray", cal_min: -160, cal_max: 240 });
+    loaded.push(ctVol);
+  } else {
+    ctVol = null;
+  }
+  petVol = await NVImage.loadFromUrl({ url: "pet.nii.gz", name: "pet.nii.gz", buffer: petBuf, colormap: "hot", cal_min: w0, cal_max: w1 });
+  loaded.push(petVol);
+  labelVol = await NVImage.loadFromUrl({ url: "labels.nii.gz", name: "labels.nii.gz", buffer: labBuf });
+  labelVol.setColormapLabel(labelLut(labelMax()));
+  loaded.push(labelVol);
+  for (const vol of loaded) nv.addVolume(vol);
+  state.dims = [petVol.hdr.dims[1], petVol.hdr.dims[2], petVol.hdr.dims[3]];
+  setDisplay(ctVol ? "fused" : "pet");
+  await loadMip();
+  state.timings.first_paint_ms = performance.now() - t0;
+  document.body.dataset.loaded = caseId;
+  setStatus(`${caseId}: ${opened.lesions.length} lesions, loaded in ${(state.timings.first_paint_ms / 1000).toFixed(2)} s`);
+  renderCases();
+}
+
+function setDisplay(mode) {
+  state.display = mode;
+  for (const b of document.querySelectorAll("#display button")) b.classList.toggle("on", b.dataset.display === mode);
+  if (!petVol) return;
+  const labelOpacity = Number($("label-opacity").value);
+  if (ctVol) {
+    ctVol.opacity = mode === "pet" ? 0 : 1;
+  }
+  petVol.opacity = mode === "ct" ? 0 : mode === "fused" && ctVol ? 0.55 : 1;
+  petVol.colormap = mode === "pet" || !ctVol ? "gray" : "hot";
+  if (mode === "pet" || !ctVol) petVol.colormapInvert = true;
+  else petVol.colormapInvert = false;
+  petVol.cal_min = Number($("suv-min").value);
+  petVol.cal_max = Number($("suv-max").value);
+  if (labelVol) labelVol.opacity = labelOpacity;
+  nv.updateGLVolume();
+}
+
+function setView(view) {
+  for (const b of document.querySelectorAll("#views button")) b.classList.toggle("on", b.dataset.view === view);
+  const type = { axial: nv.sliceTypeAxial, coronal: nv.sliceTypeCoronal, sagittal: nv.sliceTypeSagittal, multiplanar: nv.sliceTypeMultiplanar }[view];
+  nv.setSliceType(type);
+}
+
+function voxelIndex(i, j, k) {
+  const [X, Y] = state.dims;
+  return i + X * (j + Y * k);
+}
+
+function labelAt(vox) {
+  if (!labelVol || !vox) return 0;
+  return labelVol.img[voxelIndex(vox[0], vox[1], vox[2])];
+}
+
+function jumpToVoxel(i, j, k) {
+  if (!petVol) return;
+  const frac = nv.vox2frac([i, j, k]);
+  nv.scene.crosshairPos = frac;
+  nv.createOnLocationChange();
+  nv.drawScene();
+}
+
+nv.onLocationChange = (data) => {
+  if (!data || !data.vox || !state.dims) return;
+  const vox = data.vox.map((v) => Math.round(v));
+  state.lastVox = vox;
+  const [i, j, k] = vox;
+  const suv = petVol ? petVol.img[voxelIndex(i, j, k)] : NaN;
+  const label = labelAt(vox);
+  $("location").textContent = `voxel (k, j, i) = (${k}, ${j}, ${i})   SUV ${fmt(suv)} g/mL   ${label ? "lesion " + label : "background"}`;
+  highlightLesion(label);
+};
+
+// A click (not a drag) on the slices in remove/add mode edits at the clicked voxel.
+let downAt = null;
+$("gl").addEventListener("pointerdown", (e) => { downAt = [e.clientX, e.clientY]; });
+$("gl").addEventListener("pointerup", (e) => {
+  if (!downAt) return;
+  const moved = Math.hypot(e.clientX - downAt[0], e.clientY - downAt[1]);
+  downAt = null;
+  const mode = document.querySelector("input[name=mode]:checked").value;
+  if (moved > 4 || mode === "navigate" || e.button !== 0) return;
+  setTimeout(() => editAtCrosshair(mode), 0);
+});
+
+async function editAtCrosshair(mode) {
+  if (!state.lastVox) return;
+  const [i, j, k] = state.lastVox;
+  if (mode === "remove") {
+    const label = labelAt(state.lastVox);
+    if (!label) { setStatus(`no lesion at voxel (${k}, ${j}, ${i}); click inside a coloured lesion`, true); return; }
+    await edit("remove", { label });
+  } else {
+    const body = { seed: [k, j, i], method: $("method").value };
+    const value = $("method-value").value;
+    if (value !== "") body.value = Number(value);
+    await edit("add", body);
+  }
+}
+
+async function edit(action, body = {}) {
+  if (state.busy) return;
+  state.busy = true;
+  const t0 = performance.now();
+  try {
+    const result = await api("POST", `/api/session/${state.session}/${action}`, body);
+    await applyEdit(result);
+    state.timings[`${action}_ms`] = performance.now() - t0;
+    const what = action === "add" ? `added lesion ${result.edits.at(-1)?.new_label}` : action === "remove" ? `removed lesion ${body.label}` : action;
+    setStatus(`${what} (${(performance.now() - t0).toFixed(0)} ms)`);
+  } catch (err) {
+    setStatus(err.message, true);
+  } finally {
+    state.busy = false;
+  }
+}
+
+async function applyEdit(result) {
+  const previous = state.revision;
+  applyState(result);
+  const fitsType = !labelVol || labelMax() <= (labelVol.img instanceof Uint8Array ? 255 : 65535);
+  if (result.patch && labelVol && fitsType && result.revision === previous + 1) {
+    const { index, value } = result.patch;
+    for (let n = 0; n < index.length; n++) labelVol.img[index[n]] = value[n];
+    labelVol.setColormapLabel(labelLut(labelMax()));
+    nv.updateGLVolume();
+    drawLabelMip();
+  } else {
+    await loadLabels();
+  }
+  document.body.dataset.revision = String(state.revision);
+}
+
+function applyState(s) {
+  state.revision = s.revision;
+  state.baseVersion = s.base_version_number;
+  state.lesions = s.lesions;
+  $("undo").disabled = !s.can_undo;
+  $("redo").disabled = !s.can_redo;
+  const p = s.patient || {};
+  $("patient").textContent = `${p.lesion_count ?? 0} lesions, TTV ${fmt(p.total_tumour_volume_ml, 1)} mL · from ${s.base_version}`;
+  renderLesions();
+  $("edits").textContent = s.edits.length
+    ? "unsaved edits: " + s.edits.map((e) => (e.op === "remove" ? `remove ${e.label}` : `add ${e.new_label} (${e.method})`)).join(", ")
+    : "no unsaved edits";
+}
+
+function renderLesions() {
+  const tbody = $("lesion-table").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const l of state.lesions) {
+    const tr = document.createElement("tr");
+    tr.dataset.label = l.label;
+    const sw = hsl((l.label * 137.508) % 360, 0.9, 0.55);
+    tr.innerHTML = `<td><span style="color:rgb(${sw})">■</span> ${l.label}</td><td class="num">${fmt(l.volume_ml)}</td><td class="num">${fmt(l.suv_max)}</td><td class="num">${fmt(l.suv_mean)}</td><td><button class="rm" title="remove lesion ${l.label}">✕</button></td>`;
+    tr.addEventListener("click", (e) => {
+      if (e.target.classList.contains("rm")) {
+        edit("remove", { label: l.label });
+      } else {
+        const [k, j, i] = l.max_voxel_kji;
+        jumpToVoxel(i, j, k);
+      }
+    });
+    tbody.append(tr);
+  }
+}
+
+function highlightLesion(label) {
+  for (const tr of $("lesion-table").querySelectorAll("tbody tr")) {
+    const on = Number(tr.dataset.label) === label;
+    tr.classList.toggle("current", on);
+    if (on) tr.scrollIntoView({ block: "nearest" });
+  }
+}
+
+// ---------------------------------------------------------------- coronal MIP
+let mip = null; // {Z, X, values: Float32Array, depth: Int16Array}
+async function loadMip() {
+  const buffer = await fetchBuffer(`/api/case/${encodeURIComponent(state.caseId)}/mip.bin`);
+  const [Z, , X] = state.meta.shape_zyx;
+  mip = { Z, X, values: new Float32Array(buffer, 0, Z * X), depth: new Int16Array(buffer, 4 * Z * X, Z * X) };
+  drawLabelMip();
+}
+
+function mipCell(row, col) {
+  const { flip_rows, flip_cols } = state.meta.mip;
+  return [flip_rows ? mip.Z - 1 - row : row, flip_cols ? mip.X - 1 - col : col];
+}
+
+function drawLabelMip() {
+  if (!mip || !labelVol) return;
+  const canvas = $("mip");
+  const { Z, X } = mip;
+  canvas.width = X;
+  canvas.height = Z;
+  canvas.style.aspectRatio = `${X} / ${Z * state.meta.mip.aspect}`;
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(X, Z);
+  const hi = Number($("suv-max").value) || 1;
+  const lo = Number($("suv-min").value) || 0;
+  const Y = state.dims[1];
+  const lut = labelLut(labelMax());
+  for (let row = 0; row < Z; row++) {
+    for (let col = 0; col < X; col++) {
+      const [k, i] = mipCell(row, col);
+      const v = mip.values[k * X + i];
+      const g = 255 - Math.max(0, Math.min(255, (255 * (v - lo)) / (hi - lo)));
+      let label = 0;
+      for (let j = 0; j < Y && !label; j++) label = labelVol.img[i + X * (j + Y * k)];
+      const p = 4 * (row * X + col);
+      if (label) {
+        image.data[p] = 0.5 * g + 0.5 * lut.R[label];
+        image.data[p + 1] = 0.5 * g + 0.5 * lut.G[label];
+        image.data[p + 2] = 0.5 * g + 0.5 * lut.B[label];
+      } else {
+        image.data[p] = image.data[p + 1] = image.data[p + 2] = g;
+      }
+      image.data[p + 3] = 255;
+    }
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+$("mip").addEventListener("click", (e) => {
+  if (!mip) return;
+  const rect = e.target.getBoundingClientRect();
+  const col = Math.floor(((e.clientX - rect.left) / rect.width) * mip.X);
+  const row = Math.floor(((e.clientY - rect.top) / rect.height) * mip.Z);
+  const [k, i] = mipCell(row, col);
+  jumpToVoxel(i, mip.depth[k * mip.X + i], k);
+});
+
+// ---------------------------------------------------------------- cohort and scoring
+function renderCases() {
+  const tbody = $("case-table").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const c of state.listing.cases) {
+    const tr = document.createElement("tr");
+    tr.classList.toggle("current", c.case_id === state.caseId);
+    tr.innerHTML = `<td>${escapeHtml(c.case_id)}</td><td>${c.status}</td><td class="num">${c.score ?? ""}</td><td class="num">${c.versions ? (c.active_seconds / 60).toFixed(1) : ""}</td>`;
+    tr.addEventListener("click", () => openCase(c.case_id).catch((err) => setStatus(err.message, true)));
+    tbody.append(tr);
+  }
+  const s = state.listing.summary;
+  const rows = Object.entries(s.score_counts).map(([score, c]) => `<tr><td>${score} (${c.label})</td><td class="num">${c.n}</td><td class="num">${c.percent ?? "—"}%</td><td class="num">${s.paper.table4_n41[score]}</td></tr>`).join("");
+  const t = s.correction_time;
+  $("summary").innerHTML = `<table><thead><tr><th>score</th><th>n</th><th>%</th><th>paper n=41</th></tr></thead><tbody>${rows}</tbody></table>
+    <p>${s.reviewed}/${s.cases} reviewed, ${s.scored} scored; acceptable (1–4): ${s.acceptable.n} (${s.acceptable.percent ?? "—"}%; paper 85%).</p>
+    <p>Correction time: ${t.n ? `median ${t.median_min.toFixed(1)} min (IQR ${t.q1_min.toFixed(1)}–${t.q3_min.toFixed(1)}), n = ${t.n}` : "—"}; paper: AI ${s.paper.correction_median_min.ai_median} min vs semiautomatic ${s.paper.correction_median_min.semiautomatic_median} min (median).</p>`;
+}
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function renderScoreTable() {
+  const div = $("score-table");
+  for (const row of state.listing.table1) {
+    const label = document.createElement("label");
+    label.innerHTML = `<input type="radio" name="score" value="${row.score}"><span><b>${row.score}. ${escapeHtml(row.rating)}</b><br><small>${escapeHtml(row.criteria)}</small></span>`;
+    div.append(label);
+  }
+  const note = document.createElement("div");
+  note.className = "footnote";
+  note.textContent = state.listing.table1_footnote;
+  div.append(note);
+}
+
+function renderMethods() {
+  const select = $("method");
+  const organ = state.listing.seed_methods;
+  const help = {
+    liver: "liver reference: 1.5·mean + 2·SD of the report's VOI",
+    spleen: "spleen reference: 0.67·mean + 2·SD of the report's VOI",
+    fixed: "fixed SUV threshold (g/mL) in the value box",
+    percent_max: "fraction of the lesion's SUVmax (default 0.40)",
+  };
+  for (const m of organ) {
+    const option = document.createElement("option");
+    option.value = m;
+    option.textContent = m;
+    select.append(option);
+  }
+  const update = () => {
+    $("method-help").textContent = help[select.value] || "";
+    $("method-value").disabled = select.value === "liver" || select.value === "spleen";
+    $("method-value").placeholder = select.value === "fixed" ? "SUV" : select.value === "percent_max" ? "0.40" : "";
+  };
+  select.addEventListener("change", update);
+  update();
+}
+
+async function save() {
+  const scoreInput = document.querySelector("input[name=score]:checked");
+  const body = {
+    base_version: state.baseVersion,
+    reviewer: $("reviewer").value,
+    score: scoreInput ? Number(scoreInput.value) : null,
+    comment: $("comment").value,
+    active_seconds: Math.round(state.activeSeconds),
+  };
+  try {
+    const result = await api("POST", `/api/session/${state.session}/save`, body);
+    applyState(result);
+    state.activeSeconds = 0;
+    localStorage.setItem("petseg-reviewer", body.reviewer);
+    state.listing = await api("GET", "/api/cases");
+    renderCases();
+    setStatus(`saved ${result.saved.version}`);
+    document.body.dataset.saved = result.saved.version;
+  } catch (err) {
+    if (err.status === 409 && confirm(`${err.message}\n\nReplay your edits on the newer version now?`)) {
+      const result = await api("POST", `/api/session/${state.session}/rebase`);
+      await applyEdit(result);
+      setStatus(`rebased on ${result.base_version}${result.notes.length ? ": " + result.notes.join("; ") : ""}; check and save again`);
+    } else {
+      setStatus(err.message, true);
+    }
+  }
+}
+
+async function exportDicom(format) {
+  try {
+    const result = await api("POST", `/api/session/${state.session}/export`, { format });
+    setStatus(`exported ${result.written.join(", ")}`);
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+}
+
+// ---------------------------------------------------------------- active time
+const IDLE = () => 1000 * (state.listing?.idle_pause_s ?? 60);
+for (const type of ["pointerdown", "pointermove", "keydown", "wheel"]) {
+  window.addEventListener(type, () => { state.lastInteraction = performance.now(); }, { passive: true });
+}
+setInterval(() => {
+  if (!state.session || document.visibilityState !== "visible") return;
+  if (performance.now() - state.lastInteraction > IDLE()) return;
+  state.activeSeconds += 1;
+  const s = Math.round(state.activeSeconds);
+  $("active-time").textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}, 1000);
+
+// ---------------------------------------------------------------- wiring
+for (const b of document.querySelectorAll("#views button")) b.addEventListener("click", () => setView(b.dataset.view));
+for (const b of document.querySelectorAll("#display button")) b.addEventListener("click", () => setDisplay(b.dataset.display));
+for (const id of ["suv-min", "suv-max"]) $(id).addEventListener("change", () => { setDisplay(state.display); drawLabelMip(); });
+$("label-opacity").addEventListener("input", () => setDisplay(state.display));
+$("undo").addEventListener("click", () => edit("undo"));
+$("redo").addEventListener("click", () => edit("redo"));
+$("save").addEventListener("click", save);
+$("export-rtstruct").addEventListener("click", () => exportDicom("rtstruct"));
+$("export-seg").addEventListener("click", () => exportDicom("seg"));
+for (const r of document.querySelectorAll("input[name=mode]")) {
+  r.addEventListener("change", () => { $("gl").className = `mode-${r.value}`; });
+}
+window.addEventListener("keydown", (e) => {
+  if (e.target.matches("input, textarea, select")) return;
+  if ((e.ctrlKey || e.metaKey) && e.key === "z") edit(e.shiftKey ? "redo" : "undo");
+});
+
+async function main() {
+  $("reviewer").value = localStorage.getItem("petseg-reviewer") || "";
+  await nv.attachTo("gl");
+  nv.setSliceType(nv.sliceTypeMultiplanar);
+  state.listing = await api("GET", "/api/cases");
+  renderScoreTable();
+  renderMethods();
+  renderCases();
+  const wanted = params.get("case") || state.listing.cases[0]?.case_id;
+  if (wanted) await openCase(wanted);
+}
+
+main().catch((err) => setStatus(err.message, true));
