@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "petseg.cli.phantom",
     "petseg.cli.demo",
     "petseg.cli.evaluate",
+    "petseg.cli.export",
     "petseg.cli.review",
 )
 

@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from petseg.contours import align_to_grid, label_contours, mask_contours
+from petseg.io._atomic import atomic_file, check_writable_target
 from petseg.study import Geometry, Study
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "ReferenceSeries",
     "build_rtstruct",
     "export_lesions_for_study",
+    "export_rtstruct",
     "identity_problems",
     "lesion_colors",
     "lesion_roi_name",
@@ -271,6 +273,7 @@ def build_rtstruct(
     series_description: str = "petseg lesions",
     series_number: int = 901,
     generation_algorithm: str = "AUTOMATIC",
+    source: str = "",
 ) -> Any:
     """Build an RT Structure Set with one ROI per lesion of ``labels``.
 
@@ -295,6 +298,9 @@ def build_rtstruct(
         Series Number of the new series.
     generation_algorithm : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
         ROI Generation Algorithm (SEMIAUTOMATIC after manual review edits).
+    source : str
+        Where the lesion map came from (e.g. its file), recorded in the Structure Set
+        Description with the petseg version and the options.
 
     Returns
     -------
@@ -387,9 +393,10 @@ def build_rtstruct(
     ds.StructureSetLabel = "petseg lesions"
     ds.StructureSetName = "lesions"
     ds.StructureSetDescription = (
-        f"petseg {__version__}: {len(present)} lesion(s) from a lesion map; contours are "
-        "0.5 iso-lines, holes as separate contours (even-odd rule)"
-    )
+        f"petseg {__version__} export rtstruct: {len(present)} lesion(s) from "
+        f"{source or 'a lesion map'}; include_total={include_total}; contours are 0.5 "
+        "iso-lines on the PET slices, holes as separate contours (even-odd rule)"
+    )[:1024]
     ds.StructureSetDate, ds.StructureSetTime = date, time
 
     study_ref = Dataset()
@@ -492,8 +499,6 @@ def write_rtstruct(
     **options
         Passed to :func:`build_rtstruct`.
     """
-    from petseg.io._atomic import atomic_file, check_writable_target
-
     path = Path(path)
     check_writable_target(path, force)
     if not isinstance(reference, ReferenceSeries):
@@ -506,6 +511,60 @@ def write_rtstruct(
         n_rois=len(ds.StructureSetROISequence),
         n_contours=sum(len(item.get("ContourSequence", [])) for item in ds.ROIContourSequence),
         notes=identity_problems(reference.first),
+    )
+
+
+def _read_lesion_map(path: Path) -> tuple[NDArray[np.integer], Geometry]:
+    from petseg.io.nifti import read_nifti
+
+    array, geometry = read_nifti(path)
+    if not np.issubdtype(array.dtype, np.integer):
+        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+            raise ValueError(
+                f"{path} holds non-integer values (dtype {array.dtype}); a lesion map must "
+                "hold integer labels (0 = background)"
+            )
+        array = array.astype(np.int32)
+    return array, geometry
+
+
+def export_rtstruct(
+    lesions: str | os.PathLike[str],
+    reference: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    include_total: bool = False,
+    generation_algorithm: str = "AUTOMATIC",
+    force: bool = False,
+) -> ExportResult:
+    """``petseg export rtstruct``: a lesion-map NIfTI file → RT Structure Set file.
+
+    Parameters
+    ----------
+    lesions : path
+        Lesion map NIfTI (``lesions.nii.gz``), integer labels, on the PET grid (any
+        axis order or direction).
+    reference : path or paths
+        The PET DICOM series folder or files.
+    out : path
+        Output ``.dcm``.
+    include_total, generation_algorithm
+        See :func:`build_rtstruct`.
+    force : bool
+        Replace an existing output.
+    """
+    lesions = Path(lesions)
+    check_writable_target(Path(out), force)
+    labels, geometry = _read_lesion_map(lesions)
+    return write_rtstruct(
+        out,
+        labels,
+        geometry,
+        reference,
+        force=force,
+        include_total=include_total,
+        generation_algorithm=generation_algorithm,
+        source=lesions.name,
     )
 
 

@@ -1,0 +1,116 @@
+"""``petseg export rtstruct|seg``: a lesion map as DICOM objects for clinical viewers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+# Choices and defaults come from the library (light modules: numpy and petseg only).
+from petseg.io.rtstruct_export import GENERATION_ALGORITHMS
+from petseg.io.seg import ALGORITHM_FAMILIES, SEG_TYPES
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "lesions",
+        type=Path,
+        help="lesion map NIfTI (lesions.nii.gz), integer labels on the PET grid",
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        required=True,
+        help="folder of the PET DICOM series the lesion map was made on",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output DICOM file (.dcm)")
+    parser.add_argument(
+        "--algorithm",
+        choices=GENERATION_ALGORITHMS,
+        default="AUTOMATIC",
+        help="how the lesions were made: AUTOMATIC (default), SEMIAUTOMATIC (reviewed/edited), "
+        "MANUAL",
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing output")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "export",
+        help="export a lesion map as DICOM RTSTRUCT or SEG referencing the PET series",
+        description="Export a lesion map as DICOM objects that clinical viewers load on the "
+        "PET series: an RT Structure Set (one ROI per lesion, lesion_001, ...) or a DICOM SEG.",
+    )
+    kinds = parser.add_subparsers(dest="export_kind", metavar="KIND")
+    kinds.required = True
+
+    rtstruct = kinds.add_parser(
+        "rtstruct",
+        help="RT Structure Set, one ROI per lesion",
+        description="Write an RT Structure Set: one ROI per lesion, named and numbered after "
+        "its label (lesion_007 = label 7), contours on every PET slice it crosses.",
+    )
+    _common(rtstruct)
+    rtstruct.add_argument(
+        "--total", action="store_true", help="add a total_tumour ROI (union of all lesions)"
+    )
+    rtstruct.set_defaults(func=run_rtstruct)
+
+    seg = kinds.add_parser(
+        "seg",
+        help="DICOM Segmentation, one segment per lesion",
+        description="Write a DICOM SEG (highdicom): one segment per lesion, or a labelmap SEG.",
+    )
+    _common(seg)
+    seg.add_argument(
+        "--type", dest="seg_type", choices=SEG_TYPES, default="binary", help="SEG type"
+    )
+    seg.add_argument(
+        "--family",
+        choices=ALGORITHM_FAMILIES,
+        default="ai",
+        help="algorithm family recorded per segment (ai = network, threshold = SUV threshold)",
+    )
+    seg.set_defaults(func=run_seg)
+
+
+def _print(result: object) -> None:
+    from petseg.io.rtstruct_export import ExportResult
+
+    assert isinstance(result, ExportResult)
+    contours = f", {result.n_contours} contours" if result.n_contours else ""
+    print(f"wrote {result.path}: {result.n_rois} ROIs/segments{contours}")
+    for note in result.notes:
+        print(f"note: {note}")
+
+
+def run_rtstruct(args: argparse.Namespace) -> int:
+    from petseg.io.rtstruct_export import export_rtstruct
+
+    _print(
+        export_rtstruct(
+            args.lesions,
+            args.reference,
+            args.out,
+            include_total=args.total,
+            generation_algorithm=args.algorithm,
+            force=args.force,
+        )
+    )
+    return 0
+
+
+def run_seg(args: argparse.Namespace) -> int:
+    from petseg.io.seg import export_seg
+
+    _print(
+        export_seg(
+            args.lesions,
+            args.reference,
+            args.out,
+            seg_type=args.seg_type,
+            algorithm_type=args.algorithm,
+            algorithm_family=args.family,
+            force=args.force,
+        )
+    )
+    return 0

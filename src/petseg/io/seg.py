@@ -1,0 +1,275 @@
+"""Export a lesion map as a DICOM Segmentation (SEG) referencing the PET series.
+
+Built with highdicom (:class:`highdicom.seg.Segmentation`), so the geometry, the
+per-frame functional groups and the references to the source PET instances are
+highdicom's.
+
+* ``seg_type="binary"`` (default): one segment per lesion, labelled like the RTSTRUCT
+  ROIs (``lesion_001``, ...). Segment numbers run 1..N in increasing label order (the
+  standard requires consecutive numbers); the lesion label is kept as the segment
+  label and as its Tracking ID. Empty frames are omitted.
+* ``seg_type="labelmap"``: a LABELMAP SEG (one frame per slice, pixel value = segment
+  number), the compact form for many lesions; needs a viewer that reads LABELMAP
+  (Label Map Segmentation Storage, DICOM 2024, highdicom ≥ 0.23); highdicom adds a
+  background segment 0. dciodvfy releases before 2024 do not know this IOD.
+* Every segment: category *Morphologically Abnormal Structure* (SCT 49755003), type
+  *Neoplasm* (SCT 108369006), algorithm type AUTOMATIC (or SEMIAUTOMATIC after review
+  edits) with Algorithm Identification naming petseg and its version; display colour
+  as in the RTSTRUCT.
+* Patient and study identity come from the PET headers; values invalid for their VR
+  are blanked first (:func:`petseg.io.rtstruct_export.identity_problems`).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from petseg.contours import align_to_grid
+from petseg.io._atomic import atomic_file, check_writable_target
+from petseg.io.rtstruct_export import (
+    EmptyLesionMapError,
+    ExportResult,
+    ReferenceSeries,
+    _read_lesion_map,
+    identity_problems,
+    lesion_colors,
+    lesion_roi_name,
+    read_reference_series,
+)
+from petseg.study import Geometry
+
+__all__ = ["ALGORITHM_FAMILIES", "SEG_TYPES", "build_seg", "export_seg", "write_seg"]
+
+SEG_TYPES = ("binary", "labelmap")
+#: Algorithm family (CID 7162) by short name.
+ALGORITHM_FAMILIES = ("ai", "threshold", "manual")
+_ALGORITHM_TYPES = ("AUTOMATIC", "SEMIAUTOMATIC", "MANUAL")
+
+
+def _family_code(name: str) -> Any:
+    from pydicom.sr.codedict import codes
+
+    return {
+        "ai": codes.cid7162.ArtificialIntelligence,
+        "threshold": codes.cid7162.HistogramAnalysis,
+        "manual": codes.cid7162.ManualProcessing,
+    }[name]
+
+
+def _clean_sources(headers: Sequence[Any]) -> list[Any]:
+    """Copies of the source headers with identity values invalid for their VR blanked
+    (highdicom copies patient/study attributes from them)."""
+    bad = {problem.split(" ", 1)[0] for problem in identity_problems(headers[0])}
+    if not bad:
+        return list(headers)
+    cleaned = []
+    for header in headers:
+        header = copy.deepcopy(header)
+        for keyword in bad:
+            if keyword in header:
+                header[keyword].value = ""
+        cleaned.append(header)
+    return cleaned
+
+
+def build_seg(
+    labels: NDArray[np.integer],
+    geometry: Geometry,
+    reference: ReferenceSeries | Sequence[Any],
+    *,
+    seg_type: str = "binary",
+    segment_labels: Mapping[int, str] | None = None,
+    algorithm_type: str = "AUTOMATIC",
+    algorithm_family: str = "ai",
+    series_description: str = "petseg lesions",
+    series_number: int = 902,
+    source: str = "",
+) -> Any:
+    """Build a DICOM SEG with one segment per lesion of ``labels``.
+
+    Parameters
+    ----------
+    labels : (Z, Y, X) int ndarray
+        Lesion map: 0 = background, one positive label per lesion.
+    geometry : Geometry
+        Grid of ``labels``; must be the reference grid up to axis order and direction.
+    reference : ReferenceSeries or sequence of pydicom.Dataset
+        The PET series headers (pixel data not needed).
+    seg_type : {"binary", "labelmap"}
+    segment_labels : mapping label → str, optional
+        Segment labels (default ``lesion_001``, ...; at most 64 characters).
+    algorithm_type : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
+    algorithm_family : {"ai", "threshold", "manual"}
+        Coded as CID 7162 Artificial Intelligence, Histogram Analysis (thresholds on
+        SUV) or Manual Processing.
+    series_description : str
+    series_number : int
+    source : str
+        Where the lesion map came from, recorded in the Algorithm Parameters.
+
+    Returns
+    -------
+    highdicom.seg.Segmentation
+        A pydicom Dataset; save with ``save_as(path)``.
+
+    Raises
+    ------
+    EmptyLesionMapError
+        No lesion in ``labels``.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    from petseg import __version__
+
+    for name, value, choices in (
+        ("seg_type", seg_type, SEG_TYPES),
+        ("algorithm_type", algorithm_type, _ALGORITHM_TYPES),
+        ("algorithm_family", algorithm_family, ALGORITHM_FAMILIES),
+    ):
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    if not isinstance(reference, ReferenceSeries):
+        reference = ReferenceSeries.from_datasets(reference)
+    aligned = np.asarray(align_to_grid(np.asarray(labels), geometry, reference.geometry))
+    present = [int(v) for v in np.unique(aligned) if v > 0]
+    if not present:
+        raise EmptyLesionMapError(
+            "the lesion map has no lesion (all voxels are 0): there is nothing to export"
+        )
+    names = {label: lesion_roi_name(label) for label in present}
+    names.update({int(k): str(v) for k, v in (segment_labels or {}).items() if int(k) in names})
+    colors = lesion_colors(present)
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name="petseg",
+        family=_family_code(algorithm_family),
+        version=__version__,
+        parameters={"seg_type": seg_type, **({"source": source[:50]} if source else {})},
+    )
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=names[label][:64],
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Neoplasm,
+            algorithm_type=algorithm_type,
+            algorithm_identification=algorithm,
+            tracking_uid=generate_uid(),
+            tracking_id=names[label][:64],
+            display_color=hd.color.CIELabColor.from_rgb(*colors[label]),
+        )
+        for number, label in enumerate(present, start=1)
+    ]
+    # Segment number s ↔ label present[s - 1].
+    lookup = np.zeros(int(aligned.max()) + 1, dtype=np.uint16)
+    lookup[present] = np.arange(1, len(present) + 1)
+    numbered = lookup[aligned]
+    if seg_type == "binary":
+        pixels = numbered[..., None] == np.arange(1, len(present) + 1, dtype=np.uint16)
+    else:
+        pixels = numbered.astype(np.uint8 if len(present) < 256 else np.uint16)
+    return hd.seg.Segmentation(
+        source_images=_clean_sources(reference.headers),
+        pixel_array=pixels,
+        segmentation_type=seg_type.upper(),
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(),
+        series_number=int(series_number),
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="petseg",
+        manufacturer_model_name="petseg",
+        software_versions=__version__,
+        device_serial_number="none",
+        series_description=series_description[:64],
+        content_label="LESIONS",
+        content_description=f"petseg {__version__} lesion map, {len(present)} lesion(s)",
+    )
+
+
+def write_seg(
+    path: str | os.PathLike[str],
+    labels: NDArray[np.integer],
+    geometry: Geometry,
+    reference: ReferenceSeries | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    force: bool = False,
+    **options: Any,
+) -> ExportResult:
+    """Build (:func:`build_seg`) and write a DICOM SEG atomically.
+
+    Parameters
+    ----------
+    path : path
+        Output file (``.dcm``); never replaced unless ``force``.
+    labels, geometry
+        Lesion map and its grid.
+    reference : ReferenceSeries, folder or files
+        The PET series.
+    force : bool
+        Replace an existing file.
+    **options
+        Passed to :func:`build_seg`.
+    """
+    path = Path(path)
+    check_writable_target(path, force)
+    if not isinstance(reference, ReferenceSeries):
+        reference = read_reference_series(reference)
+    seg = build_seg(labels, geometry, reference, **options)
+    with atomic_file(path, force=force) as tmp:
+        seg.save_as(tmp)
+    return ExportResult(
+        path=path,
+        n_rois=sum(int(item.SegmentNumber) > 0 for item in seg.SegmentSequence),
+        n_contours=0,
+        notes=identity_problems(reference.first),
+    )
+
+
+def export_seg(
+    lesions: str | os.PathLike[str],
+    reference: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    seg_type: str = "binary",
+    algorithm_type: str = "AUTOMATIC",
+    algorithm_family: str = "ai",
+    force: bool = False,
+) -> ExportResult:
+    """``petseg export seg``: a lesion-map NIfTI file → DICOM SEG file.
+
+    Parameters
+    ----------
+    lesions : path
+        Lesion map NIfTI, integer labels, on the PET grid (any axis order/direction).
+    reference : path or paths
+        The PET DICOM series folder or files.
+    out : path
+        Output ``.dcm``.
+    seg_type, algorithm_type, algorithm_family
+        See :func:`build_seg`.
+    force : bool
+        Replace an existing output.
+    """
+    lesions = Path(lesions)
+    check_writable_target(Path(out), force)
+    labels, geometry = _read_lesion_map(lesions)
+    return write_seg(
+        out,
+        labels,
+        geometry,
+        reference,
+        force=force,
+        seg_type=seg_type,
+        algorithm_type=algorithm_type,
+        algorithm_family=algorithm_family,
+        source=lesions.name,
+    )
