@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "petseg.cli.segment",
     "petseg.cli.phantom",
     "petseg.cli.demo",
+    "petseg.cli.import_",
     "petseg.cli.evaluate",
     "petseg.cli.export",
     "petseg.cli.review",

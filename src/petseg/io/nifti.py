@@ -1,0 +1,151 @@
+"""NIfTI reading and writing with nibabel, converted to petseg's array convention.
+
+nibabel gives arrays indexed ``(i, j, k)`` with an affine to RAS+ mm. petseg holds
+``(Z, Y, X)`` arrays indexed ``(k, j, i)`` with an affine to LPS mm. The conversion is
+exact: the array is transposed, the affine's first and third columns swapped and its x
+and y rows negated. Files are written with both qform and sform set to the scanner
+frame (code 1), so every NIfTI reader places the voxels at the same positions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from petseg.io._atomic import atomic_file
+from petseg.study import Geometry
+
+__all__ = [
+    "lps_kji_to_ras_ijk",
+    "ras_ijk_to_lps_kji",
+    "read_nifti",
+    "read_nifti_geometry",
+    "write_nifti",
+]
+
+_LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+_SWAP_IK = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
+
+
+def ras_ijk_to_lps_kji(affine: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Convert a nibabel affine ((i, j, k) → RAS mm) to petseg's ((k, j, i) → LPS mm)."""
+    return _LPS_FROM_RAS @ np.asarray(affine, dtype=np.float64) @ _SWAP_IK
+
+
+def lps_kji_to_ras_ijk(affine: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Inverse of :func:`ras_ijk_to_lps_kji`."""
+    return _LPS_FROM_RAS @ np.asarray(affine, dtype=np.float64) @ _SWAP_IK
+
+
+def _load(path: Path):  # type: ignore[no-untyped-def]
+    import nibabel as nib
+
+    if not path.is_file():
+        raise FileNotFoundError(f"NIfTI file {path} does not exist")
+    try:
+        return nib.load(path)
+    except Exception as err:  # nibabel raises several types for unreadable files
+        raise ValueError(f"{path} is not a readable NIfTI image: {err}") from err
+
+
+def _spatial_shape(path: Path, shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(shape) == 3:
+        return (shape[2], shape[1], shape[0])
+    if len(shape) > 3 and all(s == 1 for s in shape[3:]):
+        return (shape[2], shape[1], shape[0])
+    raise ValueError(
+        f"{path} has shape {shape}; petseg needs a 3D image (a 4D image with one volume is "
+        "accepted). Split the time/channel dimension first"
+    )
+
+
+def read_nifti_geometry(path: str | os.PathLike[str]) -> Geometry:
+    """Geometry of a NIfTI file without reading its voxels."""
+    path = Path(path)
+    img = _load(path)
+    shape = _spatial_shape(path, tuple(int(s) for s in img.shape))
+    return Geometry(ras_ijk_to_lps_kji(img.affine), shape)
+
+
+def read_nifti(path: str | os.PathLike[str]) -> tuple[NDArray[np.generic], Geometry]:
+    """Read a 3D NIfTI image as a ``(Z, Y, X)`` array and its Geometry.
+
+    The on-disk data type is kept (scaled data, ``scl_slope`` ≠ 1, come back as float).
+
+    Returns
+    -------
+    array : (Z, Y, X) ndarray
+    geometry : Geometry
+        Affine (k, j, i) → LPS mm.
+    """
+    path = Path(path)
+    img = _load(path)
+    shape = _spatial_shape(path, tuple(int(s) for s in img.shape))
+    data = np.asanyarray(img.dataobj)
+    data = data.reshape(data.shape[:3])
+    array = np.ascontiguousarray(data.transpose(2, 1, 0))
+    return array, Geometry(ras_ijk_to_lps_kji(img.affine), shape)
+
+
+def write_nifti(
+    path: str | os.PathLike[str],
+    array: NDArray[np.generic],
+    geometry: Geometry,
+    force: bool = False,
+    *,
+    description: str | None = None,
+) -> Path:
+    """Write a ``(Z, Y, X)`` array on ``geometry`` as NIfTI-1, atomically.
+
+    Parameters
+    ----------
+    path : path
+        ``.nii.gz`` or ``.nii``.
+    array : (Z, Y, X) ndarray
+        bool is stored as uint8; int64 as int32 (error if values do not fit); float64
+        as float64; other types as they are.
+    geometry : Geometry
+        Must have the array's shape.
+    force : bool
+        Replace an existing file.
+    description : str, optional
+        Header ``descrip`` (80 characters); default ``"petseg <version>"``.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    import nibabel as nib
+
+    from petseg import __version__
+
+    path = Path(path)
+    if not path.name.endswith((".nii", ".nii.gz")):
+        raise ValueError(f"NIfTI output {path} must end in .nii.gz or .nii")
+    array = np.asarray(array)
+    if array.shape != geometry.shape:
+        raise ValueError(
+            f"array shape {array.shape} does not match the geometry {geometry.shape} for {path}"
+        )
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    elif array.dtype in (np.int64, np.uint64):
+        info = np.iinfo(np.int32)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            raise ValueError(f"integer values of {path} do not fit int32")
+        array = array.astype(np.int32)
+    affine = lps_kji_to_ras_ijk(geometry.affine)
+    img = nib.Nifti1Image(np.ascontiguousarray(array.transpose(2, 1, 0)), affine)
+    img.set_sform(affine, code=1)
+    img.set_qform(affine, code=1)
+    img.header["descrip"] = (description or f"petseg {__version__}")[:79].encode("ascii", "replace")
+    if np.issubdtype(array.dtype, np.integer):
+        img.header.set_slope_inter(1.0, 0.0)
+    img.header.set_xyzt_units("mm", "sec")
+    with atomic_file(path, force=force) as tmp:
+        nib.save(img, tmp)
+    return path

@@ -1,0 +1,375 @@
+"""Load a PET/CT examination into a :class:`~petseg.study.Study` (PET in SUVbw).
+
+Two sources:
+
+* a DICOM folder (searched recursively; may mix PET, CT, RTSTRUCT and other series);
+* NIfTI files ``pet=`` (and optionally ``ct=``).
+
+The CT, when present, is resampled onto the PET grid (trilinear, −1024 HU outside the
+CT) after checking that both share the Frame of Reference (DICOM) and that their fields
+of view overlap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from petseg.io.dicom import DicomSeries, discover_series, read_series
+from petseg.io.nifti import read_nifti
+from petseg.io.resample import DEFAULT_CT_FILL_HU, fov_overlap_fraction, resample_to_grid
+from petseg.io.suv import (
+    SuvConversion,
+    SuvError,
+    header_from_dataset,
+    suv_factor,
+    to_datetime,
+)
+from petseg.study import Geometry, Study
+
+__all__ = ["PET_UNITS", "load_study", "select_series"]
+
+#: Units a PET NIfTI may be in.
+PET_UNITS = ("SUV", "BQML")
+
+
+def select_series(
+    series: list[DicomSeries], modality: str, series_uid: str | None, *, folder: Path, option: str
+) -> DicomSeries | None:
+    """Pick the one series of ``modality`` (or the one with ``series_uid``).
+
+    Returns None when there is no series of that modality and no UID was asked for.
+
+    Raises
+    ------
+    ValueError
+        The UID is not found, or several series of the modality exist and no UID was
+        given; the message lists them and names ``option``.
+    """
+    candidates = [s for s in series if s.modality == modality]
+    listing = "\n  ".join(s.summary() for s in candidates) or "(none)"
+    if series_uid is not None:
+        chosen = [s for s in series if s.series_uid == series_uid]
+        if not chosen:
+            raise ValueError(
+                f"{folder}: no series with SeriesInstanceUID {series_uid}; "
+                f"{modality} series found:\n  {listing}"
+            )
+        return chosen[0]
+    if len(candidates) > 1:
+        raise ValueError(
+            f"{folder} holds {len(candidates)} {modality} series; choose one with "
+            f"{option}=<SeriesInstanceUID>:\n  {listing}"
+        )
+    return candidates[0] if candidates else None
+
+
+def _check_pet(pet: np.ndarray, source: str) -> None:
+    if not np.all(np.isfinite(pet)):
+        bad = int(np.count_nonzero(~np.isfinite(pet)))
+        raise ValueError(f"PET {source} has {bad} NaN/infinite voxels; fix or mask the input image")
+    if not np.any(pet):
+        raise ValueError(f"PET {source} is empty (all voxels are 0)")
+
+
+def _attach_ct(
+    ct: np.ndarray,
+    ct_geometry: Geometry,
+    pet_geometry: Geometry,
+    *,
+    pet_name: str,
+    ct_name: str,
+) -> np.ndarray:
+    if fov_overlap_fraction(ct_geometry, pet_geometry) <= 0.0:
+        raise ValueError(
+            f"the CT ({ct_name}) does not overlap the PET ({pet_name}) in patient space "
+            f"(CT origin {np.round(ct_geometry.origin, 1).tolist()} mm, PET origin "
+            f"{np.round(pet_geometry.origin, 1).tolist()} mm); pass the CT of the same "
+            "examination, or load the PET alone"
+        )
+    return resample_to_grid(ct, ct_geometry, pet_geometry, order=1, fill=DEFAULT_CT_FILL_HU)
+
+
+def load_study(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    pet: str | os.PathLike[str] | None = None,
+    ct: str | os.PathLike[str] | None = None,
+    pet_units: str = "SUV",
+    suv_factor: float | None = None,
+    weight_kg: float | None = None,
+    dose_bq: float | None = None,
+    injection_time: dt.datetime | str | None = None,
+    scan_time: dt.datetime | str | None = None,
+    half_life_s: float | None = None,
+    series_uid: str | None = None,
+    ct_series_uid: str | None = None,
+) -> Study:
+    """Load a PET (and CT) examination as a Study with PET in SUVbw (g/mL).
+
+    Parameters
+    ----------
+    path : path, optional
+        DICOM folder (searched recursively). Mutually exclusive with ``pet``/``ct``.
+    pet, ct : path, optional
+        NIfTI PET (and CT in HU) files.
+    pet_units : {"SUV", "BQML"}
+        Units of a NIfTI PET. ``"BQML"`` needs ``suv_factor``, or ``weight_kg`` +
+        ``dose_bq`` (+ ``injection_time``, ``scan_time`` and ``half_life_s`` when the
+        image is decay-corrected to the scan start rather than to the injection).
+    suv_factor : float, optional
+        SUVbw = value × factor; for DICOM it replaces the header computation.
+    weight_kg, dose_bq, injection_time : optional
+        Override the DICOM header values (kg, Bq, date-time).
+    scan_time, half_life_s : optional
+        NIfTI BQML only: decay reference time and half-life (s).
+    series_uid, ct_series_uid : str, optional
+        Choose the PET / CT series when a folder holds several.
+
+    Returns
+    -------
+    Study
+        ``provenance`` records sources, UIDs, manufacturer and ``"suv"`` details; for
+        DICOM ``provenance["dicom"]`` holds ``pet_dir``, ``pet_files`` (sorted slice
+        order), ``study_instance_uid``, ``series_instance_uid``, ``frame_of_reference_uid``.
+    """
+    if path is not None and (pet is not None or ct is not None):
+        raise ValueError("give either a DICOM folder (path) or NIfTI files (pet=, ct=), not both")
+    if path is not None:
+        if Path(path).is_file() and str(path).endswith((".nii", ".nii.gz")):
+            return load_study(
+                pet=path,
+                pet_units=pet_units,
+                suv_factor=suv_factor,
+                weight_kg=weight_kg,
+                dose_bq=dose_bq,
+                injection_time=injection_time,
+                scan_time=scan_time,
+                half_life_s=half_life_s,
+            )
+        return _load_dicom(
+            Path(path),
+            suv_factor_override=suv_factor,
+            weight_kg=weight_kg,
+            dose_bq=dose_bq,
+            injection_time=injection_time,
+            series_uid=series_uid,
+            ct_series_uid=ct_series_uid,
+        )
+    if pet is None:
+        raise ValueError("no input: pass a DICOM folder, or pet= (and ct=) NIfTI files")
+    return _load_nifti(
+        Path(pet),
+        None if ct is None else Path(ct),
+        pet_units=pet_units,
+        factor=suv_factor,
+        weight_kg=weight_kg,
+        dose_bq=dose_bq,
+        injection_time=injection_time,
+        scan_time=scan_time,
+        half_life_s=half_life_s,
+    )
+
+
+def _load_dicom(
+    folder: Path,
+    *,
+    suv_factor_override: float | None,
+    weight_kg: float | None,
+    dose_bq: float | None,
+    injection_time: dt.datetime | str | None,
+    series_uid: str | None,
+    ct_series_uid: str | None,
+) -> Study:
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder} does not exist")
+    series = discover_series(folder)
+    pet_series = select_series(series, "PT", series_uid, folder=folder, option="series_uid")
+    if pet_series is None or pet_series.modality != "PT":
+        found = ", ".join(f"{s.modality} ({len(s.files)} files)" for s in series) or "no DICOM"
+        raise ValueError(
+            f"{folder} holds no PET series (Modality PT); found: {found}. "
+            "Pass the folder of the PET examination"
+        )
+    pet_volume = read_series(pet_series)
+    name = pet_series.summary()
+    first_file = str(pet_volume.files[0])
+    if suv_factor_override is not None:
+        if not suv_factor_override > 0:
+            raise SuvError(f"suv_factor must be positive, got {suv_factor_override}")
+        conversion = SuvConversion(
+            factor=float(suv_factor_override),
+            rule="given",
+            units=str(pet_volume.headers[0].get("Units", "")),
+            overrides=("suv_factor",),
+        )
+    else:
+        conversion = suv_factor(
+            [header_from_dataset(ds) for ds in pet_volume.headers],
+            weight_kg=weight_kg,
+            dose_bq=dose_bq,
+            injection_time=injection_time,
+            source=f"{first_file} ({name})",
+        )
+    suv = pet_volume.array * np.float32(conversion.factor)
+    _check_pet(suv, f"series {pet_series.series_uid} in {pet_series.files[0].parent}")
+    head = pet_volume.headers[0]
+    provenance: dict[str, Any] = {
+        "source": str(folder),
+        "format": "DICOM",
+        "patient_id": str(head.get("PatientID", "")),
+        "modality": "PT",
+        "manufacturer": str(head.get("Manufacturer", "")),
+        "model": str(head.get("ManufacturerModelName", "")),
+        "suv": conversion.to_dict(),
+        "dicom": {
+            "pet_dir": str(pet_series.files[0].parent),
+            "pet_files": [str(p) for p in pet_volume.files],
+            "sop_instance_uids": [str(ds.SOPInstanceUID) for ds in pet_volume.headers],
+            "study_instance_uid": str(head.get("StudyInstanceUID", "")),
+            "series_instance_uid": pet_series.series_uid,
+            "frame_of_reference_uid": str(head.get("FrameOfReferenceUID", "")),
+            "patient_position": str(head.get("PatientPosition", "")),
+        },
+    }
+    ct_array = None
+    ct_series = select_series(series, "CT", ct_series_uid, folder=folder, option="ct_series_uid")
+    if ct_series is not None:
+        ct_volume = read_series(ct_series)
+        ct_frame = str(ct_volume.headers[0].get("FrameOfReferenceUID", ""))
+        pet_frame = provenance["dicom"]["frame_of_reference_uid"]
+        if ct_frame != pet_frame:
+            raise ValueError(
+                f"the CT ({ct_series.summary()}) has Frame of Reference UID {ct_frame} but the "
+                f"PET ({name}) has {pet_frame}: they are not in the same patient coordinates. "
+                "Register the CT to the PET first, or choose another CT (ct_series_uid=)"
+            )
+        ct_array = _attach_ct(
+            ct_volume.array,
+            ct_volume.geometry,
+            pet_volume.geometry,
+            pet_name=name,
+            ct_name=ct_series.summary(),
+        )
+        provenance["ct"] = {
+            "series_instance_uid": ct_series.series_uid,
+            "dir": str(ct_series.files[0].parent),
+            "geometry": ct_volume.geometry.to_dict(),
+            "resampling": {"order": 1, "fill_hu": DEFAULT_CT_FILL_HU},
+        }
+    return Study(
+        pet=suv,
+        geometry=pet_volume.geometry,
+        ct=ct_array,
+        patient_id=provenance["patient_id"] or "anonymous",
+        study_id=str(head.get("StudyID", "") or provenance["dicom"]["study_instance_uid"]),
+        provenance=provenance,
+    )
+
+
+def _nifti_suv(
+    pet_path: Path,
+    pet_units: str,
+    factor: float | None,
+    weight_kg: float | None,
+    dose_bq: float | None,
+    injection_time: dt.datetime | str | None,
+    scan_time: dt.datetime | str | None,
+    half_life_s: float | None,
+) -> SuvConversion:
+    units = pet_units.upper()
+    if units not in PET_UNITS:
+        close = difflib.get_close_matches(units, PET_UNITS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"pet_units must be one of {PET_UNITS}, got {pet_units!r}.{hint}")
+    if units == "SUV":
+        return SuvConversion(factor=1.0, rule="GML", units="SUV (as given)")
+    if factor is not None:
+        if not factor > 0:
+            raise SuvError(f"suv_factor must be positive, got {factor}")
+        return SuvConversion(factor=float(factor), rule="given", units="BQML")
+    if weight_kg is None or dose_bq is None:
+        raise SuvError(
+            f"{pet_path} is in Bq/mL (pet_units='BQML') but NIfTI has no SUV headers: pass "
+            "suv_factor=, or weight_kg= and dose_bq= (with injection_time=, scan_time= and "
+            "half_life_s= if the image is decay-corrected to the scan start)"
+        )
+    header: dict[str, Any] = {
+        "Units": "BQML",
+        "CorrectedImage": ["ATTN", "DECY"],
+        "PatientWeight": weight_kg,
+        "RadionuclideTotalDose": dose_bq,
+        "DecayCorrection": "ADMIN",
+    }
+    timing = (injection_time, scan_time, half_life_s)
+    if any(v is not None for v in timing):
+        if any(v is None for v in timing):
+            raise SuvError(
+                f"{pet_path}: to decay-correct the dose give all of injection_time=, "
+                f"scan_time= and half_life_s= (got {timing})"
+            )
+        scan = to_datetime(scan_time)  # type: ignore[arg-type]
+        header.update(
+            DecayCorrection="START",
+            RadionuclideHalfLife=half_life_s,
+            SeriesDate=scan.strftime("%Y%m%d"),
+            SeriesTime=scan.strftime("%H%M%S.%f"),
+        )
+    return suv_factor([header], injection_time=injection_time, source=str(pet_path))
+
+
+def _load_nifti(
+    pet_path: Path,
+    ct_path: Path | None,
+    *,
+    pet_units: str,
+    factor: float | None,
+    weight_kg: float | None,
+    dose_bq: float | None,
+    injection_time: dt.datetime | str | None,
+    scan_time: dt.datetime | str | None,
+    half_life_s: float | None,
+) -> Study:
+    conversion = _nifti_suv(
+        pet_path, pet_units, factor, weight_kg, dose_bq, injection_time, scan_time, half_life_s
+    )
+    values, geometry = read_nifti(pet_path)
+    suv = np.asarray(values, dtype=np.float32) * np.float32(conversion.factor)
+    _check_pet(suv, str(pet_path))
+    provenance: dict[str, Any] = {
+        "source": str(pet_path),
+        "format": "NIfTI",
+        "pet": str(pet_path),
+        "suv": conversion.to_dict(),
+    }
+    ct_array = None
+    if ct_path is not None:
+        ct_values, ct_geometry = read_nifti(ct_path)
+        ct_array = _attach_ct(
+            np.asarray(ct_values, dtype=np.float32),
+            ct_geometry,
+            geometry,
+            pet_name=str(pet_path),
+            ct_name=str(ct_path),
+        )
+        provenance["ct"] = {
+            "path": str(ct_path),
+            "geometry": ct_geometry.to_dict(),
+            "resampling": {"order": 1, "fill_hu": DEFAULT_CT_FILL_HU},
+        }
+    name = pet_path.name.removesuffix(".gz").removesuffix(".nii")
+    if name == "pet":  # dataset layout: <case_id>/pet.nii.gz
+        name = pet_path.resolve().parent.name
+    return Study(
+        pet=suv,
+        geometry=geometry,
+        ct=ct_array,
+        patient_id=name,
+        study_id=name,
+        provenance=provenance,
+    )

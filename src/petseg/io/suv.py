@@ -1,0 +1,468 @@
+"""SUVbw scale factors from PET headers (QIBA rules).
+
+The factor multiplies *rescaled* pixel values (stored × RescaleSlope + RescaleIntercept)
+to give SUVbw in g/mL. The rules, by ``Units`` (0054,1001):
+
+``GML``
+    The pixels already are SUVbw: factor 1, no conversion.
+``BQML``
+    ``factor = weight_g / decayed_dose_Bq``. With ``DecayCorrection`` (0054,1102)
+    ``START`` the dose is decayed to the scan reference time:
+    ``dose · 2^(−dt / half_life)``, ``dt = reference − injection`` in seconds (full
+    fractional seconds). The reference is the Series Date/Time unless that is later
+    than the earliest Acquisition Date/Time of the instances, in which case it is that
+    earliest acquisition. Injection is RadiopharmaceuticalStartDateTime, else the
+    Series Date with RadiopharmaceuticalStartTime. With ``ADMIN`` the pixels are
+    already decay-corrected to the injection: ``factor = weight_g / dose_Bq``.
+``CNTS``
+    Philips: the private SUV Scale Factor (7053,1000) of creator
+    "Philips PET Private Group" is the factor.
+
+Headers are plain mappings with the keys of :data:`HEADER_KEYS` (the JSON fixtures in
+``shared/data/suv-headers`` have exactly this form); :func:`header_from_dataset`
+builds one from a pydicom dataset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = [
+    "HEADER_KEYS",
+    "MAX_PLAUSIBLE_WEIGHT_KG",
+    "SuvConversion",
+    "SuvError",
+    "header_from_dataset",
+    "parse_dicom_datetime",
+    "suv_factor",
+    "suv_factor_from_values",
+    "to_datetime",
+]
+
+#: Keys of a header mapping (DICOM keywords; the Philips group is a nested mapping).
+HEADER_KEYS = (
+    "SeriesDate",
+    "SeriesTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "PatientWeight",
+    "Units",
+    "DecayCorrection",
+    "CorrectedImage",
+    "RadionuclideTotalDose",
+    "RadionuclideHalfLife",
+    "RadiopharmaceuticalStartTime",
+    "RadiopharmaceuticalStartDateTime",
+    "PhilipsPETPrivateGroup",
+)
+#: Patient weights above this (kg) are refused as implausible (likely grams or a typo).
+MAX_PLAUSIBLE_WEIGHT_KG = 400.0
+PHILIPS_PRIVATE_CREATOR = "Philips PET Private Group"
+
+_TAGS = {
+    "PatientWeight": "(0010,1030)",
+    "Units": "(0054,1001)",
+    "DecayCorrection": "(0054,1102)",
+    "CorrectedImage": "(0028,0051)",
+    "RadionuclideTotalDose": "(0018,1074)",
+    "RadionuclideHalfLife": "(0018,1075)",
+    "RadiopharmaceuticalStartTime": "(0018,1072)",
+    "RadiopharmaceuticalStartDateTime": "(0018,1078)",
+    "SeriesDate": "(0008,0021)",
+    "SeriesTime": "(0008,0031)",
+    "SUVScaleFactor": "(7053,1000)",
+}
+_FIX = {
+    "PatientWeight": "pass the weight in kg (weight_kg= / --weight-kg)",
+    "RadionuclideTotalDose": "pass the injected activity in Bq (dose_bq= / --dose-bq)",
+    "RadiopharmaceuticalStartTime": "pass the injection date and time (injection_time=)",
+    "RadiopharmaceuticalStartDateTime": "pass the injection date and time (injection_time=)",
+}
+
+
+class SuvError(ValueError):
+    """SUV cannot be computed from the headers; the message names the field and the fix."""
+
+
+@dataclass(frozen=True)
+class SuvConversion:
+    """How rescaled pixel values were turned into SUVbw; stored in ``provenance["suv"]``.
+
+    Attributes
+    ----------
+    factor : float
+        SUVbw = rescaled value × factor (g/mL per pixel unit; g/Bq·mL for BQML).
+    rule : str
+        ``"GML"``, ``"BQML-START"``, ``"BQML-ADMIN"``, ``"CNTS-PHILIPS"`` or ``"given"``.
+    units : str
+        Pixel units before conversion.
+    weight_kg, dose_bq, half_life_s : float or None
+        Values used (after caller overrides).
+    decay_time_s : float or None
+        ``reference − injection`` in seconds (BQML-START only).
+    reference_time, injection_time : str or None
+        ISO 8601 date-times used.
+    reference_source : str or None
+        ``"SeriesDateTime"`` or ``"earliest AcquisitionDateTime"``.
+    overrides : tuple of str
+        Header values replaced by the caller.
+    """
+
+    factor: float
+    rule: str
+    units: str
+    weight_kg: float | None = None
+    dose_bq: float | None = None
+    half_life_s: float | None = None
+    decay_time_s: float | None = None
+    reference_time: str | None = None
+    injection_time: str | None = None
+    reference_source: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy."""
+        out = asdict(self)
+        out["overrides"] = list(self.overrides)
+        return out
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def parse_dicom_datetime(date: Any = None, time: Any = None, datetime: Any = None) -> dt.datetime:
+    """Combine DICOM DA + TM, or parse a DT, into a naive ``datetime`` (full fractions).
+
+    A UTC offset in a DT value is dropped: all times of one examination are taken to be in
+    the same local time zone, as DA/TM values are.
+
+    Raises
+    ------
+    ValueError
+        If the values are empty or malformed.
+    """
+    from pydicom.valuerep import DA, DT, TM
+
+    if _text(datetime):
+        parsed = DT(_text(datetime))
+        if parsed is None:
+            raise ValueError(f"empty DICOM date-time {datetime!r}")
+        return dt.datetime.combine(parsed.date(), parsed.time())
+    day = DA(_text(date)) if _text(date) else None
+    clock = TM(_text(time)) if _text(time) else None
+    if day is None or clock is None:
+        raise ValueError(f"need both a date and a time, got date={date!r}, time={time!r}")
+    return dt.datetime.combine(
+        day, dt.time(clock.hour, clock.minute, clock.second, clock.microsecond)
+    )
+
+
+def to_datetime(value: dt.datetime | str) -> dt.datetime:
+    """A naive ``datetime`` from a datetime, an ISO 8601 string or a DICOM DT string."""
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    text = _text(value)
+    try:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=None)
+    except ValueError:
+        return parse_dicom_datetime(datetime=text)
+
+
+def _field_error(
+    source: str, key: str, value: Any, problem: str, fix: str | None = None
+) -> SuvError:
+    fix = fix or _FIX.get(key, "fix the header or pass the value explicitly")
+    return SuvError(
+        f"{source}: cannot compute SUVbw: {key} {_TAGS.get(key, '')} is {problem} "
+        f"(found {value!r}); {fix}"
+    )
+
+
+def _positive(source: str, header: Mapping[str, Any], key: str) -> float:
+    value = header.get(key)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise _field_error(source, key, value, "missing or not a number") from None
+    if not number > 0:
+        raise _field_error(source, key, value, "not positive")
+    return number
+
+
+def suv_factor_from_values(
+    *,
+    weight_kg: float,
+    dose_bq: float,
+    half_life_s: float | None = None,
+    decay_time_s: float | None = None,
+) -> float:
+    """SUVbw factor ``weight_g / (dose_Bq · 2^(−decay_time_s / half_life_s))``.
+
+    Leave ``decay_time_s`` as None for images decay-corrected to the injection (ADMIN).
+
+    Returns
+    -------
+    float
+        g/(Bq·mL)·mL = mL⁻¹·g/Bq; SUVbw = Bq/mL × factor.
+    """
+    if not 0 < weight_kg <= MAX_PLAUSIBLE_WEIGHT_KG:
+        raise SuvError(f"weight {weight_kg} kg is implausible; expected 0 < weight ≤ 400 kg")
+    if not dose_bq > 0:
+        raise SuvError(f"injected dose {dose_bq} Bq must be positive")
+    decay = 1.0
+    if decay_time_s is not None:
+        if half_life_s is None or not half_life_s > 0:
+            raise SuvError(f"half-life {half_life_s} s must be positive to decay the dose")
+        if decay_time_s < 0:
+            raise SuvError(f"decay time {decay_time_s} s is negative (scan before injection)")
+        decay = 2.0 ** (-decay_time_s / half_life_s)
+    return weight_kg * 1000.0 / (dose_bq * decay)
+
+
+def suv_factor(
+    headers: Sequence[Mapping[str, Any]],
+    *,
+    weight_kg: float | None = None,
+    dose_bq: float | None = None,
+    injection_time: dt.datetime | str | None = None,
+    source: str = "PET series",
+) -> SuvConversion:
+    """SUVbw factor of one PET series from its instances' header mappings.
+
+    Parameters
+    ----------
+    headers : sequence of mappings
+        One per instance, keys as in :data:`HEADER_KEYS` (missing keys = absent fields).
+        Series-level values are taken from the first; Acquisition Date/Time from all.
+    weight_kg, dose_bq : float, optional
+        Replace PatientWeight (kg) / RadionuclideTotalDose (Bq) from the header.
+    injection_time : datetime or str, optional
+        Replace the injection date-time (ISO 8601 or DICOM DT string).
+    source : str
+        Named in error messages (the file or series).
+
+    Returns
+    -------
+    SuvConversion
+
+    Raises
+    ------
+    SuvError
+        Missing or implausible fields; the message names the DICOM keyword, tag, value
+        found and the fix.
+    """
+    if not headers:
+        raise SuvError(f"{source}: no PET headers given")
+    first = headers[0]
+    units = _text(first.get("Units")).upper()
+    overrides = tuple(
+        name
+        for name, value in (
+            ("PatientWeight", weight_kg),
+            ("RadionuclideTotalDose", dose_bq),
+            ("injection time", injection_time),
+        )
+        if value is not None
+    )
+    if units == "GML":
+        return SuvConversion(factor=1.0, rule="GML", units=units)
+    if units == "CNTS":
+        private = first.get("PhilipsPETPrivateGroup") or {}
+        value = private.get("SUVScaleFactor")
+        try:
+            factor = float(_text(value))
+        except ValueError:
+            factor = 0.0
+        if not factor > 0:
+            raise _field_error(
+                source,
+                "SUVScaleFactor",
+                value,
+                f"missing or not positive for Units CNTS (private creator "
+                f"{PHILIPS_PRIVATE_CREATOR!r})",
+                "CNTS images without the Philips SUV Scale Factor cannot be converted; "
+                "export the series in BQML from the scanner",
+            )
+        return SuvConversion(factor=factor, rule="CNTS-PHILIPS", units=units)
+    if units != "BQML":
+        raise _field_error(
+            source,
+            "Units",
+            first.get("Units"),
+            "not one of BQML, CNTS (Philips) or GML",
+            "export the series in Bq/mL (BQML) or load it with pet_units='BQML' and suv_factor=",
+        )
+
+    corrected = first.get("CorrectedImage") or []
+    corrected = [corrected] if isinstance(corrected, str) else list(corrected)
+    missing = [c for c in ("ATTN", "DECY") if c not in {_text(x).upper() for x in corrected}]
+    if missing:
+        raise _field_error(
+            source,
+            "CorrectedImage",
+            corrected,
+            f"lacking {'/'.join(missing)} (attenuation and decay correction are needed for SUV)",
+            "reconstruct with attenuation and decay correction",
+        )
+    weight = weight_kg if weight_kg is not None else _positive(source, first, "PatientWeight")
+    if not 0 < weight <= MAX_PLAUSIBLE_WEIGHT_KG:
+        raise _field_error(
+            source,
+            "PatientWeight",
+            weight,
+            f"implausible (expected 0 < weight ≤ {MAX_PLAUSIBLE_WEIGHT_KG:g} kg)",
+        )
+    dose = dose_bq if dose_bq is not None else _positive(source, first, "RadionuclideTotalDose")
+    if not dose > 0:
+        raise _field_error(source, "RadionuclideTotalDose", dose, "not positive")
+
+    decay_correction = _text(first.get("DecayCorrection")).upper()
+    if decay_correction == "ADMIN":
+        factor = suv_factor_from_values(weight_kg=weight, dose_bq=dose)
+        return SuvConversion(
+            factor=factor,
+            rule="BQML-ADMIN",
+            units=units,
+            weight_kg=weight,
+            dose_bq=dose,
+            overrides=overrides,
+        )
+    if decay_correction != "START":
+        raise _field_error(
+            source,
+            "DecayCorrection",
+            first.get("DecayCorrection"),
+            "not START or ADMIN",
+            "only images decay-corrected to the series start or to the injection are supported",
+        )
+    half_life = _positive(source, first, "RadionuclideHalfLife")
+    injection = _injection_time(first, injection_time, source)
+    reference, reference_source = _reference_time(headers, source)
+    decay_time = (reference - injection).total_seconds()
+    if decay_time < 0:
+        raise SuvError(
+            f"{source}: cannot compute SUVbw: the scan reference time {reference.isoformat()} "
+            f"({reference_source}) is {-decay_time:.3f} s before the injection "
+            f"{injection.isoformat()} (RadiopharmaceuticalStartDateTime (0018,1078) / "
+            "RadiopharmaceuticalStartTime (0018,1072)); pass the correct injection date and "
+            "time (injection_time=)"
+        )
+    factor = suv_factor_from_values(
+        weight_kg=weight, dose_bq=dose, half_life_s=half_life, decay_time_s=decay_time
+    )
+    return SuvConversion(
+        factor=factor,
+        rule="BQML-START",
+        units=units,
+        weight_kg=weight,
+        dose_bq=dose,
+        half_life_s=half_life,
+        decay_time_s=decay_time,
+        reference_time=reference.isoformat(),
+        injection_time=injection.isoformat(),
+        reference_source=reference_source,
+        overrides=overrides,
+    )
+
+
+def _injection_time(
+    header: Mapping[str, Any], override: dt.datetime | str | None, source: str
+) -> dt.datetime:
+    if override is not None:
+        return to_datetime(override)
+    start_dt = _text(header.get("RadiopharmaceuticalStartDateTime"))
+    try:
+        if start_dt:
+            return parse_dicom_datetime(datetime=start_dt)
+        return parse_dicom_datetime(
+            date=header.get("SeriesDate"), time=header.get("RadiopharmaceuticalStartTime")
+        )
+    except ValueError:
+        raise _field_error(
+            source,
+            "RadiopharmaceuticalStartTime",
+            header.get("RadiopharmaceuticalStartDateTime")
+            or header.get("RadiopharmaceuticalStartTime"),
+            "missing or malformed (and so is RadiopharmaceuticalStartDateTime (0018,1078), "
+            "or SeriesDate (0008,0021))",
+        ) from None
+
+
+def _reference_time(headers: Sequence[Mapping[str, Any]], source: str) -> tuple[dt.datetime, str]:
+    first = headers[0]
+    try:
+        series = parse_dicom_datetime(date=first.get("SeriesDate"), time=first.get("SeriesTime"))
+    except ValueError:
+        raise _field_error(
+            source,
+            "SeriesTime",
+            (first.get("SeriesDate"), first.get("SeriesTime")),
+            "missing or malformed (SeriesDate (0008,0021) and SeriesTime are needed as the "
+            "decay reference)",
+            "fix the header",
+        ) from None
+    acquisitions = []
+    for header in headers:
+        try:
+            acquisitions.append(
+                parse_dicom_datetime(
+                    date=header.get("AcquisitionDate"), time=header.get("AcquisitionTime")
+                )
+            )
+        except ValueError:
+            continue
+    if acquisitions and series > min(acquisitions):
+        return min(acquisitions), "earliest AcquisitionDateTime"
+    return series, "SeriesDateTime"
+
+
+def header_from_dataset(ds: Any) -> dict[str, Any]:
+    """Header mapping (keys of :data:`HEADER_KEYS`) from a pydicom ``Dataset``."""
+    header: dict[str, Any] = {
+        key: ds.get(key)
+        for key in (
+            "SeriesDate",
+            "SeriesTime",
+            "AcquisitionDate",
+            "AcquisitionTime",
+            "PatientWeight",
+            "Units",
+            "DecayCorrection",
+        )
+    }
+    corrected = ds.get("CorrectedImage")
+    header["CorrectedImage"] = (
+        [] if corrected is None else [corrected] if isinstance(corrected, str) else list(corrected)
+    )
+    sequence = ds.get("RadiopharmaceuticalInformationSequence")
+    item = sequence[0] if sequence else {}
+    for key in (
+        "RadionuclideTotalDose",
+        "RadionuclideHalfLife",
+        "RadiopharmaceuticalStartTime",
+        "RadiopharmaceuticalStartDateTime",
+    ):
+        header[key] = item.get(key) if item else None
+    private: dict[str, Any] = {}
+    try:
+        block = ds.private_block(0x7053, PHILIPS_PRIVATE_CREATOR)
+    except KeyError:
+        block = None
+    if block is not None:
+        for name, offset in (("SUVScaleFactor", 0x00), ("ActivityConcentrationScaleFactor", 0x09)):
+            if offset in block:
+                value = block[offset].value
+                if isinstance(value, bytes):
+                    value = value.decode("ascii", errors="replace").strip("\x00 ")
+                private[name] = value
+    header["PhilipsPETPrivateGroup"] = private
+    for key in ("PatientWeight", "RadionuclideTotalDose", "RadionuclideHalfLife"):
+        if header[key] is not None and _text(header[key]) != "":
+            header[key] = float(header[key])
+        else:
+            header[key] = None
+    return header
