@@ -1,0 +1,195 @@
+"""Find the studies of a cohort: a folder of study folders, or a CSV manifest.
+
+A *cohort folder* holds one sub-folder per study; the folder name is the study id.
+A sub-folder holding ``pet.nii.gz`` (or ``pet.nii``) is a NIfTI case folder (the
+dataset layout, ``ct.nii.gz`` optional); any other sub-folder is a DICOM study folder
+(PET and optional CT series found by :func:`petseg.io.load_study`, also in sub-folders).
+Hidden entries and plain files (``dataset.json``) are ignored.
+
+A *CSV manifest* has the columns ``id`` and ``pet`` or ``dicom`` (one of them per row),
+and optionally ``ct`` and ``ref_sphere`` (a per-study reference VOI ``"x,y,z,r"`` in
+LPS mm, which replaces ``--ref-sphere`` for that study). Relative paths are read from
+the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["CSV_COLUMNS", "STUDY_ID", "StudyInput", "discover_studies", "read_manifest_csv"]
+
+#: Study ids become folder names: letters, digits, '_', '-', '.' (not starting with '.').
+STUDY_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+CSV_COLUMNS = ("id", "pet", "ct", "dicom", "ref_sphere")
+_NIFTI_PET = ("pet.nii.gz", "pet.nii")
+_NIFTI_CT = ("ct.nii.gz", "ct.nii")
+
+
+@dataclass(frozen=True)
+class StudyInput:
+    """Where one study's inputs are.
+
+    Attributes
+    ----------
+    id : study id (the output folder's name)
+    pet, ct : NIfTI files (PET in SUVbw g/mL, CT in HU), or None
+    dicom : DICOM study folder (or a NIfTI case folder read by ``load_study``), or None
+    ref_sphere : per-study reference sphere ``(x, y, z, radius)`` in LPS mm, or None
+    """
+
+    id: str
+    pet: Path | None = None
+    ct: Path | None = None
+    dicom: Path | None = None
+    ref_sphere: tuple[float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not STUDY_ID.match(self.id):
+            raise ValueError(
+                f"study id {self.id!r} may only hold letters, digits, '_', '-', '.' "
+                "and must not start with '.'"
+            )
+        if (self.pet is None) == (self.dicom is None):
+            raise ValueError(f"study {self.id!r}: give exactly one of a PET file or a DICOM folder")
+
+    @property
+    def kind(self) -> Literal["dicom", "nifti"]:
+        """``"nifti"`` for PET/CT files or a NIfTI case folder, ``"dicom"`` otherwise."""
+        if self.pet is not None or (self.dicom is not None and _nifti_pet(self.dicom)):
+            return "nifti"
+        return "dicom"
+
+    def input_files(self) -> list[Path]:
+        """Every file the study is read from (sorted; a folder's files recursively).
+
+        Raises
+        ------
+        FileNotFoundError
+            If a named file or folder does not exist.
+        """
+        files: list[Path] = []
+        for path in (self.pet, self.ct):
+            if path is not None:
+                if not path.is_file():
+                    raise FileNotFoundError(f"study {self.id!r}: {path} is not a file")
+                files.append(path)
+        if self.dicom is not None:
+            if not self.dicom.is_dir():
+                raise FileNotFoundError(f"study {self.id!r}: {self.dicom} is not a folder")
+            files.extend(_walk(self.dicom))
+        return sorted(files)
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            if not name.startswith("."):
+                yield Path(root) / name
+
+
+def _nifti_pet(folder: Path) -> Path | None:
+    for name in _NIFTI_PET:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def discover_studies(cohort: str | os.PathLike[str]) -> list[StudyInput]:
+    """The studies of a cohort folder or CSV manifest, sorted by id.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``cohort`` does not exist or holds no study.
+    """
+    cohort = Path(cohort)
+    if cohort.is_file():
+        if cohort.suffix.lower() != ".csv":
+            raise ValueError(f"{cohort}: a cohort is a folder of studies or a .csv manifest")
+        return read_manifest_csv(cohort)
+    if not cohort.is_dir():
+        raise FileNotFoundError(f"cohort {cohort} does not exist (a folder or a .csv manifest)")
+    studies = []
+    for entry in sorted(cohort.iterdir()):
+        if entry.name.startswith(".") or not entry.is_dir():
+            continue
+        pet = _nifti_pet(entry)
+        if pet is not None:
+            ct = next((entry / n for n in _NIFTI_CT if (entry / n).is_file()), None)
+            studies.append(StudyInput(entry.name, pet=pet, ct=ct))
+        else:
+            studies.append(StudyInput(entry.name, dicom=entry))
+    if not studies:
+        raise FileNotFoundError(
+            f"{cohort} holds no study folders (NIfTI case folders with pet.nii.gz, or DICOM folders)"
+        )
+    return studies
+
+
+def _parse_sphere(text: str, where: str) -> tuple[float, float, float, float]:
+    parts = [p for p in text.replace(" ", "").split(",") if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[3] <= 0:
+        raise ValueError(
+            f"{where}: ref_sphere must be 'x,y,z,r' (LPS mm, radius > 0), got {text!r}"
+        )
+    return values  # type: ignore[return-value]
+
+
+def read_manifest_csv(path: str | os.PathLike[str]) -> list[StudyInput]:
+    """Read a CSV manifest (columns :data:`CSV_COLUMNS`); return its studies sorted by id.
+
+    Raises
+    ------
+    ValueError
+        Unknown or missing columns, a duplicate id, a row with neither or both of ``pet``
+        and ``dicom``, or a malformed ``ref_sphere``; the message names the file and row.
+    """
+    path = Path(path)
+    base = path.parent
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        unknown = sorted(set(columns) - set(CSV_COLUMNS))
+        if unknown or "id" not in columns or not {"pet", "dicom"} & set(columns):
+            raise ValueError(
+                f"{path}: columns must be id, pet and/or dicom, optional ct, ref_sphere; "
+                f"got {columns}" + (f" (unknown: {unknown})" if unknown else "")
+            )
+        studies: dict[str, StudyInput] = {}
+        for line, raw in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+            where = f"{path} line {line}"
+            sid = row.get("id", "")
+
+            def file(column: str, row: dict[str, str] = row) -> Path | None:
+                value = row.get(column, "")
+                return (base / value) if value else None
+
+            sphere = row.get("ref_sphere", "")
+            try:
+                study = StudyInput(
+                    sid,
+                    pet=file("pet"),
+                    ct=file("ct"),
+                    dicom=file("dicom"),
+                    ref_sphere=_parse_sphere(sphere, where) if sphere else None,
+                )
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from None
+            if sid in studies:
+                raise ValueError(f"{where}: study id {sid!r} appears twice")
+            studies[sid] = study
+    if not studies:
+        raise ValueError(f"{path}: the manifest lists no studies")
+    return [studies[k] for k in sorted(studies)]

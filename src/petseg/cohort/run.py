@@ -1,0 +1,550 @@
+"""Run a pipeline over a cohort on Dask: parallel, resumable, loss-free, deterministic.
+
+Layout of a run folder ``OUT``::
+
+    OUT/<id>/               one complete case folder per finished study (lesions.nii.gz,
+                            lesions.csv, report.json, mip.png, rtstruct.dcm for DICOM)
+                            and its completion record .petseg-done.json
+    OUT/logs/<id>.log       the log of the study's last attempt (traceback if it failed)
+    OUT/logs/run.log        one line per study and run: done / skipped / failed
+    OUT/cohort.csv          the cohort table (see petseg.cohort.table)
+    OUT/cohort.json         the table with the run's parameters, inputs and petseg version
+    OUT/.petseg/run.json    the parameters the folder was made with; OUT/.petseg/lock
+
+Each study is one task: the worker hashes the study's inputs, skips it if its completion
+record matches (same checksums, same parameters), else runs the pipeline into a
+temporary folder that is renamed to ``OUT/<id>`` at the end (petseg.io._atomic). A
+failure becomes a row with its error; it never stops the other studies. Killing the run
+at any moment leaves only complete study folders and temporary ones, which the next run
+removes before it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import io
+import logging
+import os
+import socket
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from petseg import __version__
+from petseg.cohort.discover import StudyInput, discover_studies
+from petseg.cohort.manifest import (
+    DONE_RECORD,
+    clean_partial_outputs,
+    input_checksums,
+    parameters_hash,
+    read_done_record,
+    sha256_file,
+    skip_reason,
+)
+from petseg.cohort.table import MEASURES, sort_rows, write_cohort_csv
+from petseg.io._atomic import OutputExistsError, atomic_dir, atomic_file, write_json_atomic
+
+__all__ = [
+    "CohortRun",
+    "Pipeline",
+    "PredictPipeline",
+    "SegmentPipeline",
+    "default_workers",
+    "process_study",
+    "run_cohort",
+]
+
+_MEMORY_PER_WORKER_BYTES = 4 * 1024**3
+#: Names in OUT that belong to the run, not to a study.
+_RESERVED = ("logs", "evaluation", "cohort.csv", "cohort.json")
+
+
+class Pipeline(Protocol):
+    """What a cohort run applies to each study (must be picklable: it travels to workers)."""
+
+    def parameters(self) -> dict[str, Any]:
+        """JSON-ready description of everything that changes the results (it is hashed)."""
+        ...
+
+    def run(self, study: StudyInput, out_dir: Path) -> Any:
+        """Process one study, write its outputs into the existing folder ``out_dir`` and
+        return its :class:`petseg.lesions.PatientStats` (or an object with its fields)."""
+        ...
+
+
+def _load_study(study: StudyInput) -> Any:
+    from petseg.io import load_study
+
+    loaded = (
+        load_study(study.dicom)
+        if study.dicom is not None
+        else load_study(pet=study.pet, ct=study.ct)
+    )
+    if not loaded.study_id:
+        loaded.study_id = study.id
+    return loaded
+
+
+@dataclass(frozen=True)
+class SegmentPipeline:
+    """The threshold pipeline of ``petseg segment`` (:func:`petseg.workflows.segment_to_folder`).
+
+    A study's own ``ref_sphere`` (CSV manifest) replaces ``params.ref_sphere`` (mm units).
+    """
+
+    params: Any  # petseg.pipeline.SegmentParams
+    rtstruct: bool = True
+
+    def parameters(self) -> dict[str, Any]:
+        return {"pipeline": "segment", "rtstruct": self.rtstruct, **self.params.to_dict()}
+
+    def run(self, study: StudyInput, out_dir: Path) -> Any:
+        from petseg.workflows import segment_to_folder
+
+        params = self.params
+        if study.ref_sphere is not None:
+            params = replace(params, ref_sphere=study.ref_sphere, ref_units="mm")
+        result = segment_to_folder(
+            _load_study(study), params, out_dir, force=True, rtstruct=self.rtstruct
+        )
+        return result.patient
+
+
+#: Models loaded in this process, by (model folder, folds, device): each Dask worker
+#: process loads a model once and keeps it for all its studies.
+_MODELS: dict[tuple[str, str, str], Any] = {}
+
+
+def _worker_device(device: str) -> str:
+    """``cuda`` on a worker named N becomes ``cuda:<N mod GPU count>``: one GPU per worker."""
+    if device != "cuda":
+        return device
+    import torch
+
+    count = torch.cuda.device_count()
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except ValueError:  # not inside a Dask worker
+        return device
+    return f"cuda:{int(name) % count}" if count and str(name).isdigit() else device
+
+
+@dataclass(frozen=True)
+class PredictPipeline:
+    """The trained 3D network (:mod:`petseg.nn.infer`), loaded once per worker process.
+
+    ``model_sha256`` (filled by :meth:`with_checksum`) identifies the weights in the
+    parameters hash; the device does not enter it.
+    """
+
+    model: str | None = None
+    folds: str = "all"
+    device: str = "cpu"
+    min_volume_ml: float = 0.1
+    connectivity: int = 26
+    body: bool = True
+    rtstruct: bool = True
+    model_sha256: str = ""
+
+    def with_checksum(self) -> PredictPipeline:
+        """Return a copy with ``model_sha256`` over the model folder's files."""
+        from petseg.nn.infer import DEMO_MODEL
+
+        root = Path(self.model) if self.model is not None else Path(DEMO_MODEL)
+        if not root.is_dir():
+            raise FileNotFoundError(f"model folder {root} does not exist (--model)")
+        digest = hashlib.sha256()
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(sha256_file(path).encode())
+        return replace(self, model_sha256=digest.hexdigest())
+
+    def parameters(self) -> dict[str, Any]:
+        params = {k: v for k, v in self.__dict__.items() if k != "device"}
+        return {"pipeline": "predict", **params}
+
+    def run(self, study: StudyInput, out_dir: Path) -> Any:
+        from petseg.nn.infer import load_model, predict_study
+        from petseg.report import write_segmentation_outputs
+
+        device = _worker_device(self.device)
+        key = (str(self.model), self.folds, device)
+        if key not in _MODELS:
+            _MODELS[key] = load_model(self.model, folds=self.folds, device=device)
+        loaded = _load_study(study)
+        result, _ = predict_study(
+            loaded,
+            _MODELS[key],
+            device=device,
+            min_volume_ml=self.min_volume_ml,
+            connectivity=self.connectivity,
+            body=self.body,
+        )
+        write_segmentation_outputs(out_dir, loaded, result, force=True, rtstruct=self.rtstruct)
+        return result.patient
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _measures(patient: Any) -> dict[str, Any]:
+    return {m: getattr(patient, m) for m in MEASURES}
+
+
+@contextlib.contextmanager
+def _captured_log(study_id: str) -> Iterator[io.StringIO]:
+    """Collect the petseg log records and warnings raised while a study runs."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("petseg")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield buffer
+        for w in caught:
+            buffer.write(f"warning: {w.category.__name__}: {w.message} ({w.filename}:{w.lineno})\n")
+    finally:
+        logger.removeHandler(handler)
+
+
+def _limit_threads() -> None:
+    """One thread per worker: set torch's pool to 1 if torch is loaded (BLAS/OpenMP pools
+    are limited through the workers' environment)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+def process_study(
+    study: StudyInput, out_dir: str, pipeline: Pipeline, params_hash: str
+) -> dict[str, Any]:
+    """Process one study unless its completion record says it is finished; return its row.
+
+    Never raises for a failing study: the row has ``status`` "failed" and ``error``.
+    The study folder ``out_dir/<id>`` appears only complete (atomic rename); the log of
+    the attempt goes to ``out_dir/logs/<id>.log``.
+    """
+    _limit_threads()
+    out = Path(out_dir)
+    target = out / study.id
+    start = time.perf_counter()
+    started = _now()
+    row: dict[str, Any] = {"id": study.id, "input": study.kind, "error": ""}
+    lines = [f"{started} petseg {__version__} study {study.id} on {socket.gethostname()}"]
+    try:
+        checksums = input_checksums(study)
+        record = read_done_record(target)
+        reason = skip_reason(record, checksums, params_hash)
+        if reason is None and record is not None:
+            row.update(status="skipped", seconds=record.get("seconds"), **record["patient"])
+            return row
+        if target.exists() and record is None:
+            raise OutputExistsError(
+                f"{target} exists but was not written by petseg run (no {DONE_RECORD}); "
+                "move it away or choose another --out"
+            )
+        lines.append(f"running: {reason}; {len(checksums)} input file(s)")
+        with _captured_log(study.id) as captured:
+            with atomic_dir(target, force=True) as tmp:
+                patient = pipeline.run(study, tmp)
+                seconds = round(time.perf_counter() - start, 3)
+                done = {
+                    "study_id": study.id,
+                    "status": "done",
+                    "petseg_version": __version__,
+                    "parameters_hash": params_hash,
+                    "parameters": pipeline.parameters(),
+                    "inputs": checksums,
+                    "patient": _measures(patient),
+                    "started_utc": started,
+                    "finished_utc": _now(),
+                    "seconds": seconds,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                }
+                write_json_atomic(tmp / DONE_RECORD, _json_safe(done), force=True)
+        lines.append(captured.getvalue().rstrip())
+        row.update(status="done", seconds=seconds, **done["patient"])
+        lines.append(f"done in {seconds} s")
+    except Exception as err:
+        row.update(status="failed", seconds=round(time.perf_counter() - start, 3))
+        row["error"] = f"{type(err).__name__}: {err}"
+        lines.append(traceback.format_exc().rstrip())
+    with contextlib.suppress(OSError):
+        with atomic_file(out / "logs" / f"{study.id}.log", force=True) as tmp_log:
+            tmp_log.write_text("\n".join(x for x in lines if x) + "\n", encoding="utf-8")
+    return row
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (lowest SUVmean of a study without lesions) becomes None in JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def default_workers(n_studies: int) -> int:
+    """Local workers: one per CPU core available to this process, at most one per 4 GiB of
+    memory and one per study; at least 1."""
+    import psutil
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    by_memory = int(psutil.virtual_memory().total // _MEMORY_PER_WORKER_BYTES)
+    return max(1, min(cores or 1, by_memory, n_studies))
+
+
+@dataclass
+class CohortRun:
+    """What :func:`run_cohort` did. ``rows`` are sorted by study id."""
+
+    out_dir: Path
+    rows: list[dict[str, Any]]
+    workers: int | str
+    seconds: float
+    evaluation: dict[str, Any] | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` (released by the OS even on SIGKILL)."""
+    import fcntl
+
+    state = out / ".petseg"
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "lock", "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputExistsError(
+                f"another petseg run is writing to {out}; wait for it or choose another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _check_run_parameters(out: Path, parameters: dict[str, Any], force: bool) -> None:
+    path = out / ".petseg" / "run.json"
+    digest = parameters_hash(parameters)
+    if path.is_file():
+        import json
+
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        if previous.get("parameters_hash") != digest and not force:
+            changed = sorted(
+                k
+                for k in set(previous.get("parameters", {})) | set(parameters)
+                if previous.get("parameters", {}).get(k) != parameters.get(k)
+            )
+            raise OutputExistsError(
+                f"{out} holds a run made with other parameters (changed: {', '.join(changed)}); "
+                "choose another --out, or pass --force to redo its studies with the new ones"
+            )
+    write_json_atomic(
+        path,
+        {"petseg_version": __version__, "parameters_hash": digest, "parameters": parameters},
+        force=True,
+    )
+
+
+def _append_run_log(out: Path, line: str) -> None:
+    with open(out / "logs" / "run.log", "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+def _execute(
+    studies: Sequence[StudyInput],
+    out: Path,
+    pipeline: Pipeline,
+    params_hash: str,
+    *,
+    workers: int | None,
+    scheduler: str | None,
+    on_row: Callable[[dict[str, Any]], None],
+) -> int | str:
+    """Run every study; call ``on_row`` as each finishes. Return the worker count used."""
+    if workers == 0 and scheduler is None:
+        for study in studies:
+            on_row(process_study(study, str(out), pipeline, params_hash))
+        return "in-process"
+
+    from distributed import Client, LocalCluster, as_completed
+
+    with contextlib.ExitStack() as stack:
+        if scheduler is not None:
+            client = stack.enter_context(Client(scheduler))
+            used: int | str = scheduler
+        else:
+            n = workers or default_workers(len(studies))
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    env={
+                        "OMP_NUM_THREADS": "1",
+                        "MKL_NUM_THREADS": "1",
+                        "OPENBLAS_NUM_THREADS": "1",
+                    },
+                )
+            )
+            client = stack.enter_context(Client(cluster))
+            used = n
+        token = f"{os.getpid()}-{time.time_ns()}"
+        futures = {
+            client.submit(
+                process_study,
+                study,
+                str(out),
+                pipeline,
+                params_hash,
+                key=f"petseg-study-{study.id}-{token}",
+                pure=False,
+            ): study
+            for study in studies
+        }
+        for future in as_completed(futures):
+            study = futures[future]
+            try:
+                row = future.result()
+            except Exception as err:  # the worker died (KilledWorker) or the task was lost
+                row = {
+                    "id": study.id,
+                    "input": study.kind,
+                    "status": "failed",
+                    "error": f"{type(err).__name__}: {err}",
+                }
+            on_row(row)
+            future.release()
+    return used
+
+
+def run_cohort(
+    cohort: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    pipeline: Pipeline,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    truth: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> CohortRun:
+    """Process every study of ``cohort`` with ``pipeline``; write ``OUT`` (see module doc).
+
+    Parameters
+    ----------
+    cohort : folder of studies or CSV manifest (:func:`petseg.cohort.discover_studies`)
+    out_dir : run folder; rerunning with the same arguments resumes it
+    pipeline : :class:`SegmentPipeline`, :class:`PredictPipeline` or another
+        :class:`Pipeline`
+    workers : local Dask worker processes (1 thread each); None sizes the cluster to the
+        machine (:func:`default_workers`); 0 runs in this process without Dask
+    scheduler : address of a running Dask scheduler (``tcp://host:8786``) instead of a
+        local cluster; its workers must see the cohort and ``out_dir`` at the same paths
+    truth : folder of true lesion maps: ``petseg evaluate`` runs at the end, into
+        ``OUT/evaluation``
+    force : redo a run folder made with other parameters
+    progress : show a progress bar with per-study status and ETA (on stderr)
+    """
+    start = time.perf_counter()
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be >= 0 (0: in this process), got {workers}")
+    studies = discover_studies(cohort)
+    clash = sorted({s.id for s in studies} & set(_RESERVED))
+    if clash:
+        raise ValueError(
+            f"study id(s) {clash} clash with the run folder's own {_RESERVED}; rename them"
+        )
+    out = Path(out_dir).resolve()
+    parameters = pipeline.parameters()
+    params_hash = parameters_hash(parameters)
+    out.mkdir(parents=True, exist_ok=True)
+    with _run_lock(out):
+        _check_run_parameters(out, parameters, force)
+        clean_partial_outputs(out)
+        (out / "logs").mkdir(exist_ok=True)
+        _append_run_log(out, f"{_now()} start: {len(studies)} studies, petseg {__version__}")
+
+        from tqdm import tqdm
+
+        rows: list[dict[str, Any]] = []
+        counts = {"done": 0, "skipped": 0, "failed": 0}
+        bar = tqdm(total=len(studies), unit="study", disable=not progress, file=sys.stderr)
+
+        def on_row(row: dict[str, Any]) -> None:
+            rows.append(row)
+            counts[row["status"]] += 1
+            line = f"{row['id']}: {row['status']}"
+            if row["status"] == "failed":
+                line += f" — {row['error']}"
+            elif row["status"] == "done":
+                line += f" ({row.get('seconds')} s, {row.get('lesion_count')} lesions)"
+            _append_run_log(out, f"{_now()} {line}")
+            if progress:
+                bar.write(line, file=sys.stderr)
+            bar.set_postfix(counts, refresh=False)
+            bar.update(1)
+
+        try:
+            used = _execute(
+                studies,
+                out,
+                pipeline,
+                params_hash,
+                workers=workers,
+                scheduler=scheduler,
+                on_row=on_row,
+            )
+        finally:
+            bar.close()
+        rows = sort_rows(rows)
+        write_cohort_csv(out / "cohort.csv", rows)
+        write_json_atomic(
+            out / "cohort.json",
+            _json_safe(
+                {
+                    "petseg_version": __version__,
+                    "created_utc": _now(),
+                    "cohort": str(Path(cohort).resolve()),
+                    "parameters": parameters,
+                    "parameters_hash": params_hash,
+                    "counts": counts,
+                    "studies": rows,
+                }
+            ),
+            force=True,
+        )
+        _append_run_log(out, f"{_now()} end: {counts}")
+        evaluation = None
+        if truth is not None:
+            from petseg.evaluate import evaluate_cohort
+
+            evaluation = evaluate_cohort({"petseg": out}, truth, out / "evaluation", force=True)
+    return CohortRun(
+        out_dir=out,
+        rows=rows,
+        workers=used,
+        seconds=time.perf_counter() - start,
+        evaluation=evaluation,
+        counts=counts,
+    )
