@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "petseg.cli.evaluate",
     "petseg.cli.export",
     "petseg.cli.review",
+    "petseg.cli.run",
 )
 
 

@@ -50,6 +50,7 @@ from petseg.cohort.manifest import (
 )
 from petseg.cohort.table import MEASURES, sort_rows, write_cohort_csv
 from petseg.io._atomic import OutputExistsError, atomic_dir, atomic_file, write_json_atomic
+from petseg.lesions import DEFAULT_CONNECTIVITY, MIN_LESION_VOLUME_ML
 
 __all__ = [
     "CohortRun",
@@ -149,8 +150,8 @@ class PredictPipeline:
     model: str | None = None
     folds: str = "all"
     device: str = "cpu"
-    min_volume_ml: float = 0.1
-    connectivity: int = 26
+    min_volume_ml: float = MIN_LESION_VOLUME_ML
+    connectivity: int = DEFAULT_CONNECTIVITY
     body: bool = True
     rtstruct: bool = True
     model_sha256: str = ""
