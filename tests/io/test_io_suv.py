@@ -1,0 +1,156 @@
+"""SUVbw factors: the eight real header fixtures, the two real BQML slices, and the errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from petseg.io import load_study
+from petseg.io.dicom import read_series
+from petseg.io.suv import SuvError, header_from_dataset, suv_factor
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+HEADERS = DATA / "suv-headers"
+SLICES = DATA / "pet-slices"
+needs_data = pytest.mark.skipif(
+    not DATA.is_dir(), reason=f"real test data not found at {DATA} (shared/ beside the repo)"
+)
+# Expected factors: the literal values of suv-headers/expected.json (calculate-suv's suite).
+CASES = sorted(json.loads((HEADERS / "expected.json").read_text())) if DATA.is_dir() else []
+
+
+@needs_data
+@pytest.mark.parametrize("case", CASES)
+def test_factor_matches_calculate_suv_fixture(case: str) -> None:
+    expected = json.loads((HEADERS / "expected.json").read_text())[case]
+    headers = json.loads((HEADERS / f"{case}.json").read_text())
+    conversion = suv_factor(headers, source=case)
+    assert conversion.factor == pytest.approx(expected, rel=1e-6)
+
+
+@needs_data
+def test_time_reference_rules_follow_the_readme_table() -> None:
+    # suv-headers/README.md: dt 3254.999995 s from AcquisitionTime (earlier than SeriesTime);
+    # PHILIPS_BQML ignores its private factor (0.003515736) and uses dt 3657 s.
+    early = suv_factor(json.loads((HEADERS / "BQML_AC_DT_lessThan_S_DT_SIEMENS.json").read_text()))
+    assert early.reference_source == "earliest AcquisitionDateTime"
+    assert early.decay_time_s == pytest.approx(3254.999995, abs=1e-6)
+    philips = suv_factor(json.loads((HEADERS / "PHILIPS_BQML.json").read_text()))
+    assert (philips.rule, philips.decay_time_s) == ("BQML-START", pytest.approx(3657.0))
+    assert suv_factor(json.loads((HEADERS / "PHILIPS_CNTS_AND_SUV.json").read_text())).rule == (
+        "CNTS-PHILIPS"
+    )
+
+
+# pet-slices/README.md: factor, SUVmax of the slice, mean SUV of the slice.
+SLICE_EXPECTED = {
+    "acrin-flt-static.dcm": (0.0005942485308006, 7.1943, 0.052591),
+    "acrin-flt-dynamic-frame.dcm": (0.0004735489150904, 6.1559, 0.076671),
+}
+
+
+@needs_data
+@pytest.mark.parametrize("name", sorted(SLICE_EXPECTED))
+def test_real_bqml_slice_gives_readme_factor_and_suv(name: str, tmp_path: Path) -> None:
+    factor, suv_max, suv_mean = SLICE_EXPECTED[name]
+    volume = read_series([SLICES / name])
+    # The Icon Image Sequence holds a 64x64 nested Pixel Data; the image is 168x168.
+    assert volume.array.shape == (1, 168, 168)
+    conversion = suv_factor([header_from_dataset(volume.headers[0])], source=name)
+    assert conversion.factor == pytest.approx(factor, rel=1e-12)
+    suv = volume.array * conversion.factor
+    assert round(float(suv.max()), 4) == suv_max
+    assert round(float(suv.mean()), 6) == suv_mean
+    # Whole path through load_study (a folder holding just this slice).
+    shutil.copy(SLICES / name, tmp_path / name)
+    study = load_study(tmp_path)
+    assert study.provenance["suv"]["factor"] == pytest.approx(factor, rel=1e-12)
+    assert round(float(study.pet.max()), 4) == suv_max
+
+
+def _bqml(**changes: object) -> list[dict]:
+    header = {
+        "SeriesDate": "20240102",
+        "SeriesTime": "100000",
+        "AcquisitionDate": "20240102",
+        "AcquisitionTime": "100000",
+        "PatientWeight": 80.0,
+        "Units": "BQML",
+        "DecayCorrection": "START",
+        "CorrectedImage": ["ATTN", "DECY"],
+        "RadionuclideTotalDose": 4.0e8,
+        "RadionuclideHalfLife": 6588.0,
+        "RadiopharmaceuticalStartTime": "090000",
+    }
+    header.update(changes)
+    return [header]
+
+
+def test_start_rule_by_hand() -> None:
+    # dt = 3600 s; 80000 g / (4e8 Bq * 2^(-3600/6588)) = 2e-4 * 2^(3600/6588)
+    conversion = suv_factor(_bqml())
+    assert conversion.factor == pytest.approx(2e-4 * 2 ** (3600 / 6588), rel=1e-12)
+    assert conversion.decay_time_s == 3600.0
+
+
+def test_admin_rule_has_no_decay_term() -> None:
+    assert suv_factor(_bqml(DecayCorrection="ADMIN")).factor == pytest.approx(2e-4, rel=1e-12)
+
+
+def test_gml_is_already_suv() -> None:
+    assert suv_factor([{"Units": "GML"}]).factor == 1.0
+
+
+def test_overrides_replace_header_values() -> None:
+    conversion = suv_factor(
+        _bqml(PatientWeight=None, RadionuclideTotalDose=None),
+        weight_kg=40.0,
+        dose_bq=2.0e8,
+        injection_time="2024-01-02T09:30:00",
+    )
+    assert conversion.factor == pytest.approx(2e-4 * 2 ** (1800 / 6588), rel=1e-12)
+    assert set(conversion.overrides) == {"PatientWeight", "RadionuclideTotalDose", "injection time"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"PatientWeight": None}, ["PatientWeight (0010,1030)", "None", "--weight-kg"]),
+        ({"PatientWeight": 0}, ["PatientWeight (0010,1030)", "not positive", "--weight-kg"]),
+        ({"PatientWeight": 450.0}, ["PatientWeight (0010,1030)", "implausible", "450"]),
+        ({"RadionuclideTotalDose": None}, ["RadionuclideTotalDose (0018,1074)", "--dose-bq"]),
+        ({"RadionuclideTotalDose": -1.0}, ["RadionuclideTotalDose (0018,1074)", "-1.0"]),
+        ({"RadionuclideHalfLife": None}, ["RadionuclideHalfLife (0018,1075)"]),
+        ({"RadiopharmaceuticalStartTime": None}, ["RadiopharmaceuticalStartTime", "injection_time"]),
+        ({"RadiopharmaceuticalStartTime": "110000"}, ["before the injection", "injection_time"]),
+        ({"CorrectedImage": ["ATTN"]}, ["CorrectedImage (0028,0051)", "DECY"]),
+        ({"Units": "CNTS"}, ["SUVScaleFactor (7053,1000)", "Philips PET Private Group"]),
+        ({"Units": "PROPCPS"}, ["Units (0054,1001)", "PROPCPS"]),
+    ],
+)
+def test_bad_headers_raise_suv_error_naming_field_and_fix(changes: dict, words: list[str]) -> None:
+    with pytest.raises(SuvError) as info:
+        suv_factor(_bqml(**changes), source="slice.dcm")
+    message = str(info.value)
+    assert "slice.dcm" in message
+    for word in words:
+        assert word in message
+
+
+@needs_data
+def test_real_slice_without_weight_names_file_and_fix(tmp_path: Path) -> None:
+    # Edit a copy (never the shared file): remove Patient's Weight.
+    ds = pydicom.dcmread(SLICES / "acrin-flt-static.dcm")
+    del ds.PatientWeight
+    ds.save_as(tmp_path / "slice.dcm")
+    with pytest.raises(SuvError, match=r"slice\.dcm.*PatientWeight \(0010,1030\).*--weight-kg"):
+        load_study(tmp_path)
+    # The override makes it loadable: factor scales with weight (69.7344 kg in the header).
+    study = load_study(tmp_path, weight_kg=69.7344)
+    assert study.provenance["suv"]["factor"] == pytest.approx(0.0005942485308006, rel=1e-12)
+    assert np.isclose(study.pet.max(), 7.1943, atol=5e-5)
