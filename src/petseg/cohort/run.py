@@ -203,7 +203,7 @@ def _measures(patient: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _captured_log(study_id: str) -> Iterator[io.StringIO]:
+def _captured_log() -> Iterator[io.StringIO]:
     """Collect the petseg log records and warnings raised while a study runs."""
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
@@ -213,11 +213,22 @@ def _captured_log(study_id: str) -> Iterator[io.StringIO]:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            yield buffer
-        for w in caught:
-            buffer.write(f"warning: {w.category.__name__}: {w.message} ({w.filename}:{w.lineno})\n")
+            try:
+                yield buffer
+            finally:
+                _write_warnings(buffer, caught)
     finally:
         logger.removeHandler(handler)
+
+
+def _write_warnings(buffer: io.StringIO, caught: list[warnings.WarningMessage]) -> None:
+    """Each distinct warning once, with its count."""
+    seen: dict[str, int] = {}
+    for w in caught:
+        text = f"warning: {w.category.__name__}: {w.message} ({w.filename}:{w.lineno})"
+        seen[text] = seen.get(text, 0) + 1
+    for text, count in seen.items():
+        buffer.write(text + (f" [x{count}]" if count > 1 else "") + "\n")
 
 
 def _limit_threads() -> None:
@@ -244,20 +255,20 @@ def process_study(
     started = _now()
     row: dict[str, Any] = {"id": study.id, "input": study.kind, "error": ""}
     lines = [f"{started} petseg {__version__} study {study.id} on {socket.gethostname()}"]
-    try:
-        checksums = input_checksums(study)
-        record = read_done_record(target)
-        reason = skip_reason(record, checksums, params_hash)
-        if reason is None and record is not None:
-            row.update(status="skipped", seconds=record.get("seconds"), **record["patient"])
-            return row
-        if target.exists() and record is None:
-            raise OutputExistsError(
-                f"{target} exists but was not written by petseg run (no {DONE_RECORD}); "
-                "move it away or choose another --out"
-            )
-        lines.append(f"running: {reason}; {len(checksums)} input file(s)")
-        with _captured_log(study.id) as captured:
+    with _captured_log() as captured:
+        try:
+            checksums = input_checksums(study)
+            record = read_done_record(target)
+            reason = skip_reason(record, checksums, params_hash)
+            if reason is None and record is not None:
+                row.update(status="skipped", seconds=record.get("seconds"), **record["patient"])
+                return row
+            if target.exists() and record is None:
+                raise OutputExistsError(
+                    f"{target} exists but was not written by petseg run (no {DONE_RECORD}); "
+                    "move it away or choose another --out"
+                )
+            lines.append(f"running: {reason}; {len(checksums)} input file(s)")
             with atomic_dir(target, force=True) as tmp:
                 patient = pipeline.run(study, tmp)
                 seconds = round(time.perf_counter() - start, 3)
@@ -276,13 +287,13 @@ def process_study(
                     "pid": os.getpid(),
                 }
                 write_json_atomic(tmp / DONE_RECORD, _json_safe(done), force=True)
-        lines.append(captured.getvalue().rstrip())
-        row.update(status="done", seconds=seconds, **done["patient"])
-        lines.append(f"done in {seconds} s")
-    except Exception as err:
-        row.update(status="failed", seconds=round(time.perf_counter() - start, 3))
-        row["error"] = f"{type(err).__name__}: {err}"
-        lines.append(traceback.format_exc().rstrip())
+            row.update(status="done", seconds=seconds, **done["patient"])
+        except Exception as err:
+            row.update(status="failed", seconds=round(time.perf_counter() - start, 3))
+            row["error"] = f"{type(err).__name__}: {err}"
+            lines.append(traceback.format_exc().rstrip())
+    lines.append(captured.getvalue().rstrip())
+    lines.append(f"{row['status']} in {row['seconds']} s")
     with contextlib.suppress(OSError):
         with atomic_file(out / "logs" / f"{study.id}.log", force=True) as tmp_log:
             tmp_log.write_text("\n".join(x for x in lines if x) + "\n", encoding="utf-8")
