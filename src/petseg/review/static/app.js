@@ -66,6 +66,7 @@ const nv = new Niivue({
   isNearestInterpolation: true,
   crosshairColor: [0.2, 0.8, 1, 1],
 });
+window.petsegReviewNv = nv;
 let petVol = null;
 let ctVol = null;
 let labelVol = null;
@@ -191,14 +192,19 @@ function jumpToVoxel(i, j, k) {
 
 nv.onLocationChange = (data) => {
   if (!data || !data.vox || !state.dims) return;
-  const vox = data.vox.map((v) => Math.round(v));
-  state.lastVox = vox;
+  state.lastVox = data.vox.map((v) => Math.round(v));
+  showLocation();
+};
+
+function showLocation() {
+  const vox = state.lastVox;
+  if (!vox) return;
   const [i, j, k] = vox;
   const suv = petVol ? petVol.img[voxelIndex(i, j, k)] : NaN;
   const label = labelAt(vox);
   $("location").textContent = `voxel (k, j, i) = (${k}, ${j}, ${i})   SUV ${fmt(suv)} g/mL   ${label ? "lesion " + label : "background"}`;
   highlightLesion(label);
-};
+}
 
 // A click (not a drag) on the slices in remove/add mode edits at the clicked voxel.
 let downAt = null;
@@ -257,6 +263,7 @@ async function applyEdit(result) {
   } else {
     await loadLabels();
   }
+  showLocation();
   document.body.dataset.revision = String(state.revision);
 }
 

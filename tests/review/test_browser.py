@@ -1,0 +1,206 @@
+"""End-to-end test in a real headless Chromium (Debian's chromium + chromedriver, Selenium).
+
+Loads the phantom case of ``conftest.py`` in the review page, removes the false positive
+(lesion B) by clicking on it in the image, adds the missed lesion C by clicking a seed in
+it with the liver-reference method, scores and saves, then checks the saved version on
+disk. Hosts other than 127.0.0.1 are made unresolvable, so the page provably needs no
+network. Screenshots are kept under the test's tmp folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from petseg.io.nifti import read_nifti
+
+from .conftest import LESION_A, LESION_C, SEED_C, make_case
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="selenium is not installed (test extra)"
+)
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    pytest.skip(
+        "chromium and chromedriver are not installed (apt install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+
+
+def chrome(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-angle=swiftshader",
+        "--enable-unsafe-swiftshader",
+        "--window-size=1500,900",
+        "--force-device-scale-factor=1",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    # An explicit driver path: Selenium Manager never downloads anything.
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+@pytest.fixture
+def served(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from petseg.review.server import make_server
+
+    root = tmp_path / "cohort"
+    make_case(root / "case01")
+    server, url = make_server(root, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root / "case01", url
+    server.shutdown()
+    server.server_close()
+
+
+def wait_for(driver, script: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    logs = driver.execute_script("return document.getElementById('status').textContent")
+    raise AssertionError(f"timed out waiting for {script!r}; page status: {logs!r}")
+
+
+def click_voxel(driver, i: int, j: int, k: int) -> None:  # type: ignore[no-untyped-def]
+    """Click the canvas where NiiVue draws voxel (i, j, k) (NIfTI order) in the axial view."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    # NiiVue maps canvas pixels to volume fractions (canvasPos2frac); search the tile for
+    # the pixels that show voxel (i, j) of the current slice and click their centre.
+    x, y = driver.execute_script(
+        """
+        const nv = window.petsegReviewNv; const [i, j, k] = arguments[0];
+        nv.drawScene();
+        const c = document.getElementById('gl');
+        let sx = 0, sy = 0, n = 0;
+        for (let y = 0; y < c.height; y += 2) for (let x = 0; x < c.width; x += 2) {
+          const f = nv.canvasPos2frac([x, y]);
+          if (f[0] < 0) continue;
+          const v = nv.frac2vox(f);
+          if (v[0] === i && v[1] === j && v[2] === k) { sx += x; sy += y; n++; }
+        }
+        if (!n) return null;
+        const s = c.clientWidth / c.width;
+        return [(sx / n) * s - c.clientWidth / 2, (sy / n) * s - c.clientHeight / 2];
+        """,
+        [i, j, k],
+    )
+    canvas = driver.find_element(By.ID, "gl")
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, int(round(x)), int(round(y))
+    ).click().perform()
+
+
+def test_remove_add_save_in_browser(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    case_dir, url = served
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    driver = chrome(tmp_path)
+    try:
+        driver.get(url)
+        wait_for(driver, "return document.body.dataset.loaded === 'case01'")
+        first_paint_ms = driver.execute_script("return window.petsegReview.timings.first_paint_ms")
+        driver.save_screenshot(str(shots / "1-loaded.png"))
+        rows = driver.find_elements(By.CSS_SELECTOR, "#lesion-table tbody tr")
+        assert [r.get_attribute("data-label") for r in rows] == ["1", "2"]
+
+        driver.find_element(By.CSS_SELECTOR, "#views button[data-view=axial]").click()
+        # pick lesion 2 in the list: the page jumps to its hottest voxel (slice k = 13)
+        rows[1].click()
+        wait_for(
+            driver,
+            "return document.querySelector('#lesion-table tr.current')?.dataset.label === '2'",
+        )
+        k = driver.execute_script("return window.petsegReview.lastVox[2]")
+        assert k == SEED_C[0]  # B and C both cross axial slice 13
+
+        # remove the false positive B by clicking on it (voxel i=21, j=21)
+        driver.find_element(By.CSS_SELECTOR, "input[name=mode][value=remove]").click()
+        click_voxel(driver, 21, 21, k)
+        wait_for(driver, "return document.body.dataset.revision === '1'")
+        labels = driver.execute_script("return window.petsegReview.lesions.map(l => l.label)")
+        assert labels == [1]
+
+        # add the missed lesion C by a seed click (voxel i=22, j=9) with the liver method
+        driver.find_element(By.CSS_SELECTOR, "input[name=mode][value=add]").click()
+        driver.execute_script("document.getElementById('method').value = 'liver'")
+        click_voxel(driver, SEED_C[2], SEED_C[1], k)
+        wait_for(driver, "return document.body.dataset.revision === '2'")
+        lesions = driver.execute_script("return window.petsegReview.lesions")
+        # the overlay in the browser was patched in place: its voxel counts match the server's
+        counts = driver.execute_script(
+            "const img = window.petsegReviewNv.volumes.at(-1).img; const c = {};"
+            "for (const v of img) if (v) c[v] = (c[v] || 0) + 1; return c;"
+        )
+        driver.find_element(By.CSS_SELECTOR, "#views button[data-view=multiplanar]").click()
+        driver.save_screenshot(str(shots / "2-edited.png"))
+
+        driver.find_element(By.CSS_SELECTOR, "input[name=score][value='3']").click()
+        driver.find_element(By.ID, "comment").send_keys("bladder removed, one node added")
+        driver.find_element(By.ID, "reviewer").send_keys("Dr Test")
+        driver.find_element(By.ID, "save").click()
+        wait_for(driver, "return document.body.dataset.saved === 'v001'")
+        driver.save_screenshot(str(shots / "3-saved.png"))
+    finally:
+        driver.quit()
+
+    # lesion C grown with the liver threshold 3.5 SUV: exactly its 24 voxels (conftest),
+    # under label 2 = max label after removing B + 1 (petseg.edit.add_lesion_by_seed)
+    assert [(l["label"], l["voxels"]) for l in lesions] == [(1, 27), (2, 24)]
+    assert counts == {"1": 27, "2": 24}
+    assert first_paint_ms < 20_000
+
+    saved, _ = read_nifti(case_dir / "review" / "v001" / "lesions.nii.gz")
+    expected = np.zeros_like(saved)
+    expected[LESION_A] = 1
+    expected[LESION_C] = 2
+    np.testing.assert_array_equal(saved, expected)
+    original, _ = read_nifti(case_dir / "lesions.nii.gz")
+    assert int(original.max()) == 2 and int((original == 2).sum()) == 27  # untouched
+
+    report = json.loads((case_dir / "review" / "v001" / "report.json").read_text())
+    review = report["review"]
+    assert review["reviewer"] == "Dr Test"
+    assert review["score"] == 3 and review["score_text"] == "Acceptable with minor adjustments"
+    assert review["comment"] == "bladder removed, one node added"
+    assert review["parent_version"] == "original"
+    assert [(e["op"], e.get("label"), e.get("new_label")) for e in review["edits"]] == [
+        ("remove", 2, None),
+        ("add", None, 2),
+    ]
+    assert (
+        review["edits"][1]["seed_kji"] == list(SEED_C) and review["edits"][1]["method"] == "liver"
+    )
+    assert report["patient"]["lesion_count"] == 2
+    # TTV = (27 + 24) voxels x 0.012 mL
+    assert report["patient"]["total_tumour_volume_ml"] == pytest.approx(51 * 0.012)
+    assert review["active_seconds"] >= 0

@@ -1,0 +1,332 @@
+"""API tests of the review server over real HTTP: bad requests, security, concurrency."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from petseg.io.nifti import read_nifti
+from petseg.review.server import MAX_BODY_BYTES, make_server
+
+from .conftest import LESION_A, LESION_B, SEED_C, make_case
+
+
+class Client:
+    def __init__(self, port: int, token: str | None = None) -> None:
+        self.port = port
+        self.token = token
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        data = (
+            body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
+        )
+        head = {"Content-Type": "application/json", **(headers or {})}
+        if self.token:
+            head["X-Petseg-Token"] = self.token
+        conn.request(
+            method,
+            path,
+            body=data if data is not None else (b"" if method == "POST" else None),
+            headers=head,
+        )
+        response = conn.getresponse()
+        raw = response.read()
+        conn.close()
+        kind = response.getheader("Content-Type", "")
+        return response.status, json.loads(raw) if kind.startswith("application/json") else raw
+
+    def open(self, case_id: str = "case01") -> dict[str, Any]:
+        status, data = self.request("POST", f"/api/case/{case_id}/open")
+        assert status == 200, data
+        return data
+
+
+@pytest.fixture
+def server(cohort_dir: Path):  # type: ignore[no-untyped-def]
+    srv, _url = make_server(cohort_dir, port=0)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def client(server) -> Client:  # type: ignore[no-untyped-def]
+    return Client(server.server_address[1])
+
+
+def review_files(cohort_dir: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(cohort_dir))
+        for p in cohort_dir.rglob("*")
+        if "review" in p.parts and p.name != ".lock" and p.is_file()
+    )
+
+
+def test_case_list_and_table1(client: Client) -> None:
+    status, data = client.request("GET", "/api/cases")
+    assert status == 200
+    assert [c["case_id"] for c in data["cases"]] == ["case01", "case02"]
+    assert all(c["status"] == "not reviewed" for c in data["cases"])
+    # Table 1 shown verbatim: every criterion is a substring of the paper's text
+    papers = Path(__file__).resolve().parents[2] / ".." / "shared" / "papers"
+    paper = next(papers.glob("carlsen2022-*.txt"), None) if papers.is_dir() else None
+    if paper is None:
+        pytest.skip(f"Carlsen 2022 text not found under {papers}")
+    text = paper.read_text(encoding="utf-8")
+    for row in data["table1"]:
+        assert f"{row['score']}. {row['rating']}\t{row['criteria']}" in text
+    assert data["table1_footnote"] in text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/case/nope/open",
+        "/api/case/../open",
+        "/api/case/..%2F..%2Fetc/open",
+        "/api/case/%2Fetc%2Fpasswd/open",
+        "/api/case/case01%2F..%2Fcase02/open",
+        "/api/case/.hidden/open",
+        "/api/case/outside/open",
+    ],
+)
+def test_unknown_or_traversing_case_is_404(
+    client: Client, cohort_dir: Path, tmp_path: Path, path: str
+) -> None:
+    elsewhere = make_case(tmp_path / "elsewhere")
+    os.symlink(elsewhere, cohort_dir / "outside")  # a symlink leaving the cohort
+    status, data = client.request("POST", path)
+    assert status == 404, data
+    assert "error" in data
+    assert review_files(cohort_dir) == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/../session.py", "/static/%2e%2e/session.py", "/static/vendor/../../server.py"]
+)
+def test_static_traversal_is_404(client: Client, path: str) -> None:
+    status, _ = client.request("GET", path)
+    assert status == 404
+
+
+def test_static_page_and_viewer_bundle(client: Client) -> None:
+    status, page = client.request("GET", "/")
+    assert status == 200 and b'src="/static/app.js"' in page
+    status, bundle = client.request("GET", "/static/vendor/niivue.js")
+    assert status == 200 and b"var Niivue = class" in bundle
+
+
+def test_seed_outside_volume_is_422_and_writes_nothing(client: Client, cohort_dir: Path) -> None:
+    sid = client.open()["session"]
+    for seed in ([20, 0, 0], [0, -1, 0], [0, 0, 32]):
+        status, data = client.request(
+            "POST", f"/api/session/{sid}/add", {"seed": seed, "method": "liver"}
+        )
+        assert status == 422, data
+        assert "outside the volume" in data["error"] and "(20, 32, 32)" in data["error"]
+    status, data = client.request("POST", f"/api/session/{sid}/remove", {"seed": [0, 99, 0]})
+    assert status == 422
+    status, state = client.request("GET", f"/api/session/{sid}/state")
+    assert state["revision"] == 0 and [les["label"] for les in state["lesions"]] == [1, 2]
+    assert review_files(cohort_dir) == []
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "status"),
+    [
+        ("add", {"seed": "13,9,22", "method": "liver"}, 400),
+        ("add", {"seed": [13.5, 9, 22], "method": "liver"}, 400),
+        ("add", {"seed": list(SEED_C), "method": "livre"}, 400),
+        ("add", {"seed": list(SEED_C), "method": "fixed", "value": "high"}, 400),
+        ("add", {"seed": list(SEED_C), "method": "liver", "extra": 1}, 400),
+        ("add", {"seed": [0, 0, 0], "method": "liver"}, 422),  # background below 3.5 SUV
+        ("add", {"seed": list(SEED_C), "method": "spleen"}, 422),  # report's VOI is liver
+        ("remove", {"label": 7}, 422),
+        ("remove", {"label": "2"}, 400),
+        ("remove", {"seed": [0, 0, 0]}, 422),  # background voxel
+        ("undo", {}, 422),
+        ("save", {"base_version": 0, "reviewer": "", "score": 3}, 400),
+        ("save", {"base_version": 0, "reviewer": "dr", "score": 6}, 400),
+        ("save", {"base_version": 0, "reviewer": "dr", "score": 2, "active_seconds": -1}, 400),
+        ("export", {"format": "rtstruct"}, 422),  # NIfTI case: no DICOM to reference
+        ("export", {"format": "png"}, 400),
+        ("explode", {}, 404),
+    ],
+)
+def test_bad_requests_are_4xx_and_write_nothing(
+    client: Client, cohort_dir: Path, action: str, body: dict[str, Any], status: int
+) -> None:
+    sid = client.open()["session"]
+    got, data = client.request("POST", f"/api/session/{sid}/{action}", body)
+    assert got == status, data
+    assert isinstance(data["error"], str) and data["error"]
+    assert review_files(cohort_dir) == []
+
+
+def test_malformed_json_and_huge_payload(client: Client, cohort_dir: Path) -> None:
+    sid = client.open()["session"]
+    status, data = client.request("POST", f"/api/session/{sid}/remove", b"{not json")
+    assert status == 400 and "JSON" in data["error"]
+    status, data = client.request("POST", f"/api/session/{sid}/remove", b"[1, 2]")
+    assert status == 400
+    huge = json.dumps({"label": 1, "pad": "x" * (MAX_BODY_BYTES + 1)}).encode()
+    status, data = client.request("POST", f"/api/session/{sid}/remove", huge)
+    assert status == 413 and str(MAX_BODY_BYTES) in data["error"]
+    status, state = client.request("GET", f"/api/session/{sid}/state")
+    assert state["revision"] == 0
+    assert review_files(cohort_dir) == []
+
+
+def test_unknown_session_is_404(client: Client) -> None:
+    status, data = client.request("POST", "/api/session/forged/remove", {"label": 1})
+    assert status == 404 and "session" in data["error"]
+
+
+def test_remove_undo_redo_patch(client: Client) -> None:
+    opened = client.open()
+    sid = opened["session"]
+    status, data = client.request("POST", f"/api/session/{sid}/remove", {"label": 2})
+    assert status == 200
+    # the patch lists B's 27 voxels (flat C-order indices into (20, 32, 32)) set to 0
+    expected = np.flatnonzero(np.pad(np.ones((3, 3, 3)), [(12, 5), (20, 9), (20, 9)]).ravel())
+    assert data["patch"]["index"] == expected.tolist() and set(data["patch"]["value"]) == {0}
+    assert [les["label"] for les in data["lesions"]] == [1]
+    status, data = client.request("POST", f"/api/session/{sid}/undo")
+    assert [les["label"] for les in data["lesions"]] == [1, 2] and set(data["patch"]["value"]) == {
+        2
+    }
+    status, data = client.request("POST", f"/api/session/{sid}/redo")
+    assert [les["label"] for les in data["lesions"]] == [1] and data["revision"] == 3
+    assert data["edits"][0]["op"] == "remove" and data["edits"][0]["label"] == 2
+
+
+def test_add_by_seed_methods(client: Client) -> None:
+    sid = client.open()["session"]
+    # fixed 5.5 SUV: C (SUV 5) is below -> refused; 4.5 takes C's 24 voxels
+    status, data = client.request(
+        "POST", f"/api/session/{sid}/add", {"seed": list(SEED_C), "method": "fixed", "value": 5.5}
+    )
+    assert status == 422 and "not above the threshold" in data["error"]
+    status, data = client.request(
+        "POST", f"/api/session/{sid}/add", {"seed": list(SEED_C), "method": "fixed", "value": 4.5}
+    )
+    assert (
+        status == 200 and data["lesions"][-1]["label"] == 3 and data["lesions"][-1]["voxels"] == 24
+    )
+    client.request("POST", f"/api/session/{sid}/undo")
+    # 40 % of SUVmax (5) = 2.0: the grown region is C (SUV 5 > 2, neighbours 1 or 2 are not > 2)
+    status, data = client.request(
+        "POST", f"/api/session/{sid}/add", {"seed": list(SEED_C), "method": "percent_max"}
+    )
+    assert status == 200 and data["lesions"][-1]["voxels"] == 24
+
+
+def test_labels_endpoint_matches_session(client: Client, tmp_path: Path) -> None:
+    sid = client.open()["session"]
+    client.request("POST", f"/api/session/{sid}/remove", {"label": 1})
+    status, raw = client.request("GET", f"/api/session/{sid}/labels.nii.gz")
+    assert status == 200
+    path = tmp_path / "served.nii.gz"
+    path.write_bytes(raw)
+    served, geometry = read_nifti(path)
+    pet_geometry = read_nifti(tmp_path / "cohort" / "case01" / "pet_suv.nii.gz")[1]
+    assert geometry.same_grid(pet_geometry)  # same affine convention as the PET file
+    expected = np.zeros((20, 32, 32), dtype=np.uint8)
+    expected[LESION_B] = 2
+    np.testing.assert_array_equal(served, expected)
+
+
+def test_token_and_host_checks(cohort_dir: Path) -> None:
+    srv, url = make_server(cohort_dir, port=0, token="s3cret")
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = srv.server_address[1]
+        assert url.endswith("?token=s3cret")
+        assert Client(port).request("GET", "/api/cases")[0] == 401
+        assert Client(port, token="wrong").request("GET", "/api/cases")[0] == 401
+        assert Client(port, token="s3cret").request("GET", "/api/cases")[0] == 200
+        assert Client(port).request("GET", "/api/cases?token=s3cret")[0] == 200
+        status, data = Client(port, token="s3cret").request(
+            "GET", "/api/cases", headers={"Host": "evil.example:80"}
+        )
+        assert status == 403 and "loopback" in data["error"]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_non_loopback_host_gets_a_token(cohort_dir: Path) -> None:
+    srv, url = make_server(cohort_dir, host="0.0.0.0", port=0)
+    try:
+        assert (
+            srv.app.token and url.endswith(f"?token={srv.app.token}") and len(srv.app.token) >= 24
+        )
+    finally:
+        srv.server_close()
+
+
+def test_concurrent_tabs_never_lose_an_edit(client: Client, cohort_dir: Path) -> None:
+    tab_a, tab_b = client.open()["session"], client.open()["session"]
+    client.request("POST", f"/api/session/{tab_a}/remove", {"label": 1})
+    client.request("POST", f"/api/session/{tab_b}/remove", {"label": 2})
+    save = {"base_version": 0, "reviewer": "dr a", "score": 2, "comment": "", "active_seconds": 30}
+    assert client.request("POST", f"/api/session/{tab_a}/save", save)[0] == 200
+    status, data = client.request(
+        "POST", f"/api/session/{tab_b}/save", {**save, "reviewer": "dr b"}
+    )
+    assert status == 409 and "v001" in data["error"]
+    assert review_files(cohort_dir) == [
+        "case01/review/v001/lesions.nii.gz",
+        "case01/review/v001/report.json",
+    ]
+    # tab B replays its edit on v001 and saves v002: both removals are kept
+    status, data = client.request("POST", f"/api/session/{tab_b}/rebase")
+    assert status == 200 and data["base_version"] == "v001" and data["lesions"] == []
+    status, data = client.request(
+        "POST", f"/api/session/{tab_b}/save", {**save, "base_version": 1, "reviewer": "dr b"}
+    )
+    assert status == 200 and data["saved"]["version"] == "v002"
+    v2, _ = read_nifti(cohort_dir / "case01" / "review" / "v002" / "lesions.nii.gz")
+    assert not v2.any()
+    report = json.loads((cohort_dir / "case01" / "review" / "v002" / "report.json").read_text())
+    assert (
+        report["review"]["parent_version"] == "v001" and report["review"]["edits"][0]["label"] == 2
+    )
+    original, _ = read_nifti(cohort_dir / "case01" / "lesions.nii.gz")
+    assert int(original[LESION_A].min()) == 1 and int(original[LESION_B].min()) == 2
+
+
+def test_simultaneous_saves_one_wins(client: Client, cohort_dir: Path) -> None:
+    sessions = [client.open()["session"] for _ in range(4)]
+    for sid in sessions:
+        client.request("POST", f"/api/session/{sid}/remove", {"label": 1})
+    results: list[int] = []
+    barrier = threading.Barrier(len(sessions))
+
+    def save(sid: str) -> None:
+        barrier.wait()
+        body = {"base_version": 0, "reviewer": "dr", "score": 1, "comment": "", "active_seconds": 1}
+        results.append(client.request("POST", f"/api/session/{sid}/save", body)[0])
+
+    threads = [threading.Thread(target=save, args=(sid,)) for sid in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200, 409, 409, 409]
+    assert [
+        p.name for p in (cohort_dir / "case01" / "review").iterdir() if p.name.startswith("v")
+    ] == ["v001"]
