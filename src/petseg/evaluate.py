@@ -44,6 +44,7 @@ from petseg.metrics import (
     MINOR_DICE_CUT,
     NEGATIVE_CONTROL_LIMIT_ML,
     SCORE_NAMES,
+    EmptyPolicy,
     _autopet_from_fg,
     _check_choice,
     _match_components,
@@ -100,7 +101,7 @@ class EvaluationParams:
     iou_threshold: float = 0.5
     matching: str = DEFAULT_MATCHING
     autopet_connectivity: int = AUTOPET_CONNECTIVITY
-    empty: str = "nan"
+    empty: EmptyPolicy = "nan"
     minor_dice: float = MINOR_DICE_CUT
     negative_limit_ml: float = NEGATIVE_CONTROL_LIMIT_ML
 

@@ -6,6 +6,7 @@ report writes them atomically next to its tables) and closes it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +29,7 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def dice_distribution_figure(
-    values: dict[str, dict[str, ArrayLike]], *, title: str = "Per-case Dice by model"
+    values: Mapping[str, Mapping[str, ArrayLike]], *, title: str = "Per-case Dice by model"
 ) -> Figure:
     """Box plots with the individual cases overlaid, one panel per metric.
 

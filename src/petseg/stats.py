@@ -14,6 +14,7 @@ many values were used; paired tests drop every pair with a NaN on either side.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import combinations
 from typing import Any, Literal
 
@@ -221,7 +222,7 @@ def linear_fit(x: ArrayLike, y: ArrayLike) -> dict[str, float]:
     }
 
 
-def pairwise_tests(samples: dict[str, ArrayLike]) -> list[dict[str, Any]]:
+def pairwise_tests(samples: Mapping[str, ArrayLike]) -> list[dict[str, Any]]:
     """Paired t-test and Wilcoxon signed-rank test between every pair of models.
 
     ``samples`` maps a model name to its per-case values, all in the same case order.

@@ -16,7 +16,7 @@ def _pred_spec(text: str) -> tuple[str | None, Path]:
     return None, Path(text)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     # Choices and defaults come from the library without importing the heavy parts.
     from petseg.evaluate import EvaluationParams
     from petseg.metrics import EMPTY_POLICIES, MATCH_CRITERIA, MATCHING_MODES
