@@ -590,7 +590,7 @@ def export_lesions_for_study(
     labels : (Z, Y, X) int ndarray
         Lesion map on ``study.geometry``.
     study : Study
-        With ``provenance["dicom"]`` naming the PET series (``pet_files`` or ``pet_folder``).
+        With ``provenance["dicom"]`` naming the PET series (``pet_files`` or ``pet_dir``).
     rtstruct, seg : bool
         Which objects to write.
     force : bool
@@ -623,16 +623,12 @@ def export_lesions_for_study(
 
 
 def _pet_source(dicom: Mapping[str, Any]) -> Path | list[Path]:
-    """The PET series files (or folder) recorded in ``study.provenance["dicom"]``."""
-    pet = dicom.get("pet", dicom)
-    if isinstance(pet, Mapping):
-        for key in ("files", "pet_files"):
-            if pet.get(key):
-                return [Path(f) for f in pet[key]]
-        for key in ("folder", "pet_folder", "series_folder", "path"):
-            if pet.get(key):
-                return Path(pet[key])
+    """The PET series files (or folder) recorded by :func:`petseg.io.study_loader.load_study`."""
+    if dicom.get("pet_files"):
+        return [Path(f) for f in dicom["pet_files"]]
+    if dicom.get("pet_dir"):
+        return Path(dicom["pet_dir"])
     raise ValueError(
         f"study.provenance['dicom'] does not name the PET series (keys {sorted(dicom)}); "
-        "expected 'pet_files' or 'pet_folder'"
+        "expected 'pet_files' or 'pet_dir' as written by petseg.io.load_study"
     )

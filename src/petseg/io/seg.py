@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,37 @@ def build_seg(
         pixels = numbered[..., None] == np.arange(1, len(present) + 1, dtype=np.uint16)
     else:
         pixels = numbered.astype(np.uint8 if len(present) < 256 else np.uint16)
+    with warnings.catch_warnings():
+        # highdicom warns when a copied Patient's Name has one component ("STS_004", as
+        # in the sarcoma data); the reference's name is kept as it is.
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
+        return _segmentation(
+            hd,
+            reference,
+            pixels,
+            seg_type,
+            descriptions,
+            series_number,
+            **{
+                "series_description": series_description[:64],
+                "content_description": f"petseg {__version__} lesion map, {len(present)} lesion(s)",
+            },
+        )
+
+
+def _segmentation(
+    hd: Any,
+    reference: ReferenceSeries,
+    pixels: NDArray[np.generic],
+    seg_type: str,
+    descriptions: list[Any],
+    series_number: int,
+    **texts: str,
+) -> Any:
+    from pydicom.uid import generate_uid
+
+    from petseg import __version__
+
     return hd.seg.Segmentation(
         source_images=_clean_sources(reference.headers),
         pixel_array=pixels,
@@ -189,9 +221,8 @@ def build_seg(
         manufacturer_model_name="petseg",
         software_versions=__version__,
         device_serial_number="none",
-        series_description=series_description[:64],
         content_label="LESIONS",
-        content_description=f"petseg {__version__} lesion map, {len(present)} lesion(s)",
+        **texts,
     )
 
 
