@@ -172,58 +172,30 @@ def build_seg(
     # Segment number s ↔ label present[s - 1].
     lookup = np.zeros(int(aligned.max()) + 1, dtype=np.uint16)
     lookup[present] = np.arange(1, len(present) + 1)
-    numbered = lookup[aligned]
-    if seg_type == "binary":
-        pixels = numbered[..., None] == np.arange(1, len(present) + 1, dtype=np.uint16)
-    else:
-        pixels = numbered.astype(np.uint8 if len(present) < 256 else np.uint16)
+    # A (frames, rows, cols) array of segment numbers serves both types (highdicom splits
+    # it into one binary plane per segment for BINARY), without an N-fold copy.
+    pixels = lookup[aligned].astype(np.uint8 if len(present) < 256 else np.uint16)
     with warnings.catch_warnings():
         # highdicom warns when a copied Patient's Name has one component ("STS_004", as
         # in the sarcoma data); the reference's name is kept as it is.
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
-        return _segmentation(
-            hd,
-            reference,
-            pixels,
-            seg_type,
-            descriptions,
-            series_number,
-            **{
-                "series_description": series_description[:64],
-                "content_description": f"petseg {__version__} lesion map, {len(present)} lesion(s)",
-            },
+        return hd.seg.Segmentation(
+            source_images=_clean_sources(reference.headers),
+            pixel_array=pixels,
+            segmentation_type=seg_type.upper(),
+            segment_descriptions=descriptions,
+            series_instance_uid=generate_uid(),
+            series_number=int(series_number),
+            sop_instance_uid=generate_uid(),
+            instance_number=1,
+            manufacturer="petseg",
+            manufacturer_model_name="petseg",
+            software_versions=__version__,
+            device_serial_number="none",
+            content_label="LESIONS",
+            series_description=series_description[:64],
+            content_description=f"petseg {__version__} lesion map, {len(present)} lesion(s)",
         )
-
-
-def _segmentation(
-    hd: Any,
-    reference: ReferenceSeries,
-    pixels: NDArray[np.generic],
-    seg_type: str,
-    descriptions: list[Any],
-    series_number: int,
-    **texts: str,
-) -> Any:
-    from pydicom.uid import generate_uid
-
-    from petseg import __version__
-
-    return hd.seg.Segmentation(
-        source_images=_clean_sources(reference.headers),
-        pixel_array=pixels,
-        segmentation_type=seg_type.upper(),
-        segment_descriptions=descriptions,
-        series_instance_uid=generate_uid(),
-        series_number=int(series_number),
-        sop_instance_uid=generate_uid(),
-        instance_number=1,
-        manufacturer="petseg",
-        manufacturer_model_name="petseg",
-        software_versions=__version__,
-        device_serial_number="none",
-        content_label="LESIONS",
-        **texts,
-    )
 
 
 def write_seg(
