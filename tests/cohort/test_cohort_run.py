@@ -1,0 +1,160 @@
+"""Cohort runs for real on Dask (LocalCluster with worker processes): equality with the
+sequential run, failures as rows, resume after SIGKILL, parameters guard, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from petseg.cohort import SegmentPipeline, run_cohort
+from petseg.cohort.manifest import DONE_RECORD
+from petseg.io._atomic import OutputExistsError
+from petseg.io.nifti import read_nifti
+from petseg.pipeline import SegmentParams
+
+MEASURES = (
+    "lesion_count",
+    "total_tumour_volume_ml",
+    "lowest_lesion_suv_mean",
+    "highest_suv_max",
+    "total_tlg_g",
+)
+FIXED4 = SegmentPipeline(SegmentParams(method="fixed", threshold=4.0), rtstruct=False)
+
+
+def table(out: Path) -> list[dict[str, str]]:
+    with open(out / "cohort.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def results(out: Path) -> dict[str, tuple]:
+    """Per study: its measures in the table and its lesion map (what must not depend on
+    the number of workers or on interruptions)."""
+    found = {}
+    for row in table(out):
+        labels = (
+            read_nifti(out / row["id"] / "lesions.nii.gz")[0] if row["status"] != "failed" else None
+        )
+        found[row["id"]] = (
+            tuple(row[m] for m in MEASURES),
+            None if labels is None else labels.tobytes(),
+        )
+    return found
+
+
+def test_two_dask_workers_equal_the_sequential_run(tmp_path, make_cohort, expected) -> None:
+    cohort = make_cohort(tmp_path / "cohort", 4)
+    seq = run_cohort(cohort, tmp_path / "seq", FIXED4, workers=0, progress=False)
+    par = run_cohort(cohort, tmp_path / "par", FIXED4, workers=2, progress=False)
+    assert seq.workers == "in-process" and par.workers == 2
+    assert par.counts == {"done": 4, "skipped": 0, "failed": 0}
+    assert results(tmp_path / "seq") == results(tmp_path / "par")
+    for case, row in enumerate(table(tmp_path / "par")):
+        assert row["id"] == f"case_{case:03d}" and row["status"] == "done"
+        for name, value in expected(case).items():
+            assert float(row[name]) == pytest.approx(value, rel=1e-6), (case, name)
+    record = json.loads((tmp_path / "par" / "case_002" / DONE_RECORD).read_text())
+    assert record["parameters"]["threshold"] == 4.0 and list(record["inputs"]) == ["pet"]
+
+
+def test_broken_study_is_a_failed_row_and_is_redone_when_fixed(tmp_path, make_cohort) -> None:
+    cohort = make_cohort(tmp_path / "cohort", 3, broken=(1,))
+    out = tmp_path / "out"
+    run = run_cohort(cohort, out, FIXED4, workers=2, progress=False)
+    assert run.counts == {"done": 2, "skipped": 0, "failed": 1}
+    rows = {r["id"]: r for r in table(out)}
+    assert rows["case_001"]["status"] == "failed"
+    assert (
+        "ValueError" in rows["case_001"]["error"]
+        and "empty (all voxels are 0)" in rows["case_001"]["error"]
+    )
+    assert rows["case_001"]["lesion_count"] == ""
+    assert not (out / "case_001").exists()
+    assert "Traceback" in (out / "logs" / "case_001.log").read_text()
+    # fix the input: only the failed study runs again
+    from conftest import GEOMETRY, case_pet  # the cohort helpers of this folder
+    from petseg.io.nifti import write_nifti
+
+    write_nifti(cohort / "case_001" / "pet.nii.gz", case_pet(1), GEOMETRY, force=True)
+    again = run_cohort(cohort, out, FIXED4, workers=0, progress=False)
+    assert {r["id"]: r["status"] for r in again.rows} == {
+        "case_000": "skipped",
+        "case_001": "done",
+        "case_002": "skipped",
+    }
+
+
+def test_other_parameters_need_force(tmp_path, make_cohort) -> None:
+    cohort = make_cohort(tmp_path / "cohort", 1)
+    run_cohort(cohort, tmp_path / "out", FIXED4, workers=0, progress=False)
+    other = SegmentPipeline(SegmentParams(method="fixed", threshold=3.0), rtstruct=False)
+    with pytest.raises(OutputExistsError, match=r"changed: threshold.*--force"):
+        run_cohort(cohort, tmp_path / "out", other, workers=0, progress=False)
+    redo = run_cohort(cohort, tmp_path / "out", other, workers=0, progress=False, force=True)
+    assert redo.counts["done"] == 1
+
+
+#: ``petseg run`` in a fresh process. It registers the subcommand on its own parser, so
+#: the test depends on petseg.cli.run only, not on every module of the ``petseg`` command.
+RUN_SUBCOMMAND = (
+    "import argparse, sys; from petseg.cli import run; "
+    "parser = argparse.ArgumentParser(prog='petseg'); run.register(parser.add_subparsers()); "
+    "args = parser.parse_args(sys.argv[1:]); sys.exit(args.func(args))"
+)
+
+
+def _done_ids(out: Path) -> list[str]:
+    return sorted(p.parent.name for p in out.glob(f"*/{DONE_RECORD}"))
+
+
+def test_sigkill_mid_run_then_resume_loses_nothing_and_redoes_nothing(
+    tmp_path, make_cohort
+) -> None:
+    n = 10
+    cohort = make_cohort(tmp_path / "cohort", n)
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", RUN_SUBCOMMAND, "run", str(cohort), "--out", str(out),
+               "--method", "threshold", "--threshold", "4", "--no-rtstruct", "--workers", "1",
+               "--no-progress"]  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    with open(tmp_path / "killed.txt", "w") as output:
+        proc = subprocess.Popen(
+            command, start_new_session=True, stdout=output, stderr=subprocess.STDOUT, env=env
+        )
+    deadline = time.monotonic() + 90
+    while len(_done_ids(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = _done_ids(out)
+    assert 2 <= len(finished) < n, (finished, (tmp_path / "killed.txt").read_text())
+    before = {i: (out / i / DONE_RECORD).stat() for i in finished}
+    # nothing half-written is visible as a study folder
+    assert all((out / p.name / DONE_RECORD).is_file() for p in out.glob("case_*"))
+
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert _done_ids(out) == [f"case_{c:03d}" for c in range(n)]
+    assert not [p.name for p in out.iterdir() if ".partial" in p.name or ".old-" in p.name]
+    for study_id, stat in before.items():  # finished studies were not processed again
+        now = (out / study_id / DONE_RECORD).stat()
+        assert (now.st_ino, now.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
+    statuses = {r["id"]: r["status"] for r in table(out)}
+    assert {i for i, s in statuses.items() if s == "skipped"} == set(finished)
+    log = (out / "logs" / "run.log").read_text()
+    for case in range(n):  # each study processed once over both runs (a study finished
+        study_id = f"case_{case:03d}"  # just before the kill may not have reached the log)
+        assert log.count(f"{study_id}: done") <= 1
+        assert log.count(f"{study_id}: skipped") == (study_id in finished)
+
+    clean = run_cohort(cohort, tmp_path / "clean", FIXED4, workers=0, progress=False)
+    assert clean.counts["done"] == n
+    assert results(out) == results(tmp_path / "clean")
