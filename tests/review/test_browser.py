@@ -113,9 +113,7 @@ def click_voxel(driver, i: int, j: int, k: int) -> None:  # type: ignore[no-unty
         [i, j, k],
     )
     canvas = driver.find_element(By.ID, "gl")
-    ActionChains(driver).move_to_element_with_offset(
-        canvas, int(round(x)), int(round(y))
-    ).click().perform()
+    ActionChains(driver).move_to_element_with_offset(canvas, round(x), round(y)).click().perform()
 
 
 def test_remove_add_save_in_browser(served, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -175,7 +173,7 @@ def test_remove_add_save_in_browser(served, tmp_path: Path) -> None:  # type: ig
 
     # lesion C grown with the liver threshold 3.5 SUV: exactly its 24 voxels (conftest),
     # under label 2 = max label after removing B + 1 (petseg.edit.add_lesion_by_seed)
-    assert [(l["label"], l["voxels"]) for l in lesions] == [(1, 27), (2, 24)]
+    assert [(les["label"], les["voxels"]) for les in lesions] == [(1, 27), (2, 24)]
     assert counts == {"1": 27, "2": 24}
     assert first_paint_ms < 20_000
 
