@@ -126,7 +126,10 @@ def test_overrides_replace_header_values() -> None:
         ({"RadionuclideTotalDose": None}, ["RadionuclideTotalDose (0018,1074)", "--dose-bq"]),
         ({"RadionuclideTotalDose": -1.0}, ["RadionuclideTotalDose (0018,1074)", "-1.0"]),
         ({"RadionuclideHalfLife": None}, ["RadionuclideHalfLife (0018,1075)"]),
-        ({"RadiopharmaceuticalStartTime": None}, ["RadiopharmaceuticalStartTime", "injection_time"]),
+        (
+            {"RadiopharmaceuticalStartTime": None},
+            ["RadiopharmaceuticalStartTime", "injection_time"],
+        ),
         ({"RadiopharmaceuticalStartTime": "110000"}, ["before the injection", "injection_time"]),
         ({"CorrectedImage": ["ATTN"]}, ["CorrectedImage (0028,0051)", "DECY"]),
         ({"Units": "CNTS"}, ["SUVScaleFactor (7053,1000)", "Philips PET Private Group"]),

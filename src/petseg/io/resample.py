@@ -2,9 +2,11 @@
 
 Both grids are described by their Geometry (index → LPS mm), so any pair of orientations
 works. Each output voxel centre is mapped into the source grid's fractional indices and
-interpolated with :func:`scipy.ndimage.affine_transform` (order 1 = trilinear by
-default); voxels whose centre falls outside the source volume get ``fill`` (−1024 HU,
-air, for CT).
+interpolated with :func:`scipy.ndimage.map_coordinates` (order 1 = trilinear by
+default). Voxels whose centre falls outside the source volume (more than half a voxel
+beyond its outermost voxel centres) get ``fill`` (−1024 HU, air, for CT); within that
+half voxel the edge values are extended, so a PET slice lying a hair beyond the last CT
+slice centre still gets CT values.
 """
 
 from __future__ import annotations
@@ -56,18 +58,25 @@ def resample_to_grid(
         raise ValueError(f"order must be a spline order 0..5, got {order!r}")
     if src_geometry.same_grid(dst_geometry, atol_mm=1e-4):
         return np.asarray(array, dtype=np.float32).copy()
-    # dst index -> patient mm -> src index, as one 4x4 matrix.
+    # dst index -> patient mm -> src index, as one 4x4 matrix; slice by slice to bound memory.
     index_map = np.linalg.inv(src_geometry.affine) @ dst_geometry.affine
-    return ndimage.affine_transform(
-        np.asarray(array, dtype=np.float32),
-        index_map[:3, :3],
-        offset=index_map[:3, 3],
-        output_shape=dst_geometry.shape,
-        order=order,
-        mode="constant",
-        cval=float(fill),
-        prefilter=order > 1,
-    )
+    source = np.asarray(array, dtype=np.float64 if order > 1 else np.float32)
+    if order > 1:
+        source = ndimage.spline_filter(source, order=order, mode="nearest")
+    upper = np.array(src_geometry.shape, dtype=np.float64) - 0.5
+    jj, ii = np.mgrid[0 : dst_geometry.shape[1], 0 : dst_geometry.shape[2]]
+    plane = np.stack([np.zeros(jj.size), jj.ravel(), ii.ravel()], axis=1)
+    out = np.empty(dst_geometry.shape, dtype=np.float32)
+    for k in range(dst_geometry.shape[0]):
+        plane[:, 0] = k
+        coords = plane @ index_map[:3, :3].T + index_map[:3, 3]
+        values = ndimage.map_coordinates(
+            source, coords.T, order=order, mode="nearest", prefilter=False
+        )
+        outside = np.any((coords < -0.5) | (coords > upper), axis=1)
+        values[outside] = fill
+        out[k] = values.reshape(dst_geometry.shape[1:])
+    return out
 
 
 def fov_overlap_fraction(src_geometry: Geometry, dst_geometry: Geometry) -> float:
