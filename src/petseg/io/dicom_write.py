@@ -74,14 +74,14 @@ def _base_dataset(
     patient_position: str,
 ) -> Any:
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
     from petseg import __version__
 
     row_cos, col_cos, dy, dx, dz = _orientation(geometry, name)
     sop_instance_uid = generate_uid()
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class_uid
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
     meta.MediaStorageSOPInstanceUID = sop_instance_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
@@ -141,8 +141,10 @@ def _save(ds: Any, path: Path, pixels: NDArray[np.int16]) -> None:
     ds.save_as(path, enforce_file_format=True)
 
 
-def _check_volume(array: NDArray[np.generic], geometry: Geometry, what: str) -> NDArray[np.float64]:
-    array = np.asarray(array, dtype=np.float64)
+def _check_volume(
+    values: NDArray[np.generic], geometry: Geometry, what: str
+) -> NDArray[np.float64]:
+    array: NDArray[np.float64] = np.asarray(values, dtype=np.float64)
     if array.shape != geometry.shape:
         raise ValueError(f"{what} shape {array.shape} does not match the geometry {geometry.shape}")
     if not np.all(np.isfinite(array)):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,7 +41,7 @@ def lps_kji_to_ras_ijk(affine: NDArray[np.floating]) -> NDArray[np.float64]:
     return _LPS_FROM_RAS @ np.asarray(affine, dtype=np.float64) @ _SWAP_IK
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
+def _load(path: Path) -> Any:
     import nibabel as nib
 
     if not path.is_file():
