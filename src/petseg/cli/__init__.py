@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "petseg.cli.export",
     "petseg.cli.review",
     "petseg.cli.run",
+    "petseg.cli.slices",
 )
 
 

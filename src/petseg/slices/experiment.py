@@ -305,12 +305,14 @@ def run_experiment(
 
 
 def _median_iqr(values: NDArray[np.floating]) -> dict[str, float]:
-    q1, med, q3 = np.percentile(values, [25, 50, 75])
-    return {"median": float(med), "iqr": float(q3 - q1), "n": len(values)}
+    from petseg.stats import median_iqr
+
+    med, iqr = median_iqr(values)
+    return {"median": med, "iqr": iqr, "n": len(values)}
 
 
 def table4(result: ExperimentResult) -> list[dict[str, Any]]:
-    """Median and IQR (75th - 25th percentile, linear interpolation) of Dice, per fold and pooled.
+    """Median and IQR (:func:`petseg.stats.median_iqr`) of Dice, per fold and pooled.
 
     Columns: the three methods plus the oracle and the two constant-threshold baselines.
     """
@@ -324,15 +326,15 @@ def table4(result: ExperimentResult) -> list[dict[str, Any]]:
 
 
 def _wilcoxon(a: NDArray[np.floating], b: NDArray[np.floating]) -> float | None:
-    from scipy.stats import wilcoxon
+    from petseg.stats import wilcoxon_signed_rank
 
-    if len(a) == 0 or np.all(a - b == 0):
-        return None  # no non-zero difference: the test is undefined
-    return float(wilcoxon(a, b).pvalue)
+    p = wilcoxon_signed_rank(a, b)["pvalue"] if len(a) else float("nan")
+    return None if np.isnan(p) else p  # NaN: every paired difference is zero
 
 
 def table5(result: ExperimentResult) -> list[dict[str, Any]]:
-    """Two-sided Wilcoxon signed-rank p-values (scipy defaults) between the methods' Dice.
+    """Two-sided Wilcoxon signed-rank p-values between the methods' Dice
+    (:func:`petseg.stats.wilcoxon_signed_rank`: ``scipy.stats.wilcoxon``, zeros discarded).
 
     ``None`` where every paired difference is zero.
     """
@@ -357,17 +359,6 @@ def fig3_statistics(
     optimal: NDArray[np.floating], predicted: NDArray[np.floating]
 ) -> dict[str, float]:
     """Least-squares line of predicted on optimal thresholds, Pearson r and R² (Fig. 3)."""
-    from scipy.stats import linregress
+    from petseg.stats import linear_fit
 
-    optimal = np.asarray(optimal, dtype=np.float64)
-    predicted = np.asarray(predicted, dtype=np.float64)
-    if len(optimal) < 3 or np.ptp(optimal) == 0:
-        raise ValueError("Fig. 3 needs at least 3 slices with different optimal thresholds")
-    fit = linregress(optimal, predicted)
-    return {
-        "slope": float(fit.slope),
-        "intercept": float(fit.intercept),
-        "pearson_r": float(fit.rvalue),
-        "r_squared": float(fit.rvalue**2),
-        "n": len(optimal),
-    }
+    return linear_fit(optimal, predicted)

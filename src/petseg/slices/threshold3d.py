@@ -173,8 +173,10 @@ def _predict(model: Any, inputs: list[NDArray[np.float32]]) -> NDArray[np.float6
 
 
 def _median_iqr(v: NDArray[np.floating]) -> dict[str, float]:
-    q1, med, q3 = np.percentile(v, [25, 50, 75])
-    return {"median": float(med), "iqr": float(q3 - q1), "n": len(v)}
+    from petseg.stats import median_iqr
+
+    med, iqr = median_iqr(v)
+    return {"median": med, "iqr": iqr, "n": len(v)}
 
 
 def run_threshold3d(
@@ -187,7 +189,7 @@ def run_threshold3d(
     dict with ``patients`` (one row per patient), ``summary`` (median/IQR of each Dice
     column) and ``wilcoxon`` (p-values of the 3D CNN against the stacked 2D methods).
     """
-    from scipy.stats import wilcoxon
+    from petseg.stats import wilcoxon_signed_rank
 
     regions = patient_regions(slices)
     t = result.table
@@ -245,9 +247,8 @@ def run_threshold3d(
     tests = {}
     for other in ("dice_2d_method1_stacked", "dice_2d_method2_stacked", "dice_2d_method3_stacked"):
         b = np.array([r[other] for r in rows_out])
-        tests[f"dice_3d_cnn_vs_{other}"] = (
-            None if np.all(cnn == b) else float(wilcoxon(cnn, b).pvalue)
-        )
+        p = wilcoxon_signed_rank(cnn, b)["pvalue"]
+        tests[f"dice_3d_cnn_vs_{other}"] = None if np.isnan(p) else p
     return {
         "epochs": epochs,
         "network_input_zyx": list(NETWORK_INPUT),
