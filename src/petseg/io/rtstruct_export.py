@@ -316,7 +316,7 @@ def build_rtstruct(
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence as DicomSequence
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
     from petseg import __version__
 
@@ -337,7 +337,7 @@ def build_rtstruct(
     present = list(contours_by_label)
     names = {label: lesion_roi_name(label) for label in present}
     names.update({int(k): str(v) for k, v in (roi_names or {}).items() if int(k) in names})
-    palette = lesion_colors(present)
+    palette: dict[int, tuple[int, ...]] = dict(lesion_colors(present))
     palette.update({int(k): tuple(v) for k, v in (colors or {}).items() if int(k) in palette})
     for label, name in names.items():
         if not name or len(name) > 64:
@@ -346,7 +346,7 @@ def build_rtstruct(
         if len(rgb) != 3 or not all(0 <= int(c) <= 255 for c in rgb):
             raise ValueError(f"colour of label {label} must be three values 0–255, got {rgb!r}")
 
-    rois: list[tuple[int, str, tuple[int, int, int], list[Any]]] = [
+    rois: list[tuple[int, str, tuple[int, ...], list[Any]]] = [
         (label, names[label], palette[label], contours_by_label[label]) for label in present
     ]
     if include_total:
@@ -364,7 +364,7 @@ def build_rtstruct(
 
     sop_instance_uid = generate_uid()
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTSTRUCT_SOP_CLASS_UID
+    meta.MediaStorageSOPClassUID = UID(RTSTRUCT_SOP_CLASS_UID)
     meta.MediaStorageSOPInstanceUID = sop_instance_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
@@ -525,7 +525,7 @@ def _read_lesion_map(path: Path) -> tuple[NDArray[np.integer], Geometry]:
                 "hold integer labels (0 = background)"
             )
         array = array.astype(np.int32)
-    return array, geometry
+    return np.asarray(array, dtype=array.dtype), geometry
 
 
 def export_rtstruct(
