@@ -1,0 +1,378 @@
+"""The whole-body [64Cu]Cu-DOTATATE phantom: reproducibility, anatomy and uptake, lesion
+truth, partial volume, noise, the liver threshold's realistic misses, files, CLI.
+
+Most tests use an abdominal crop (depth 400–720 mm below the vertex, 4 mm voxels) so they
+stay fast; one full default whole body is generated once for the organ checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+
+import cc3d
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from scipy import ndimage, special, stats
+
+from petseg.io._atomic import OutputExistsError
+from petseg.phantom import (
+    CU64_HALF_LIFE_S,
+    DEFAULT_UPTAKE,
+    ORGANS,
+    PhantomConfig,
+    generate_study,
+    phantom_geometry,
+    write_dataset,
+)
+
+ABDOMEN = PhantomConfig(axial_range_mm=(400.0, 720.0))
+NOISE_FREE = PhantomConfig(axial_range_mm=(400.0, 720.0), liver_cov=(0.0, 0.0), texture_cov=0.0)
+
+
+def sphere_voxels(geometry, centre_mm, radius_mm):
+    """Voxels whose centres lie within ``radius_mm`` of ``centre_mm`` (plain numpy)."""
+    k, j, i = np.indices(geometry.shape)
+    xyz = geometry.index_to_patient(np.stack([k, j, i], axis=-1))
+    return np.linalg.norm(xyz - np.asarray(centre_mm), axis=-1) <= radius_mm
+
+
+@pytest.fixture(scope="module")
+def whole_body():
+    return generate_study(11)
+
+
+@pytest.fixture(scope="module")
+def abdomens():
+    return [generate_study(seed, n_lesions=20, config=ABDOMEN) for seed in (1, 2, 3, 4)]
+
+
+def test_same_seed_same_arrays_other_seed_differs():
+    a = generate_study(7, config=ABDOMEN)
+    b = generate_study(7, config=ABDOMEN)
+    c = generate_study(8, config=ABDOMEN)
+    for x, y in ((a.study.pet, b.study.pet), (a.study.ct, b.study.ct)):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a.lesions, b.lesions)
+    np.testing.assert_array_equal(a.organs, b.organs)
+    assert json.dumps(a.truth) == json.dumps(b.truth)
+    assert a.truth["seed"] == 7
+    assert not np.array_equal(a.study.pet, c.study.pet)
+
+
+def test_generator_argument_is_used_as_given():
+    a = generate_study(np.random.default_rng(5), config=ABDOMEN)
+    b = generate_study(np.random.default_rng(5), config=ABDOMEN)
+    np.testing.assert_array_equal(a.study.pet, b.study.pet)
+    assert a.truth["seed"] is None
+
+
+def test_default_grid_is_4mm_lps_centred(whole_body):
+    g = whole_body.study.geometry
+    # field 360 x 560 mm transaxial, 960 mm axial (-20..940 mm below the vertex), / 4 mm
+    assert g.shape == (240, 90, 140)
+    assert g.spacing == (4.0, 4.0, 4.0)
+    centre = g.index_to_patient((np.asarray(g.shape) - 1) / 2)
+    np.testing.assert_allclose(centre, 0.0, atol=1e-9)
+    # axis 2 -> +x (left), axis 1 -> +y (posterior), axis 0 -> +z (superior)
+    np.testing.assert_allclose(g.affine[:3, :3], [[0, 0, 4], [0, 4, 0], [4, 0, 0]])
+    assert whole_body.study.pet.dtype == np.float32
+    assert whole_body.lesions.dtype == np.int32
+    assert whole_body.organs.dtype == np.uint8
+    assert whole_body.study.provenance["synthetic"] is True
+
+
+def test_all_organs_present_and_in_anatomical_order(whole_body):
+    organs, g = whole_body.organs, whole_body.study.geometry
+    present = set(np.unique(organs).tolist())
+    assert present == set(ORGANS), sorted(set(ORGANS) - present)
+
+    def z_mm(name):
+        k = np.nonzero(organs == {v: k for k, v in ORGANS.items()}[name])[0]
+        return float(g.index_to_patient([k.mean(), 0, 0])[2])
+
+    # head above neck above thorax above abdomen above pelvis (z superior)
+    order = ["brain", "thyroid", "lungs", "liver", "kidneys", "bladder"]
+    heights = [z_mm(n) for n in order]
+    assert heights == sorted(heights, reverse=True), dict(zip(order, heights, strict=True))
+
+    def x_mm(name):
+        i = np.nonzero(organs == {v: k for k, v in ORGANS.items()}[name])[2]
+        return float(g.index_to_patient([0, 0, i.mean()])[0])
+
+    assert x_mm("liver") < 0 < x_mm("spleen")  # liver on the patient's right (-x in LPS)
+
+
+def test_organ_uptake_measured_on_noisy_image_matches_literature_ranges(whole_body):
+    """Mean SUV of each organ's interior (>= 6 mm, about one FWHM, from its border, no
+    lesion) on the noisy image equals the drawn value m, raised where noise is clipped at
+    0: for Gaussian noise of SD s = sqrt(k·m), E[max(0, X)] = m·Φ(m/s) + s·φ(m/s)
+    (k from truth["noise"]). The drawn values lie in the task's literature ranges."""
+    pet, organs, g = whole_body.study.pet, whole_body.organs, whole_body.study.geometry
+    truth = whole_body.truth["organs"]
+    k = whole_body.truth["noise"]["k_suv"]
+    literature = {
+        "spleen": (15, 30),
+        "kidneys": (10, 20),
+        "adrenals": (8, 15),
+        "pituitary": (5, 10),
+        "liver": (5, 9),
+        "bladder": (5, 30),
+        "bowel": (2, 4),
+        "bone_marrow": (1, 2),
+        "lungs": (0.3, 0.6),
+        "soft_tissue": (0.5, 1.0),
+        "brain": (0.1, 0.3),
+    }
+    for name, (lo, hi) in literature.items():
+        assert lo <= truth[name]["suv_true"] <= hi, name
+    checked = ["spleen", "kidneys", "liver", "bladder", "bowel", "bone_marrow", "lungs"]
+    checked += ["soft_tissue", "fat", "brain", "stomach", "heart_and_aorta"]
+    for name in checked:
+        mask = organs == truth[name]["label"]
+        depth = ndimage.distance_transform_edt(mask, sampling=g.spacing)
+        interior = (depth > 6.0) & (whole_body.lesions == 0)
+        assert interior.sum() > 20, name
+        m = truth[name]["suv_true"]
+        s = math.sqrt(k * m)
+        expected = m * stats.norm.cdf(m / s) + s * stats.norm.pdf(m / s)
+        assert float(pet[interior].mean()) == pytest.approx(expected, rel=0.06), name
+
+
+def test_ct_numbers(whole_body):
+    ct, organs = whole_body.study.ct, whole_body.organs
+    expected = {"lungs": -850, "fat": -100, "soft_tissue": 40, "liver": 60, "bladder": 10}
+    for name, hu in expected.items():
+        median = float(np.median(ct[organs == whole_body.truth["organs"][name]["label"]]))
+        assert median == pytest.approx(hu, abs=25), name
+    assert float(np.median(ct[organs == 0])) == pytest.approx(-1000, abs=5)
+    bone = ct[organs == whole_body.truth["organs"]["bone_cortical"]["label"]]
+    assert 400 <= float(np.median(bone)) <= 1000
+
+
+def test_lesion_truth_matches_labels(abdomens, whole_body):
+    for case in [*abdomens, whole_body]:
+        g = case.study.geometry
+        lesions = case.truth["lesions"]
+        n = len(lesions)
+        assert 0 <= n <= 40 and case.truth["lesion_count"] == n
+        assert set(np.unique(case.lesions).tolist()) == set(range(n + 1))
+        counts = np.bincount(case.lesions.ravel(), minlength=n + 1)
+        for lesion in lesions:
+            label = lesion["label"]
+            assert lesion["voxels"] == counts[label] >= 1
+            assert lesion["volume_ml"] == pytest.approx(counts[label] * g.voxel_volume_ml)
+            centroid = g.index_to_patient(np.argwhere(case.lesions == label).mean(axis=0))
+            np.testing.assert_allclose(lesion["centroid_mm"], centroid, atol=1e-3)
+            assert 4.9 <= lesion["diameter_mm"] <= 40.1
+        # lesions never touch: 26-connected components are exactly the labels
+        assert cc3d.connected_components(case.lesions > 0, connectivity=26).max() == n
+
+
+def test_drawn_lesion_counts_stay_within_0_to_40():
+    counts = [generate_study(s, config=ABDOMEN).truth["lesion_count"] for s in range(20, 26)]
+    assert all(0 <= c <= 40 for c in counts) and len(set(counts)) > 1
+
+
+def test_negative_control_has_no_lesions():
+    case = generate_study(3, negative_control=True, config=ABDOMEN)
+    assert not case.lesions.any()
+    assert case.truth["negative_control"] is True and case.truth["lesions"] == []
+    with pytest.raises(ValueError, match="negative control"):
+        generate_study(3, negative_control=True, n_lesions=2, config=ABDOMEN)
+
+
+def test_reference_spheres_lie_in_normal_liver_and_spleen(abdomens):
+    for case in abdomens:
+        g = case.study.geometry
+        for organ in ("liver", "spleen"):
+            ref = case.truth["reference"][organ]
+            assert ref["radius_mm"] == 15.0
+            sphere = sphere_voxels(g, ref["centre_mm"], 15.0)
+            assert np.all(case.organs[sphere] == case.truth["organs"][organ]["label"]), organ
+            assert not case.lesions[sphere].any()
+
+
+def test_liver_noise_level(abdomens):
+    """Liver CoV in the 3 cm reference sphere on the noisy 4 mm image: 10-15 % noise
+    target combined with 4 % texture, so about 0.10-0.16; allow sampling scatter."""
+    for case in abdomens:
+        values = case.study.pet[
+            sphere_voxels(case.study.geometry, case.truth["reference"]["liver"]["centre_mm"], 15)
+        ]
+        cov = values.std(ddof=1) / values.mean()
+        assert 0.08 <= cov <= 0.19
+
+
+def test_liver_threshold_detects_most_lesions_but_misses_some(abdomens):
+    """Carlsen threshold 1.5·mean + 2·SD in the suggested liver sphere (plain numpy):
+    most lesions' SUVmax exceed it, and some low-uptake lesions do not."""
+    above = below = 0
+    for case in abdomens:
+        pet, g = case.study.pet, case.study.geometry
+        values = pet[sphere_voxels(g, case.truth["reference"]["liver"]["centre_mm"], 15.0)]
+        threshold = 1.5 * values.mean() + 2 * values.std(ddof=1)
+        assert threshold == pytest.approx(
+            case.truth["reference"]["liver"]["threshold_suv"], rel=1e-4
+        )
+        suv_max = ndimage.maximum(pet, case.lesions, np.arange(1, case.lesions.max() + 1))
+        above += int(np.sum(suv_max > threshold))
+        below += int(np.sum(suv_max <= threshold))
+    assert 0.5 <= above / (above + below) < 1.0
+    assert below >= 1
+
+
+def test_partial_volume_follows_the_gaussian_psf():
+    """Noise-free image: the centre voxel of a lesion, relative to its true SUV, is at
+    least the recovery of a Gaussian-blurred uniform sphere of the same volume,
+    erf(a/√2) − √(2/π)·a·exp(−a²/2) with a = R/σ (σ = FWHM/2.3548, FWHM = √(5.5² + 2²) mm),
+    less 0.15 for the ellipsoid shape and the 4 mm sampling; large lesions recover fully."""
+    case = generate_study(12, n_lesions=30, config=NOISE_FREE)
+    g, pet = case.study.geometry, case.study.pet
+    sigma = math.hypot(5.5, 2.0) / (2 * math.sqrt(2 * math.log(2)))
+    assert case.truth["resolution"]["effective_fwhm_mm"] == pytest.approx(
+        5.8523, abs=1e-4
+    )  # √(5.5² + 2²) = √34.25
+    small = []
+    for lesion in case.truth["lesions"]:
+        a = lesion["diameter_mm"] / 2 / sigma
+        recovery = special.erf(a / math.sqrt(2)) - math.sqrt(2 / math.pi) * a * math.exp(-a * a / 2)
+        k, j, i = np.rint(g.patient_to_index(lesion["centre_mm"])).astype(int)
+        measured = pet[k, j, i] / lesion["suv_true"]
+        assert measured >= recovery - 0.15, lesion
+        if lesion["diameter_mm"] >= 20:
+            assert measured == pytest.approx(1.0, abs=0.03), lesion
+        if lesion["diameter_mm"] <= 7:
+            small.append(lesion["suv_max_image"] / lesion["suv_true"])
+    assert small and max(small) < 0.95
+
+
+def test_clinical_2x2x3_grid_on_a_short_crop():
+    config = PhantomConfig(axial_range_mm=(480.0, 560.0))
+    case = generate_study(2, spacing=(3.0, 2.0, 2.0), n_lesions=10, config=config)
+    g = case.study.geometry
+    assert g.shape == (27, 180, 280) and g.spacing == (3.0, 2.0, 2.0)
+    assert g.voxel_volume_ml == pytest.approx(0.012)  # the paper's 2x2x3 mm = 0.012 mL
+    counts = np.bincount(case.lesions.ravel())
+    for lesion in case.truth["lesions"]:
+        assert lesion["volume_ml"] == pytest.approx(counts[lesion["label"]] * 0.012)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="spacing"):
+        generate_study(1, spacing=(0.0, 4.0, 4.0))
+    with pytest.raises(ValueError, match="n_lesions"):
+        generate_study(1, n_lesions=41)
+    with pytest.raises(TypeError, match="seed"):
+        generate_study("1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="uptake lacks"):
+        PhantomConfig(uptake={"liver": (5.0, 9.0)})
+    assert set(DEFAULT_UPTAKE) == set(ORGANS.values()) - {"background"}
+
+
+def test_written_dataset_opens_with_nibabel_and_is_reproducible(tmp_path):
+    out = write_dataset(tmp_path / "ds", n=1, seed=9, negatives=1, config=ABDOMEN, progress=False)
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["synthetic"] is True
+    assert meta["cases"] == ["phantom_0000", "control_0000"]
+    assert meta["negative_controls"] == ["control_0000"]
+    geometry = phantom_geometry((4.0, 4.0, 4.0), ABDOMEN)
+    for case_id in meta["cases"]:
+        truth = json.loads((out / case_id / "truth.json").read_text())
+        assert truth["synthetic"] is True and "synthetic phantom" in truth["note"].lower()
+        assert truth["negative_control"] is (case_id == "control_0000")
+        images = {
+            name: nib.load(out / case_id / f"{name}.nii.gz")
+            for name in ("pet", "ct", "lesions", "organs")
+        }
+        corner = np.array([5, 7, 9])  # NIfTI (i, j, k) = petseg (k, j, i) reversed
+        x, y, z = geometry.index_to_patient(corner[::-1])
+        for image in images.values():
+            # NIfTI voxel axes are petseg's reversed; its world is RAS = (-x, -y, z) of LPS
+            assert image.shape == geometry.shape[::-1]
+            np.testing.assert_allclose(image.header.get_zooms(), (4.0, 4.0, 4.0))
+            np.testing.assert_allclose((image.affine @ [*corner, 1])[:3], [-x, -y, z], atol=1e-4)
+        again = generate_study(
+            meta["case_seeds"][case_id],
+            negative_control=truth["negative_control"],
+            config=ABDOMEN,
+            patient_id=case_id,
+        )
+        pet = np.asarray(images["pet"].dataobj).transpose(2, 1, 0)
+        np.testing.assert_allclose(pet, again.study.pet, rtol=1e-6)
+        labels = np.asarray(images["lesions"].dataobj).transpose(2, 1, 0)
+        np.testing.assert_array_equal(labels, again.lesions)
+        assert len(truth["lesions"]) == int(labels.max())
+
+
+def test_existing_dataset_is_not_replaced_without_force(tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="--force"):
+        write_dataset(out, n=1, seed=1, config=ABDOMEN, progress=False)
+    assert (out / "keep.txt").read_text() == "mine"
+    write_dataset(out, n=1, seed=1, config=ABDOMEN, progress=False, force=True)
+    assert not (out / "keep.txt").exists() and (out / "phantom_0000" / "pet.nii.gz").is_file()
+
+
+def test_dicom_pet_reproduces_suv_from_its_own_headers(tmp_path):
+    """SUV = Bq/mL × weight (g) / (dose × 2^(−Δt/T½)), Δt from injection to series start,
+    computed here from the raw headers with pydicom."""
+    config = PhantomConfig(axial_range_mm=(500.0, 540.0))
+    out = write_dataset(tmp_path / "ds", n=1, seed=4, config=config, dicom=True, progress=False)
+    case = out / "phantom_0000"
+    pet = np.asarray(nib.load(case / "pet.nii.gz").dataobj).transpose(2, 1, 0)
+    files = sorted((case / "dicom" / "pet").glob("*.dcm"))
+    assert (
+        len(files) == pet.shape[0]
+        and len(list((case / "dicom" / "ct").glob("*.dcm"))) == pet.shape[0]
+    )
+    geometry = phantom_geometry((4.0, 4.0, 4.0), config)
+    for path in files[:3]:
+        ds = pydicom.dcmread(path)
+        assert ds.Units == "BQML" and ds.Modality == "PT"
+        info = ds.RadiopharmaceuticalInformationSequence[0]
+        half_life = float(info.RadionuclideHalfLife)
+        dose = float(info.RadionuclideTotalDose)
+        weight = float(ds.PatientWeight)
+        assert half_life == CU64_HALF_LIFE_S and 50 <= weight <= 110 and 150e6 <= dose <= 250e6
+        start = dt.datetime.strptime(
+            f"{ds.SeriesDate}{ds.SeriesTime}".split(".")[0], "%Y%m%d%H%M%S"
+        )
+        injected = dt.datetime.strptime(
+            str(info.RadiopharmaceuticalStartDateTime).split(".")[0], "%Y%m%d%H%M%S"
+        )
+        delay = (start - injected).total_seconds()
+        assert 55 * 60 - 1 <= delay <= 65 * 60 + 1
+        bqml = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        suv = bqml * weight * 1000 / (dose * 2 ** (-delay / half_life))
+        k = round(float(geometry.patient_to_index(np.asarray(ds.ImagePositionPatient, float))[0]))
+        np.testing.assert_allclose(suv, pet[k], atol=2e-3 * float(pet.max()))
+
+
+def test_cli_writes_refuses_and_forces(tmp_path, capsys):
+    from petseg.cli import main
+
+    out = tmp_path / "cli"
+    args = [
+        "phantom",
+        "--out",
+        str(out),
+        "--n",
+        "1",
+        "--seed",
+        "3",
+        "--spacing",
+        "8,8,8",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    truth = json.loads((out / "phantom_0000" / "truth.json").read_text())
+    assert truth["geometry"]["spacing_mm_zyx"] == [8.0, 8.0, 8.0]
+    assert main(args) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0
