@@ -108,3 +108,18 @@ def test_add_lesion_by_seed_methods(toy_study):
         add_lesion_by_seed(out, study.pet, study.geometry, (k, j, i), method="fixed", value=5.0)
     with pytest.raises(ValueError, match="outside the image"):
         add_lesion_by_seed(labels, study.pet, study.geometry, (99, 0, 0), method="fixed", value=5.0)
+
+
+def test_organ_exclusion_removes_whole_lesions(toy_study):
+    study, info = toy_study
+    organ = np.zeros(study.geometry.shape, bool)
+    k, j, i = info["lesion_centres"][1]  # the SUV 20 lesion, 27 voxels
+    organ[k - 1 : k + 2, j - 1 : j + 2, i - 1 : i + 1] = True  # 18 of its 27 voxels (67 %)
+    params = SegmentParams(method="fixed", threshold=8.0)
+    result = segment_study(study, params, organ_exclusions=[organ])
+    assert result.patient.lesion_count == 2  # removed whole, not trimmed to 9 voxels
+    assert sorted(round(s.suv_max) for s in result.lesions) == [9, 12]
+    organ[:] = False
+    organ[k - 1 : k + 2, j - 1 : j + 2, i - 1] = True  # 9 of 27 voxels (33 %): kept whole
+    result = segment_study(study, params, organ_exclusions=[organ])
+    assert result.patient.lesion_count == 3 and result.lesions[-1].voxels == 27

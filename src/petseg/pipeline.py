@@ -141,6 +141,7 @@ def segment_study(
     *,
     reference_mask: NDArray[np.bool_] | None = None,
     exclusions: Sequence[NDArray[np.bool_]] = (),
+    organ_exclusions: Sequence[NDArray[np.bool_]] = (),
 ) -> SegmentationResult:
     """Segment every lesion of a Study with a threshold rule and quantify them.
 
@@ -150,7 +151,10 @@ def segment_study(
     params : pipeline parameters (default: liver reference, which needs ``ref_sphere``
         or ``reference_mask``)
     reference_mask : (Z, Y, X) bool VOI in normal liver/spleen, instead of a sphere
-    exclusions : (Z, Y, X) bool masks removed from the result (bladder, kidneys, …)
+    exclusions : (Z, Y, X) bool masks whose voxels are removed from the result
+    organ_exclusions : (Z, Y, X) bool organ masks (kidneys, spleen, bladder…); lesions lying
+        mostly (≥ 50 %) inside one are removed whole — the physician's removal of
+        physiological uptake in Carlsen et al., done with an organ segmentation
     """
     params = params or SegmentParams()
     suv = study.pet
@@ -169,7 +173,8 @@ def segment_study(
         )
         threshold = reference_threshold(stats, organ)
         reference = {"organ": organ, **stats.to_dict()}
-    assert threshold is not None
+    if threshold is None:  # pragma: no cover - SegmentParams validation prevents it
+        raise ValueError(f"method {params.method!r} produced no threshold")
 
     segmented = threshold_mask(suv, threshold)
     if params.method == "percent_max":
@@ -183,6 +188,7 @@ def segment_study(
         connectivity=params.connectivity,
         body=body if body is not None else False,
         exclusions=exclusions,
+        organ_exclusions=organ_exclusions,
     )
     lesions = quantify_lesions(suv, labels, geometry)
     return SegmentationResult(
@@ -197,6 +203,7 @@ def segment_study(
             else 0,
             "voxel_volume_ml": geometry.voxel_volume_ml,
             "exclusion_masks": len(exclusions),
+            "organ_exclusion_masks": len(organ_exclusions),
             "reference_sphere_default_radius_mm": DEFAULT_SPHERE_RADIUS_MM,
         },
         reference=reference,

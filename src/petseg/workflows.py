@@ -36,12 +36,14 @@ def segment_to_folder(
     *,
     reference_mask: str | Path | None = None,
     exclusions: Sequence[str | Path] = (),
+    organ_exclusions: Sequence[str | Path] = (),
     force: bool = False,
     rtstruct: bool = True,
 ) -> SegmentationResult:
     """Segment ``study`` with the threshold pipeline and write its case folder.
 
-    Masks are NIfTI files on the PET grid. See :func:`petseg.report.write_segmentation_outputs`
+    Masks are NIfTI files on the PET grid: ``exclusions`` remove voxels,
+    ``organ_exclusions`` remove lesions lying mostly inside them. See :func:`petseg.report.write_segmentation_outputs`
     for the files written.
     """
     from petseg.io._atomic import check_writable_target
@@ -50,7 +52,10 @@ def segment_to_folder(
     check_writable_target(Path(out_dir), force)
     ref = read_mask_on_grid(reference_mask, study, "reference mask") if reference_mask else None
     excluded = [read_mask_on_grid(p, study, "exclusion mask") for p in exclusions]
-    result = segment_study(study, params, reference_mask=ref, exclusions=excluded)
+    organs = [read_mask_on_grid(p, study, "organ mask") for p in organ_exclusions]
+    result = segment_study(
+        study, params, reference_mask=ref, exclusions=excluded, organ_exclusions=organs
+    )
     if ref is not None and result.reference is not None:
         result.reference["mask_file"] = str(reference_mask)
     write_segmentation_outputs(out_dir, study, result, force=force, rtstruct=rtstruct)

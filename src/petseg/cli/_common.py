@@ -156,7 +156,16 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="MASK",
-        help="NIfTI mask on the PET grid to remove (bladder, kidneys…); repeatable",
+        help="NIfTI mask on the PET grid whose voxels are removed; repeatable",
+    )
+    group.add_argument(
+        "--exclude-organ",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="MASK",
+        help="NIfTI organ mask (kidneys, spleen, bladder…, label > 0) on the PET grid: lesions "
+        "lying mostly (>= 50 %%) inside it are removed whole; repeatable",
     )
 
 

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         reference_mask=args.ref_mask,
         exclusions=args.exclude,
+        organ_exclusions=args.exclude_organ,
         force=args.force,
         rtstruct=not args.no_rtstruct,
     )

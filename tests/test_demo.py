@@ -1,0 +1,26 @@
+"""`petseg demo` end to end on the embedded phantom (the README's main-job command)."""
+
+import json
+
+from petseg.cli import main
+
+
+def test_demo_writes_outputs_and_finds_lesions(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--no-ai"]) == 0
+    printed = capsys.readouterr().out
+    assert "SYNTHETIC" in printed and "liver-corrected" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["synthetic"] is True
+    rows = summary["rows"]
+    corrected, automatic = rows["liver-corrected"], rows["liver-threshold"]
+    # removing physiological uptake by label only removes false positives
+    assert corrected["lesion_fp"] <= automatic["lesion_fp"]
+    assert corrected["pixel_dice"] > automatic["pixel_dice"]
+    assert corrected["lesion_sensitivity"] > 0.4  # most lesions are above the liver threshold
+    for folder in ("phantom", "liver-threshold", "liver-threshold-corrected"):
+        assert (out / folder).is_dir()
+    report = json.loads((out / "liver-threshold-corrected" / "report.json").read_text())
+    assert report["synthetic"] is True and report["reference"]["organ"] == "liver"
+    # refuses to overwrite without --force
+    assert main(["demo", "--out", str(out), "--no-ai"]) == 2
