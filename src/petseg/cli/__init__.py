@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "petseg.cli.review",
     "petseg.cli.run",
     "petseg.cli.slices",
+    "petseg.cli.train",
+    "petseg.cli.predict",
 )
 
 

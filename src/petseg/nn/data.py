@@ -135,8 +135,7 @@ def target_shape(
 ) -> tuple[int, int, int]:
     """Shape covering the same extent (mm) at ``target_spacing``."""
     return tuple(  # type: ignore[return-value]
-        max(round(n * s / t), 1)
-        for n, s, t in zip(shape, spacing, target_spacing, strict=True)
+        max(round(n * s / t), 1) for n, s, t in zip(shape, spacing, target_spacing, strict=True)
     )
 
 

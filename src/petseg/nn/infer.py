@@ -2,7 +2,7 @@
 
 For a study: PET (SUV) and CT (HU) are resampled to the plan's spacing and normalised;
 each fold's network predicts softmax probabilities with MONAI's
-``sliding_window_inference`` (patch = the plan's patch, 50 % overlap, Gaussian weights,
+``sliding_window_inference`` (window = the plan's ``inference_patch_size``, 50 % overlap, Gaussian weights,
 σ = 1/8 of the patch as in nnU-Net); the lesion probabilities of the chosen folds are
 averaged (the ensemble), resampled back to the PET grid, thresholded at 0.5 (the argmax
 of the averaged two-class softmax), and post-processed with
@@ -148,7 +148,7 @@ def predict_probabilities(
     with torch.no_grad(), torch.autocast(device_type=device, enabled=device == "cuda"):
         logits = sliding_window_inference(
             tensor,
-            roi_size=plan.patch_size,
+            roi_size=plan.inference_patch_size,
             sw_batch_size=sw_batch_size,
             predictor=network,
             overlap=overlap,

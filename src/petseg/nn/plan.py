@@ -73,6 +73,9 @@ class Budget:
     base_filters, max_filters : filters of the first and of the widest stage
     max_stages : number of resolution stages (pooling operations + 1)
     batch_size : training batch size
+    max_inference_voxels : largest sliding window at inference (voxels); the network is
+        fully convolutional, so a window larger than the training patch covers a
+        whole-body study with fewer overlapping windows (a 4–8× saving on CPU)
     """
 
     name: str
@@ -82,15 +85,16 @@ class Budget:
     max_filters: int
     max_stages: int
     batch_size: int = 2
+    max_inference_voxels: int = 0
 
 
 #: ``cpu-small``: the shipped demo model (5-fold inference of a 4 mm whole body in < 60 s
 #: on 2 cores); ``cpu``: a larger CPU net; ``nnunet``: nnU-Net 3d_fullres-like sizes for
 #: a GPU (32–320 filters, up to 6 stages, 128³-class patches, data's own spacing).
 BUDGETS: dict[str, Budget] = {
-    "cpu-small": Budget("cpu-small", 4.0, 64**3, 8, 64, 4),
-    "cpu": Budget("cpu", 4.0, 96**3, 16, 128, 5),
-    "nnunet": Budget("nnunet", 0.0, 128 * 128 * 128, 32, 320, 6),
+    "cpu-small": Budget("cpu-small", 4.0, 64**3, 8, 64, 4, 2, 144 * 112 * 112),
+    "cpu": Budget("cpu", 4.0, 96**3, 16, 128, 5, 2, 144 * 112 * 112),
+    "nnunet": Budget("nnunet", 0.0, 128 * 128 * 128, 32, 320, 6, 2, 0),
 }
 
 
@@ -214,6 +218,7 @@ class Plan:
     channels: tuple[str, ...]
     target_spacing: tuple[float, float, float]
     patch_size: tuple[int, int, int]
+    inference_patch_size: tuple[int, int, int]
     kernel_sizes: tuple[tuple[int, int, int], ...]
     strides: tuple[tuple[int, int, int], ...]
     filters: tuple[int, ...]
@@ -234,6 +239,7 @@ class Plan:
                 channels=tuple(data["channels"]),
                 target_spacing=tuple(float(s) for s in data["target_spacing"]),  # type: ignore[arg-type]
                 patch_size=tuple(int(s) for s in data["patch_size"]),  # type: ignore[arg-type]
+                inference_patch_size=tuple(int(s) for s in data["inference_patch_size"]),  # type: ignore[arg-type]
                 kernel_sizes=tuple(tuple(int(k) for k in ks) for ks in data["kernel_sizes"]),  # type: ignore[misc]
                 strides=tuple(tuple(int(s) for s in st) for st in data["strides"]),  # type: ignore[misc]
                 filters=tuple(int(f) for f in data["filters"]),
@@ -292,6 +298,18 @@ def make_plan(fingerprint: Fingerprint, budget: str | Budget = "cpu-small") -> P
     kernels, strides = _topology(patch, list(target), bud.max_stages)
     total = np.prod(np.asarray(strides), axis=0)
     patch = [max(int(p // f) * int(f), int(f)) for p, f in zip(patch, total, strict=True)]
+    window = list(patch)
+    if bud.max_inference_voxels > math.prod(patch):
+        # The median case rounded up to the network's stride, shrunk along z to the cap.
+        window = [int(math.ceil(s / f) * f) for s, f in zip(median_shape, total, strict=True)]
+        window = [max(w, p) for w, p in zip(window, patch, strict=True)]
+        while math.prod(window) > bud.max_inference_voxels:
+            axis = int(np.argmax(window))
+            step = int(total[axis])
+            if window[axis] - step < patch[axis]:
+                window = list(patch)
+                break
+            window[axis] -= step
     filters = tuple(min(bud.base_filters * 2**i, bud.max_filters) for i in range(len(strides)))
     norms = []
     for name in fingerprint.channels:
@@ -319,6 +337,7 @@ def make_plan(fingerprint: Fingerprint, budget: str | Budget = "cpu-small") -> P
         channels=fingerprint.channels,
         target_spacing=tuple(float(t) for t in target),  # type: ignore[arg-type]
         patch_size=tuple(patch),  # type: ignore[arg-type]
+        inference_patch_size=tuple(window),  # type: ignore[arg-type]
         kernel_sizes=tuple(kernels),
         strides=tuple(strides),
         filters=filters,

@@ -1,0 +1,93 @@
+"""``petseg train``: plan, split and train the 3D network (k folds) on a dataset folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from petseg.cli._common import add_force_argument
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from petseg.nn.plan import BUDGETS
+    from petseg.nn.train import DEVICES, TrainConfig
+
+    d = TrainConfig()
+    parser = subparsers.add_parser(
+        "train",
+        help="train the nnU-Net-style 3D PET/CT network with k-fold cross-validation",
+        description="Fingerprint the dataset, write plan.json and folds.json (patient-level "
+        "split) into MODEL, and train each fold with Dice + cross-entropy, foreground "
+        "oversampling and augmentation. A fold with a checkpoint resumes from it; a finished "
+        "fold is kept unless --force. See docs/network.md.",
+    )
+    parser.add_argument("dataset", type=Path, help="dataset folder (docs/dataset-layout.md)")
+    parser.add_argument("--out", type=Path, required=True, help="model folder")
+    parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    parser.add_argument(
+        "--fold", type=int, action="append", help="train only this fold (repeatable; default all)"
+    )
+    parser.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=d.iterations_per_epoch,
+        help=f"iterations per epoch (default {d.iterations_per_epoch}; nnU-Net 250)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=d.learning_rate,
+        help=f"initial SGD learning rate (default {d.learning_rate})",
+    )
+    parser.add_argument(
+        "--budget",
+        choices=sorted(BUDGETS),
+        default="cpu-small",
+        help="compute budget for the plan (default cpu-small; nnunet for a GPU)",
+    )
+    parser.add_argument(
+        "--device", choices=DEVICES, default=d.device, help="default auto (CUDA if present)"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads for torch (default: torch's choice)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help=f"seed of split, init and sampling (default {d.seed})",
+    )
+    parser.add_argument("--no-augment", action="store_true", help="switch augmentation off")
+    add_force_argument(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from petseg.nn.train import TrainConfig, train
+
+    config = TrainConfig(
+        epochs=args.epochs,
+        iterations_per_epoch=args.iterations,
+        learning_rate=args.lr,
+        seed=args.seed,
+        augment=not args.no_augment,
+        device=args.device,
+        threads=args.threads,
+    )
+    results = train(
+        args.dataset,
+        args.out,
+        n_folds=args.folds,
+        folds=args.fold,
+        budget=args.budget,
+        config=config,
+        force=args.force,
+    )
+    for r in results:
+        resumed = f" (resumed at epoch {r.resumed_from_epoch})" if r.resumed_from_epoch else ""
+        print(
+            f"fold {r.fold}: {r.epochs_done} epochs{resumed}, loss {r.final_loss:.3f}, "
+            f"validation Dice {r.final_val_dice:.3f}, {r.seconds:.0f} s -> {r.model_path}"
+        )
+    return 0
