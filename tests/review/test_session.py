@@ -129,3 +129,49 @@ def test_cli_registered_and_rejects_bad_folder(
     assert (args.host, args.port, args.no_browser) == ("127.0.0.1", 0, True)
     with pytest.raises(FileNotFoundError, match="no case folder"):
         args.func(args)
+
+
+def test_cached_table_and_cropped_growing_match_whole_image(tmp_path: Path) -> None:
+    """The session measures and grows on crops; the results equal the whole-image calls."""
+    import json
+
+    import numpy as np
+
+    from petseg.edit import add_lesion_by_seed
+    from petseg.io.nifti import write_nifti
+    from petseg.lesions import quantify_lesions
+    from petseg.study import Geometry
+
+    shape = (12, 16, 200)
+    geometry = Geometry.from_spacing(shape, (3.0, 2.0, 2.0))
+    suv = np.ones(shape, dtype=np.float32)
+    suv[4:8, 6:10, 10:190] = np.linspace(4.0, 9.0, 180, dtype=np.float32)  # a 36 cm bar
+    suv[2:4, 2:4, 2:4] = 7.0
+    labels = np.zeros(shape, dtype=np.int32)
+    labels[2:4, 2:4, 2:4] = 5
+    folder = tmp_path / "bar"
+    folder.mkdir()
+    write_nifti(folder / "pet_suv.nii.gz", suv, geometry)
+    write_nifti(folder / "lesions.nii.gz", labels, geometry)
+    report = {
+        "reference": {"organ": "liver", "mean": 2.0, "sd": 0.25},
+        "parameters": {"connectivity": 26},
+    }
+    (folder / "report.json").write_text(json.dumps(report))
+    session = CaseSession.open(CaseData.load(folder, "bar"))
+    # seed at the bar's end: the region runs 180 voxels along x, far beyond the ±32 crop
+    session.add([5, 7, 12], "liver")
+    whole, whole_label = add_lesion_by_seed(
+        labels, suv, geometry, (5, 7, 12), method="liver", reference=report["reference"]
+    )
+    np.testing.assert_array_equal(session.labels, whole)
+    assert whole_label == 6 and int((whole == 6).sum()) == 4 * 4 * 180
+    expected = [s.to_dict() for s in quantify_lesions(suv, whole, geometry)]
+    got = [{k: v for k, v in row.items() if k != "max_voxel_kji"} for row in session.lesions()]
+    assert got == pytest.approx(expected)
+    session.remove(5)
+    session.undo()
+    session.redo()
+    expected = [s.to_dict() for s in quantify_lesions(suv, session.labels, geometry)]
+    got = [{k: v for k, v in row.items() if k != "max_voxel_kji"} for row in session.lesions()]
+    assert [r["label"] for r in got] == [6] and got == pytest.approx(expected)

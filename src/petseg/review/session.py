@@ -47,6 +47,7 @@ from petseg import __version__
 from petseg.edit import SEED_METHODS, add_lesion_by_seed
 from petseg.lesions import (
     DEFAULT_CONNECTIVITY,
+    LesionStats,
     check_connectivity,
     patient_stats,
     quantify_lesions,
@@ -183,11 +184,6 @@ class Change:
 class _Step:
     record: dict[str, Any]
     change: Change
-
-
-def _diff(old: NDArray[np.int32], new: NDArray[np.int32]) -> Change:
-    index = np.flatnonzero(old != new)
-    return Change(index=index, before=old.ravel()[index], after=new.ravel()[index])
 
 
 class Cohort:
@@ -402,6 +398,13 @@ class CaseSession:
     steps: list[_Step] = field(default_factory=list)
     position: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: label -> (bounding box, LesionStats, SUVmax voxel (k, j, i)) of the current map
+    _lesions: dict[int, tuple[tuple[slice, ...], LesionStats, tuple[int, int, int]]] = field(
+        default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        self._index_all()
 
     @classmethod
     def open(cls, case: CaseData) -> CaseSession:
@@ -418,6 +421,54 @@ class CaseSession:
             case.folder / "review" / _version_name(number) / "lesions.nii.gz", case.geometry
         )
 
+    # --- per-lesion cache ------------------------------------------------------------
+    #
+    # Edits touch one lesion, so the lesion table is kept per label and only the labels
+    # an edit changes are measured again, with petseg.lesions.quantify_lesions on a crop
+    # around the lesion (padded so SUVpeak's 1 mL sphere sees the same voxels as on the
+    # whole image). Whole-image passes (np.unique over 34 M voxels) would cost seconds.
+
+    def _index_all(self) -> None:
+        self._lesions = {}
+        for label, box in enumerate(ndimage.find_objects(self.labels), start=1):
+            if box is not None:
+                self._measure(label, box)
+
+    def _measure(self, label: int, box: tuple[slice, ...]) -> None:
+        spacing = self.case.geometry.spacing
+        margin = [int(np.ceil(7.0 / d)) + 1 for d in spacing]  # > SUVpeak radius 6.2 mm
+        padded = tuple(
+            slice(max(b.start - m, 0), min(b.stop + m, n))
+            for b, m, n in zip(box, margin, self.labels.shape, strict=True)
+        )
+        start = [b.start for b in padded]
+        sub_labels = np.where(self.labels[padded] == label, label, 0).astype(np.int32)
+        sub_suv = self.case.suv[padded]
+        affine = self.case.geometry.affine.copy()
+        affine[:3, 3] = self.case.geometry.index_to_patient(np.asarray(start, dtype=float))
+        sub_geometry = Geometry(affine, sub_labels.shape)
+        (stats,) = quantify_lesions(sub_suv, sub_labels, sub_geometry)
+        peak = ndimage.maximum_position(sub_suv, sub_labels, label)
+        peak_kji = (int(peak[0] + start[0]), int(peak[1] + start[1]), int(peak[2] + start[2]))
+        self._lesions[label] = (box, stats, peak_kji)
+
+    def _update(self, change: Change) -> None:
+        touched = set(np.unique(change.before).tolist()) | set(np.unique(change.after).tolist())
+        for label in sorted(touched - {0}):
+            voxels = change.index[change.after == label]
+            if voxels.size == 0:
+                self._lesions.pop(label, None)  # edits remove or add whole lesions
+                continue
+            kji = np.unravel_index(voxels, self.labels.shape)
+            box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in kji)
+            if label in self._lesions:  # grown into an existing label: union of boxes
+                old = self._lesions[label][0]
+                box = tuple(
+                    slice(min(a.start, b.start), max(a.stop, b.stop))
+                    for a, b in zip(old, box, strict=True)
+                )
+            self._measure(label, box)
+
     # --- state -----------------------------------------------------------------------
 
     @property
@@ -432,27 +483,20 @@ class CaseSession:
         centroid LPS mm) and ``max_voxel_kji``, the voxel of the lesion's SUVmax, where
         the page jumps when the lesion is picked in the list.
         """
-        return self._rows(quantify_lesions(self.case.suv, self.labels, self.case.geometry))
-
-    def _rows(self, stats: list[Any]) -> list[dict[str, Any]]:
-        if not stats:
-            return []
-        index = [s.label for s in stats]
-        positions = ndimage.maximum_position(self.case.suv, self.labels, index)
         return [
-            {**s.to_dict(), "max_voxel_kji": [int(p) for p in pos]}
-            for s, pos in zip(stats, positions, strict=True)
+            {**stats.to_dict(), "max_voxel_kji": list(peak)}
+            for _, (_, stats, peak) in sorted(self._lesions.items())
         ]
 
     def state(self, change: Change | None = None) -> dict[str, Any]:
         """JSON-ready state for the page; ``patch`` lists the voxels changed by ``change``."""
-        stats = quantify_lesions(self.case.suv, self.labels, self.case.geometry)
+        stats = [entry[1] for _, entry in sorted(self._lesions.items())]
         out: dict[str, Any] = {
             "case_id": self.case.case_id,
             "revision": self.revision,
             "base_version": _version_name(self.base_version) if self.base_version else "original",
             "base_version_number": self.base_version,
-            "lesions": self._rows(stats),
+            "lesions": self.lesions(),
             "patient": patient_stats(stats).to_dict(),
             "edits": self.edits,
             "can_undo": self.position > 0,
@@ -462,14 +506,26 @@ class CaseSession:
             out["patch"] = {"index": change.index.tolist(), "value": change.after.tolist()}
         return out
 
-    def _apply(self, record: dict[str, Any], new: NDArray[np.int32]) -> Change:
-        change = _diff(self.labels, new)
-        self.labels = new
+    def _set(self, change: Change) -> None:
+        self.labels.ravel()[change.index] = change.after
+        self.revision += 1
+        self._update(change)
+
+    def _apply(self, record: dict[str, Any], change: Change) -> Change:
+        self._set(change)
         del self.steps[self.position :]
         self.steps.append(_Step(record=record, change=change))
         self.position += 1
-        self.revision += 1
         return change
+
+    def _global_change(
+        self, box: tuple[slice, ...], old: NDArray[np.int32], new: NDArray[np.int32]
+    ) -> Change:
+        local = np.nonzero(old != new)
+        index = np.ravel_multi_index(
+            tuple(a + b.start for a, b in zip(local, box, strict=True)), self.labels.shape
+        )
+        return Change(index=index.astype(np.int64), before=old[local], after=new[local])
 
     # --- edits -----------------------------------------------------------------------
 
@@ -491,14 +547,25 @@ class CaseSession:
         return (seed[0], seed[1], seed[2])
 
     def remove(self, label: int) -> Change:
-        """Remove lesion ``label`` (Carlsen: false positives removed by their unique label)."""
+        """Remove lesion ``label`` (Carlsen: false positives removed by their unique label).
+
+        :func:`petseg.lesions.remove_labels` runs on the lesion's bounding box, which
+        holds all of its voxels.
+        """
         if not isinstance(label, int) or isinstance(label, bool) or label < 1:
             raise BadRequestError(f"label must be a positive integer, got {label!r}")
+        if label not in self._lesions:
+            raise UnprocessableError(
+                f"lesion label {label} is not in the lesion map (labels: {sorted(self._lesions)})"
+            )
+        box = self._lesions[label][0]
+        old = self.labels[box].copy()
         try:
-            new = remove_labels(self.labels, [label])
+            new = remove_labels(old, [label])
         except ValueError as err:
             raise UnprocessableError(str(err)) from err
-        return self._apply({"op": "remove", "label": label, "utc": _utc_now()}, new)
+        change = self._global_change(box, old, new)
+        return self._apply({"op": "remove", "label": label, "utc": _utc_now()}, change)
 
     def label_at(self, seed: Any) -> int:
         """The lesion label at voxel ``seed`` (0 for background)."""
@@ -506,7 +573,13 @@ class CaseSession:
         return int(self.labels[k, j, i])
 
     def add(self, seed: Any, method: str, value: float | None = None) -> Change:
-        """Add a lesion grown from ``seed`` with :func:`petseg.edit.add_lesion_by_seed`."""
+        """Add a lesion grown from ``seed`` with :func:`petseg.edit.add_lesion_by_seed`.
+
+        The library function runs on a box around the seed (±32 voxels, doubled until
+        the grown region does not touch a cut face of the box, at most the whole
+        image), which gives the same region as on the whole image; the new lesion gets
+        the label ``max + 1`` of the whole map, as the library would give it.
+        """
         index = self.check_seed(seed)
         if method not in SEED_METHODS:
             raise BadRequestError(f"method must be one of {list(SEED_METHODS)}, got {method!r}")
@@ -520,48 +593,71 @@ class CaseSession:
                 f"this study's reference VOI is in the {reference.get('organ')}, not the "
                 f"{method}; choose method {reference.get('organ')!r}"
             )
-        try:
-            new, new_label = add_lesion_by_seed(
-                self.labels,
-                self.case.suv,
-                self.case.geometry,
-                index,
-                method=method,
-                value=None if value is None else float(value),
-                reference=reference,
-                connectivity=self.case.connectivity,
+        shape = self.labels.shape
+        half = 32
+        while True:
+            box = tuple(
+                slice(max(s - half, 0), min(s + half + 1, n))
+                for s, n in zip(index, shape, strict=True)
             )
-        except ValueError as err:
-            raise UnprocessableError(str(err)) from err
+            old = self.labels[box]
+            local_seed = tuple(s - b.start for s, b in zip(index, box, strict=True))
+            affine = self.case.geometry.affine.copy()
+            affine[:3, 3] = self.case.geometry.index_to_patient(
+                np.asarray([b.start for b in box], dtype=float)
+            )
+            sub_geometry = Geometry(affine, old.shape)
+            try:
+                new, local_label = add_lesion_by_seed(
+                    old,
+                    self.case.suv[box],
+                    sub_geometry,
+                    local_seed,
+                    method=method,
+                    value=None if value is None else float(value),
+                    reference=reference,
+                    connectivity=self.case.connectivity,
+                )
+            except ValueError as err:
+                raise UnprocessableError(str(err)) from err
+            region = new == local_label
+            cut = [(b.start > 0, b.stop < n) for b, n in zip(box, shape, strict=True)]
+            touches = any(
+                (low and region.take(0, axis=a).any()) or (high and region.take(-1, axis=a).any())
+                for a, (low, high) in enumerate(cut)
+            )
+            if not touches or all(not low and not high for low, high in cut):
+                break
+            half *= 2
+        new_label = max(self._lesions, default=0) + 1
+        target = np.where(region, new_label, old).astype(np.int32)
+        change = self._global_change(box, old, target)
         record = {
             "op": "add",
             "seed_kji": list(index),
             "method": method,
             "value": value,
             "new_label": new_label,
-            "voxels": 0,
+            "voxels": int(change.index.size),
             "utc": _utc_now(),
         }
-        change = self._apply(record, new)
-        record["voxels"] = int(change.index.size)
-        return change
+        return self._apply(record, change)
 
     def undo(self) -> Change:
         if self.position == 0:
             raise UnprocessableError("nothing to undo")
         self.position -= 1
-        change = self.steps[self.position].change
-        self.labels.ravel()[change.index] = change.before
-        self.revision += 1
-        return Change(index=change.index, before=change.after, after=change.before)
+        step = self.steps[self.position].change
+        change = Change(index=step.index, before=step.after, after=step.before)
+        self._set(change)
+        return change
 
     def redo(self) -> Change:
         if self.position == len(self.steps):
             raise UnprocessableError("nothing to redo")
         change = self.steps[self.position].change
-        self.labels.ravel()[change.index] = change.after
+        self._set(change)
         self.position += 1
-        self.revision += 1
         return change
 
     def rebase(self) -> list[str]:
@@ -574,6 +670,7 @@ class CaseSession:
         latest = versions[-1] if versions else 0
         edits = self.edits
         self.labels = self._version_labels(self.case, latest)
+        self._index_all()
         self.base_version = latest
         self.steps, self.position = [], 0
         notes = []
