@@ -61,6 +61,12 @@ def make_cohort():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def phantom_pet():  # type: ignore[no-untyped-def]
+    """:func:`case_pet`."""
+    return case_pet
+
+
+@pytest.fixture
 def expected():  # type: ignore[no-untyped-def]
     """:func:`expected_row`."""
     return expected_row

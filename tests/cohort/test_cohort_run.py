@@ -12,12 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from petseg.cohort import SegmentPipeline, run_cohort
 from petseg.cohort.manifest import DONE_RECORD
 from petseg.io._atomic import OutputExistsError
-from petseg.io.nifti import read_nifti
+from petseg.io.nifti import read_nifti, write_nifti
 from petseg.pipeline import SegmentParams
 
 MEASURES = (
@@ -65,7 +66,9 @@ def test_two_dask_workers_equal_the_sequential_run(tmp_path, make_cohort, expect
     assert record["parameters"]["threshold"] == 4.0 and list(record["inputs"]) == ["pet"]
 
 
-def test_broken_study_is_a_failed_row_and_is_redone_when_fixed(tmp_path, make_cohort) -> None:
+def test_broken_study_is_a_failed_row_and_is_redone_when_fixed(
+    tmp_path, make_cohort, phantom_pet
+) -> None:
     cohort = make_cohort(tmp_path / "cohort", 3, broken=(1,))
     out = tmp_path / "out"
     run = run_cohort(cohort, out, FIXED4, workers=2, progress=False)
@@ -81,7 +84,6 @@ def test_broken_study_is_a_failed_row_and_is_redone_when_fixed(tmp_path, make_co
     assert "Traceback" in (out / "logs" / "case_001.log").read_text()
     # fix the input: only the failed study runs again
     from conftest import GEOMETRY, case_pet  # the cohort helpers of this folder
-    from petseg.io.nifti import write_nifti
 
     write_nifti(cohort / "case_001" / "pet.nii.gz", case_pet(1), GEOMETRY, force=True)
     again = run_cohort(cohort, out, FIXED4, workers=0, progress=False)
@@ -158,3 +160,17 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_redoes_nothing(
     clean = run_cohort(cohort, tmp_path / "clean", FIXED4, workers=0, progress=False)
     assert clean.counts["done"] == n
     assert results(out) == results(tmp_path / "clean")
+
+
+def test_truth_runs_petseg_evaluate_at_the_end(tmp_path, make_cohort, phantom_pet) -> None:
+    cohort = make_cohort(tmp_path / "cohort", 2)
+
+    for case in range(2):  # the truth: every voxel above SUV 4 (the hand-made balls)
+        folder = cohort / f"case_{case:03d}"
+        geometry = read_nifti(folder / "pet.nii.gz")[1]
+        write_nifti(folder / "lesions.nii.gz", (phantom_pet(case) > 4).astype(np.int16), geometry)
+    run = run_cohort(cohort, tmp_path / "out", FIXED4, workers=0, progress=False, truth=cohort)
+    assert run.evaluation is not None and run.evaluation["n_cases"] == 2
+    # prediction == truth voxel for voxel, so the pixel-wise Dice is exactly 1
+    assert run.evaluation["metrics"]["pixel_dice"]["petseg"]["mean"] == 1.0
+    assert (tmp_path / "out" / "evaluation").is_dir()

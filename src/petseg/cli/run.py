@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from petseg.cli._common import add_force_argument, add_method_arguments, params_from_args
+from petseg.cohort.run import Pipeline
 from petseg.pipeline import METHODS
 
 #: ``--method`` values beyond the threshold methods: "threshold" is "fixed" (the issue's
@@ -13,7 +14,7 @@ from petseg.pipeline import METHODS
 EXTRA_METHODS = ("threshold", "predict")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
         help="segment a whole cohort in parallel (Dask), resumable, with a cohort table",
@@ -63,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
-def pipeline_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
     """The cohort pipeline named by ``--method`` and its options."""
     from petseg.cohort import PredictPipeline, SegmentPipeline
 

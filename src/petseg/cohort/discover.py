@@ -143,7 +143,7 @@ def _parse_sphere(text: str, where: str) -> tuple[float, float, float, float]:
         raise ValueError(
             f"{where}: ref_sphere must be 'x,y,z,r' (LPS mm, radius > 0), got {text!r}"
         )
-    return values  # type: ignore[return-value]
+    return (values[0], values[1], values[2], values[3])
 
 
 def read_manifest_csv(path: str | os.PathLike[str]) -> list[StudyInput]:

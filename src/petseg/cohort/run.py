@@ -272,6 +272,7 @@ def process_study(
             with atomic_dir(target, force=True) as tmp:
                 patient = pipeline.run(study, tmp)
                 seconds = round(time.perf_counter() - start, 3)
+                measures = _measures(patient)
                 done = {
                     "study_id": study.id,
                     "status": "done",
@@ -279,7 +280,7 @@ def process_study(
                     "parameters_hash": params_hash,
                     "parameters": pipeline.parameters(),
                     "inputs": checksums,
-                    "patient": _measures(patient),
+                    "patient": measures,
                     "started_utc": started,
                     "finished_utc": _now(),
                     "seconds": seconds,
@@ -287,7 +288,7 @@ def process_study(
                     "pid": os.getpid(),
                 }
                 write_json_atomic(tmp / DONE_RECORD, _json_safe(done), force=True)
-            row.update(status="done", seconds=seconds, **done["patient"])
+            row.update(status="done", seconds=seconds, **measures)
         except Exception as err:
             row.update(status="failed", seconds=round(time.perf_counter() - start, 3))
             row["error"] = f"{type(err).__name__}: {err}"
@@ -411,7 +412,7 @@ def _execute(
                     n_workers=n,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",
                     env={
                         "OMP_NUM_THREADS": "1",
                         "MKL_NUM_THREADS": "1",
