@@ -132,7 +132,7 @@ def test_two_pet_series_are_listed_and_one_can_be_chosen(tmp_path: Path) -> None
     with pytest.raises(ValueError) as info:
         load_study(tmp_path)
     message = str(info.value)
-    assert "2 PT series" in message and "series_uid=" in message
+    assert "2 PT series" in message and "series_uid=" in message and "--pet-series" in message
     assert uids["STS_008"] in message and uids["STS_019"] in message
     assert "51 files" in message and "47 files" in message  # README slice counts
     study = load_study(tmp_path, series_uid=uids["STS_019"])

@@ -52,6 +52,7 @@ def select_series(
         given; the message lists them and names ``option``.
     """
     candidates = [s for s in series if s.modality == modality]
+    cli_option = "pet-series" if modality == "PT" else f"{modality.lower()}-series"
     listing = "\n  ".join(s.summary() for s in candidates) or "(none)"
     if series_uid is not None:
         chosen = [s for s in series if s.series_uid == series_uid]
@@ -64,7 +65,7 @@ def select_series(
     if len(candidates) > 1:
         raise ValueError(
             f"{folder} holds {len(candidates)} {modality} series; choose one with "
-            f"{option}=<SeriesInstanceUID>:\n  {listing}"
+            f"{option}=<SeriesInstanceUID> (CLI: --{cli_option} UID):\n  {listing}"
         )
     return candidates[0] if candidates else None
 
