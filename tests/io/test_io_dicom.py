@@ -117,6 +117,7 @@ def _copy_pet(patient: str, target: Path) -> Path:
 @needs_data
 def test_folder_without_pet_is_refused(tmp_path: Path) -> None:
     shutil.copy(STS / "STS_008" / "pet-rtstruct.dcm", tmp_path / "rs.dcm")
+    (tmp_path / "notes.txt").write_text("not DICOM")  # skipped by discovery
     with pytest.raises(ValueError, match=r"holds no PET series.*RTSTRUCT"):
         load_study(tmp_path)
 

@@ -37,13 +37,27 @@ def _feet_first() -> Geometry:
     return Geometry(affine, (5, 6, 7))
 
 
-@pytest.mark.parametrize("name", ["axial", "feet_first"])
+def _oblique() -> Geometry:
+    a = np.deg2rad(25.0)  # 25 degrees about the x axis: a tilted, orthonormal stack
+    rotation = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    affine = np.eye(4)
+    # Sagittal-like stack tilted by 25 degrees: rows along rotated z, columns along rotated y;
+    # slices along -x = row cosine x column cosine (right-handed, as DICOM needs).
+    affine[:3, :3] = rotation @ np.array([[-3.0, 0, 0], [0, 2.5, 0], [0, 0, 2.0]])
+    affine[:3, 3] = (5.0, -7.0, 30.0)
+    return Geometry(affine, (5, 6, 7))
+
+
+GRIDS = {
+    "axial": lambda: Geometry.from_spacing((5, 6, 7), (3.0, 2.5, 2.0), (-10.0, 20.0, -300.0)),
+    "feet_first": _feet_first,
+    "oblique": _oblique,
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRIDS))
 def test_pet_round_trip_within_quantisation(name: str, tmp_path: Path) -> None:
-    geometry = (
-        Geometry.from_spacing((5, 6, 7), (3.0, 2.5, 2.0), (-10.0, 20.0, -300.0))
-        if name == "axial"
-        else _feet_first()
-    )
+    geometry = GRIDS[name]()
     suv = _suv(geometry.shape)
     files = write_pet_series(
         tmp_path / "pet", suv, geometry, patient_id="P01", patient_name="Phantom^One",
