@@ -73,11 +73,9 @@ def _summary_row(pred: np.ndarray, case: Any, patient: dict[str, Any]) -> dict[s
 
 
 def _demo_model_dir() -> Path | None:
-    try:
-        from petseg.nn.infer import DEMO_MODEL_DIR
-    except ImportError:
-        return None
-    return DEMO_MODEL_DIR if Path(DEMO_MODEL_DIR, "plan.json").is_file() else None
+    from petseg.nn.infer import DEMO_MODEL
+
+    return DEMO_MODEL if any(DEMO_MODEL.glob("fold_*/model.pt")) else None
 
 
 def run_demo(
@@ -139,10 +137,9 @@ def run_demo(
 
         model_dir = _demo_model_dir() if ai else None
         if model_dir is not None:
-            from petseg.nn.infer import Predictor
+            from petseg.nn.infer import load_model, predict_study
 
-            predictor = Predictor.load(model_dir, device="cpu")
-            ai_result = predictor.predict_study(study)
+            ai_result, _ = predict_study(study, load_model(model_dir), device="cpu")
             write_segmentation_outputs(tmp / "ai-ensemble", study, ai_result)
             rows["ai-ensemble"] = _summary_row(ai_result.labels, case, ai_result.patient.to_dict())
 

@@ -14,7 +14,7 @@ from petseg.cli._common import (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "segment",
         help="segment every lesion with the liver/spleen-reference (or another) threshold",
