@@ -123,3 +123,23 @@ def test_organ_exclusion_removes_whole_lesions(toy_study):
     organ[k - 1 : k + 2, j - 1 : j + 2, i - 1] = True  # 9 of 27 voxels (33 %): kept whole
     result = segment_study(study, params, organ_exclusions=[organ])
     assert result.patient.lesion_count == 3 and result.lesions[-1].voxels == 27
+
+
+def test_segment_cli_on_a_phantom_case_folder(tmp_path):
+    import json
+
+    from petseg.cli import main
+    from petseg.phantom import write_dataset
+
+    dataset = write_dataset(tmp_path / "ds", n=1, seed=3, spacing=(8.0, 8.0, 8.0), progress=False)
+    case = next(p for p in sorted(dataset.iterdir()) if p.is_dir())
+    truth = json.loads((case / "truth.json").read_text())
+    x, y, z = truth["reference"]["liver"]["centre_mm"]
+    out = tmp_path / "out"
+    code = main(["segment", str(case), "--ref-sphere", f"{x},{y},{z},15", "--out", str(out)])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["synthetic"] is True and "SYNTHETIC" in report["note"]
+    assert report["threshold_suv"] > 0 and report["patient_id"] == case.name
+    assert (out / "ct.nii.gz").is_file()  # the case folder's CT came along
+    assert main(["segment", str(case), "--ref-sphere", f"{x},{y},{z},15", "--out", str(out)]) == 2

@@ -89,6 +89,7 @@ def load_study_from_args(args: argparse.Namespace) -> Any:
         dose_bq=args.dose_bq,
         injection_time=args.injection_time,
         series_uid=args.pet_series,
+        ct_series_uid=args.ct_series,
     )
 
 

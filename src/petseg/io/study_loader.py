@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,22 @@ def load_study(
                 scan_time=scan_time,
                 half_life_s=half_life_s,
             )
+        case_pet = Path(path) / "pet.nii.gz"
+        if case_pet.is_file():  # a case folder of the dataset layout (docs/dataset-layout.md)
+            case_ct = Path(path) / "ct.nii.gz"
+            study = load_study(
+                pet=case_pet,
+                ct=case_ct if case_ct.is_file() else None,
+                pet_units=pet_units,
+                suv_factor=suv_factor,
+                weight_kg=weight_kg,
+                dose_bq=dose_bq,
+                injection_time=injection_time,
+                scan_time=scan_time,
+                half_life_s=half_life_s,
+            )
+            study.provenance["synthetic"] = _case_is_synthetic(Path(path))
+            return study
         return _load_dicom(
             Path(path),
             suv_factor_override=suv_factor,
@@ -175,6 +192,18 @@ def load_study(
         scan_time=scan_time,
         half_life_s=half_life_s,
     )
+
+
+def _case_is_synthetic(case_dir: Path) -> bool:
+    """True when a case folder (or its dataset) declares itself synthetic (phantom data)."""
+    for marker in (case_dir / "truth.json", case_dir.parent / "dataset.json"):
+        if marker.is_file():
+            try:
+                if json.loads(marker.read_text(encoding="utf-8")).get("synthetic") is True:
+                    return True
+            except (json.JSONDecodeError, AttributeError):
+                continue
+    return False
 
 
 def _load_dicom(
