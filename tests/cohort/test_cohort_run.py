@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from petseg.cli import main
 from petseg.cohort import SegmentPipeline, run_cohort
 from petseg.cohort.manifest import DONE_RECORD
 from petseg.io._atomic import OutputExistsError
@@ -67,12 +68,16 @@ def test_two_dask_workers_equal_the_sequential_run(tmp_path, make_cohort, expect
 
 
 def test_broken_study_is_a_failed_row_and_is_redone_when_fixed(
-    tmp_path, make_cohort, phantom_pet
+    tmp_path, make_cohort, phantom_pet, capsys
 ) -> None:
     cohort = make_cohort(tmp_path / "cohort", 3, broken=(1,))
     out = tmp_path / "out"
-    run = run_cohort(cohort, out, FIXED4, workers=2, progress=False)
-    assert run.counts == {"done": 2, "skipped": 0, "failed": 1}
+    argv = ["run", str(cohort), "--out", str(out), "--method", "threshold", "--threshold", "4",
+            "--no-rtstruct", "--workers", "2", "--no-progress"]  # fmt: skip
+    assert main(argv) == 1  # a failed study makes the exit status 1
+    printed = capsys.readouterr().out
+    assert "3 studies: 2 done, 0 skipped (already finished), 1 failed" in printed
+    assert "case_001: ValueError:" in printed
     rows = {r["id"]: r for r in table(out)}
     assert rows["case_001"]["status"] == "failed"
     assert (
@@ -104,15 +109,6 @@ def test_other_parameters_need_force(tmp_path, make_cohort) -> None:
     assert redo.counts["done"] == 1
 
 
-#: ``petseg run`` in a fresh process. It registers the subcommand on its own parser, so
-#: the test depends on petseg.cli.run only, not on every module of the ``petseg`` command.
-RUN_SUBCOMMAND = (
-    "import argparse, sys; from petseg.cli import run; "
-    "parser = argparse.ArgumentParser(prog='petseg'); run.register(parser.add_subparsers()); "
-    "args = parser.parse_args(sys.argv[1:]); sys.exit(args.func(args))"
-)
-
-
 def _done_ids(out: Path) -> list[str]:
     return sorted(p.parent.name for p in out.glob(f"*/{DONE_RECORD}"))
 
@@ -123,7 +119,7 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_redoes_nothing(
     n = 10
     cohort = make_cohort(tmp_path / "cohort", n)
     out = tmp_path / "out"
-    command = [sys.executable, "-c", RUN_SUBCOMMAND, "run", str(cohort), "--out", str(out),
+    command = [sys.executable, "-m", "petseg", "run", str(cohort), "--out", str(out),
                "--method", "threshold", "--threshold", "4", "--no-rtstruct", "--workers", "1",
                "--no-progress"]  # fmt: skip
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

@@ -42,8 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--folds", default="all", help="folds to ensemble: 'all' or e.g. 0,1,2")
     group.add_argument(
         "--device",
+        choices=("cpu", "cuda"),
         default="cpu",
-        help="cpu or cuda (one GPU per worker: set --workers to the GPUs)",
+        help="cuda: one GPU per worker process (set --workers to the number of GPUs)",
+    )
+    group.add_argument(
+        "--save-probabilities", action="store_true", help="also write probabilities.nii.gz"
     )
     group = parser.add_argument_group("execution")
     group.add_argument(
@@ -68,20 +72,18 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
     """The cohort pipeline named by ``--method`` and its options."""
     from petseg.cohort import PredictPipeline, SegmentPipeline
 
-    if args.ref_mask is not None or args.exclude:
+    if args.ref_mask is not None or args.exclude or args.exclude_organ:
         raise ValueError(
-            "--ref-mask and --exclude name one study's masks; a cohort run takes a reference "
-            "sphere per study from the CSV manifest's ref_sphere column instead"
+            "--ref-mask, --exclude and --exclude-organ name one study's masks; a cohort run "
+            "takes a reference sphere per study from the CSV manifest's ref_sphere column instead"
         )
     if args.method == "predict":
         return PredictPipeline(
             model=str(args.model) if args.model is not None else None,
             folds=args.folds,
             device=args.device,
-            min_volume_ml=args.min_volume_ml,
-            connectivity=args.connectivity,
-            body=not args.no_body_mask,
             rtstruct=not args.no_rtstruct,
+            save_probabilities=args.save_probabilities,
         ).with_checksum()
     if args.method == "threshold":
         args.method = "fixed"

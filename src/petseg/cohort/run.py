@@ -50,7 +50,6 @@ from petseg.cohort.manifest import (
 )
 from petseg.cohort.table import MEASURES, sort_rows, write_cohort_csv
 from petseg.io._atomic import OutputExistsError, atomic_dir, atomic_file, write_json_atomic
-from petseg.lesions import DEFAULT_CONNECTIVITY, MIN_LESION_VOLUME_ML
 
 __all__ = [
     "CohortRun",
@@ -141,7 +140,8 @@ def _worker_device(device: str) -> str:
 
 @dataclass(frozen=True)
 class PredictPipeline:
-    """The trained 3D network (:mod:`petseg.nn.infer`), loaded once per worker process.
+    """The trained 3D network, as ``petseg predict`` runs it
+    (:func:`petseg.nn.infer.predict_to_folder`), loaded once per worker process.
 
     ``model_sha256`` (filled by :meth:`with_checksum`) identifies the weights in the
     parameters hash; the device does not enter it.
@@ -150,10 +150,8 @@ class PredictPipeline:
     model: str | None = None
     folds: str = "all"
     device: str = "cpu"
-    min_volume_ml: float = MIN_LESION_VOLUME_ML
-    connectivity: int = DEFAULT_CONNECTIVITY
-    body: bool = True
     rtstruct: bool = True
+    save_probabilities: bool = False
     model_sha256: str = ""
 
     def with_checksum(self) -> PredictPipeline:
@@ -174,23 +172,21 @@ class PredictPipeline:
         return {"pipeline": "predict", **params}
 
     def run(self, study: StudyInput, out_dir: Path) -> Any:
-        from petseg.nn.infer import load_model, predict_study
-        from petseg.report import write_segmentation_outputs
+        from petseg.nn.infer import load_model, predict_to_folder
 
         device = _worker_device(self.device)
         key = (str(self.model), self.folds, device)
         if key not in _MODELS:
-            _MODELS[key] = load_model(self.model, folds=self.folds, device=device)
-        loaded = _load_study(study)
-        result, _ = predict_study(
-            loaded,
+            _MODELS[key] = load_model(self.model, self.folds, device=device)
+        result = predict_to_folder(
+            _load_study(study),
             _MODELS[key],
+            out_dir,
+            force=True,
+            save_probabilities=self.save_probabilities,
             device=device,
-            min_volume_ml=self.min_volume_ml,
-            connectivity=self.connectivity,
-            body=self.body,
+            rtstruct=self.rtstruct,
         )
-        write_segmentation_outputs(out_dir, loaded, result, force=True, rtstruct=self.rtstruct)
         return result.patient
 
 
