@@ -1,0 +1,228 @@
+"""Fold training, resume, ensemble and post-processing on a tiny hand-made cohort."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from petseg.cli import main  # noqa: E402
+from petseg.nn.infer import LoadedModel, ensemble_probabilities, load_model, predict_study  # noqa: E402
+from petseg.nn.plan import Plan  # noqa: E402
+from petseg.nn.train import TrainConfig, load_cases, plan_model_folder, train, train_fold  # noqa: E402
+from petseg.study import Geometry, Study  # noqa: E402
+
+TINY = TrainConfig(epochs=4, iterations_per_epoch=1, val_patches=2, device="cpu", threads=1)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "model"
+    config = TrainConfig(epochs=2, iterations_per_epoch=2, val_patches=2, device="cpu", threads=1)
+    results = train(tiny_dataset, out, n_folds=2, config=config, progress=False)
+    assert [r.fold for r in results] == [0, 1]
+    return out
+
+
+def test_two_fold_training_writes_models_log_curve(trained: Path):
+    plan = json.loads((trained / "plan.json").read_text())
+    assert plan["patch_size"] == [24, 32, 32]  # the whole 24x32x32 case, divisible by (4, 8, 8)
+    split = json.loads((trained / "folds.json").read_text())
+    assert sorted(split["folds"][0]["val"] + split["folds"][1]["val"]) == [
+        f"case_{i:03d}" for i in range(6)
+    ]
+    for fold in (0, 1):
+        folder = trained / f"fold_{fold}"
+        assert (folder / "model.pt").is_file() and (folder / "curve.png").is_file()
+        log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+        assert [row["epoch"] for row in log] == [1, 2]
+        assert all(np.isfinite(row["train_loss"]) and 0 <= row["val_dice"] <= 1 for row in log)
+        # poly decay per epoch: lr(1) = 0.01 * (1 - 1/2) ** 0.9
+        assert log[1]["lr"] == pytest.approx(0.01 * 0.5**0.9)
+    training = json.loads((trained / "training.json").read_text())
+    assert training["synthetic"] is True
+
+
+def test_finished_fold_is_not_overwritten_without_force(tiny_dataset: Path, trained: Path):
+    config = TrainConfig(epochs=2, iterations_per_epoch=2, val_patches=2, device="cpu", threads=1)
+    with pytest.raises(FileExistsError, match="--force"):
+        train(tiny_dataset, trained, n_folds=2, folds=[0], config=config, progress=False)
+
+
+def test_resume_gives_same_weights_as_uninterrupted_run(tiny_dataset: Path, tmp_path: Path):
+    cases = load_cases(tiny_dataset)
+    plan, split = plan_model_folder(tiny_dataset, tmp_path / "a", cases, n_folds=2)
+    plan_model_folder(tiny_dataset, tmp_path / "b", cases, n_folds=2)
+    train_fold(cases, plan, split, 0, tmp_path / "a", TINY, progress=False)
+    first = train_fold(
+        cases, plan, split, 0, tmp_path / "b", TINY, stop_after_epochs=2, progress=False
+    )
+    assert first.epochs_done == 2 and not (tmp_path / "b" / "fold_0" / "model.pt").exists()
+    second = train_fold(cases, plan, split, 0, tmp_path / "b", TINY, progress=False)
+    assert second.resumed_from_epoch == 2 and second.epochs_done == 4
+    a = torch.load(tmp_path / "a" / "fold_0" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "fold_0" / "checkpoint.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 4
+    for key, value in a["model"].items():
+        torch.testing.assert_close(value, b["model"][key], rtol=0, atol=0, msg=key)
+    assert json.loads(a["log"])[-1]["train_loss"] == json.loads(b["log"])[-1]["train_loss"]
+
+
+def test_resume_refuses_other_settings(tiny_dataset: Path, tmp_path: Path):
+    cases = load_cases(tiny_dataset)
+    plan, split = plan_model_folder(tiny_dataset, tmp_path, cases, n_folds=2)
+    train_fold(cases, plan, split, 1, tmp_path, TINY, stop_after_epochs=1, progress=False)
+    other = TrainConfig(epochs=5, iterations_per_epoch=1, val_patches=2, device="cpu", threads=1)
+    with pytest.raises(ValueError, match="other settings"):
+        train_fold(cases, plan, split, 1, tmp_path, other, progress=False)
+
+
+def test_ensemble_is_mean_of_fold_probabilities(tiny_dataset: Path, trained: Path):
+    from petseg.nn.data import preprocess, read_case
+
+    model = load_model(trained, "all")
+    case = read_case(tiny_dataset, "case_000", model.plan.channels)
+    image, _ = preprocess(case.image, case.geometry.spacing, model.plan)
+    mean, per_fold = ensemble_probabilities(list(model.networks.values()), image, model.plan)
+    assert len(per_fold) == 2 and not np.allclose(per_fold[0], per_fold[1])
+    np.testing.assert_allclose(mean, (per_fold[0] + per_fold[1]) / 2, rtol=0, atol=1e-6)
+    single = load_model(trained, "1")
+    np.testing.assert_allclose(
+        ensemble_probabilities([single.networks[1]], image, model.plan)[0], per_fold[1], atol=1e-6
+    )
+
+
+class SuvThresholdNet(torch.nn.Module):
+    """A fixed (untrained) network: lesion logit = 50 × (normalised PET − 0.5), i.e.
+    lesion where SUV > 0.5 × the plan's lesion-mean SUV (here 8 g/mL → SUV > 4)."""
+
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        fg = 50.0 * (x[:, :1] - 0.5)
+        return torch.cat([torch.zeros_like(fg), fg], dim=1)
+
+
+def test_postprocessing_removes_out_of_body_and_sub_0_1_ml_blobs(trained: Path):
+    plan = Plan.from_dict(json.loads((trained / "plan.json").read_text()))
+    plan = Plan.from_dict(
+        {
+            **plan.to_dict(),
+            "normalisation": [
+                {
+                    "channel": "pet",
+                    "scheme": "suv_over_dataset_lesion_mean",
+                    "clip_low": 0.0,
+                    "clip_high": 20.0,
+                    "mean": 0.0,
+                    "std": 8.0,
+                },
+                {
+                    "channel": "ct",
+                    "scheme": "ct_zscore_clipped",
+                    "clip_low": -1000.0,
+                    "clip_high": 1000.0,
+                    "mean": 0.0,
+                    "std": 100.0,
+                },
+            ],
+        }
+    )
+    model = LoadedModel(trained, plan, {0: SuvThresholdNet().eval()}, {})
+    shape = (24, 32, 32)
+    geometry = Geometry.from_spacing(shape, (4.0, 4.0, 4.0))  # 0.064 mL voxels
+    pet = np.zeros(shape, np.float32)
+    pet[4:20, 8:24, 8:24] = 1.0  # body
+    pet[10:13, 14:17, 14:17] = 10.0  # lesion: 27 voxels = 1.728 mL, kept
+    pet[16, 10, 10] = 10.0  # 1 voxel = 0.064 mL < 0.1 mL: removed
+    pet[2:4, 1:3, 1:3] = 10.0  # 8 voxels in the air, separated from the body: removed
+    study = Study(pet, geometry, ct=np.zeros(shape, np.float32), patient_id="planted")
+    result, probability = predict_study(study, model)
+    assert probability.shape == shape
+    assert (probability > 0.5).sum() == 27 + 1 + 8  # the network sees all three blobs
+    assert result.patient.lesion_count == 1
+    assert result.lesions[0].voxels == 27
+    assert result.patient.total_tumour_volume_ml == pytest.approx(27 * 0.064)
+    assert result.extra["model"]["folds"] == [0]
+
+
+def test_cli_train_resume_and_predict(
+    tiny_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    model = tmp_path / "model"
+    args = [
+        "train",
+        str(tiny_dataset),
+        "--out",
+        str(model),
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--iterations",
+        "1",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
+    assert main([*args, "--fold", "0"]) == 0
+    assert main([*args, "--fold", "1"]) == 0
+    assert (model / "fold_1" / "model.pt").is_file()
+    out = tmp_path / "pred"
+    assert (
+        main(
+            [
+                "predict",
+                "--pet",
+                str(tiny_dataset / "case_001" / "pet.nii.gz"),
+                "--ct",
+                str(tiny_dataset / "case_001" / "ct.nii.gz"),
+                "--model",
+                str(model),
+                "--out",
+                str(out),
+                "--folds",
+                "0,1",
+                "--save-probabilities",
+            ]
+        )
+        == 0
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["method"] == "network" and report["model"]["folds"] == [0, 1]
+    assert report["model"]["plan"]["budget"] == "cpu-small"
+    for name in ("lesions.nii.gz", "lesions.csv", "mip.png", "probabilities.nii.gz"):
+        assert (out / name).is_file()
+    # Refuses to overwrite; cross-validation predictions of the dataset.
+    capsys.readouterr()
+    pet = str(tiny_dataset / "case_001" / "pet.nii.gz")
+    ct = str(tiny_dataset / "case_001" / "ct.nii.gz")
+    assert (
+        main(["predict", "--pet", pet, "--ct", ct, "--model", str(model), "--out", str(out)]) == 2
+    )
+    assert "already exists" in capsys.readouterr().err
+    cv = tmp_path / "cv"
+    assert (
+        main(
+            [
+                "predict",
+                str(tiny_dataset),
+                "--model",
+                str(model),
+                "--out",
+                str(cv),
+                "--folds",
+                "crossval",
+            ]
+        )
+        == 0
+    )
+    split = json.loads((model / "folds.json").read_text())
+    for fold in split["folds"]:
+        for case_id in fold["val"]:
+            assert json.loads((cv / case_id / "report.json").read_text())["model"]["folds"] == [
+                fold["fold"]
+            ]
