@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -46,10 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NUMBER_LIST = re.compile(r"^-?\d*\.?\d+(,-?\d*\.?\d+)+$")
+
+
+def _attach_number_lists(argv: Sequence[str]) -> list[str]:
+    """Join ``--opt -66,-22,15`` into ``--opt=-66,-22,15`` so argparse does not read a
+    comma-separated list that starts with a minus sign (a patient coordinate) as an option."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NUMBER_LIST.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``petseg`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_number_lists(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -69,6 +69,9 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--pet-series", help="SeriesInstanceUID of the PET series when a folder holds several"
     )
+    group.add_argument(
+        "--ct-series", help="SeriesInstanceUID of the CT series when a folder holds several"
+    )
 
 
 def load_study_from_args(args: argparse.Namespace) -> Any:
