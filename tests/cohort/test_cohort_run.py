@@ -170,3 +170,29 @@ def test_truth_runs_petseg_evaluate_at_the_end(tmp_path, make_cohort, phantom_pe
     # prediction == truth voxel for voxel, so the pixel-wise Dice is exactly 1
     assert run.evaluation["metrics"]["pixel_dice"]["petseg"]["mean"] == 1.0
     assert (tmp_path / "out" / "evaluation").is_dir()
+
+
+def test_csv_manifest_with_a_real_dicom_study(tmp_path, shared_data, make_cohort) -> None:
+    """A real GE FDG-PET study (DICOM, already SUVbw) beside a NIfTI case, through a CSV
+    manifest: the DICOM one gets an RTSTRUCT, and its row equals petseg segment's result."""
+    from petseg.io import load_study
+    from petseg.pipeline import segment_study
+
+    make_cohort(tmp_path / "nifti", 1)
+    dicom = shared_data / "sts-pet" / "STS_019"
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text(f"id,pet,dicom\nsts019,,{dicom}\nphantom,nifti/case_000/pet.nii.gz,\n")
+    pipeline = SegmentPipeline(SegmentParams(method="fixed", threshold=2.5))
+    run = run_cohort(manifest, tmp_path / "out", pipeline, workers=0, progress=False)
+    rows = {r["id"]: r for r in run.rows}
+    assert [rows[i]["status"] for i in ("phantom", "sts019")] == ["done", "done"]
+    assert rows["sts019"]["input"] == "dicom" and rows["phantom"]["input"] == "nifti"
+    assert (tmp_path / "out" / "sts019" / "rtstruct.dcm").is_file()
+    assert not (tmp_path / "out" / "phantom" / "rtstruct.dcm").exists()
+    direct = segment_study(load_study(dicom), SegmentParams(method="fixed", threshold=2.5))
+    assert rows["sts019"]["lesion_count"] == direct.patient.lesion_count
+    assert rows["sts019"]["total_tumour_volume_ml"] == direct.patient.total_tumour_volume_ml
+    record = json.loads((tmp_path / "out" / "sts019" / DONE_RECORD).read_text())
+    # every file of the study folder is checksummed: the RTSTRUCT and each PET slice
+    assert "dicom/pet-rtstruct.dcm" in record["inputs"]
+    assert len(record["inputs"]) == 1 + len(list((dicom / "pet").iterdir()))
