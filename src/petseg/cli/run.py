@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers",
         type=int,
         help="local Dask worker processes, 1 thread each (default: one per core, at most one per "
-        "4 GiB of memory); 0 runs in this process without Dask",
+        "4 GiB of memory; with --device cuda one per GPU); 0 runs in this process without Dask",
     )
     group.add_argument(
         "--scheduler", metavar="ADDRESS", help="use a running Dask cluster, e.g. tcp://host:8786"

@@ -308,11 +308,16 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def default_workers(n_studies: int) -> int:
+def default_workers(n_studies: int, *, gpu: bool = False) -> int:
     """Local workers: one per CPU core available to this process, at most one per 4 GiB of
-    memory and one per study; at least 1."""
+    memory and one per study; with ``gpu``, one per visible CUDA GPU (one model per GPU).
+    At least 1."""
     import psutil
 
+    if gpu:
+        import torch
+
+        return max(1, min(torch.cuda.device_count(), n_studies))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     by_memory = int(psutil.virtual_memory().total // _MEMORY_PER_WORKER_BYTES)
     return max(1, min(cores or 1, by_memory, n_studies))
@@ -402,7 +407,8 @@ def _execute(
             client = stack.enter_context(Client(scheduler))
             used: int | str = scheduler
         else:
-            n = workers or default_workers(len(studies))
+            gpu = getattr(pipeline, "device", "cpu") == "cuda"
+            n = workers or default_workers(len(studies), gpu=gpu)
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=n,
