@@ -484,7 +484,7 @@ def run_cohort(
     start = time.perf_counter()
     if workers is not None and workers < 0:
         raise ValueError(f"workers must be >= 0 (0: in this process), got {workers}")
-    studies = discover_studies(cohort)
+    studies = discover_studies(Path(cohort).resolve())  # absolute: workers may run elsewhere
     clash = sorted({s.id for s in studies} & set(_RESERVED))
     if clash:
         raise ValueError(
