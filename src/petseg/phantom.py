@@ -155,7 +155,9 @@ class PhantomConfig:
     texture_cov, texture_fwhm_mm : smooth multiplicative organ heterogeneity
     ct_noise_hu : SD of the CT noise (HU)
     max_lesions : most lesions per patient
-    mean_lesions : mean of the (geometric) lesion-count distribution before the cap
+    median_lesions, lesion_count_sigma : the lesion count is log-normal (median, SD of
+        its logarithm), rounded, at least 1 and capped at ``max_lesions`` (Carlsen et al.
+        2022: median 25 lesions, IQR 41, in the test cohort)
     primary_probability : chance that a known primary tumour is still in place
     low_uptake_fraction : share of lesions whose true SUV is 0.6–1.2 × the expected liver
         threshold (1.5·mean + 2·SD), the realistic misses of the threshold method
@@ -177,7 +179,8 @@ class PhantomConfig:
     texture_fwhm_mm: float = 20.0
     ct_noise_hu: float = 12.0
     max_lesions: int = 40
-    mean_lesions: float = 20.0
+    median_lesions: float = 20.0
+    lesion_count_sigma: float = 1.2
     primary_probability: float = 0.7
     low_uptake_fraction: float = 0.2
     high_uptake_ratio: tuple[float, float] = (1.3, 5.0)
@@ -479,8 +482,8 @@ def generate_study(
     spacing : (dz, dy, dx) in mm
         Output voxel size; 4 mm isotropic by default, 3×2×2 mm is the paper's grid.
     n_lesions : int, optional
-        Number of lesions to draw (0..``config.max_lesions``); default drawn from
-        ``1 + Geometric`` with mean ``config.mean_lesions``, capped. Fewer may be
+        Number of lesions to draw (0..``config.max_lesions``); default drawn from a
+        log-normal with median ``config.median_lesions``, 1..max. Fewer may be
         placed when the anatomy is crowded (``truth["lesions_requested"]`` says).
     negative_control : bool
         A patient without lesions (``truth["negative_control"] = True``).
@@ -533,7 +536,13 @@ def generate_study(
     elif n_lesions is not None:
         n = int(n_lesions)
     else:
-        n = int(min(config.max_lesions, rng.geometric(1.0 / config.mean_lesions)))
+        n = int(
+            np.clip(
+                round(rng.lognormal(np.log(config.median_lesions), config.lesion_count_sigma)),
+                1,
+                config.max_lesions,
+            )
+        )
     cov_total = math.hypot(liver_cov, config.texture_cov)
     threshold_estimate = suv["liver"] * (1.5 + 2.0 * cov_total)
     placer = _Placer(canvas, body, config.lesion_gap_mm)
