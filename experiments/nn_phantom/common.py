@@ -1,0 +1,142 @@
+"""Evaluation shared by the network experiment and the demo-model script.
+
+For every case of a labelled test dataset: each fold's lesion probability is computed
+once; the ensemble is their mean; every map is thresholded at 0.5 and post-processed
+(body contour, < 0.1 mL) exactly as ``petseg predict`` does; the liver-threshold method
+(1.5 × SUVmean + 2 × SD of the phantom's liver reference sphere, same post-processing)
+runs on the same case. Metrics: pixel-wise Dice, precision, sensitivity and lesion-wise
+Dice (F1), sensitivity, precision from :mod:`petseg.metrics`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def evaluate(dataset: Path, model_dir: Path) -> dict[str, Any]:
+    from petseg.io.nifti import read_nifti
+    from petseg.lesions import label_components
+    from petseg.metrics import match_lesions, pixel_metrics
+    from petseg.nn.data import list_cases, preprocess, resample
+    from petseg.nn.infer import (
+        PROBABILITY_THRESHOLD,
+        load_model,
+        predict_probabilities,
+        study_image,
+    )
+    from petseg.pipeline import SegmentParams, segment_study
+    from petseg.postprocess import postprocess
+    from petseg.study import Study
+
+    model = load_model(model_dir, "all")
+    plan = model.plan
+    rows = []
+    for case_id in list_cases(dataset):
+        folder = dataset / case_id
+        pet, geometry = read_nifti(folder / "pet.nii.gz")
+        ct, _ = read_nifti(folder / "ct.nii.gz")
+        truth = np.asarray(read_nifti(folder / "lesions.nii.gz")[0]) > 0
+        info = json.loads((folder / "truth.json").read_text())
+        study = Study(pet, geometry, ct=ct, patient_id=case_id)
+        image, _ = preprocess(study_image(study, plan), geometry.spacing, plan)
+        probs = {
+            f"fold_{f}": predict_probabilities(n, image, plan) for f, n in model.networks.items()
+        }
+        probs["ensemble"] = np.mean([probs[f"fold_{f}"] for f in model.networks], axis=0)
+        preds = {
+            name: postprocess(
+                resample(p[None], geometry.shape)[0] > PROBABILITY_THRESHOLD, study.pet, geometry
+            )
+            > 0
+            for name, p in probs.items()
+        }
+        ref = info.get("reference", {}).get("liver")
+        if ref is not None:
+            params = SegmentParams(method="liver", ref_sphere=(*ref["centre_mm"], ref["radius_mm"]))
+            preds["liver_threshold"] = segment_study(study, params).labels > 0
+        row: dict[str, Any] = {
+            "case": case_id,
+            "negative_control": bool(info.get("negative_control")),
+        }
+        for name, pred in preds.items():
+            px = pixel_metrics(pred, truth)
+            lm = match_lesions(pred, truth)
+            row[name] = {
+                "pixel_dice": px.dice,
+                "pixel_precision": px.precision,
+                "pixel_sensitivity": px.sensitivity,
+                "lesion_dice": lm.lesion_dice_f1,
+                "lesion_sensitivity": lm.sensitivity,
+                "lesion_precision": lm.precision,
+                "segmented_ml": float(pred.sum() * geometry.voxel_volume_ml),
+                "segmented_components": int(label_components(pred).max()),
+            }
+        rows.append(row)
+    return {"cases": rows, "summary": summarise(rows)}
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean (SD) over lesion cases per model and metric; volumes on negative controls."""
+    names = [k for k in rows[0] if k not in ("case", "negative_control")] if rows else []
+    out: dict[str, Any] = {}
+    for name in names:
+        pos = [r[name] for r in rows if not r["negative_control"]]
+        neg = [r[name] for r in rows if r["negative_control"]]
+        entry: dict[str, Any] = {}
+        for metric in (
+            "pixel_dice",
+            "pixel_precision",
+            "pixel_sensitivity",
+            "lesion_dice",
+            "lesion_sensitivity",
+            "lesion_precision",
+        ):
+            values = np.array([p[metric] for p in pos], dtype=float)
+            values = values[np.isfinite(values)]
+            entry[metric] = (
+                [
+                    float(values.mean()),
+                    float(values.std(ddof=1)) if values.size > 1 else float("nan"),
+                ]
+                if values.size
+                else None
+            )
+        if neg:
+            entry["negative_controls"] = {
+                "n": len(neg),
+                "with_no_segmentation": sum(n["segmented_components"] == 0 for n in neg),
+                "median_segmented_ml": float(np.median([n["segmented_ml"] for n in neg])),
+            }
+        out[name] = entry
+    return out
+
+
+def table(summary: dict[str, Any]) -> str:
+    """Markdown table (mean (SD)) in the layout of Carlsen Table 3."""
+    names = list(summary)
+    lines = ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for metric in (
+        "pixel_dice",
+        "pixel_precision",
+        "pixel_sensitivity",
+        "lesion_dice",
+        "lesion_sensitivity",
+        "lesion_precision",
+    ):
+        cells = []
+        for n in names:
+            v = summary[n].get(metric)
+            cells.append("–" if v is None else f"{v[0]:.3f} ({v[1]:.3f})")
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+    for n in names:
+        nc = summary[n].get("negative_controls")
+        if nc:
+            lines.append(
+                f"\n{n} on {nc['n']} negative controls: {nc['with_no_segmentation']} without segmentation, "
+                f"median segmented volume {nc['median_segmented_ml']:.2f} mL"
+            )
+    return "\n".join(lines)
