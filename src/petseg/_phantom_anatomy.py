@@ -37,6 +37,7 @@ __all__ = [
 
 F32 = np.float32
 Grid = tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]
+Point = Sequence[float] | NDArray[np.float64]
 
 #: Organ labels of ``organs.nii.gz`` (uint8), in painting-independent order.
 ORGANS: dict[int, str] = {
@@ -109,8 +110,8 @@ class Ellipsoid(Shape):
     surface and within a few per cent of the true distance near it.
     """
 
-    centre: Sequence[float]
-    axes: Sequence[float]
+    centre: Point
+    axes: Point
     rotation: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
@@ -137,8 +138,8 @@ class Ellipsoid(Shape):
 class Capsule(Shape):
     """Tube from ``a`` to ``b`` (mm) whose radius goes linearly from ``ra`` to ``rb``."""
 
-    a: Sequence[float]
-    b: Sequence[float]
+    a: Point
+    b: Point
     ra: float
     rb: float | None = None
 
@@ -429,7 +430,10 @@ def _chain(
     points: Sequence[tuple[float, float, float]], radius: float | Sequence[float]
 ) -> list[Shape]:
     """Capsules joining consecutive points (a tube along a polyline)."""
-    radii = [float(radius)] * len(points) if np.isscalar(radius) else [float(r) for r in radius]  # type: ignore[arg-type]
+    if isinstance(radius, (int, float)):
+        radii = [float(radius)] * len(points)
+    else:
+        radii = [float(r) for r in radius]
     return [
         Capsule(points[i], points[i + 1], radii[i], radii[i + 1]) for i in range(len(points) - 1)
     ]
@@ -496,10 +500,10 @@ def anatomy_layers(
     layers: list[Layer] = []
 
     def add(
-        name: str, shapes: list[Shape], clip: Shape | None = None, value: str | None = None
+        name: str, shapes: Sequence[Shape], clip: Shape | None = None, value: str | None = None
     ) -> None:
         key = value or name
-        layers.append(Layer(name, shapes, suv[key], hu[key], clip))
+        layers.append(Layer(name, list(shapes), suv[key], hu[key], clip))
 
     # Body outline (fat everywhere, then muscle inside the subcutaneous fat)
     head = Ellipsoid(P(0, 0, 115, True), (75 * g**0.3, 94 * g**0.3, 115 * body.height))

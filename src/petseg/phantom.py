@@ -237,7 +237,7 @@ def _check_spacing(spacing: tuple[float, float, float]) -> tuple[float, float, f
         raise ValueError(
             f"spacing must be three voxel sizes (dz, dy, dx) between 0.5 and 20 mm, got {spacing}"
         )
-    return values  # type: ignore[return-value]
+    return (values[0], values[1], values[2])
 
 
 def phantom_geometry(
@@ -410,8 +410,10 @@ def _paint_lesions(canvas: Canvas, lesions: list[_Lesion]) -> NDArray[np.int32]:
     for number, lesion in enumerate(lesions, start=1):
         for _ in range(2):
             shape = Ellipsoid(lesion.centre, lesion.axes, lesion.rotation)
-            region = canvas.index_range(shape.lo, shape.hi)
-            assert region is not None  # the placer keeps lesions inside the grid
+            found = canvas.index_range(shape.lo, shape.hi)
+            if found is None:
+                raise RuntimeError("a phantom lesion left the grid; this is a bug in the placer")
+            region = found
             sd = shape.sd(*canvas.grid(region))
             inside = sd <= 0
             if inside.any():
@@ -554,7 +556,7 @@ def generate_study(
     pet = ndimage.gaussian_filter(
         canvas.activity, [fwhm / FWHM_PER_SIGMA / s for s in spacing], mode="constant"
     )
-    canvas.activity = np.empty(0, np.float32)
+    canvas.activity = np.empty((0, 0, 0), np.float32)
     np.maximum(pet, 0.0, out=pet)
     k = liver_cov**2 * suv["liver"]
     noise = _gaussian_field(rng, geometry.shape, config.noise_fwhm_mm, spacing)

@@ -21,7 +21,7 @@ def _count(text: str) -> int:
     return value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "phantom",
         help="write a synthetic whole-body [64Cu]Cu-DOTATATE PET/CT dataset with ground truth",
