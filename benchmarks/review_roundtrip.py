@@ -8,9 +8,10 @@ Measures, on localhost through real HTTP:
 * the first paint of the study in headless Chromium (if selenium, chromium and
   chromedriver are installed; skip with ``--no-browser``); target ≤ 2 s.
 
-Baseline, measured in the same run: the library calls alone on the same arrays
-(``petseg.lesions.remove_labels``, ``petseg.edit.add_lesion_by_seed``); the printed
-ratio is the server's time over the library's, i.e. the cost of the review layer.
+Baseline, measured in the same run: the library calls on the whole image
+(``petseg.lesions.remove_labels``, ``petseg.edit.add_lesion_by_seed``), i.e. what an
+edit would cost without the session's per-lesion cache and cropped calls; the printed
+ratio is the server's time over that baseline.
 
 Run: ``python benchmarks/review_roundtrip.py [--repeats 5] [--no-browser]``.
 """
@@ -106,6 +107,7 @@ def get(port: int, path: str) -> tuple[int, int, float, float]:
 def first_paint(url: str, tmp: Path) -> float | None:
     try:
         from selenium import webdriver
+        from selenium.common.exceptions import TimeoutException
         from selenium.webdriver.chrome.options import Options
         from selenium.webdriver.chrome.service import Service
     except ImportError:
@@ -128,24 +130,30 @@ def first_paint(url: str, tmp: Path) -> float | None:
         f"--user-data-dir={tmp / 'profile'}",
     ):
         options.add_argument(flag)
+    options.page_load_strategy = "none"  # poll the page's own timer instead of load events
     driver = webdriver.Chrome(
         service=Service(executable_path="/usr/bin/chromedriver"), options=options
     )
     try:
         driver.get(url)
-        end = time.monotonic() + 120
+        end = time.monotonic() + 600
+        driver.set_script_timeout(600)
         while time.monotonic() < end:
-            ms = driver.execute_script(
-                "return window.petsegReview && window.petsegReview.timings.first_paint_ms"
-            )
-            if ms:
-                timings = driver.execute_script("return window.petsegReview.timings")
-                print(
-                    f"first paint: {ms:.0f} ms (images fetched after {timings['fetched_ms']:.0f} ms)"
+            try:
+                timings = driver.execute_script(
+                    "return window.petsegReview && window.petsegReview.timings"
                 )
-                return float(ms)
+            except TimeoutException:  # the page's main thread is busy decoding the volumes
+                continue
+            if timings and timings.get("since_navigation_ms"):
+                print(
+                    f"first paint: {timings['since_navigation_ms']:.0f} ms from navigation start, "
+                    f"{timings['first_paint_ms']:.0f} ms from opening the case (images fetched "
+                    f"after {timings['fetched_ms']:.0f} ms)"
+                )
+                return float(timings["since_navigation_ms"])
             time.sleep(0.2)
-        print("first paint: timed out after 120 s")
+        print("first paint: timed out after 600 s")
         return None
     finally:
         driver.quit()
@@ -209,14 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         med = statistics.median
         print(
             f"remove round trip: server {med(remove_server):.0f} ms, client wall {med(remove_wall):.0f} ms "
-            f"(median of {args.repeats}); library remove_labels {med(lib_remove):.0f} ms; "
-            f"ratio server/library {med(remove_server) / med(lib_remove):.2f}; target <= 200 ms: "
+            f"(median of {args.repeats}); whole-image remove_labels {med(lib_remove):.0f} ms; "
+            f"ratio server/whole-image library call {med(remove_server) / med(lib_remove):.3f}; target <= 200 ms: "
             f"{'PASS' if med(remove_server) <= 200 else 'FAIL'}"
         )
         print(
             f"add-by-seed round trip: server {med(add_server):.0f} ms, client wall {med(add_wall):.0f} ms; "
-            f"library add_lesion_by_seed {med(lib_add):.0f} ms; ratio server/library "
-            f"{med(add_server) / med(lib_add):.2f}; target <= 200 ms: {'PASS' if med(add_server) <= 200 else 'FAIL'}"
+            f"whole-image add_lesion_by_seed {med(lib_add):.0f} ms; ratio server/whole-image "
+            f"{med(add_server) / med(lib_add):.3f}; target <= 200 ms: {'PASS' if med(add_server) <= 200 else 'FAIL'}"
         )
         print(
             f"label map download (full reload only): {size / 1e6:.1f} MB, server {labels_server:.0f} ms, wall {labels_wall:.0f} ms"

@@ -142,7 +142,9 @@ async function openCase(caseId) {
   state.dims = [petVol.hdr.dims[1], petVol.hdr.dims[2], petVol.hdr.dims[3]];
   setDisplay(ctVol ? "fused" : "pet");
   await loadMip();
+  nv.drawScene();
   state.timings.first_paint_ms = performance.now() - t0;
+  state.timings.since_navigation_ms = performance.now(); // performance.now() counts from navigation start
   document.body.dataset.loaded = caseId;
   setStatus(`${caseId}: ${opened.lesions.length} lesions, loaded in ${(state.timings.first_paint_ms / 1000).toFixed(2)} s`);
   renderCases();
