@@ -5,7 +5,9 @@ PyTorch is channels-first: a Keras output shape ``H × W × C`` in the paper's t
 (Glorot-uniform kernels, zero biases), so training starts from the same distribution
 as the authors' TensorFlow models.
 
-* :class:`UNet2D` — Table 2, 116,753 parameters: 3×3 'same' convolutions with ReLU,
+* :class:`UNet2D` — Table 2, 116,753 parameters (the table's row for the first
+  post-concatenation convolution reads 18,496 but is 3·3·64·32 + 32 = 18,464; only then
+  do the rows add up to the caption's total): 3×3 'same' convolutions with ReLU,
   dropout after the first convolution of every level, 2×2 max-pooling, 2×2 stride-2
   transposed convolutions (no activation, as Keras' default), skip concatenations and
   a final 1×1 convolution with a *linear* output (the authors' code; see

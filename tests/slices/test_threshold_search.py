@@ -1,0 +1,90 @@
+"""Optimal-threshold search on hand-made slices (grid 0.00-0.99, ``pixel > t``, first max)."""
+
+import numpy as np
+import pytest
+
+from petseg.slices.threshold_search import (
+    THRESHOLD_GRID,
+    best_constant_threshold,
+    dice,
+    dice_at_thresholds,
+    dice_curves,
+    dice_curves_loop,
+    optimal_thresholds,
+)
+
+
+def test_grid_is_two_digit_values():
+    assert len(THRESHOLD_GRID) == 100
+    assert THRESHOLD_GRID[0] == 0.0 and THRESHOLD_GRID[41] == 0.41 and THRESHOLD_GRID[-1] == 0.99
+
+
+def test_hand_made_slice():
+    # Truth: the two pixels valued 0.8 and 0.6. Above 0.55 the prediction is exactly the
+    # truth (Dice 1); the first threshold reaching it is 0.40 (0.4 itself is not > 0.40).
+    image = np.array([[[0.8, 0.6], [0.4, 0.1]]])
+    truth = np.array([[[True, True], [False, False]]])
+    curve = dice_curves(image, truth)[0]
+    # t = 0.00 ... 0.09: all 4 pixels predicted -> 2*2/(4+2) = 2/3
+    assert curve[0] == pytest.approx(2 / 3)
+    # t = 0.10 ... 0.39: 3 predicted -> 2*2/(3+2) = 0.8
+    assert curve[10] == pytest.approx(0.8) and curve[39] == pytest.approx(0.8)
+    # t = 0.40 ... 0.59: exact -> 1; t = 0.60 ... 0.79: one TP -> 2/(1+2)
+    assert curve[40] == 1.0 and curve[59] == 1.0
+    assert curve[60] == pytest.approx(2 / 3)
+    # t >= 0.80: nothing predicted -> 0
+    assert curve[80] == 0.0
+    thr, best = optimal_thresholds(image, truth)
+    assert thr[0] == 0.40 and best[0] == 1.0  # first of the tied maxima 0.40 ... 0.59
+
+
+def test_strict_greater_than_at_grid_values():
+    # A pixel equal to a grid value (0.5) is not above t = 0.50 but is above 0.49.
+    image = np.full((1, 1, 2), 0.5)
+    truth = np.array([[[True, False]]])
+    curve = dice_curves(image, truth)[0]
+    assert curve[49] == pytest.approx(2 / 3)  # both pixels predicted: 2*1/(2+1)
+    assert curve[50] == 0.0
+
+
+def test_flat_slice_and_empty_mask_policy():
+    flat = np.zeros((1, 4, 4))  # a flat slice scales to all zeros: nothing is > t
+    truth = np.zeros((1, 4, 4), bool)
+    assert np.all(dice_curves(flat, truth) == 1.0)  # both empty: Dice 1 (declared policy)
+    truth[0, 0, 0] = True
+    assert np.all(dice_curves(flat, truth) == 0.0)  # tumour but nothing predicted
+    thr, best = optimal_thresholds(flat, truth)
+    assert thr[0] == 0.0 and best[0] == 0.0  # all tie at 0: the first wins
+    empty_truth = np.zeros((1, 2, 2), bool)
+    assert dice(np.ones((1, 2, 2), bool), empty_truth)[0] == 0.0
+
+
+def test_vectorised_equals_loop_and_independent_metrics():
+    # Independent implementation: petseg.metrics.dice_curve (evaluation engineer's, sorts
+    # each slice); the per-threshold loop is the straightforward definition.
+    metrics = pytest.importorskip("petseg.metrics")
+    rng = np.random.default_rng(3)
+    images = rng.random((20, 16, 16)).round(2)  # many pixels exactly on grid values
+    truths = images + rng.normal(0, 0.2, images.shape) > 0.6
+    fast = dice_curves(images, truths)
+    np.testing.assert_array_equal(fast, dice_curves_loop(images, truths))
+    for img, tru, row in zip(images, truths, fast, strict=True):
+        np.testing.assert_allclose(row, metrics.dice_curve(img, tru), rtol=0, atol=1e-12)
+        thr, _ = metrics.optimal_threshold(img, tru)
+        assert THRESHOLD_GRID[np.argmax(row)] == thr
+
+
+def test_best_constant_threshold_uses_the_median():
+    # Three slices whose Dice is 1 exactly on thresholds [0.2,0.3), [0.25,0.35), [0.9, ...).
+    images = np.array([[[0.3, 0.2]], [[0.35, 0.25]], [[0.95, 0.9]]])
+    truth = np.array([[[True, False]]] * 3)
+    t, med = best_constant_threshold(images, truth)
+    # At t in [0.25, 0.30): slices 1 and 2 are exact (1.0), slice 3 predicts both (2/3):
+    # median 1.0; first such grid value is 0.25.
+    assert t == 0.25 and med == 1.0
+    np.testing.assert_allclose(dice_at_thresholds(images, truth, t), [1.0, 1.0, 2 / 3])
+
+
+def test_shape_mismatch_is_named():
+    with pytest.raises(ValueError, match="same shape"):
+        dice_curves(np.zeros((2, 4, 4)), np.zeros((2, 4, 5), bool))
