@@ -8,7 +8,7 @@ from pathlib import Path
 from petseg.cli._common import add_force_argument, add_study_arguments, load_study_from_args
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
         help="segment with the 3D network (sliding window, fold ensemble, post-processing)",

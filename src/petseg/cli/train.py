@@ -8,7 +8,7 @@ from pathlib import Path
 from petseg.cli._common import add_force_argument
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     from petseg.nn.plan import BUDGETS
     from petseg.nn.train import DEVICES, TrainConfig
 

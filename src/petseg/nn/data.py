@@ -124,10 +124,10 @@ def read_case(
         label, grid = read_nifti(folder / LABEL_FILE)
         if not geometry.same_grid(grid):
             raise ValueError(f"{folder / LABEL_FILE} is not on the PET grid")
-        label = (np.asarray(label) > 0).astype(np.uint8)
+        mask = (np.asarray(label) > 0).astype(np.uint8)
     else:
-        label = np.zeros(geometry.shape, dtype=np.uint8)
-    return Case(case_id, np.stack(arrays), label, geometry)
+        mask = np.zeros(geometry.shape, dtype=np.uint8)
+    return Case(case_id, np.stack(arrays), mask, geometry)
 
 
 def target_shape(
@@ -183,7 +183,7 @@ def _crop(array: NDArray[Any], start: Sequence[int], size: Sequence[int]) -> NDA
         lo, hi = max(st, 0), min(st + sz, n)
         src.append(slice(lo, hi))
         dst.append(slice(lo - st, hi - st))
-    out[(..., *dst)] = array[(..., *src)]
+    out[(Ellipsis, *dst)] = array[(Ellipsis, *src)]  # type: ignore[index,arg-type]
     return out
 
 

@@ -157,6 +157,7 @@ def predict_probabilities(
             padding_mode="constant",
             cval=0.0,
         )
+    assert isinstance(logits, torch.Tensor)
     probs = torch.softmax(logits.float(), dim=1)[0, 1]
     return probs.cpu().numpy().astype(np.float32)
 
@@ -306,9 +307,9 @@ def predict_dataset(
         pet, geometry = read_nifti(folder / "pet.nii.gz")
         ct = read_nifti(folder / "ct.nii.gz")[0] if (folder / "ct.nii.gz").is_file() else None
         study = Study(
-            pet,
+            np.asarray(pet, dtype=np.float32),
             geometry,
-            ct=ct,
+            ct=None if ct is None else np.asarray(ct, dtype=np.float32),
             patient_id=case_id,
             study_id=case_id,
             provenance={

@@ -336,15 +336,15 @@ def make_plan(fingerprint: Fingerprint, budget: str | Budget = "cpu-small") -> P
     return Plan(
         channels=fingerprint.channels,
         target_spacing=tuple(float(t) for t in target),  # type: ignore[arg-type]
-        patch_size=tuple(patch),  # type: ignore[arg-type]
-        inference_patch_size=tuple(window),  # type: ignore[arg-type]
+        patch_size=tuple(patch),
+        inference_patch_size=tuple(window),
         kernel_sizes=tuple(kernels),
         strides=tuple(strides),
         filters=filters,
         normalisation=tuple(norms),
         batch_size=bud.batch_size,
         budget=bud.name,
-        median_shape=tuple(round(s) for s in median_shape),  # type: ignore[arg-type]
+        median_shape=tuple(round(s) for s in median_shape),
         fingerprint={
             "cases": len(fingerprint.case_ids),
             "negative_cases": fingerprint.negative_cases,

@@ -198,6 +198,12 @@ def _save_curve(path: Path, log: list[dict[str, Any]], title: str) -> None:
         fig.savefig(tmp, format="png")
 
 
+def _prepare(case: Case, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
+    image, label = preprocess(case.image, case.geometry.spacing, plan, case.label)
+    assert label is not None
+    return image, label
+
+
 def _save_torch(path: Path, obj: Any) -> None:
     import torch
 
@@ -239,17 +245,11 @@ def train_fold(
     if entry is None:
         raise ValueError(f"fold {fold} is not in the split (folds 0..{split['n_folds'] - 1})")
     by_id = {c.case_id: c for c in cases}
-    train_set = [
-        preprocess(by_id[c].image, by_id[c].geometry.spacing, plan, by_id[c].label)
-        for c in entry["train"]
-    ]
-    val_set = [
-        preprocess(by_id[c].image, by_id[c].geometry.spacing, plan, by_id[c].label)
-        for c in entry["val"]
-    ]
+    train_set = [_prepare(by_id[c], plan) for c in entry["train"]]
+    val_set = [_prepare(by_id[c], plan) for c in entry["val"]]
     val_images, val_labels = validation_patches(
         val_set, plan, config.val_patches, config.seed + fold
-    )  # type: ignore[arg-type]
+    )
 
     torch.manual_seed(config.seed + fold)
     model = build_model(plan).to(device)
@@ -305,7 +305,7 @@ def train_fold(
         t0 = time.perf_counter()
         losses = []
         for it in range(config.iterations_per_epoch):
-            x, y = sample_batch(train_set, plan, (config.seed, fold, epoch, it), augment=augment)  # type: ignore[arg-type]
+            x, y = sample_batch(train_set, plan, (config.seed, fold, epoch, it), augment=augment)
             xt = torch.from_numpy(x).to(device)
             yt = torch.from_numpy(y.astype(np.int64)).to(device)
             optimizer.zero_grad(set_to_none=True)
