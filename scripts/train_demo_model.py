@@ -93,6 +93,8 @@ training; it is **not** a clinical model and must not be used on patient data.
 
 {table(result["summary"])}
 
+Check the table before shipping: a model trained for a few iterations over-segments.
+
 Weights are float16 (cast back to float32 on loading).
 """
     (dest / "MODEL_CARD.md").write_text(card, encoding="utf-8")
