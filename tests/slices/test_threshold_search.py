@@ -88,3 +88,16 @@ def test_best_constant_threshold_uses_the_median():
 def test_shape_mismatch_is_named():
     with pytest.raises(ValueError, match="same shape"):
         dice_curves(np.zeros((2, 4, 4)), np.zeros((2, 4, 5), bool))
+
+
+def test_float32_fast_path_is_exact_at_grid_values():
+    # float32 pixels on and next to grid values (0.29 is not representable: float32(0.29)
+    # is above 0.29, its predecessor below), outside [0, 1], and the extremes 0 and 0.99.
+    f = np.float32
+    values = [f(0.29), np.nextafter(f(0.29), f(0)), f(0.5), f(0.0), f(0.99), f(-0.5), f(1.5)]
+    rng = np.random.default_rng(5)
+    images = np.tile(np.array(values, np.float32), (6, 1))
+    images[:, :] = rng.permutation(images.T).T
+    truths = rng.random(images.shape) > 0.5
+    truths[:, 0] = True
+    np.testing.assert_array_equal(dice_curves(images, truths), dice_curves_loop(images, truths))

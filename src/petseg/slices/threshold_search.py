@@ -68,6 +68,25 @@ def dice(pred: NDArray[np.bool_], truth: NDArray[np.bool_]) -> NDArray[np.float6
     return _dice_from_counts(tp, np.count_nonzero(p, axis=1), np.count_nonzero(t, axis=1))
 
 
+def _grid_counts(x: NDArray[np.floating], grid: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Number of ``grid`` values strictly below each pixel (exact, in float64 semantics).
+
+    For float32 pixels on the 0.00-0.99 grid this avoids a binary search: the guess
+    ``ceil(100·x)`` is corrected by one step either way against float32 bounds ``b[k]``
+    (the largest float32 not above ``grid[k]``, so ``x > grid[k] <=> x > b[k]``).
+    """
+    if x.dtype != np.float32 or not np.array_equal(grid, THRESHOLD_GRID):
+        return np.searchsorted(grid, x.astype(np.float64, copy=False).ravel(), side="left")
+    bounds = grid.astype(np.float32)
+    bounds = np.where(bounds > grid, np.nextafter(bounds, np.float32(-np.inf)), bounds)
+    bounds = np.append(bounds, np.float32(np.inf)).astype(np.float32)  # sentinel for 100
+    guess = np.ceil(np.clip(x.ravel(), 0.0, 1.0) * np.float32(100)).astype(np.int64)
+    below = np.maximum(guess - 1, 0)
+    guess -= (guess > 0) & (x.ravel() <= bounds[below])
+    guess += (guess < 100) & (x.ravel() > bounds[guess])
+    return guess
+
+
 def dice_curves(
     images: NDArray[np.floating],
     masks: NDArray[np.bool_],
@@ -93,13 +112,12 @@ def dice_curves(
     if grid.ndim != 1 or np.any(np.diff(grid) <= 0):
         raise ValueError("grid must be a 1D strictly increasing array of thresholds")
     n, t = x.shape[0], grid.size
-    # count[i] = number of grid thresholds strictly below the pixel value, so that
-    # pixel > grid[k]  <=>  k < count[i].
-    count = np.searchsorted(grid, x.astype(np.float64, copy=False).ravel(), side="left")
-    rows = np.repeat(np.arange(n), x.shape[1]) * (t + 1)
-    hist_all = np.bincount(rows + count, minlength=n * (t + 1)).reshape(n, t + 1)
-    pos = m.ravel()
-    hist_pos = np.bincount(rows[pos] + count[pos], minlength=n * (t + 1)).reshape(n, t + 1)
+    # count = number of grid thresholds strictly below the pixel value, so that
+    # pixel > grid[k]  <=>  k < count.
+    count = _grid_counts(x, grid).reshape(n, -1)
+    keys = (count + (np.arange(n, dtype=np.int64) * (t + 1))[:, None]).ravel()
+    hist_all = np.bincount(keys, minlength=n * (t + 1)).reshape(n, t + 1)
+    hist_pos = np.bincount(keys[m.ravel()], minlength=n * (t + 1)).reshape(n, t + 1)
     # predicted(k) = #{count > k} = reversed cumulative sum from bin k+1.
     pred = np.cumsum(hist_all[:, ::-1], axis=1)[:, ::-1][:, 1:]
     tp = np.cumsum(hist_pos[:, ::-1], axis=1)[:, ::-1][:, 1:]
