@@ -1,0 +1,312 @@
+"""Predictions made with nnU-Net (here or elsewhere) turned into petseg's outputs.
+
+Two kinds of input:
+
+* probabilities: nnU-Net's ``--save_probabilities`` files, ``<case>.npz`` (key
+  ``probabilities``, ``(classes, Z, Y, X)`` in nnU-Net's reader order) with the ``<case>.pkl``
+  properties beside it. Several files (one per fold or model) are averaged: petseg's
+  ensemble is the mean of the softmax probabilities, then the argmax.
+* labels: a label NIfTI written by nnU-Net (``<case>.nii.gz``), any label > 0 is lesion.
+
+Either way the lesion mask goes through petseg's post-processing (body contour,
+components < 0.1 mL) and becomes a :class:`~petseg.pipeline.SegmentationResult`.
+
+Array order: nnU-Net's ``SimpleITKIO`` and ``NibabelIO`` both return NIfTI voxel arrays as
+``(k, j, i)``, which is petseg's ``(Z, Y, X)``; the ``.pkl`` properties are checked against
+the study grid (spacing, and origin/direction or affine) before anything is used.
+``NibabelIOWithReorient`` outputs are refused (their arrays are reoriented).
+
+The ``.pkl`` is read with a restricted unpickler that only rebuilds builtins and NumPy arrays,
+so a crafted file cannot run code.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from petseg.lesions import DEFAULT_CONNECTIVITY, MIN_LESION_VOLUME_ML
+from petseg.study import Geometry, Study
+
+if TYPE_CHECKING:
+    from petseg.pipeline import SegmentationResult
+
+__all__ = [
+    "check_properties",
+    "ensemble_mean",
+    "import_nnunet_predictions",
+    "lesion_mask_from_probabilities",
+    "read_nnunet_labels",
+    "read_nnunet_probabilities",
+    "read_properties",
+    "segmentation_from_mask",
+    "segmentation_from_probabilities",
+]
+
+#: Grid agreement tolerance between the .pkl properties and the study (mm).
+GRID_TOLERANCE_MM = 1e-3
+_SAFE_GLOBALS = (
+    {
+        ("builtins", name)
+        for name in ("tuple", "list", "dict", "set", "frozenset", "slice", "complex")
+    }
+    | {
+        (module, name)
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    }
+    | {("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")}
+)
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name} from a properties .pkl (only builtins and NumPy "
+            "arrays are allowed)"
+        )
+
+
+def read_properties(path: str | Path) -> dict[str, Any]:
+    """nnU-Net's ``<case>.pkl`` properties, loaded without running code."""
+    data = Path(path).read_bytes()
+    try:
+        properties = _SafeUnpickler(io.BytesIO(data)).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as err:
+        raise ValueError(f"{path} is not an nnU-Net properties file: {err}") from err
+    if not isinstance(properties, dict):
+        raise ValueError(
+            f"{path} holds a {type(properties).__name__}, not nnU-Net's properties dict"
+        )
+    return properties
+
+
+def check_properties(properties: Mapping[str, Any], geometry: Geometry, source: str) -> None:
+    """Raise ValueError unless nnU-Net's properties describe ``geometry`` (the PET grid)."""
+    if "nibabel_stuff" in properties and "reoriented_affine" in properties["nibabel_stuff"]:
+        raise ValueError(
+            f"{source} was read by nnU-Net's NibabelIOWithReorient (reoriented arrays); export "
+            "the prediction as a label NIfTI instead and import that"
+        )
+    spacing = properties.get("spacing")
+    if spacing is not None and not np.allclose(spacing, geometry.spacing, atol=GRID_TOLERANCE_MM):
+        raise ValueError(
+            f"{source}: spacing {tuple(spacing)} mm (z, y, x) differs from the PET grid's "
+            f"{geometry.spacing}; the prediction belongs to another image"
+        )
+    unit = geometry.affine[:3, :3] / np.linalg.norm(geometry.affine[:3, :3], axis=0)
+    sitk = properties.get("sitk_stuff")
+    if sitk is not None:
+        direction = np.asarray(sitk["direction"], dtype=float).reshape(3, 3)
+        # ITK's direction columns are its (i, j, k) axes; petseg's affine columns are (k, j, i).
+        if not np.allclose(
+            sitk["origin"], geometry.origin, atol=GRID_TOLERANCE_MM
+        ) or not np.allclose(direction, unit[:, ::-1], atol=1e-4):
+            raise ValueError(
+                f"{source}: origin {tuple(sitk['origin'])} / direction differ from the PET grid "
+                f"(origin {geometry.origin} mm LPS); the prediction belongs to another image"
+            )
+    nib = properties.get("nibabel_stuff")
+    if nib is not None:
+        from petseg.io.nifti import lps_kji_to_ras_ijk
+
+        if not np.allclose(
+            nib["original_affine"], lps_kji_to_ras_ijk(geometry.affine), atol=GRID_TOLERANCE_MM
+        ):
+            raise ValueError(
+                f"{source}: the NIfTI affine differs from the PET grid's; the prediction "
+                "belongs to another image"
+            )
+
+
+def read_nnunet_probabilities(
+    npz: str | Path, geometry: Geometry, *, properties: str | Path | None = None
+) -> NDArray[np.float32]:
+    """Read ``probabilities`` (classes, Z, Y, X) from an nnU-Net ``.npz`` and check its grid.
+
+    ``properties`` defaults to the ``.pkl`` beside the ``.npz`` when one exists; without it
+    only the shape is checked.
+    """
+    npz = Path(npz)
+    with np.load(npz, allow_pickle=False) as data:
+        if "probabilities" not in data:
+            raise ValueError(
+                f"{npz} has no 'probabilities' array (keys {list(data)}); give the .npz that "
+                "nnU-Net writes with --save_probabilities"
+            )
+        probabilities = np.asarray(data["probabilities"], dtype=np.float32)
+    if probabilities.ndim != 4 or probabilities.shape[1:] != geometry.shape:
+        raise ValueError(
+            f"{npz}: probabilities of shape {probabilities.shape}, expected (classes, "
+            f"{', '.join(map(str, geometry.shape))}) on the PET grid"
+        )
+    pkl = Path(properties) if properties is not None else npz.with_suffix(".pkl")
+    if properties is not None or pkl.is_file():
+        check_properties(read_properties(pkl), geometry, str(pkl))
+    return probabilities
+
+
+def read_nnunet_labels(path: str | Path, geometry: Geometry) -> NDArray[np.bool_]:
+    """Lesion mask (label > 0) of an nnU-Net label NIfTI on the PET grid."""
+    from petseg.io.nifti import read_nifti
+
+    labels, grid = read_nifti(path)
+    if not grid.same_grid(geometry):
+        raise ValueError(
+            f"{path} is not on the PET grid (shape {grid.shape} vs {geometry.shape}, or another "
+            "position); give the prediction of this study"
+        )
+    return np.asarray(labels) > 0
+
+
+def ensemble_mean(probabilities: Sequence[NDArray[np.floating]]) -> NDArray[np.float32]:
+    """Mean of several (classes, Z, Y, X) softmax maps (petseg's ensemble)."""
+    if not probabilities:
+        raise ValueError("give at least one probability map")
+    shapes = {np.shape(p) for p in probabilities}
+    if len(shapes) != 1:
+        raise ValueError(f"probability maps differ in shape: {sorted(shapes)}")
+    return np.mean(np.stack(probabilities), axis=0, dtype=np.float64).astype(np.float32)
+
+
+def lesion_mask_from_probabilities(mean: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """Voxels whose argmax class is not background (class 0); for two classes, p(lesion) > 0.5."""
+    return np.asarray(np.argmax(mean, axis=0) > 0)
+
+
+def segmentation_from_mask(
+    study: Study,
+    mask: NDArray[np.bool_],
+    model: Mapping[str, Any],
+    *,
+    min_volume_ml: float = MIN_LESION_VOLUME_ML,
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    body: bool = True,
+    parameters: Mapping[str, Any] | None = None,
+) -> SegmentationResult:
+    """Post-process a (Z, Y, X) lesion mask and measure it; ``model`` goes to ``extra["model"]``."""
+    from petseg.lesions import patient_stats, quantify_lesions
+    from petseg.pipeline import SegmentationResult
+    from petseg.postprocess import postprocess
+
+    labels = postprocess(
+        mask,
+        study.pet,
+        study.geometry,
+        min_volume_ml=min_volume_ml,
+        connectivity=connectivity,
+        body=body,
+    )
+    lesions = quantify_lesions(study.pet, labels, study.geometry)
+    return SegmentationResult(
+        labels=labels,
+        lesions=lesions,
+        patient=patient_stats(lesions),
+        method="network",
+        parameters={
+            "min_volume_ml": min_volume_ml,
+            "connectivity": connectivity,
+            "body": body,
+            **(parameters or {}),
+        },
+        extra={"model": dict(model)},
+    )
+
+
+def segmentation_from_probabilities(
+    study: Study,
+    probabilities: Sequence[NDArray[np.floating]],
+    model: Mapping[str, Any],
+    *,
+    min_volume_ml: float = MIN_LESION_VOLUME_ML,
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    body: bool = True,
+) -> SegmentationResult:
+    """petseg's ensemble (mean of the maps), argmax, post-processing and measurements."""
+    mean = ensemble_mean(probabilities)
+    if mean.shape[1:] != study.geometry.shape:
+        raise ValueError(
+            f"probabilities {mean.shape[1:]} are not on the PET grid {study.geometry.shape}"
+        )
+    return segmentation_from_mask(
+        study,
+        lesion_mask_from_probabilities(mean),
+        model,
+        min_volume_ml=min_volume_ml,
+        connectivity=connectivity,
+        body=body,
+        parameters={
+            "ensemble": "mean of softmax probabilities" if len(probabilities) > 1 else "single map",
+            "members": len(probabilities),
+            "decision": "argmax of the mean (p(lesion) > 0.5 for two classes)",
+        },
+    )
+
+
+def import_nnunet_predictions(
+    study: Study,
+    predictions: Sequence[str | Path],
+    out: str | Path,
+    *,
+    force: bool = False,
+    min_volume_ml: float = MIN_LESION_VOLUME_ML,
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    body: bool = True,
+) -> SegmentationResult:
+    """Turn nnU-Net outputs of one study into petseg's case folder (lesions, report, MIP,
+    RTSTRUCT when the study came from DICOM).
+
+    Parameters
+    ----------
+    study : the study that was predicted (PET grid = nnU-Net's input grid)
+    predictions : ``.npz`` probability files (averaged; ``.pkl`` beside each is checked) or
+        exactly one label ``.nii.gz``
+    out : case folder to write; must not exist unless ``force``
+    """
+    from petseg.report import write_segmentation_outputs
+
+    paths = [Path(p) for p in predictions]
+    if not paths:
+        raise ValueError("give at least one nnU-Net prediction (.npz or .nii.gz)")
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist")
+    kinds = {
+        "npz" if p.suffix == ".npz" else "nifti" if p.name.endswith((".nii.gz", ".nii")) else "?"
+        for p in paths
+    }
+    if kinds == {"npz"}:
+        maps = [read_nnunet_probabilities(p, study.geometry) for p in paths]
+        model = {
+            "engine": "nnunet (imported probabilities)",
+            "files": [str(p.resolve()) for p in paths],
+        }
+        result = segmentation_from_probabilities(
+            study, maps, model, min_volume_ml=min_volume_ml, connectivity=connectivity, body=body
+        )
+    elif kinds == {"nifti"} and len(paths) == 1:
+        mask = read_nnunet_labels(paths[0], study.geometry)
+        model = {"engine": "nnunet (imported labels)", "files": [str(paths[0].resolve())]}
+        result = segmentation_from_mask(
+            study,
+            mask,
+            model,
+            min_volume_ml=min_volume_ml,
+            connectivity=connectivity,
+            body=body,
+            parameters={"decision": "label > 0"},
+        )
+    else:
+        raise ValueError(
+            f"give .npz probability files (one or more) or one label .nii.gz, got {[p.name for p in paths]}"
+        )
+    write_segmentation_outputs(out, study, result, force=force)
+    return result

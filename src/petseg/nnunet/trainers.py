@@ -1,0 +1,37 @@
+"""petseg's nnU-Net trainer classes (subclasses of nnU-Net's default ``nnUNetTrainer``).
+
+Only the training length differs from nnU-Net's default; the network, loss, optimiser,
+augmentation and sampling are nnU-Net's own. For other budgets pass
+:class:`petseg.nnunet.engine.TrainBudget` to :func:`~petseg.nnunet.engine.train_nnunet`
+instead of adding a class per epoch count.
+
+This module imports nnU-Net at import time: import it only where nnunetv2 is installed
+(petseg imports it lazily, inside the engine's functions).
+"""
+
+from __future__ import annotations
+
+import torch
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+__all__ = ["nnUNetTrainer_petsegTiny"]
+
+
+class nnUNetTrainer_petsegTiny(nnUNetTrainer):  # noqa: N801 (nnU-Net's naming convention)
+    """Smoke-test budget for CI on 2 CPU cores: 2 epochs × 3 iterations, 1 validation
+    iteration per epoch (nnU-Net's default: 1000 × 250, 50). Learns almost nothing; it
+    proves that the whole chain runs through the real nnU-Net."""
+
+    # nnU-Net records the __init__ arguments by name in its checkpoints: keep its signature.
+    def __init__(
+        self,
+        plans: dict,  # type: ignore[type-arg]
+        configuration: str,
+        fold: int,
+        dataset_json: dict,  # type: ignore[type-arg]
+        device: torch.device = torch.device("cpu"),  # noqa: B008
+    ) -> None:
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = 2
+        self.num_iterations_per_epoch = 3
+        self.num_val_iterations_per_epoch = 1
