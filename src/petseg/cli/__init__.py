@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "petseg.cli.review",
     "petseg.cli.run",
     "petseg.cli.slices",
+    "petseg.cli.nnunet",
     "petseg.cli.train",
     "petseg.cli.predict",
 )

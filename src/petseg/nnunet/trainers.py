@@ -17,7 +17,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 __all__ = ["nnUNetTrainer_petsegTiny"]
 
 
-class nnUNetTrainer_petsegTiny(nnUNetTrainer):  # noqa: N801 (nnU-Net's naming convention)
+class nnUNetTrainer_petsegTiny(nnUNetTrainer):
     """Smoke-test budget for CI on 2 CPU cores: 2 epochs × 3 iterations, 1 validation
     iteration per epoch (nnU-Net's default: 1000 × 250, 50). Learns almost nothing; it
     proves that the whole chain runs through the real nnU-Net."""
