@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import time
@@ -61,6 +62,7 @@ __all__ = [
     "TrainBudget",
     "load_nnunet_model",
     "nnunet_environment",
+    "nnunet_predictor",
     "nnunet_version",
     "predict_fold_probabilities",
     "predict_nnunet",
@@ -472,6 +474,48 @@ def _study_image(study: Study) -> NDArray[np.float32]:
     return np.stack([study.pet, study.ct]).astype(np.float32)
 
 
+def nnunet_predictor(
+    model: NnunetModel, fold: int, *, use_mirroring: bool = True, device: str = "cpu"
+) -> Any:
+    """An ``nnUNetPredictor`` holding one fold of ``model``, initialised without nnU-Net's
+    trainer lookup by name: the network comes from the trainer's
+    ``build_network_architecture`` and goes to ``manual_initialization``."""
+    import torch
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    plans_manager = PlansManager(model.plans)
+    configuration = plans_manager.get_configuration(model.configuration)
+    n_inputs = determine_num_input_channels(plans_manager, configuration, model.dataset_json)
+    n_outputs = plans_manager.get_label_manager(model.dataset_json).num_segmentation_heads
+    network = _trainer_class(model.trainer).build_network_architecture(
+        plans_manager, configuration, n_inputs, n_outputs, enable_deep_supervision=False
+    )
+    weights = model.parameters[fold]
+    network.load_state_dict(weights)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a note about CPU devices
+        predictor = nnUNetPredictor(
+            tile_step_size=0.5,
+            use_gaussian=True,
+            use_mirroring=use_mirroring,
+            perform_everything_on_device=device == "cuda",
+            device=torch.device(device),
+            verbose=False,
+            allow_tqdm=False,
+        )
+    predictor.manual_initialization(
+        network,
+        plans_manager,
+        configuration,
+        [weights],
+        model.dataset_json,
+        model.trainer,
+        model.mirror_axes,
+    )
+    return predictor
+
+
 def predict_fold_probabilities(
     study: Study,
     model: NnunetModel,
@@ -486,45 +530,15 @@ def predict_fold_probabilities(
     nnU-Net's image order is SimpleITK's, which for petseg's NIfTI files is petseg's
     ``(Z, Y, X)`` with spacing ``(dz, dy, dx)``, so the study's arrays go in as they are.
     """
-    import torch
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-    from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
-    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
-
     image = _study_image(study)
-    plans_manager = PlansManager(model.plans)
-    configuration = plans_manager.get_configuration(model.configuration)
-    n_inputs = determine_num_input_channels(plans_manager, configuration, model.dataset_json)
+    n_inputs = len(model.dataset_json["channel_names"])
     if n_inputs != image.shape[0]:
         raise ValueError(f"the model expects {n_inputs} input channels, petseg gives PET and CT")
-    n_outputs = plans_manager.get_label_manager(model.dataset_json).num_segmentation_heads
-    trainer_cls = _trainer_class(model.trainer)
     properties = {"spacing": [float(s) for s in study.geometry.spacing]}
     result = {}
-    for fold, weights in model.parameters.items():
-        network = trainer_cls.build_network_architecture(
-            plans_manager, configuration, n_inputs, n_outputs, enable_deep_supervision=False
-        )
-        network.load_state_dict(weights)
-        predictor = nnUNetPredictor(
-            tile_step_size=0.5,
-            use_gaussian=True,
-            use_mirroring=use_mirroring,
-            perform_everything_on_device=device == "cuda",
-            device=torch.device(device),
-            verbose=False,
-            allow_tqdm=False,
-        )
-        predictor.manual_initialization(
-            network,
-            plans_manager,
-            configuration,
-            [weights],
-            model.dataset_json,
-            model.trainer,
-            model.mirror_axes,
-        )
-        with _quiet_nnunet_warnings(), contextlib.redirect_stdout(None):  # type: ignore[type-var]
+    for fold in sorted(model.parameters):
+        predictor = nnunet_predictor(model, fold, use_mirroring=use_mirroring, device=device)
+        with _quiet_nnunet_warnings():
             _, probabilities = predictor.predict_single_npy_array(
                 image.copy(), dict(properties), None, None, True
             )
