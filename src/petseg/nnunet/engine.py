@@ -171,13 +171,13 @@ class TrainBudget:
                 raise ValueError(f"{name} must be at least 1, got {value}")
 
 
-def _trainer_class(name: str) -> type:
+def _trainer_class(name: str) -> Any:
     """petseg's trainers by name, else nnU-Net's default ``nnUNetTrainer``; other nnU-Net
     trainers through nnU-Net's own lookup (which needs every trainer module importable)."""
     from petseg.nnunet import trainers
 
     if name in trainers.__all__:
-        return getattr(trainers, name)  # type: ignore[no-any-return]
+        return getattr(trainers, name)
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
     if name == "nnUNetTrainer":
@@ -185,7 +185,7 @@ def _trainer_class(name: str) -> type:
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
 
     try:
-        return recursive_find_trainer_class_by_name(name)  # type: ignore[no-any-return]
+        return recursive_find_trainer_class_by_name(name)
     except (ImportError, RuntimeError) as err:
         raise ValueError(
             f"nnU-Net trainer {name!r} could not be loaded ({err}); use nnUNetTrainer or one of "
@@ -395,7 +395,8 @@ class NnunetModel:
 
     @property
     def pet_normalisation(self) -> str | None:
-        return self.dataset_json.get("petseg", {}).get("pet_normalisation")  # type: ignore[no-any-return]
+        value = self.dataset_json.get("petseg", {}).get("pet_normalisation")
+        return None if value is None else str(value)
 
 
 def _find_model_folder(path: Path) -> Path:
@@ -633,9 +634,9 @@ def predict_nnunet_dataset(
         pet, geometry = read_nifti(folder / "pet.nii.gz")
         ct = read_nifti(folder / "ct.nii.gz")[0] if (folder / "ct.nii.gz").is_file() else None
         study = Study(
-            pet,
+            np.asarray(pet, dtype=np.float32),
             geometry,
-            ct=ct,
+            ct=None if ct is None else np.asarray(ct, dtype=np.float32),
             patient_id=case_id,
             study_id=case_id,
             provenance={

@@ -174,7 +174,8 @@ def ensemble_mean(probabilities: Sequence[NDArray[np.floating]]) -> NDArray[np.f
     shapes = {np.shape(p) for p in probabilities}
     if len(shapes) != 1:
         raise ValueError(f"probability maps differ in shape: {sorted(shapes)}")
-    return np.mean(np.stack(probabilities), axis=0, dtype=np.float64).astype(np.float32)
+    mean = np.mean(np.stack(probabilities), axis=0, dtype=np.float64)
+    return np.asarray(mean, dtype=np.float32)
 
 
 def lesion_mask_from_probabilities(mean: NDArray[np.floating]) -> NDArray[np.bool_]:

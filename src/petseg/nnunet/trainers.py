@@ -11,6 +11,8 @@ This module imports nnU-Net at import time: import it only where nnunetv2 is ins
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
@@ -25,10 +27,10 @@ class nnUNetTrainer_petsegTiny(nnUNetTrainer):
     # nnU-Net records the __init__ arguments by name in its checkpoints: keep its signature.
     def __init__(
         self,
-        plans: dict,  # type: ignore[type-arg]
+        plans: dict[str, Any],
         configuration: str,
         fold: int,
-        dataset_json: dict,  # type: ignore[type-arg]
+        dataset_json: dict[str, Any],
         device: torch.device = torch.device("cpu"),  # noqa: B008
     ) -> None:
         super().__init__(plans, configuration, fold, dataset_json, device)
