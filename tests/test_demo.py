@@ -2,12 +2,14 @@
 
 import json
 
+import pytest
+
 from petseg.cli import main
 
 
 def test_demo_writes_outputs_and_finds_lesions(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--no-ai"]) == 0
+    assert main(["demo", "--out", str(out), "--seed", "7"]) == 0
     printed = capsys.readouterr().out
     assert "SYNTHETIC" in printed and "liver-corrected" in printed
     summary = json.loads((out / "summary.json").read_text())
@@ -23,4 +25,14 @@ def test_demo_writes_outputs_and_finds_lesions(tmp_path, capsys):
     report = json.loads((out / "liver-threshold-corrected" / "report.json").read_text())
     assert report["synthetic"] is True and report["reference"]["organ"] == "liver"
     # refuses to overwrite without --force
-    assert main(["demo", "--out", str(out), "--no-ai"]) == 2
+    assert main(["demo", "--out", str(out), "--seed", "7"]) == 2
+
+
+@pytest.mark.slow
+def test_demo_with_the_shipped_network(tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--ai"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "ai-ensemble" in summary["rows"]
+    report = json.loads((out / "ai-ensemble" / "report.json").read_text())
+    assert report["model"]["trained_on_synthetic_data"] is True

@@ -83,7 +83,7 @@ def run_demo(
     *,
     seed: int = DEFAULT_SEED,
     spacing: tuple[float, float, float] = (4.0, 4.0, 4.0),
-    ai: bool = True,
+    ai: bool = False,
     force: bool = False,
 ) -> DemoResult:
     """Generate a phantom, segment it, compare with the truth; write everything to ``out_dir``.
@@ -141,6 +141,7 @@ def run_demo(
 
             ai_result, _ = predict_study(study, load_model(model_dir), device="cpu")
             write_segmentation_outputs(tmp / "ai-ensemble", study, ai_result)
+            ai_result.extra["note"] = "demonstration model, barely trained: see its MODEL_CARD.md"
             rows["ai-ensemble"] = _summary_row(ai_result.labels, case, ai_result.patient.to_dict())
 
         summary = {

@@ -30,6 +30,14 @@ def check_writable_target(path: Path, force: bool) -> None:
         )
 
 
+def _chmod_like_umask(path: Path, mode: int) -> None:
+    """mkdtemp/mkstemp create private (0700/0600) entries; give the final output the
+    permissions an ordinary ``mkdir``/``open`` would (``mode`` minus the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that becomes ``path`` when the block succeeds.
@@ -40,6 +48,7 @@ def atomic_dir(path: str | os.PathLike[str], force: bool = False) -> Iterator[Pa
     check_writable_target(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    _chmod_like_umask(tmp, 0o777)
     try:
         yield tmp
         if target.exists():
@@ -66,6 +75,7 @@ def atomic_file(path: str | os.PathLike[str], force: bool = False) -> Iterator[P
     )
     os.close(fd)
     tmp = Path(name)
+    _chmod_like_umask(tmp, 0o666)
     try:
         yield tmp
         os.replace(tmp, target)
