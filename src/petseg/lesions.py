@@ -9,7 +9,7 @@ corner neighbours); the default is 26, the usual choice for PET lesion counting
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
 import cc3d
 import numpy as np
@@ -22,6 +22,7 @@ __all__ = [
     "CONNECTIVITIES",
     "DEFAULT_CONNECTIVITY",
     "MIN_LESION_VOLUME_ML",
+    "Connectivity",
     "LesionStats",
     "PatientStats",
     "label_components",
@@ -35,7 +36,9 @@ __all__ = [
     "suv_peak",
 ]
 
-CONNECTIVITIES = (6, 18, 26)
+#: The 3D connectivities accepted by :func:`check_connectivity` (and ``cc3d``).
+Connectivity = Literal[6, 18, 26]
+CONNECTIVITIES: tuple[Connectivity, ...] = (6, 18, 26)
 DEFAULT_CONNECTIVITY = 26
 #: Carlsen et al. 2022: "all volumes < 0.1 mL (< 9 voxels) are automatically removed".
 MIN_LESION_VOLUME_ML = 0.1
@@ -43,14 +46,15 @@ MIN_LESION_VOLUME_ML = 0.1
 SUV_PEAK_SPHERE_ML = 1.0
 
 
-def check_connectivity(connectivity: int) -> int:
+def check_connectivity(connectivity: int) -> Connectivity:
     """Return ``connectivity`` if it is 6, 18 or 26, else raise a ValueError naming the choices."""
     if connectivity not in CONNECTIVITIES:
         raise ValueError(
             f"connectivity must be one of {CONNECTIVITIES} (3D face/edge/corner neighbours), "
             f"got {connectivity!r}"
         )
-    return int(connectivity)
+    # Checked just above: the value is one of the Literal's members.
+    return cast(Connectivity, int(connectivity))
 
 
 def label_components(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,11 +50,17 @@ def render_mip(
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     dz, dy, dx = geometry.spacing
     vmax = suv_max_display or max(float(np.percentile(suv, 99.9)), 1.0)
     views = mip_projections(suv, labels)
-    palette = plt.get_cmap("tab10").colors
+    cmap = plt.get_cmap("tab10")
+    if not isinstance(cmap, ListedColormap):
+        raise TypeError(f"expected matplotlib's tab10 to be a ListedColormap, got {type(cmap)}")
+    # tab10 stores its ten colours as a tuple of RGB tuples; the stubs type ``colors``
+    # as any array-like.
+    palette = cast("Sequence[tuple[float, float, float]]", cmap.colors)
     widths = [views["coronal"][0].shape[1] * dx, views["sagittal"][0].shape[1] * dy]
     height = suv.shape[0] * dz
     fig, axes = plt.subplots(

@@ -87,7 +87,7 @@ def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
             "SYNTHETIC DATA: this study is a petseg phantom standing in for real "
             "[64Cu]Cu-DOTATATE PET/CT; no patient was imaged."
         )
-    return _jsonable(report)  # type: ignore[no-any-return]
+    return _jsonable(report)
 
 
 def write_segmentation_outputs(

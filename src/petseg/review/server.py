@@ -322,6 +322,7 @@ class ReviewApp:
         with session.lock:
             if action == "remove":
                 _only_keys(payload, {"label", "seed"})
+                label: Any  # from label_at, or the client's value, which remove() validates
                 if "seed" in payload:
                     label = session.label_at(payload["seed"])
                     if label == 0:

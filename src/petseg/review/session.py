@@ -601,7 +601,8 @@ class CaseSession:
                 for s, n in zip(index, shape, strict=True)
             )
             old = self.labels[box]
-            local_seed = tuple(s - b.start for s, b in zip(index, box, strict=True))
+            k, j, i = (s - b.start for s, b in zip(index, box, strict=True))
+            local_seed = (k, j, i)
             affine = self.case.geometry.affine.copy()
             affine[:3, 3] = self.case.geometry.index_to_patient(
                 np.asarray([b.start for b in box], dtype=float)
