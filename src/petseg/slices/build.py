@@ -152,7 +152,7 @@ def block_any(mask: NDArray[np.bool_], factor: int = 2) -> NDArray[np.bool_]:
     m = np.asarray(mask, dtype=bool)
     _check_factor(m.shape, factor)
     h, w = m.shape[-2] // factor, m.shape[-1] // factor
-    return m.reshape(*m.shape[:-2], h, factor, w, factor).any(axis=(-3, -1))
+    return np.asarray(m.reshape(*m.shape[:-2], h, factor, w, factor).any(axis=(-3, -1)))
 
 
 def tumour_slice_indices(mask: NDArray[np.bool_]) -> NDArray[np.int64]:

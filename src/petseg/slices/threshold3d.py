@@ -124,7 +124,8 @@ def _build_model() -> Any:
             for m in self.modules():
                 if isinstance(m, nn.Conv3d | nn.Linear):
                     nn.init.xavier_uniform_(m.weight)
-                    nn.init.zeros_(m.bias)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
 
         def forward(self, x: Any) -> Any:
             return self.head(self.features(x)).squeeze(1)
@@ -138,7 +139,7 @@ def build_threshold3d_cnn() -> Any:
 
 
 def _train(
-    inputs: NDArray[np.float32], targets: NDArray[np.float64], epochs: int, seed: int
+    inputs: list[NDArray[np.float32]], targets: NDArray[np.float64], epochs: int, seed: int
 ) -> Any:
     import torch
 
@@ -225,7 +226,7 @@ def run_threshold3d(
                 > t["predicted_threshold_method3"][rows][:, None, None],
                 "oracle2d": slices.images[rows] > t["optimal_threshold_pet"][rows][:, None, None],
             }
-            row = {
+            row: dict[str, Any] = {
                 "patient": p,
                 "fold": f,
                 "slices": len(rows),
@@ -244,11 +245,11 @@ def run_threshold3d(
     cols = [k for k in rows_out[0] if k.startswith("dice_")]
     summary = {c: _median_iqr(np.array([r[c] for r in rows_out])) for c in cols}
     cnn = np.array([r["dice_3d_cnn"] for r in rows_out])
-    tests = {}
+    tests: dict[str, float | None] = {}
     for other in ("dice_2d_method1_stacked", "dice_2d_method2_stacked", "dice_2d_method3_stacked"):
         b = np.array([r[other] for r in rows_out])
-        p = wilcoxon_signed_rank(cnn, b)["pvalue"]
-        tests[f"dice_3d_cnn_vs_{other}"] = None if np.isnan(p) else p
+        pvalue = wilcoxon_signed_rank(cnn, b)["pvalue"]
+        tests[f"dice_3d_cnn_vs_{other}"] = None if np.isnan(pvalue) else pvalue
     return {
         "epochs": epochs,
         "network_input_zyx": list(NETWORK_INPUT),

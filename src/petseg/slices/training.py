@@ -178,7 +178,7 @@ def train_unet(
     Returns the trained model (in eval mode) and the per-epoch ``loss``/``val_loss``.
     """
     torch.manual_seed(config.seed)
-    model = UNet2D(config.dropout).to(memory_format=torch.channels_last)
+    model = UNet2D(config.dropout).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     x = _as_tensor(images)
     y = _as_tensor(np.asarray(masks, dtype=np.float32))
     loss_fn = clipped_bce if config.unet_loss == "clipped_bce" else nn.BCEWithLogitsLoss()
@@ -195,7 +195,7 @@ def train_threshold_cnn(
             f"need one threshold per image: {len(images)} images, thresholds shape {thresholds.shape}"
         )
     torch.manual_seed(config.seed)
-    model = ThresholdCNN().to(memory_format=torch.channels_last)
+    model = ThresholdCNN().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     x = _as_tensor(images)
     return model, _fit(model, x, torch.from_numpy(thresholds), nn.MSELoss(), config)
 
