@@ -290,11 +290,10 @@ def predict_dataset(
     ``folds="crossval"`` predicts each case with the single fold that did not train on
     it (the model's ``folds.json``): the cross-validation predictions.
     """
-    from petseg.io.nifti import read_nifti
-    from petseg.nn.data import list_cases, read_dataset_info
+    from petseg.io import load_study
+    from petseg.nn.data import list_cases
     from petseg.nn.folds import fold_of_case
 
-    info = read_dataset_info(dataset)
     ids = list_cases(dataset, labelled=False)
     crossval = folds == "crossval"
     model = load_model(model_path, None if crossval else folds, device=device)
@@ -303,21 +302,7 @@ def predict_dataset(
         raise FileNotFoundError(f"{model.path / 'folds.json'} is missing; crossval needs the split")
     results = {}
     for case_id in ids:
-        folder = Path(dataset) / case_id
-        pet, geometry = read_nifti(folder / "pet.nii.gz")
-        ct = read_nifti(folder / "ct.nii.gz")[0] if (folder / "ct.nii.gz").is_file() else None
-        study = Study(
-            np.asarray(pet, dtype=np.float32),
-            geometry,
-            ct=None if ct is None else np.asarray(ct, dtype=np.float32),
-            patient_id=case_id,
-            study_id=case_id,
-            provenance={
-                "dataset": str(Path(dataset).resolve()),
-                "case": case_id,
-                "synthetic": bool(info.get("synthetic", False)),
-            },
-        )
+        study = load_study(Path(dataset) / case_id)
         case_model = model
         if crossval:
             fold = fold_of_case(split, case_id)  # type: ignore[arg-type]
