@@ -156,6 +156,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
+def _cell(stats: dict[str, Any]) -> str:
+    mean, median = stats["mean"], stats["median"]
+    if mean is None:
+        return "n/a"
+    return f"{mean:.3f} / {median:.3f}"
+
+
+def print_figures(figures: dict[str, Any], folds: int, iterations: int) -> None:
+    """Print the side-by-side table of ``comparison.json``'s content."""
+    models = ("builtin", "nnunet", "nnunet_tta")
+    print(
+        f"device {figures['device']}, {figures['threads']} threads, grid {figures['grid']}, "
+        f"{folds} folds × {iterations} iterations (batch 2), {figures['n_cases']} cases"
+    )
+    header = "metric (mean / median over cases with lesions)"
+    print(f"{header:48s} {'built-in':>17s} {'nnU-Net':>17s} {'nnU-Net+TTA':>17s}")
+    for key, per_model in figures["metrics"].items():
+        cells = [_cell(per_model[m]) for m in models]
+        print(f"{key:48s} {cells[0]:>17s} {cells[1]:>17s} {cells[2]:>17s}")
+    b, n = figures["builtin_s_per_iteration"], figures["nnunet_s_per_iteration"]
+    print(f"training s/iteration: built-in {b:.2f}, nnU-Net {n:.2f} (ratio {n / b:.2f}x)")
+    ib = figures["pred_builtin_inference_s_per_study"]
+    nn, tta = (
+        figures["pred_nnunet_inference_s_per_study"],
+        figures["pred_nnunet_tta_inference_s_per_study"],
+    )
+    print(
+        f"inference s/study (1 fold): built-in {ib:.2f}, nnU-Net {nn:.2f} ({nn / ib:.2f}x), "
+        f"with mirroring {tta:.2f} ({tta / ib:.2f}x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -170,31 +202,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args()
-    figures = run(args)
-    iterations = args.epochs * args.iterations
-    print(
-        f"device {figures['device']}, {figures['threads']} threads, grid {figures['grid']}, "
-        f"{args.folds} folds × {iterations} iterations (batch 2), {figures['n_cases']} cases"
-    )
-    print(
-        f"{'metric (mean / median over cases with lesions)':48s} {'built-in':>17s} {'nnU-Net':>17s} {'nnU-Net+TTA':>17s}"
-    )
-    for key, per_model in figures["metrics"].items():
-        cells = [
-            f"{per_model[m]['mean']:.3f} / {per_model[m]['median']:.3f}"
-            for m in ("builtin", "nnunet", "nnunet_tta")
-        ]
-        print(f"{key:48s} {cells[0]:>17s} {cells[1]:>17s} {cells[2]:>17s}")
-    b, n = figures["builtin_s_per_iteration"], figures["nnunet_s_per_iteration"]
-    print(f"training s/iteration: built-in {b:.2f}, nnU-Net {n:.2f} (ratio {n / b:.2f}x)")
-    ib = figures["pred_builtin_inference_s_per_study"]
-    print(
-        f"inference s/study (1 fold): built-in {ib:.2f}, nnU-Net "
-        f"{figures['pred_nnunet_inference_s_per_study']:.2f} "
-        f"({figures['pred_nnunet_inference_s_per_study'] / ib:.2f}x), with mirroring "
-        f"{figures['pred_nnunet_tta_inference_s_per_study']:.2f} "
-        f"({figures['pred_nnunet_tta_inference_s_per_study'] / ib:.2f}x)"
-    )
+    print_figures(run(args), args.folds, args.epochs * args.iterations)
 
 
 if __name__ == "__main__":

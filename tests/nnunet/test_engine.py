@@ -208,16 +208,21 @@ def test_lesion_maps_go_through_petseg_evaluate(trained, predicted, tmp_path):
     assert len(rows) == 1 + len(CASES)  # header + one row per case
 
 
-def test_mirroring_switch_is_recorded_and_averages_flips(trained):
+def test_single_study_folder_and_mirroring_switch(trained, tmp_path):
     dataset, work, _ = trained
     case = "phantom_0001"
     pet, geometry = read_nifti(dataset / case / "pet.nii.gz")
     study = Study(pet, geometry, ct=read_nifti(dataset / case / "ct.nii.gz")[0], patient_id=case)
     model = engine.load_nnunet_model(work, folds="1")
     with_tta, mirrored = engine.predict_nnunet(study, model, use_mirroring=True)
-    without, plain = engine.predict_nnunet(study, model, use_mirroring=False)
+    without = engine.predict_nnunet_to_folder(
+        study, work, tmp_path / "one", folds="1", use_mirroring=False
+    )
     assert with_tta.extra["model"]["test_time_mirroring"] is True
     assert without.extra["model"]["test_time_mirroring"] is False
-    assert list(plain) == [1] and plain[1].shape == (2, *geometry.shape)
+    assert without.extra["model"]["folds"] == [1]
+    plain = np.load(tmp_path / "one" / "nnunet_fold_1.npz")["probabilities"]
+    assert plain.shape == (2, *geometry.shape)
+    assert (tmp_path / "one" / "lesions.nii.gz").is_file()
     # mirroring averages the predictions of the flipped images: a different map
-    assert not np.allclose(mirrored[1], plain[1], atol=1e-4)
+    assert not np.allclose(mirrored[1], plain, atol=1e-4)

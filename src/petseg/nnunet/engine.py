@@ -67,6 +67,7 @@ __all__ = [
     "predict_fold_probabilities",
     "predict_nnunet",
     "predict_nnunet_dataset",
+    "predict_nnunet_to_folder",
     "require_nnunet",
     "save_fold_probabilities",
     "train_nnunet",
@@ -595,6 +596,31 @@ def predict_nnunet(
         body=body,
     )
     return result, per_fold
+
+
+def predict_nnunet_to_folder(
+    study: Study,
+    model_path: str | Path,
+    out: str | Path,
+    *,
+    folds: str | Sequence[int] | None = "all",
+    use_mirroring: bool = True,
+    device: str = "cpu",
+    save_probabilities: bool = True,
+    force: bool = False,
+    rtstruct: bool = True,
+) -> SegmentationResult:
+    """Predict one study with an nnU-Net model folder and write petseg's case folder
+    (as ``petseg segment``; ``rtstruct.dcm`` for DICOM studies), plus the per-fold
+    ``nnunet_fold_<k>.npz`` probabilities when ``save_probabilities``."""
+    from petseg.report import write_segmentation_outputs
+
+    model = load_nnunet_model(model_path, folds)
+    result, per_fold = predict_nnunet(study, model, use_mirroring=use_mirroring, device=device)
+    target = write_segmentation_outputs(out, study, result, force=force, rtstruct=rtstruct)
+    if save_probabilities:
+        save_fold_probabilities(target, per_fold)
+    return result
 
 
 def predict_nnunet_dataset(
