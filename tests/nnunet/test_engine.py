@@ -2,7 +2,7 @@
 installed: ``pip install -e '.[test,nnunet]'``; skipped otherwise).
 
 One module fixture exports, plans, preprocesses and trains two folds with
-``nnUNetTrainer_petsegTiny`` (2 epochs × 3 iterations) on four 32×30×48 phantom cases, then
+``nnUNetTrainer_petsegTiny`` (1 epoch × 2 iterations) on four 32×30×48 phantom cases, then
 every test checks one part of the chain against nnU-Net itself or petseg's own functions.
 """
 
@@ -103,8 +103,8 @@ def test_split_is_the_builtin_engines_and_nnunet_uses_it(trained, tmp_path):
         log = next((model / f"fold_{fold}").glob("training_log_*.txt")).read_text()
         # nnU-Net logs which split it trained on: our fold's 2 training, 2 validation cases
         assert "This split has 2 training and 2 validation cases." in log
-    assert record["budget_used"]["epochs"] == 2
-    assert record["budget_used"]["iterations_per_epoch"] == 3
+    assert record["budget_used"]["epochs"] == 1
+    assert record["budget_used"]["iterations_per_epoch"] == 2
     assert (
         record["pet_normalisation"] == "zscore" and record["trainer"] == "nnUNetTrainer_petsegTiny"
     )

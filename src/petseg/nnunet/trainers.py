@@ -20,8 +20,8 @@ __all__ = ["nnUNetTrainer_petsegTiny"]
 
 
 class nnUNetTrainer_petsegTiny(nnUNetTrainer):
-    """Smoke-test budget for CI on 2 CPU cores: 2 epochs × 3 iterations, 1 validation
-    iteration per epoch (nnU-Net's default: 1000 × 250, 50). Learns almost nothing; it
+    """Smoke-test budget for CI on 2 CPU cores: 1 epoch × 2 iterations, 1 validation
+    iteration (nnU-Net's default: 1000 × 250, 50). Learns almost nothing; it
     proves that the whole chain runs through the real nnU-Net."""
 
     # nnU-Net records the __init__ arguments by name in its checkpoints: keep its signature.
@@ -34,6 +34,6 @@ class nnUNetTrainer_petsegTiny(nnUNetTrainer):
         device: torch.device = torch.device("cpu"),  # noqa: B008
     ) -> None:
         super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 2
-        self.num_iterations_per_epoch = 3
+        self.num_epochs = 1
+        self.num_iterations_per_epoch = 2
         self.num_val_iterations_per_epoch = 1
