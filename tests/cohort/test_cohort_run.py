@@ -88,7 +88,7 @@ def test_broken_study_is_a_failed_row_and_is_redone_when_fixed(
     assert not (out / "case_001").exists()
     assert "Traceback" in (out / "logs" / "case_001.log").read_text()
     # fix the input: only the failed study runs again
-    from conftest import GEOMETRY, case_pet  # the cohort helpers of this folder
+    from .conftest import GEOMETRY, case_pet
 
     write_nifti(cohort / "case_001" / "pet.nii.gz", case_pet(1), GEOMETRY, force=True)
     again = run_cohort(cohort, out, FIXED4, workers=0, progress=False)

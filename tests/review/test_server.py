@@ -33,15 +33,22 @@ class Client:
         head = {"Content-Type": "application/json", **(headers or {})}
         if self.token:
             head["X-Petseg-Token"] = self.token
-        conn.request(
-            method,
-            path,
-            body=data if data is not None else (b"" if method == "POST" else None),
-            headers=head,
-        )
-        response = conn.getresponse()
-        raw = response.read()
-        conn.close()
+        try:
+            try:
+                conn.request(
+                    method,
+                    path,
+                    body=data if data is not None else (b"" if method == "POST" else None),
+                    headers=head,
+                )
+            except (BrokenPipeError, ConnectionResetError):
+                # a 413 answer may close the socket before a huge body is fully sent;
+                # the answer is still there to read
+                pass
+            response = conn.getresponse()
+            raw = response.read()
+        finally:
+            conn.close()
         kind = response.getheader("Content-Type", "")
         return response.status, json.loads(raw) if kind.startswith("application/json") else raw
 
