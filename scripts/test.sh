@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh machine and run the whole petseg test suite (the README's test command).
 # Installs the DICOM validators and the browser the tests use when running as root,
-# installs petseg with its test extras (torch pinned to the local CPU build by
+# installs petseg with its test and nnU-Net extras (torch pinned to the local CPU build by
 # constraints.txt), then runs pytest (long trainings are behind the `slow` marker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +20,11 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-python3 -m pip install -q -c constraints.txt -e ".[test]"
+python3 -m pip install -q -c constraints.txt -e ".[test,nnunet]"
+# PyPI's torchvision (pulled in by nnU-Net through timm) is a CUDA build that cannot load
+# beside the CPU torch of constraints.txt; nnU-Net's default architectures need neither
+# torchvision nor timm, so remove them when torchvision does not import (docs/nnunet.md).
+if ! python3 -c "import torchvision" >/dev/null 2>&1; then
+  python3 -m pip uninstall -q -y torchvision timm
+fi
 python3 -m pytest "$@"

@@ -18,6 +18,7 @@ pytest.importorskip(
 )
 
 from petseg.cli import main
+from petseg.io import load_study
 from petseg.io.nifti import read_nifti
 from petseg.nnunet import engine
 from petseg.nnunet.importer import ensemble_mean, import_nnunet_predictions
@@ -226,3 +227,18 @@ def test_single_study_folder_and_mirroring_switch(trained, tmp_path):
     assert (tmp_path / "one" / "lesions.nii.gz").is_file()
     # mirroring averages the predictions of the flipped images: a different map
     assert not np.allclose(mirrored[1], plain, atol=1e-4)
+
+
+def test_predict_cli_with_the_nnunet_engine(trained, tmp_path):
+    """`petseg predict --engine nnunet` on one case folder gives the library's lesion map."""
+
+    dataset, work, _ = trained
+    case = dataset / "phantom_0001"
+    out = tmp_path / "cli"
+    args = ["predict", str(case), "--engine", "nnunet", "--model", str(work), "--folds", "1"]
+    assert main([*args, "--no-mirroring", "--out", str(out)]) == 0
+    direct = engine.predict_nnunet_to_folder(
+        load_study(case), work, tmp_path / "lib", folds="1", use_mirroring=False
+    )
+    assert np.array_equal(read_nifti(out / "lesions.nii.gz")[0], direct.labels)
+    assert main([*args, "--no-mirroring", "--out", str(out)]) == 2  # exists, no --force

@@ -32,6 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--save-probabilities", action="store_true", help="also write probabilities.nii.gz"
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--engine",
+        choices=("builtin", "nnunet"),
+        default="builtin",
+        help="nnunet: a model trained with petseg train --engine nnunet (docs/nnunet.md)",
+    )
+    parser.add_argument(
+        "--no-mirroring",
+        action="store_true",
+        help="nnU-Net: no test-time mirroring (about 8x faster on CPU)",
+    )
     parser.add_argument("--no-rtstruct", action="store_true", help="do not write rtstruct.dcm")
     add_force_argument(parser)
     parser.set_defaults(func=run)
@@ -46,6 +57,8 @@ def _is_dataset(path: Path | None) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.engine == "nnunet":
+        return _run_nnunet(args)
     from petseg.nn.infer import load_model, predict_dataset, predict_to_folder
 
     if _is_dataset(args.study):
@@ -81,4 +94,30 @@ def run(args: argparse.Namespace) -> int:
         f"{study.patient_id}: folds {sorted(model.networks)} of {model.path}, {p.lesion_count} "
         f"lesions, TTV {p.total_tumour_volume_ml:.2f} mL -> {args.out}"
     )
+    return 0
+
+
+def _run_nnunet(args: argparse.Namespace) -> int:
+    from petseg.nnunet.engine import predict_nnunet_dataset, predict_nnunet_to_folder
+
+    if args.model is None:
+        raise ValueError(
+            "--engine nnunet needs --model, a folder made by petseg train --engine nnunet"
+        )
+    options = {
+        "folds": args.folds,
+        "use_mirroring": not args.no_mirroring,
+        "device": args.device,
+        "save_probabilities": args.save_probabilities,
+        "force": args.force,
+    }
+    if _is_dataset(args.study):
+        results = predict_nnunet_dataset(args.study, args.model, args.out, **options)
+        print(f"{len(results)} cases -> {args.out}")
+        return 0
+    result = predict_nnunet_to_folder(
+        load_study_from_args(args), args.model, args.out, rtstruct=not args.no_rtstruct, **options
+    )
+    p = result.patient
+    print(f"{p.lesion_count} lesions, TTV {p.total_tumour_volume_ml:.2f} mL -> {args.out}")
     return 0

@@ -27,12 +27,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--fold", type=int, action="append", help="train only this fold (repeatable; default all)"
     )
-    parser.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
+    parser.add_argument(
+        "--engine",
+        choices=("builtin", "nnunet"),
+        default="builtin",
+        help="builtin: petseg's MONAI DynUNet; nnunet: nnU-Net v2 through its Python API "
+        "(pip install 'petseg[nnunet]', docs/nnunet.md)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help=f"epochs (default {d.epochs}; nnU-Net's own with --engine nnunet)",
+    )
     parser.add_argument(
         "--iterations",
         type=int,
-        default=d.iterations_per_epoch,
         help=f"iterations per epoch (default {d.iterations_per_epoch}; nnU-Net 250)",
+    )
+    parser.add_argument(
+        "--configuration", default="3d_fullres", help="nnU-Net configuration (--engine nnunet)"
+    )
+    parser.add_argument(
+        "--trainer", default="nnUNetTrainer", help="nnU-Net trainer class (--engine nnunet)"
+    )
+    parser.add_argument(
+        "--pet-normalisation",
+        choices=("zscore", "ct"),
+        default="zscore",
+        help="nnU-Net PET channel normalisation (--engine nnunet; docs/nnunet.md)",
     )
     parser.add_argument(
         "--lr",
@@ -64,11 +86,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.engine == "nnunet":
+        return _run_nnunet(args)
     from petseg.nn.train import TrainConfig, train
 
+    defaults = TrainConfig()
     config = TrainConfig(
-        epochs=args.epochs,
-        iterations_per_epoch=args.iterations,
+        epochs=args.epochs or defaults.epochs,
+        iterations_per_epoch=args.iterations or defaults.iterations_per_epoch,
         learning_rate=args.lr,
         seed=args.seed,
         augment=not args.no_augment,
@@ -90,4 +115,26 @@ def run(args: argparse.Namespace) -> int:
             f"fold {r.fold}: {r.epochs_done} epochs{resumed}, loss {r.final_loss:.3f}, "
             f"validation Dice {r.final_val_dice:.3f}, {r.seconds:.0f} s -> {r.model_path}"
         )
+    return 0
+
+
+def _run_nnunet(args: argparse.Namespace) -> int:
+    from petseg.nn.train import resolve_device
+    from petseg.nnunet.engine import TrainBudget, train_nnunet
+
+    record = train_nnunet(
+        args.dataset,
+        args.out,
+        n_folds=args.folds,
+        folds=args.fold,
+        configuration=args.configuration,
+        trainer=args.trainer,
+        budget=TrainBudget(epochs=args.epochs, iterations_per_epoch=args.iterations),
+        pet_normalisation=args.pet_normalisation,
+        split_seed=args.seed,
+        device=resolve_device(args.device),
+        force=args.force,
+    )
+    for fold, seconds in record["fold_seconds"].items():
+        print(f"fold {fold}: {seconds:.0f} s -> {args.out / record['model']}")
     return 0
