@@ -8,7 +8,7 @@ A fixed SUV threshold and the adaptive % of SUVmax rule are offered as well.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,7 +36,13 @@ from petseg.threshold import (
     threshold_mask,
 )
 
-__all__ = ["METHODS", "SegmentParams", "SegmentationResult", "segment_study"]
+__all__ = [
+    "METHODS",
+    "SegmentParams",
+    "SegmentationResult",
+    "segment_study",
+    "segmentation_from_mask",
+]
 
 METHODS = ("liver", "spleen", "fixed", "percent_max")
 
@@ -208,4 +214,44 @@ def segment_study(
         },
         reference=reference,
         threshold_suv=threshold,
+    )
+
+
+def segmentation_from_mask(
+    study: Study,
+    mask: NDArray[np.bool_],
+    model: Mapping[str, Any],
+    *,
+    min_volume_ml: float = MIN_LESION_VOLUME_ML,
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    body: bool = True,
+    parameters: Mapping[str, Any] | None = None,
+) -> SegmentationResult:
+    """Post-process a network's (Z, Y, X) lesion mask and measure it (both network engines).
+
+    The Carlsen post-processing (body contour, < 0.1 mL) then the lesion table;
+    ``model`` (its provenance) goes to ``extra["model"]``, ``parameters`` are added to the
+    post-processing parameters.
+    """
+    labels = postprocess(
+        mask,
+        study.pet,
+        study.geometry,
+        min_volume_ml=min_volume_ml,
+        connectivity=connectivity,
+        body=body,
+    )
+    lesions = quantify_lesions(study.pet, labels, study.geometry)
+    return SegmentationResult(
+        labels=labels,
+        lesions=lesions,
+        patient=patient_stats(lesions),
+        method="network",
+        parameters={
+            "min_volume_ml": min_volume_ml,
+            "connectivity": connectivity,
+            "body": body,
+            **(parameters or {}),
+        },
+        extra={"model": dict(model)},
     )

@@ -25,8 +25,6 @@ from numpy.typing import NDArray
 from petseg.lesions import (
     DEFAULT_CONNECTIVITY,
     MIN_LESION_VOLUME_ML,
-    patient_stats,
-    quantify_lesions,
 )
 from petseg.nn.data import preprocess, resample
 from petseg.nn.plan import Plan
@@ -203,8 +201,7 @@ def predict_study(
 ) -> tuple[SegmentationResult, NDArray[np.float32]]:
     """Segment a study with the model's folds; return the result and the (Z, Y, X)
     ensemble lesion probability on the PET grid."""
-    from petseg.pipeline import SegmentationResult
-    from petseg.postprocess import postprocess
+    from petseg.pipeline import segmentation_from_mask
 
     t0 = time.perf_counter()
     plan = model.plan
@@ -213,43 +210,31 @@ def predict_study(
     mean, _ = ensemble_probabilities([model.networks[f] for f in folds], image, plan, device=device)
     probability = resample(mean[None], study.geometry.shape)[0]
     mask = probability > PROBABILITY_THRESHOLD
-    labels = postprocess(
+    training = model.info.get("training", {})
+    provenance = {
+        "path": str(model.path),
+        "folds": folds,
+        "plan": plan.to_dict(),
+        "trained_on_synthetic_data": bool(training.get("synthetic", False)),
+        "training_dataset": training.get("dataset"),
+        "trained_with_petseg": training.get("petseg_version"),
+        "device": device,
+    }
+    result = segmentation_from_mask(
+        study,
         mask,
-        study.pet,
-        study.geometry,
+        provenance,
         min_volume_ml=min_volume_ml,
         connectivity=connectivity,
         body=body,
-    )
-    lesions = quantify_lesions(study.pet, labels, study.geometry)
-    training = model.info.get("training", {})
-    result = SegmentationResult(
-        labels=labels,
-        lesions=lesions,
-        patient=patient_stats(lesions),
-        method="network",
         parameters={
             "probability_threshold": PROBABILITY_THRESHOLD,
-            "min_volume_ml": min_volume_ml,
-            "connectivity": connectivity,
-            "body": body,
             "sliding_window_overlap": OVERLAP,
             "gaussian_sigma_scale": SIGMA_SCALE,
             "ensemble": "mean of fold softmax probabilities" if len(folds) > 1 else "single fold",
         },
-        extra={
-            "model": {
-                "path": str(model.path),
-                "folds": folds,
-                "plan": plan.to_dict(),
-                "trained_on_synthetic_data": bool(training.get("synthetic", False)),
-                "training_dataset": training.get("dataset"),
-                "trained_with_petseg": training.get("petseg_version"),
-                "inference_seconds": round(time.perf_counter() - t0, 2),
-                "device": device,
-            }
-        },
     )
+    result.extra["model"]["inference_seconds"] = round(time.perf_counter() - t0, 2)
     return result, probability
 
 

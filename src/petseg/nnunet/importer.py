@@ -26,16 +26,14 @@ import io
 import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from petseg.lesions import DEFAULT_CONNECTIVITY, MIN_LESION_VOLUME_ML
+from petseg.pipeline import SegmentationResult, segmentation_from_mask
 from petseg.study import Geometry, Study
-
-if TYPE_CHECKING:
-    from petseg.pipeline import SegmentationResult
 
 __all__ = [
     "check_properties",
@@ -181,45 +179,6 @@ def ensemble_mean(probabilities: Sequence[NDArray[np.floating]]) -> NDArray[np.f
 def lesion_mask_from_probabilities(mean: NDArray[np.floating]) -> NDArray[np.bool_]:
     """Voxels whose argmax class is not background (class 0); for two classes, p(lesion) > 0.5."""
     return np.asarray(np.argmax(mean, axis=0) > 0)
-
-
-def segmentation_from_mask(
-    study: Study,
-    mask: NDArray[np.bool_],
-    model: Mapping[str, Any],
-    *,
-    min_volume_ml: float = MIN_LESION_VOLUME_ML,
-    connectivity: int = DEFAULT_CONNECTIVITY,
-    body: bool = True,
-    parameters: Mapping[str, Any] | None = None,
-) -> SegmentationResult:
-    """Post-process a (Z, Y, X) lesion mask and measure it; ``model`` goes to ``extra["model"]``."""
-    from petseg.lesions import patient_stats, quantify_lesions
-    from petseg.pipeline import SegmentationResult
-    from petseg.postprocess import postprocess
-
-    labels = postprocess(
-        mask,
-        study.pet,
-        study.geometry,
-        min_volume_ml=min_volume_ml,
-        connectivity=connectivity,
-        body=body,
-    )
-    lesions = quantify_lesions(study.pet, labels, study.geometry)
-    return SegmentationResult(
-        labels=labels,
-        lesions=lesions,
-        patient=patient_stats(lesions),
-        method="network",
-        parameters={
-            "min_volume_ml": min_volume_ml,
-            "connectivity": connectivity,
-            "body": body,
-            **(parameters or {}),
-        },
-        extra={"model": dict(model)},
-    )
 
 
 def segmentation_from_probabilities(
