@@ -142,46 +142,28 @@ def load_study(
     """
     if path is not None and (pet is not None or ct is not None):
         raise ValueError("give either a DICOM folder (path) or NIfTI files (pet=, ct=), not both")
+    case_dir = None
     if path is not None:
-        if Path(path).is_file() and str(path).endswith((".nii", ".nii.gz")):
-            return load_study(
-                pet=path,
-                pet_units=pet_units,
-                suv_factor=suv_factor,
+        source = Path(path)
+        if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
+            pet = source
+        elif (source / "pet.nii.gz").is_file():  # a case folder (docs/dataset-layout.md)
+            case_dir = source
+            pet = source / "pet.nii.gz"
+            ct = source / "ct.nii.gz" if (source / "ct.nii.gz").is_file() else None
+        else:
+            return _load_dicom(
+                source,
+                suv_factor_override=suv_factor,
                 weight_kg=weight_kg,
                 dose_bq=dose_bq,
                 injection_time=injection_time,
-                scan_time=scan_time,
-                half_life_s=half_life_s,
+                series_uid=series_uid,
+                ct_series_uid=ct_series_uid,
             )
-        case_pet = Path(path) / "pet.nii.gz"
-        if case_pet.is_file():  # a case folder of the dataset layout (docs/dataset-layout.md)
-            case_ct = Path(path) / "ct.nii.gz"
-            study = load_study(
-                pet=case_pet,
-                ct=case_ct if case_ct.is_file() else None,
-                pet_units=pet_units,
-                suv_factor=suv_factor,
-                weight_kg=weight_kg,
-                dose_bq=dose_bq,
-                injection_time=injection_time,
-                scan_time=scan_time,
-                half_life_s=half_life_s,
-            )
-            study.provenance["synthetic"] = _case_is_synthetic(Path(path))
-            return study
-        return _load_dicom(
-            Path(path),
-            suv_factor_override=suv_factor,
-            weight_kg=weight_kg,
-            dose_bq=dose_bq,
-            injection_time=injection_time,
-            series_uid=series_uid,
-            ct_series_uid=ct_series_uid,
-        )
     if pet is None:
         raise ValueError("no input: pass a DICOM folder, or pet= (and ct=) NIfTI files")
-    return _load_nifti(
+    study = _load_nifti(
         Path(pet),
         None if ct is None else Path(ct),
         pet_units=pet_units,
@@ -192,6 +174,9 @@ def load_study(
         scan_time=scan_time,
         half_life_s=half_life_s,
     )
+    if case_dir is not None:
+        study.provenance["synthetic"] = _case_is_synthetic(case_dir)
+    return study
 
 
 def _case_is_synthetic(case_dir: Path) -> bool:
