@@ -19,6 +19,7 @@ def _pred_spec(text: str) -> tuple[str | None, Path]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     # Choices and defaults come from the library without importing the heavy parts.
     from petseg.evaluate import EvaluationParams
+    from petseg.lesions import CONNECTIVITIES
     from petseg.metrics import EMPTY_POLICIES, MATCH_CRITERIA, MATCHING_MODES
 
     defaults = EvaluationParams()
@@ -48,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--connectivity",
         type=int,
-        choices=(6, 18, 26),
+        choices=CONNECTIVITIES,
         default=defaults.connectivity,
         help="lesion connectivity for matching and scoring (default %(default)s)",
     )
@@ -73,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--autopet-connectivity",
         type=int,
-        choices=(6, 18, 26),
+        choices=CONNECTIVITIES,
         default=defaults.autopet_connectivity,
         help="connectivity of the autoPET FP/FN volumes (default %(default)s)",
     )
