@@ -54,3 +54,24 @@ def test_synthetic_study_says_so(toy_study, tmp_path):
         ).read_text()
     )
     assert report["synthetic"] is True and "SYNTHETIC" in report["note"]
+
+
+def test_extras_are_written_inside_the_atomic_folder(toy_study, tmp_path):
+    study, _ = toy_study
+    result = segment_study(study, SegmentParams(method="fixed", threshold=8.0))
+
+    def extra(folder):
+        assert folder.name != "case"  # still the temporary folder, renamed afterwards
+        (folder / "extra.txt").write_text("x")
+        return ["extra.txt"]
+
+    out = write_segmentation_outputs(tmp_path / "case", study, result, mip=False, extras=extra)
+    assert (out / "extra.txt").read_text() == "x"
+    assert "extra.txt" in json.loads((out / "report.json").read_text())["outputs"]
+
+    def failing(folder):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_segmentation_outputs(tmp_path / "other", study, result, mip=False, extras=failing)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case"]  # nothing half-written

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +99,13 @@ def write_segmentation_outputs(
     force: bool = False,
     rtstruct: bool = True,
     mip: bool = True,
+    extras: Callable[[Path], Iterable[str]] | None = None,
 ) -> Path:
     """Write the case folder for ``result`` (see module docstring); return its path.
 
     Refuses an existing ``out_dir`` unless ``force``; nothing is left half-written.
+    ``extras(folder)`` may write further files (e.g. probability maps) into the
+    temporary folder before it is renamed; it returns their names for ``report.json``.
     """
     import json
 
@@ -132,6 +136,8 @@ def write_segmentation_outputs(
 
             written = export_lesions_for_study(tmp, result.labels, study, rtstruct=True)
             outputs.extend(p.name for p in written)
+        if extras is not None:
+            outputs.extend(extras(tmp))
         report["outputs"] = outputs
         (tmp / "report.json").write_text(
             json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8"

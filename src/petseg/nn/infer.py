@@ -254,9 +254,19 @@ def predict_to_folder(
     from petseg.report import write_segmentation_outputs
 
     result, probability = predict_study(study, model, device=device)
-    folder = write_segmentation_outputs(out, study, result, force=force, rtstruct=rtstruct)
-    if save_probabilities:
-        write_nifti(Path(folder) / "probabilities.nii.gz", probability, study.geometry, force=True)
+
+    def probabilities(folder: Path) -> list[str]:
+        write_nifti(folder / "probabilities.nii.gz", probability, study.geometry)
+        return ["probabilities.nii.gz"]
+
+    write_segmentation_outputs(
+        out,
+        study,
+        result,
+        force=force,
+        rtstruct=rtstruct,
+        extras=probabilities if save_probabilities else None,
+    )
     return result
 
 

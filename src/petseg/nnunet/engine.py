@@ -39,7 +39,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,7 @@ __all__ = [
     "INSTALL_HINT",
     "NnunetModel",
     "TrainBudget",
+    "fold_probability_writer",
     "load_nnunet_model",
     "nnunet_environment",
     "nnunet_predictor",
@@ -69,7 +70,6 @@ __all__ = [
     "predict_nnunet_dataset",
     "predict_nnunet_to_folder",
     "require_nnunet",
-    "save_fold_probabilities",
     "train_nnunet",
 ]
 
@@ -617,9 +617,14 @@ def predict_nnunet_to_folder(
 
     model = load_nnunet_model(model_path, folds)
     result, per_fold = predict_nnunet(study, model, use_mirroring=use_mirroring, device=device)
-    target = write_segmentation_outputs(out, study, result, force=force, rtstruct=rtstruct)
-    if save_probabilities:
-        save_fold_probabilities(target, per_fold)
+    write_segmentation_outputs(
+        out,
+        study,
+        result,
+        force=force,
+        rtstruct=rtstruct,
+        extras=fold_probability_writer(per_fold) if save_probabilities else None,
+    )
     return result
 
 
@@ -678,21 +683,30 @@ def predict_nnunet_dataset(
         result, per_fold = predict_nnunet(
             study, case_model, use_mirroring=use_mirroring, device=device
         )
-        target = write_segmentation_outputs(
-            Path(out) / case_id, study, result, force=force, rtstruct=False
+        write_segmentation_outputs(
+            Path(out) / case_id,
+            study,
+            result,
+            force=force,
+            rtstruct=False,
+            extras=fold_probability_writer(per_fold) if save_probabilities else None,
         )
-        if save_probabilities:
-            save_fold_probabilities(target, per_fold)
         results[case_id] = result
     return results
 
 
-def save_fold_probabilities(
-    folder: str | Path, per_fold: Mapping[int, NDArray[np.float32]]
-) -> None:
-    """Write ``nnunet_fold_<k>.npz`` (key ``probabilities``, float32, as nnU-Net writes them)."""
-    from petseg.io._atomic import atomic_file
+def fold_probability_writer(
+    per_fold: Mapping[int, NDArray[np.float32]],
+) -> Callable[[Path], list[str]]:
+    """A ``write_segmentation_outputs`` extra that writes ``nnunet_fold_<k>.npz``
+    (key ``probabilities``, float32, as nnU-Net writes them) into the case folder."""
 
-    for fold, probabilities in per_fold.items():
-        with atomic_file(Path(folder) / f"nnunet_fold_{fold}.npz", force=True) as tmp:
-            np.savez_compressed(tmp, probabilities=probabilities.astype(np.float32))
+    def write(folder: Path) -> list[str]:
+        names = []
+        for fold, probabilities in per_fold.items():
+            name = f"nnunet_fold_{fold}.npz"
+            np.savez_compressed(folder / name, probabilities=probabilities.astype(np.float32))
+            names.append(name)
+        return names
+
+    return write
