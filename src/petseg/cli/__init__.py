@@ -72,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("petseg: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError) as err:
+    except (
+        ValueError,
+        OSError,
+        ImportError,
+    ) as err:  # OSError: missing/existing files, permissions
         print(f"petseg {args.command}: error: {err}", file=sys.stderr)
         return 2
 
