@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -53,16 +54,20 @@ def test_finished_fold_is_not_overwritten_without_force(tiny_dataset: Path, trai
         train(tiny_dataset, trained, n_folds=2, folds=[0], config=config, progress=False)
 
 
-def test_resume_gives_same_weights_as_uninterrupted_run(tiny_dataset: Path, tmp_path: Path):
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_resume_gives_same_weights_as_uninterrupted_run(
+    tiny_dataset: Path, tmp_path: Path, optimizer: str
+):
+    config = dataclasses.replace(TINY, optimizer=optimizer)
     cases = load_cases(tiny_dataset)
     plan, split = plan_model_folder(tiny_dataset, tmp_path / "a", cases, n_folds=2)
     plan_model_folder(tiny_dataset, tmp_path / "b", cases, n_folds=2)
-    train_fold(cases, plan, split, 0, tmp_path / "a", TINY, progress=False)
+    train_fold(cases, plan, split, 0, tmp_path / "a", config, progress=False)
     first = train_fold(
-        cases, plan, split, 0, tmp_path / "b", TINY, stop_after_epochs=2, progress=False
+        cases, plan, split, 0, tmp_path / "b", config, stop_after_epochs=2, progress=False
     )
     assert first.epochs_done == 2 and not (tmp_path / "b" / "fold_0" / "model.pt").exists()
-    second = train_fold(cases, plan, split, 0, tmp_path / "b", TINY, progress=False)
+    second = train_fold(cases, plan, split, 0, tmp_path / "b", config, progress=False)
     assert second.resumed_from_epoch == 2 and second.epochs_done == 4
     a = torch.load(tmp_path / "a" / "fold_0" / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "fold_0" / "checkpoint.pt", weights_only=True)
@@ -70,6 +75,13 @@ def test_resume_gives_same_weights_as_uninterrupted_run(tiny_dataset: Path, tmp_
     for key, value in a["model"].items():
         torch.testing.assert_close(value, b["model"][key], rtol=0, atol=0, msg=key)
     assert json.loads(a["log"])[-1]["train_loss"] == json.loads(b["log"])[-1]["train_loss"]
+
+
+def test_train_config_rejects_unknown_optimizer_and_bad_learning_rate():
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="adam")
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig(learning_rate=0.0)
 
 
 def test_resume_refuses_other_settings(tiny_dataset: Path, tmp_path: Path):

@@ -337,3 +337,56 @@ def test_simultaneous_saves_one_wins(client: Client, cohort_dir: Path) -> None:
     assert [
         p.name for p in (cohort_dir / "case01" / "review").iterdir() if p.name.startswith("v")
     ] == ["v001"]
+
+
+def test_preview_endpoints_reduce_images_and_labels(cohort_dir: Path, tmp_path: Path) -> None:
+    from petseg.review.preview import preview_affine
+
+    srv, _url = make_server(cohort_dir, port=0, preview_voxels=20 * 32 * 32 // 8)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        client = Client(srv.server_address[1])
+        opened = client.open()
+        assert opened["meta"]["preview_step"] == 2
+        sid = opened["session"]
+        client.request("POST", f"/api/session/{sid}/remove", {"label": 1})
+        served = {}
+        for name, path in [
+            ("pet", "/api/case/case01/pet.preview.nii.gz"),
+            ("ct", "/api/case/case01/ct.preview.nii.gz"),
+            ("labels", f"/api/session/{sid}/labels.preview.nii.gz"),
+        ]:
+            status, raw = client.request("GET", path)
+            assert status == 200, raw
+            (tmp_path / f"{name}.nii.gz").write_bytes(raw)
+            served[name] = read_nifti(tmp_path / f"{name}.nii.gz")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+    full_geometry = read_nifti(cohort_dir / "case01" / "pet_suv.nii.gz")[1]
+    for volume, geometry in served.values():
+        assert volume.shape == (10, 16, 16)
+        np.testing.assert_allclose(geometry.affine, preview_affine(full_geometry.affine, 2))
+    pet = served["pet"][0]
+    # lesion A (8 SUV) spans full voxels k 4-6, j 8-10, i 8-10 -> blocks k 2-3, j 4-5, i 4-5
+    assert pet[2, 4, 4] == 8.0 and pet[3, 5, 5] == 8.0 and pet[0, 0, 8] == 1.0
+    ct = served["ct"][0]
+    # CT is -1000 HU at i 0-2, 40 HU elsewhere: block i 0 all air, block i 1 half air
+    assert ct[0, 0, 0] == -1000.0 and ct[0, 0, 1] == pytest.approx((-1000.0 + 40.0) / 2)
+    labels = served["labels"][0]
+    assert labels.max() == 2 and labels[2, 4, 4] == 0  # lesion 1 removed in the session
+    assert labels[6, 10, 10] == 2  # lesion B: full voxels 12-14, 20-22, 20-22
+
+
+def test_no_preview_for_small_cases_and_when_disabled(cohort_dir: Path) -> None:
+    for limit in (0, 1_500_000):
+        srv, _url = make_server(cohort_dir, port=0, preview_voxels=limit)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            assert Client(srv.server_address[1]).open()["meta"]["preview_step"] == 1
+        finally:
+            srv.shutdown()
+            srv.server_close()
+    with pytest.raises(ValueError, match="preview_voxels"):
+        make_server(cohort_dir, port=0, preview_voxels=-1)

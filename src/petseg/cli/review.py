@@ -32,11 +32,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--token", default=None, help="access token for a non-loopback --host")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    parser.add_argument(
+        "--preview-voxels",
+        type=int,
+        default=None,
+        help=(
+            "studies larger than this are first shown reduced, then at full resolution "
+            "(default 1500000, for browsers without a GPU; 0 always loads full resolution)"
+        ),
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from petseg.review.preview import PREVIEW_VOXELS
     from petseg.review.server import serve
 
     if not 0 <= args.port <= 65535:
@@ -48,5 +58,6 @@ def _run(args: argparse.Namespace) -> int:
         token=args.token,
         open_browser=not args.no_browser,
         verbose=args.verbose,
+        preview_voxels=PREVIEW_VOXELS if args.preview_voxels is None else args.preview_voxels,
     )
     return 0

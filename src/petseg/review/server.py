@@ -13,9 +13,13 @@ GET      ``/api/cases``                              case list with status, coho
                                                      Table 1, seed methods
 POST     ``/api/case/<id>/open``                     start a session on the latest version
 GET      ``/api/case/<id>/pet.nii.gz``, ``ct.nii.gz``  the case's images (served as files)
+GET      ``/api/case/<id>/pet.preview.nii.gz``,      the images reduced for the first view
+         ``ct.preview.nii.gz``                       (:mod:`petseg.review.preview`; factor
+                                                     ``meta.preview_step``)
 GET      ``/api/case/<id>/mip.bin``                  coronal MIP: float32 (Z, X) SUV maxima then
                                                      int16 (Z, X) row index j of each maximum
 GET      ``/api/session/<sid>/labels.nii.gz``        current lesion map of the session (NIfTI)
+GET      ``/api/session/<sid>/labels.preview.nii.gz``  the same, reduced like the images
 GET      ``/api/session/<sid>/state``                lesion list, edits, revision
 POST     ``/api/session/<sid>/remove``               ``{"label": n}`` or ``{"seed": [k, j, i]}``
 POST     ``/api/session/<sid>/add``                  ``{"seed": [k, j, i], "method", "value"}``
@@ -54,6 +58,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from petseg import __version__
+from petseg.review.preview import PREVIEW_VOXELS, preview_affine, preview_step, preview_volume
 from petseg.review.session import (
     IDLE_PAUSE_S,
     SCORE_FOOTNOTE,
@@ -87,26 +92,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def labels_nifti_bytes(labels: NDArray[np.integer], affine_lps_kji: NDArray[np.float64]) -> bytes:
-    """Gzipped NIfTI-1 of a ``(Z, Y, X)`` label map in the smallest unsigned type that fits.
+def volume_nifti_bytes(volume: NDArray[np.generic], affine_lps_kji: NDArray[np.float64]) -> bytes:
+    """Gzipped NIfTI-1 (fast compression) of a ``(Z, Y, X)`` volume, for the page only.
 
     The voxel order on disk is ``i`` fastest, so flat index ``n`` in the file is flat
-    index ``n`` of the C-ordered ``(Z, Y, X)`` array — the page patches it in place.
-    The affine conversion is :func:`petseg.io.nifti.lps_kji_to_ras_ijk`, the one used
-    for the case's PET file.
+    index ``n`` of the C-ordered ``(Z, Y, X)`` array — the page patches label maps in
+    place. The affine conversion is :func:`petseg.io.nifti.lps_kji_to_ras_ijk`, the one
+    used for the case's PET file.
     """
     import nibabel as nib
 
     from petseg.io.nifti import lps_kji_to_ras_ijk
 
-    top = int(labels.max()) if labels.size else 0
-    dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int32
     affine = lps_kji_to_ras_ijk(affine_lps_kji)
-    img = nib.Nifti1Image(np.asarray(labels, dtype=dtype).transpose(2, 1, 0), affine)
+    img = nib.Nifti1Image(np.asarray(volume).transpose(2, 1, 0), affine)
     img.set_sform(affine, code=1)
     img.set_qform(affine, code=1)
     img.header.set_slope_inter(1.0, 0.0)
     return gzip.compress(img.to_bytes(), compresslevel=1)
+
+
+def labels_nifti_bytes(labels: NDArray[np.integer], affine_lps_kji: NDArray[np.float64]) -> bytes:
+    """:func:`volume_nifti_bytes` of a label map in the smallest unsigned type that fits."""
+    top = int(labels.max()) if labels.size else 0
+    dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int32
+    return volume_nifti_bytes(np.asarray(labels, dtype=dtype), affine_lps_kji)
 
 
 class HttpError(Exception):
@@ -130,11 +140,15 @@ class ReviewApp:
     token : access token required on ``/api/`` requests, or None
     """
 
-    def __init__(self, root: str | Path, *, token: str | None = None) -> None:
+    def __init__(
+        self, root: str | Path, *, token: str | None = None, preview_voxels: int = PREVIEW_VOXELS
+    ) -> None:
         self.cohort = Cohort(root)
         self.token = token
+        self.preview_voxels = preview_voxels
         self._cases: dict[str, CaseData] = {}
         self._mips: dict[str, bytes] = {}
+        self._previews: dict[tuple[str, str], bytes] = {}
         self._sessions: dict[str, _SessionEntry] = {}
         self._lock = threading.Lock()
         self._static = resources.files("petseg.review") / "static"
@@ -175,6 +189,32 @@ class ReviewApp:
                 self._mips[case_id] = mip.tobytes() + depth.tobytes()
             return self._mips[case_id]
 
+    def preview_step(self, case: CaseData) -> int:
+        """Reduction factor of the case's first view; 1 (none) when ``preview_voxels`` is 0."""
+        if self.preview_voxels == 0:
+            return 1
+        return preview_step(case.geometry.shape, self.preview_voxels)
+
+    def image_preview_bytes(self, case_id: str, image: str) -> bytes:
+        """Coarse PET (block max) or CT (block mean) of a case (:mod:`petseg.review.preview`)."""
+        case = self.case(case_id)
+        key = (case_id, image)
+        with self._lock:
+            if key in self._previews:
+                return self._previews[key]
+        step = self.preview_step(case)
+        if image == "pet":
+            volume = preview_volume(case.suv, step, "max")
+        else:
+            from petseg.io.nifti import read_nifti
+
+            ct, _ = read_nifti(case.folder / "ct.nii.gz")
+            volume = preview_volume(np.asarray(ct, dtype=np.float32), step, "mean")
+        data = volume_nifti_bytes(volume, preview_affine(case.geometry.affine, step))
+        with self._lock:
+            self._previews[key] = data
+        return data
+
     def case_meta(self, case: CaseData) -> dict[str, Any]:
         suv = case.suv
         positive = suv[suv > 0]
@@ -195,6 +235,7 @@ class ReviewApp:
             "threshold_suv": case.report.get("threshold_suv"),
             "method": case.report.get("method"),
             "synthetic": bool(case.report.get("synthetic", False)),
+            "preview_step": self.preview_step(case),
             "dicom": bool((case.report.get("inputs") or {}).get("dicom")),
             # coronal MIP display: superior at the top, patient's right on the viewer's left
             "mip": {
@@ -299,6 +340,15 @@ class ReviewApp:
                 {"Content-Type": "application/gzip", "Cache-Control": "no-cache"},
                 file.read_bytes(),
             )
+        if action in ("pet.preview.nii.gz", "ct.preview.nii.gz"):
+            image = action.split(".")[0]
+            if image == "ct" and not (folder / "ct.nii.gz").is_file():
+                raise HttpError(404, f"case {case_id!r} has no ct.nii.gz")
+            return (
+                200,
+                {"Content-Type": "application/gzip", "Cache-Control": "no-cache"},
+                self.image_preview_bytes(case_id, image),
+            )
         if action == "mip.bin":
             return 200, {"Content-Type": "application/octet-stream"}, self.mip_bytes(case_id)
         raise HttpError(404, f"no case endpoint {action!r}")
@@ -311,6 +361,14 @@ class ReviewApp:
             if action == "labels.nii.gz":
                 with session.lock:
                     data = labels_nifti_bytes(session.labels, session.case.geometry.affine)
+                return 200, {"Content-Type": "application/gzip", "Cache-Control": "no-store"}, data
+            if action == "labels.preview.nii.gz":
+                step = self.preview_step(session.case)
+                with session.lock:
+                    reduced = np.asarray(preview_volume(session.labels, step, "max"), np.int32)
+                data = labels_nifti_bytes(
+                    reduced, preview_affine(session.case.geometry.affine, step)
+                )
                 return 200, {"Content-Type": "application/gzip", "Cache-Control": "no-store"}, data
             if action == "state":
                 with session.lock:
@@ -544,15 +602,19 @@ def make_server(
     port: int = 8765,
     token: str | None = None,
     verbose: bool = False,
+    preview_voxels: int = PREVIEW_VOXELS,
 ) -> tuple[_ReviewServer, str]:
     """Create (not start) the review server; return it and the URL to open.
 
     A non-loopback ``host`` requires a token; with ``token=None`` one is generated.
-    ``port=0`` picks a free port.
+    ``port=0`` picks a free port. Studies with more than ``preview_voxels`` voxels are
+    first shown reduced (:mod:`petseg.review.preview`).
     """
+    if preview_voxels < 0:
+        raise ValueError(f"preview_voxels must be 0 (no preview) or positive, got {preview_voxels}")
     if not is_loopback(host) and not token:
         token = secrets.token_urlsafe(24)
-    app = ReviewApp(root, token=token)
+    app = ReviewApp(root, token=token, preview_voxels=preview_voxels)
     server = _ReviewServer((host, port), app, verbose=verbose)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{server.server_address[1]}/"
@@ -569,9 +631,12 @@ def serve(
     token: str | None = None,
     open_browser: bool = True,
     verbose: bool = False,
+    preview_voxels: int = PREVIEW_VOXELS,
 ) -> None:
     """Run the review server until interrupted (the ``petseg review`` command)."""
-    server, url = make_server(root, host=host, port=port, token=token, verbose=verbose)
+    server, url = make_server(
+        root, host=host, port=port, token=token, verbose=verbose, preview_voxels=preview_voxels
+    )
     print(f"petseg review: serving {server.app.cohort.root} at {url}  (Ctrl+C stops)", flush=True)
     if open_browser:
         import webbrowser

@@ -16,7 +16,10 @@ const state = {
   baseVersion: 0,
   lesions: [],
   lastVox: null, // [i, j, k] of the crosshair in NIfTI order
-  dims: null, // [X, Y, Z]
+  dims: null, // [X, Y, Z] of the images shown
+  step: 1, // reduction of the images shown: > 1 while the preview of a large study is up
+  loadToken: 0,
+  display: null,
   activeSeconds: 0,
   lastInteraction: performance.now(),
   busy: false,
@@ -96,7 +99,8 @@ function labelMax() {
 }
 
 async function loadLabels() {
-  const buffer = await fetchBuffer(`/api/session/${state.session}/labels.nii.gz`);
+  const suffix = state.step > 1 ? ".preview" : "";
+  const buffer = await fetchBuffer(`/api/session/${state.session}/labels${suffix}.nii.gz`);
   const vol = await NVImage.loadFromUrl({ url: "labels.nii.gz", name: "labels.nii.gz", buffer });
   vol.setColormapLabel(labelLut(labelMax()));
   vol.opacity = Number($("label-opacity").value);
@@ -108,6 +112,9 @@ async function loadLabels() {
 
 async function openCase(caseId) {
   const t0 = performance.now();
+  const token = ++state.loadToken; // a newer openCase makes this one stop swapping images
+  state.timings = {};
+  state.display = null;
   setStatus(`opening ${caseId}…`);
   const opened = await api("POST", `/api/case/${encodeURIComponent(caseId)}/open`);
   state.caseId = caseId;
@@ -120,37 +127,78 @@ async function openCase(caseId) {
   const [w0, w1] = opened.meta.suv_window;
   $("suv-min").value = w0;
   $("suv-max").value = w1;
-  const base = `/api/case/${encodeURIComponent(caseId)}`;
-  const fetches = [fetchBuffer(`${base}/pet.nii.gz`), fetchBuffer(`/api/session/${state.session}/labels.nii.gz`)];
-  if (opened.meta.has_ct) fetches.push(fetchBuffer(`${base}/ct.nii.gz`));
-  const [petBuf, labBuf, ctBuf] = await Promise.all(fetches);
+  const step = opened.meta.preview_step;
+  delete document.body.dataset.loaded;
+  // Large studies: a reduced first view (petseg.review.preview), then full resolution.
+  // Both downloads start now; the full-resolution one is decoded after the first paint.
+  const full = fetchLayers(caseId, "");
+  const first = step > 1 ? fetchLayers(caseId, ".preview") : full;
+  const firstBuffers = await first;
   state.timings.fetched_ms = performance.now() - t0;
-  for (const vol of [...nv.volumes]) nv.removeVolume(vol);
-  const loaded = [];
-  if (ctBuf) {
-    ctVol = await NVImage.loadFromUrl({ url: "ct.nii.gz", name: "ct.nii.gz", buffer: ctBuf, colormap: "gray", cal_min: -160, cal_max: 240 });
-    loaded.push(ctVol);
-  } else {
-    ctVol = null;
-  }
-  petVol = await NVImage.loadFromUrl({ url: "pet.nii.gz", name: "pet.nii.gz", buffer: petBuf, colormap: "hot", cal_min: w0, cal_max: w1 });
-  loaded.push(petVol);
-  labelVol = await NVImage.loadFromUrl({ url: "labels.nii.gz", name: "labels.nii.gz", buffer: labBuf });
-  labelVol.setColormapLabel(labelLut(labelMax()));
-  loaded.push(labelVol);
-  for (const vol of loaded) nv.addVolume(vol);
-  state.dims = [petVol.hdr.dims[1], petVol.hdr.dims[2], petVol.hdr.dims[3]];
-  setDisplay(ctVol ? "fused" : "pet");
+  await showLayers(firstBuffers, step);
   await loadMip();
   nv.drawScene();
+  nv.gl.finish(); // WebGL is asynchronous: wait until the slices are really drawn
+  if (token !== state.loadToken) return;
   state.timings.first_paint_ms = performance.now() - t0;
   state.timings.since_navigation_ms = performance.now(); // performance.now() counts from navigation start
+  document.body.dataset.firstPaint = caseId;
+  const lesionsText = `${caseId}: ${opened.lesions.length} lesions`;
+  if (step > 1) {
+    setStatus(`${lesionsText}, preview (${step}× coarser) in ${(state.timings.first_paint_ms / 1000).toFixed(2)} s; loading full resolution…`);
+    const layers = await full;
+    if (token !== state.loadToken) return;
+    await showLayers(layers, 1);
+    drawLabelMip();
+    nv.drawScene();
+    nv.gl.finish();
+    state.timings.full_resolution_ms = performance.now() - t0;
+  }
   document.body.dataset.loaded = caseId;
-  setStatus(`${caseId}: ${opened.lesions.length} lesions, loaded in ${(state.timings.first_paint_ms / 1000).toFixed(2)} s`);
+  const seconds = ((state.timings.full_resolution_ms ?? state.timings.first_paint_ms) / 1000).toFixed(2);
+  setStatus(`${lesionsText}, loaded in ${seconds} s`);
   renderCases();
 }
 
+/** Download the case's PET, CT (if any) and the session's labels; suffix "" or ".preview". */
+async function fetchLayers(caseId, suffix) {
+  const base = `/api/case/${encodeURIComponent(caseId)}`;
+  const [pet, labels, ct] = await Promise.all([
+    fetchBuffer(`${base}/pet${suffix}.nii.gz`),
+    fetchBuffer(`/api/session/${state.session}/labels${suffix}.nii.gz`),
+    state.meta.has_ct ? fetchBuffer(`${base}/ct${suffix}.nii.gz`) : null,
+  ]);
+  return { pet, labels, ct };
+}
+
+/** Decode downloaded layers and show them in one GPU upload; `step` is their reduction. */
+async function showLayers(buffers, step) {
+  const [w0, w1] = state.meta.suv_window;
+  const decode = (name, buffer, opts = {}) => NVImage.loadFromUrl({ url: name, name, buffer, ...opts });
+  const ct = buffers.ct ? await decode("ct.nii.gz", buffers.ct, { colormap: "gray", cal_min: -160, cal_max: 240 }) : null;
+  const pet = await decode("pet.nii.gz", buffers.pet, { colormap: "hot", cal_min: w0, cal_max: w1 });
+  const labels = await decode("labels.nii.gz", buffers.labels);
+  labels.setColormapLabel(labelLut(labelMax()));
+  [ctVol, petVol, labelVol] = [ct, pet, labels];
+  state.step = step;
+  state.dims = [pet.hdr.dims[1], pet.hdr.dims[2], pet.hdr.dims[3]];
+  applyDisplay(state.display ?? (ct ? "fused" : "pet"));
+  // One upload of all layers: nv.addVolume per volume would rebuild every layer already
+  // shown each time (1 + 2 + 3 layer uploads), which a software WebGL pays in seconds.
+  const layers = ct ? [ct, pet, labels] : [pet, labels];
+  nv.volumes = layers;
+  nv.back = layers[0];
+  nv.overlays = layers.slice(1);
+  nv.updateGLVolume();
+}
+
 function setDisplay(mode) {
+  applyDisplay(mode);
+  if (petVol) nv.updateGLVolume();
+}
+
+/** Set the layers' opacity, colour map and SUV window for a display mode (no redraw). */
+function applyDisplay(mode) {
   state.display = mode;
   for (const b of document.querySelectorAll("#display button")) b.classList.toggle("on", b.dataset.display === mode);
   if (!petVol) return;
@@ -165,7 +213,6 @@ function setDisplay(mode) {
   petVol.cal_min = Number($("suv-min").value);
   petVol.cal_max = Number($("suv-max").value);
   if (labelVol) labelVol.opacity = labelOpacity;
-  nv.updateGLVolume();
 }
 
 function setView(view) {
@@ -184,9 +231,11 @@ function labelAt(vox) {
   return labelVol.img[voxelIndex(vox[0], vox[1], vox[2])];
 }
 
+/** Move the crosshair to full-resolution voxel (i, j, k) (its block while the preview is up). */
 function jumpToVoxel(i, j, k) {
   if (!petVol) return;
-  const frac = nv.vox2frac([i, j, k]);
+  const s = state.step;
+  const frac = nv.vox2frac([Math.floor(i / s), Math.floor(j / s), Math.floor(k / s)]);
   nv.scene.crosshairPos = frac;
   nv.createOnLocationChange();
   nv.drawScene();
@@ -204,7 +253,8 @@ function showLocation() {
   const [i, j, k] = vox;
   const suv = petVol ? petVol.img[voxelIndex(i, j, k)] : NaN;
   const label = labelAt(vox);
-  $("location").textContent = `voxel (k, j, i) = (${k}, ${j}, ${i})   SUV ${fmt(suv)} g/mL   ${label ? "lesion " + label : "background"}`;
+  const where = state.step > 1 ? `preview block (k, j, i) = (${k}, ${j}, ${i}) of ${state.step}³ voxels, max` : `voxel (k, j, i) = (${k}, ${j}, ${i})  `;
+  $("location").textContent = `${where} SUV ${fmt(suv)} g/mL   ${label ? "lesion " + label : "background"}`;
   highlightLesion(label);
 }
 
@@ -237,6 +287,10 @@ async function editAtCrosshair(mode) {
 
 async function edit(action, body = {}) {
   if (state.busy) return;
+  if (state.step > 1) {
+    setStatus("the full-resolution images are still loading; edits open when they are shown", true);
+    return;
+  }
   state.busy = true;
   const t0 = performance.now();
   try {
@@ -336,7 +390,8 @@ function drawLabelMip() {
   const image = ctx.createImageData(X, Z);
   const hi = Number($("suv-max").value) || 1;
   const lo = Number($("suv-min").value) || 0;
-  const Y = state.dims[1];
+  const [Xl, Yl] = state.dims; // the label map shown: full resolution or preview (state.step)
+  const s = state.step;
   const lut = labelLut(labelMax());
   for (let row = 0; row < Z; row++) {
     for (let col = 0; col < X; col++) {
@@ -344,7 +399,8 @@ function drawLabelMip() {
       const v = mip.values[k * X + i];
       const g = 255 - Math.max(0, Math.min(255, (255 * (v - lo)) / (hi - lo)));
       let label = 0;
-      for (let j = 0; j < Y && !label; j++) label = labelVol.img[i + X * (j + Y * k)];
+      const column = Math.floor(i / s) + Xl * Yl * Math.floor(k / s);
+      for (let j = 0; j < Yl && !label; j++) label = labelVol.img[column + Xl * j];
       const p = 4 * (row * X + col);
       if (label) {
         image.data[p] = 0.5 * g + 0.5 * lut.R[label];

@@ -1,0 +1,89 @@
+"""Coarse first view of a large study, shown while the full-resolution images load.
+
+A browser without a GPU (software WebGL, e.g. a virtual desktop) spends time in
+proportion to the voxels it uploads: a 336 × 336 × 300 PET/CT with its lesion map
+takes tens of seconds before anything is drawn. The review page therefore first shows
+the study reduced by an integer factor per axis, with at most ``PREVIEW_VOXELS`` voxels
+per volume, then replaces it with the full-resolution images. Edits wait for the full
+resolution; the preview only has to show the patient and the lesions at once.
+
+Reductions (``skimage.measure.block_reduce`` over ``step``³ blocks):
+
+* PET: block maximum, so a lesion smaller than a block still shows at its SUVmax;
+* CT: block mean (HU);
+* lesion labels: block maximum, so every lesion keeps at least one preview voxel.
+
+Arrays are ``(Z, Y, X)``; affines map ``(k, j, i, 1)`` to LPS millimetres
+(:class:`petseg.study.Geometry`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+PREVIEW_VOXELS = 1_500_000
+"""Largest number of voxels of one preview volume (about 6 MB of float32)."""
+
+Reduction = Literal["max", "mean"]
+
+
+def preview_step(shape: tuple[int, int, int], max_voxels: int = PREVIEW_VOXELS) -> int:
+    """Smallest integer factor that brings a ``(Z, Y, X)`` volume to ``max_voxels`` or fewer.
+
+    Returns 1 when the volume is already small enough (no preview needed).
+
+    Examples
+    --------
+    >>> preview_step((300, 336, 336))
+    3
+    >>> preview_step((20, 32, 32))
+    1
+    """
+    if max_voxels < 1:
+        raise ValueError(f"max_voxels must be positive, got {max_voxels}")
+    step = 1
+    while math.prod(math.ceil(s / step) for s in shape) > max_voxels:
+        step += 1
+    return step
+
+
+def preview_volume(
+    volume: NDArray[np.generic], step: int, reduce: Reduction
+) -> NDArray[np.generic]:
+    """Reduce a ``(Z, Y, X)`` volume by ``step`` along every axis.
+
+    Blocks at the far edges that stick out of the volume are completed with the
+    volume's minimum, so they do not change a maximum and pull a mean towards the
+    background (air in CT, 0 in PET and labels) — as the edge of the field of view is.
+
+    Returns
+    -------
+    ``(ceil(Z/step), ceil(Y/step), ceil(X/step))`` array: the input's dtype for ``"max"``,
+    float32 for ``"mean"``.
+    """
+    from skimage.measure import block_reduce
+
+    if step < 1:
+        raise ValueError(f"step must be at least 1, got {step}")
+    if reduce not in ("max", "mean"):
+        raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
+    if step == 1:
+        return volume
+    func = np.max if reduce == "max" else np.mean
+    reduced = block_reduce(volume, (step, step, step), func=func, cval=volume.min())
+    return reduced.astype(volume.dtype if reduce == "max" else np.float32, copy=False)
+
+
+def preview_affine(affine: NDArray[np.floating], step: int) -> NDArray[np.float64]:
+    """Affine of the reduced grid: voxel ``p`` sits at the centre of its full block.
+
+    Full-resolution voxels ``step·p … step·p + step − 1`` make preview voxel ``p``, so its
+    centre is full-resolution index ``step·p + (step − 1) / 2`` along each axis.
+    """
+    scale = np.diag([float(step)] * 3 + [1.0])
+    scale[:3, 3] = (step - 1) / 2.0
+    return np.asarray(affine, dtype=np.float64) @ scale
