@@ -211,3 +211,59 @@ def test_remove_add_save_in_browser(served, tmp_path: Path) -> None:  # type: ig
     # TTV = (27 + 24) voxels x 0.012 mL
     assert report["patient"]["total_tumour_volume_ml"] == pytest.approx(51 * 0.012)
     assert review["active_seconds"] >= 0
+
+
+def test_export_buttons_on_a_real_dicom_case(shared_data: Path, tmp_path: Path) -> None:
+    """A real FDG-PET study (STS_019, DICOM) segmented at SUV 2.5: remove the smallest
+    lesion in the list, save, then the two export buttons write an RTSTRUCT and a SEG of
+    the saved version that reference the PET series."""
+    import pydicom
+    from selenium.webdriver.common.by import By
+
+    from petseg.io import load_study
+    from petseg.io.rtstruct import read_rtstruct
+    from petseg.pipeline import SegmentParams
+    from petseg.review.server import make_server
+    from petseg.workflows import segment_to_folder
+
+    dicom = shared_data / "sts-pet" / "STS_019"
+    study = load_study(dicom)
+    case_dir = tmp_path / "cohort" / "sts019"
+    result = segment_to_folder(study, SegmentParams(method="fixed", threshold=2.5), case_dir)
+    assert [les.voxels for les in result.lesions] == [655, 8, 2]  # measured, see docstring
+    server, url = make_server(tmp_path / "cohort", port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    driver = chrome(tmp_path)
+    try:
+        driver.get(url)
+        wait_for(driver, "return document.body.dataset.loaded === 'sts019'")
+        driver.find_element(By.CSS_SELECTOR, "#lesion-table tr[data-label='3'] button.rm").click()
+        wait_for(driver, "return document.body.dataset.revision === '1'")
+        driver.find_element(By.CSS_SELECTOR, "input[name=score][value='4']").click()
+        driver.find_element(By.ID, "reviewer").send_keys("Dr Export")
+        driver.find_element(By.ID, "save").click()
+        wait_for(driver, "return document.body.dataset.saved === 'v001'")
+        for button in ("export-rtstruct", "export-seg"):
+            driver.find_element(By.ID, button).click()
+            wait_for(
+                driver,
+                f"return document.getElementById('status').textContent.includes('{button[7:]}.dcm')",
+            )
+        driver.save_screenshot(str(tmp_path / "exported.png"))
+    finally:
+        driver.quit()
+        server.shutdown()
+        server.server_close()
+
+    saved, _ = read_nifti(case_dir / "review" / "v001" / "lesions.nii.gz")
+    assert sorted(np.unique(saved).tolist()) == [0, 1, 2]
+    pet_series = pydicom.dcmread(next((dicom / "pet").iterdir())).SeriesInstanceUID
+    rtstruct = case_dir / "review" / "v001" / "export-rtstruct" / "rtstruct.dcm"
+    rois = read_rtstruct(rtstruct, study.geometry, series_uid=pet_series)
+    # the contours rasterise back to exactly the saved voxels (petseg.io.rtstruct)
+    assert list(rois) == ["lesion_001", "lesion_002"]
+    np.testing.assert_array_equal(rois["lesion_001"], saved == 1)
+    np.testing.assert_array_equal(rois["lesion_002"], saved == 2)
+    seg = pydicom.dcmread(case_dir / "review" / "v001" / "export-seg" / "seg.dcm")
+    assert seg.Modality == "SEG" and len(seg.SegmentSequence) == 2
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == pet_series
