@@ -36,6 +36,7 @@ import numpy as np
 from petseg.edit import add_lesion_by_seed
 from petseg.io.nifti import write_nifti
 from petseg.lesions import label_components, patient_stats, quantify_lesions, remove_labels
+from petseg.review.preview import PREVIEW_VOXELS
 from petseg.review.server import make_server
 from petseg.study import Geometry
 
@@ -44,7 +45,7 @@ SPACING = (3.0, 2.0, 2.0)
 
 
 def make_study(folder: Path, seed: int = 0) -> tuple[tuple[int, int, int], int]:
-    """A synthetic whole-body-sized case folder; returns a missed lesion's seed and a label."""
+    """A synthetic whole-body-sized PET/CT case folder; returns a missed lesion's seed and a label."""
     rng = np.random.default_rng(seed)
     geometry = Geometry.from_spacing(SHAPE, SPACING)
     z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
@@ -62,8 +63,11 @@ def make_study(folder: Path, seed: int = 0) -> tuple[tuple[int, int, int], int]:
     labels = label_components(mask)
     missed = centres[-1]
     labels[labels == labels[missed]] = 0  # the last lesion is "missed" by the segmentation
+    ct = np.where(body, 40.0, -1000.0).astype(np.float32)
+    ct += rng.normal(0, 20, SHAPE).astype(np.float32) * body
     folder.mkdir(parents=True)
     write_nifti(folder / "pet_suv.nii.gz", suv, geometry)
+    write_nifti(folder / "ct.nii.gz", ct, geometry)
     write_nifti(folder / "lesions.nii.gz", labels, geometry)
     stats = quantify_lesions(suv, labels, geometry)
     report = {
@@ -159,6 +163,19 @@ def page_load(url: str, tmp: Path) -> dict[str, float] | None:
         driver.quit()
 
 
+def fresh_page_load(tmp: Path, name: str, *, preview_voxels: int) -> dict[str, float] | None:
+    """A new server started as ``petseg review`` starts it (first case preloaded while the
+    browser starts), and one page load in a new browser profile."""
+    server, url = make_server(tmp / "case", port=0, preview_voxels=preview_voxels)
+    server.app.preload_first_case()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        return page_load(url, tmp / name)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def report_page_load(what: str, timings: dict[str, float]) -> None:
     """Print first paint (from navigation start) and the page's stages."""
     stages = ", ".join(
@@ -182,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         missed, label = make_study(tmp / "case")
         print(f"study {SHAPE} written in {time.perf_counter() - t0:.1f} s")
-        server, url = make_server(tmp / "case", port=0)
+        server, _url = make_server(tmp / "case", port=0)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         port = server.server_address[1]
         t0 = time.perf_counter()
@@ -244,12 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not args.no_browser:
             step = server.app.preview_step(case)
-            preview = page_load(url, tmp / "with-preview")
-            baseline_server, baseline_url = make_server(tmp / "case", port=0, preview_voxels=0)
-            threading.Thread(target=baseline_server.serve_forever, daemon=True).start()
-            baseline = page_load(baseline_url, tmp / "full-resolution-only")
-            baseline_server.shutdown()
-            baseline_server.server_close()
+            preview = fresh_page_load(tmp, "with-preview", preview_voxels=PREVIEW_VOXELS)
+            baseline = fresh_page_load(tmp, "full-resolution-only", preview_voxels=0)
             if preview and baseline:
                 report_page_load(f"with a {step}x-reduced preview", preview)
                 report_page_load("baseline, full resolution only (preview_voxels=0)", baseline)

@@ -76,3 +76,14 @@ def test_preview_voxel_centre_is_the_centre_of_its_block() -> None:
         expected = geometry.affine @ np.append(centre_full, 1.0)
         np.testing.assert_allclose(coarse @ np.append(p, 1.0), expected)
     np.testing.assert_allclose(np.linalg.norm(coarse[:3, :3], axis=0), [9.0, 6.0, 4.5])
+
+
+@pytest.mark.parametrize("reduce", ["max", "mean"])
+@pytest.mark.parametrize("shape", [(9, 12, 6), (10, 13, 7)])  # divisible by 3, and not
+def test_equals_skimage_block_reduce(reduce: str, shape: tuple[int, int, int]) -> None:
+    from skimage.measure import block_reduce
+
+    volume = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    func = np.max if reduce == "max" else np.mean
+    expected = block_reduce(volume, (3, 3, 3), func=func, cval=volume.min())
+    np.testing.assert_allclose(preview_volume(volume, 3, reduce), expected, rtol=1e-5, atol=1e-6)  # type: ignore[arg-type]

@@ -390,3 +390,19 @@ def test_no_preview_for_small_cases_and_when_disabled(cohort_dir: Path) -> None:
             srv.server_close()
     with pytest.raises(ValueError, match="preview_voxels"):
         make_server(cohort_dir, port=0, preview_voxels=-1)
+
+
+def test_preload_reads_the_first_case_before_the_page_asks(cohort_dir: Path) -> None:
+    import time
+
+    from petseg.review.server import ReviewApp
+
+    app = ReviewApp(cohort_dir, preview_voxels=20 * 32 * 32 // 8)
+    app.preload_first_case()
+    end = time.monotonic() + 30
+    while not {("case01", w) for w in ("mip", "pet", "ct")} <= set(app._derived):
+        assert time.monotonic() < end, "preload did not start the MIP and previews"
+        time.sleep(0.01)
+    assert "case01" in app._cases
+    status, _headers, body = app.handle("GET", "/api/case/case01/mip.bin", {}, b"")
+    assert status == 200 and len(body) == 20 * 32 * (4 + 2)  # float32 max + int16 depth

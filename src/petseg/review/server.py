@@ -47,6 +47,7 @@ import mimetypes
 import secrets
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -147,8 +148,10 @@ class ReviewApp:
         self.token = token
         self.preview_voxels = preview_voxels
         self._cases: dict[str, CaseData] = {}
-        self._mips: dict[str, bytes] = {}
-        self._previews: dict[tuple[str, str], bytes] = {}
+        # coronal MIP and preview images per (case, "mip" | "pet" | "ct"), computed once,
+        # in the background from the moment a case is opened
+        self._derived: dict[tuple[str, str], Future[bytes]] = {}
+        self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="petseg-review")
         self._sessions: dict[str, _SessionEntry] = {}
         self._lock = threading.Lock()
         self._static = resources.files("petseg.review") / "static"
@@ -171,7 +174,8 @@ class ReviewApp:
             return entry.session
 
     def open_session(self, case_id: str) -> tuple[str, CaseSession]:
-        session = CaseSession.open(self.case(case_id))
+        case = self._start_derived(case_id)
+        session = CaseSession.open(case)
         sid = secrets.token_urlsafe(12)
         with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
@@ -180,14 +184,25 @@ class ReviewApp:
             self._sessions[sid] = _SessionEntry(session)
         return sid, session
 
-    def mip_bytes(self, case_id: str) -> bytes:
+    def preload_first_case(self) -> None:
+        """Read the case the page opens first and prepare its MIP and previews, on a worker.
+
+        ``petseg review`` calls this before the browser starts, so that the page's first
+        paint does not wait for the images to be read. A case that fails to load here
+        reports its error when the page opens it.
+        """
+        case_ids = self.cohort.case_ids()
+        if case_ids:
+            self._workers.submit(self._start_derived, case_ids[0])
+
+    def _start_derived(self, case_id: str) -> CaseData:
+        """Load a case and start what the page asks for right after opening it."""
         case = self.case(case_id)
-        with self._lock:
-            if case_id not in self._mips:
-                mip = case.suv.max(axis=1).astype(np.float32)
-                depth = case.suv.argmax(axis=1).astype(np.int16)
-                self._mips[case_id] = mip.tobytes() + depth.tobytes()
-            return self._mips[case_id]
+        self._derived_future(case_id, "mip")
+        if self.preview_step(case) > 1:
+            for image in ("pet", "ct") if case.has_ct else ("pet",):
+                self._derived_future(case_id, image)
+        return case
 
     def preview_step(self, case: CaseData) -> int:
         """Reduction factor of the case's first view; 1 (none) when ``preview_voxels`` is 0."""
@@ -195,25 +210,34 @@ class ReviewApp:
             return 1
         return preview_step(case.geometry.shape, self.preview_voxels)
 
-    def image_preview_bytes(self, case_id: str, image: str) -> bytes:
-        """Coarse PET (block max) or CT (block mean) of a case (:mod:`petseg.review.preview`)."""
-        case = self.case(case_id)
-        key = (case_id, image)
+    def derived(self, case_id: str, what: str) -> bytes:
+        """The case's coronal MIP (``"mip"``) or reduced ``"pet"`` / ``"ct"`` image, as served."""
+        return self._derived_future(case_id, what).result()
+
+    def _derived_future(self, case_id: str, what: str) -> Future[bytes]:
+        """Computed once per case on a worker thread; the first call starts it."""
         with self._lock:
-            if key in self._previews:
-                return self._previews[key]
+            future = self._derived.get((case_id, what))
+            if future is None:
+                future = self._workers.submit(self._compute_derived, case_id, what)
+                self._derived[(case_id, what)] = future
+            return future
+
+    def _compute_derived(self, case_id: str, what: str) -> bytes:
+        case = self.case(case_id)
+        if what == "mip":  # float32 (Z, X) SUV maxima along j, then int16 (Z, X) argmax j
+            mip = case.suv.max(axis=1).astype(np.float32)
+            depth = case.suv.argmax(axis=1).astype(np.int16)
+            return mip.tobytes() + depth.tobytes()
         step = self.preview_step(case)
-        if image == "pet":
+        if what == "pet":
             volume = preview_volume(case.suv, step, "max")
         else:
             from petseg.io.nifti import read_nifti
 
             ct, _ = read_nifti(case.folder / "ct.nii.gz")
             volume = preview_volume(np.asarray(ct, dtype=np.float32), step, "mean")
-        data = volume_nifti_bytes(volume, preview_affine(case.geometry.affine, step))
-        with self._lock:
-            self._previews[key] = data
-        return data
+        return volume_nifti_bytes(volume, preview_affine(case.geometry.affine, step))
 
     def case_meta(self, case: CaseData) -> dict[str, Any]:
         suv = case.suv
@@ -347,10 +371,10 @@ class ReviewApp:
             return (
                 200,
                 {"Content-Type": "application/gzip", "Cache-Control": "no-cache"},
-                self.image_preview_bytes(case_id, image),
+                self.derived(case_id, image),
             )
         if action == "mip.bin":
-            return 200, {"Content-Type": "application/octet-stream"}, self.mip_bytes(case_id)
+            return 200, {"Content-Type": "application/octet-stream"}, self.derived(case_id, "mip")
         raise HttpError(404, f"no case endpoint {action!r}")
 
     def _session_route(
@@ -637,6 +661,7 @@ def serve(
     server, url = make_server(
         root, host=host, port=port, token=token, verbose=verbose, preview_voxels=preview_voxels
     )
+    server.app.preload_first_case()
     print(f"petseg review: serving {server.app.cohort.root} at {url}  (Ctrl+C stops)", flush=True)
     if open_browser:
         import webbrowser
