@@ -52,7 +52,7 @@ def run_experiment(work: Path, settings: Settings) -> dict[str, Any]:
     import torch
     from common import evaluate, table
 
-    from petseg.nn.train import ADAMW_LEARNING_RATE, TrainConfig, train
+    from petseg.nn.train import TrainConfig, train
     from petseg.phantom import write_dataset
 
     torch.set_num_threads(settings.threads)
@@ -66,14 +66,10 @@ def run_experiment(work: Path, settings: Settings) -> dict[str, Any]:
             work / "test", n=settings.test_cases, seed=TEST_SEED, negatives=settings.test_negatives
         )
     generate_s = time.perf_counter() - t0
-    defaults = TrainConfig()
     config = TrainConfig(
         epochs=settings.epochs,
         iterations_per_epoch=settings.iterations,
         optimizer=settings.optimizer,
-        learning_rate=(
-            ADAMW_LEARNING_RATE if settings.optimizer == "adamw" else defaults.learning_rate
-        ),
         device=settings.device,
         threads=settings.threads,
     )

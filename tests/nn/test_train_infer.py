@@ -42,8 +42,8 @@ def test_two_fold_training_writes_models_log_curve(trained: Path):
         log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
         assert [row["epoch"] for row in log] == [1, 2]
         assert all(np.isfinite(row["train_loss"]) and 0 <= row["val_dice"] <= 1 for row in log)
-        # poly decay per epoch: lr(1) = 0.01 * (1 - 1/2) ** 0.9
-        assert log[1]["lr"] == pytest.approx(0.01 * 0.5**0.9)
+        # optimizer auto: AdamW (1e-3) for the cpu-small budget; poly decay per epoch:
+        assert log[1]["lr"] == pytest.approx(1e-3 * 0.5**0.9)  # lr(1) = 1e-3 * (1 - 1/2) ** 0.9
     training = json.loads((trained / "training.json").read_text())
     assert training["synthetic"] is True
 
@@ -75,6 +75,17 @@ def test_resume_gives_same_weights_as_uninterrupted_run(
     for key, value in a["model"].items():
         torch.testing.assert_close(value, b["model"][key], rtol=0, atol=0, msg=key)
     assert json.loads(a["log"])[-1]["train_loss"] == json.loads(b["log"])[-1]["train_loss"]
+
+
+def test_optimizer_auto_follows_the_budget():
+    auto = TrainConfig()
+    assert (auto.optimizer, auto.learning_rate) == ("auto", None)
+    assert auto.for_budget("nnunet").optimizer == "sgd"
+    assert auto.for_budget("nnunet").learning_rate == 0.01
+    assert auto.for_budget("cpu-small").optimizer == "adamw"
+    assert auto.for_budget("cpu-small").learning_rate == 1e-3
+    chosen = TrainConfig(optimizer="sgd", learning_rate=0.02).for_budget("cpu-small")
+    assert (chosen.optimizer, chosen.learning_rate) == ("sgd", 0.02)
 
 
 def test_train_config_rejects_unknown_optimizer_and_bad_learning_rate():

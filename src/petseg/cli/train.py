@@ -10,7 +10,13 @@ from petseg.cli._common import add_force_argument
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from petseg.nn.plan import BUDGETS
-    from petseg.nn.train import ADAMW_LEARNING_RATE, DEVICES, OPTIMIZERS, TrainConfig
+    from petseg.nn.train import (
+        ADAMW_LEARNING_RATE,
+        DEVICES,
+        OPTIMIZERS,
+        SGD_LEARNING_RATE,
+        TrainConfig,
+    )
 
     d = TrainConfig()
     parser = subparsers.add_parser(
@@ -60,13 +66,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--optimizer",
         choices=OPTIMIZERS,
         default=d.optimizer,
-        help="sgd: nnU-Net's (default); adamw: converges in far fewer iterations, for short "
-        "CPU trainings (docs/network.md)",
+        help="sgd: nnU-Net's; adamw: converges in far fewer iterations, for short CPU "
+        "trainings; auto (default): sgd for --budget nnunet, adamw otherwise (docs/network.md)",
     )
     parser.add_argument(
         "--lr",
         type=float,
-        help=f"initial learning rate (default {d.learning_rate} for sgd, "
+        help=f"initial learning rate (default {SGD_LEARNING_RATE} for sgd, "
         f"{ADAMW_LEARNING_RATE} for adamw)",
     )
     parser.add_argument(
@@ -95,15 +101,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.engine == "nnunet":
         return _run_nnunet(args)
-    from petseg.nn.train import ADAMW_LEARNING_RATE, TrainConfig, train
+    from petseg.nn.train import TrainConfig, train
 
     defaults = TrainConfig()
     config = TrainConfig(
         epochs=args.epochs or defaults.epochs,
         iterations_per_epoch=args.iterations or defaults.iterations_per_epoch,
         optimizer=args.optimizer,
-        learning_rate=args.lr
-        or (ADAMW_LEARNING_RATE if args.optimizer == "adamw" else defaults.learning_rate),
+        learning_rate=args.lr,
         seed=args.seed,
         augment=not args.no_augment,
         device=args.device,

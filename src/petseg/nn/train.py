@@ -57,9 +57,11 @@ __all__ = [
 ]
 
 DEVICES = ("auto", "cpu", "cuda")
-OPTIMIZERS = ("sgd", "adamw")
+OPTIMIZERS = ("auto", "sgd", "adamw")
+SGD_LEARNING_RATE = 0.01
+"""nnU-Net's initial learning rate (SGD)."""
 ADAMW_LEARNING_RATE = 1e-3
-"""Learning rate for ``optimizer="adamw"`` (the CLI default with ``--optimizer adamw``)."""
+"""Initial learning rate for ``optimizer="adamw"``."""
 
 
 @dataclass(frozen=True)
@@ -69,15 +71,17 @@ class TrainConfig:
     ``epochs`` × ``iterations_per_epoch``: nnU-Net trains 1000 × 250 on a GPU; the CPU
     defaults here are far smaller. ``val_patches``: patches for the per-epoch Dice.
     ``device``: "auto" (CUDA when present), "cpu" or "cuda"; mixed precision on CUDA.
-    ``optimizer``: "sgd" (nnU-Net's: Nesterov, ``momentum``) or "adamw" (not nnU-Net's;
-    for CPU budgets of about a thousand iterations, where SGD at 0.01 still predicts
-    only background on small lesions — see docs/network.md; use ``learning_rate`` 1e-3).
+    ``optimizer``: "sgd" (nnU-Net's: Nesterov, ``momentum``), "adamw" (not nnU-Net's; for
+    CPU trainings of about a thousand iterations, where SGD at 0.01 still predicts only
+    background on small lesions — see docs/network.md) or "auto": SGD for the ``nnunet``
+    budget, AdamW for the CPU budgets. ``learning_rate`` None: 0.01 for SGD,
+    ``ADAMW_LEARNING_RATE`` for AdamW. :meth:`for_budget` resolves both before training.
     """
 
     epochs: int = 50
     iterations_per_epoch: int = 50
-    optimizer: str = "sgd"
-    learning_rate: float = 0.01
+    optimizer: str = "auto"
+    learning_rate: float | None = None
     momentum: float = 0.99
     weight_decay: float = 3e-5
     poly_exponent: float = 0.9
@@ -94,8 +98,18 @@ class TrainConfig:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if not self.learning_rate > 0:
+        if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+    def for_budget(self, budget: str) -> TrainConfig:
+        """This configuration with ``optimizer`` and ``learning_rate`` made concrete."""
+        optimizer = self.optimizer
+        if optimizer == "auto":
+            optimizer = "sgd" if budget == "nnunet" else "adamw"
+        learning_rate = self.learning_rate
+        if learning_rate is None:
+            learning_rate = SGD_LEARNING_RATE if optimizer == "sgd" else ADAMW_LEARNING_RATE
+        return dataclasses.replace(self, optimizer=optimizer, learning_rate=learning_rate)
 
 
 @dataclass(frozen=True)
@@ -248,6 +262,7 @@ def train_fold(
     from monai.losses import DiceCELoss
     from tqdm import tqdm
 
+    config = config.for_budget(plan.budget)
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -266,18 +281,18 @@ def train_fold(
     torch.manual_seed(config.seed + fold)
     model = build_model(plan).to(device)
     optimizer: torch.optim.Optimizer
+    initial_lr = config.learning_rate
+    assert initial_lr is not None  # made concrete by for_budget above
     if config.optimizer == "sgd":
         optimizer = torch.optim.SGD(
             model.parameters(),
-            lr=config.learning_rate,
+            lr=initial_lr,
             momentum=config.momentum,
             weight_decay=config.weight_decay,
             nesterov=True,
         )
     else:
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-        )
+        optimizer = torch.optim.AdamW(model.parameters(), lr=initial_lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda epoch: (1 - epoch / config.epochs) ** config.poly_exponent
     )
@@ -417,6 +432,7 @@ def train(
     A fold with a finished ``model.pt`` is skipped unless ``force``; a fold with only a
     checkpoint resumes from it.
     """
+    config = config.for_budget(budget)
     cases = load_cases(dataset)
     plan, split = plan_model_folder(
         dataset, out, cases, n_folds=n_folds, budget=budget, split_seed=config.seed
