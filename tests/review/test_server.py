@@ -406,3 +406,29 @@ def test_preload_reads_the_first_case_before_the_page_asks(cohort_dir: Path) -> 
     assert "case01" in app._cases
     status, _headers, body = app.handle("GET", "/api/case/case01/mip.bin", {}, b"")
     assert status == 200 and len(body) == 20 * 32 * (4 + 2)  # float32 max + int16 depth
+    while "case01" not in app._prepared:
+        assert time.monotonic() < end, "preload did not prepare a session"
+        time.sleep(0.01)
+    prepared = app._prepared["case01"]
+    first = json.loads(app.handle("POST", "/api/case/case01/open", {}, b"")[2])
+    assert app.session(first["session"]) is prepared  # handed out once…
+    second = json.loads(app.handle("POST", "/api/case/case01/open", {}, b"")[2])
+    assert app.session(second["session"]) is not prepared  # …then sessions are read anew
+    assert first["lesions"] == second["lesions"] and first["base_version"] == "original"
+
+
+def test_a_prepared_session_of_an_older_version_is_not_handed_out(cohort_dir: Path) -> None:
+    from petseg.review.server import ReviewApp
+    from petseg.review.session import CaseSession
+
+    app = ReviewApp(cohort_dir)
+    app._preload("case01")
+    stale = app._prepared["case01"]  # read on the original
+    other_tab = CaseSession.open(app.case("case01"))
+    other_tab.remove(2)
+    other_tab.save(base_version=0, reviewer="A", score=4, comment="", active_seconds=1)
+    reopened = json.loads(app.handle("POST", "/api/case/case01/open", {}, b"")[2])
+    assert app.session(reopened["session"]) is not stale
+    assert reopened["base_version"] == "v001" and [les["label"] for les in reopened["lesions"]] == [
+        1
+    ]

@@ -292,7 +292,9 @@ def train_fold(
             nesterov=True,
         )
     else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=initial_lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=initial_lr, weight_decay=config.weight_decay
+        )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda epoch: (1 - epoch / config.epochs) ** config.poly_exponent
     )

@@ -153,6 +153,7 @@ class ReviewApp:
         self._derived: dict[tuple[str, str], Future[bytes]] = {}
         self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="petseg-review")
         self._sessions: dict[str, _SessionEntry] = {}
+        self._prepared: dict[str, CaseSession] = {}  # one unused session per preloaded case
         self._lock = threading.Lock()
         self._static = resources.files("petseg.review") / "static"
 
@@ -175,7 +176,14 @@ class ReviewApp:
 
     def open_session(self, case_id: str) -> tuple[str, CaseSession]:
         case = self._start_derived(case_id)
-        session = CaseSession.open(case)
+        with self._lock:
+            prepared = self._prepared.pop(case_id, None)
+        latest = CaseSession.latest_version(case.folder)
+        if prepared is not None and prepared.base_version == latest:
+            session = prepared  # read by preload_first_case, never handed out before
+            session.restart_clock()
+        else:
+            session = CaseSession.open(case)
         sid = secrets.token_urlsafe(12)
         with self._lock:
             if len(self._sessions) >= MAX_SESSIONS:
@@ -193,7 +201,12 @@ class ReviewApp:
         """
         case_ids = self.cohort.case_ids()
         if case_ids:
-            self._workers.submit(self._start_derived, case_ids[0])
+            self._workers.submit(self._preload, case_ids[0])
+
+    def _preload(self, case_id: str) -> None:
+        session = CaseSession.open(self._start_derived(case_id))
+        with self._lock:
+            self._prepared[case_id] = session
 
     def _start_derived(self, case_id: str) -> CaseData:
         """Load a case and start what the page asks for right after opening it."""
@@ -241,12 +254,9 @@ class ReviewApp:
 
     def case_meta(self, case: CaseData) -> dict[str, Any]:
         suv = case.suv
-        positive = suv[suv > 0]
-        high = (
-            float(np.percentile(positive[:: max(1, positive.size // 1_000_000)], 99.5))
-            if positive.size
-            else 1.0
-        )
+        sample = suv.ravel()[:: max(1, suv.size // 2_000_000)]  # display window: a sample will do
+        positive = sample[sample > 0]
+        high = float(np.percentile(positive, 99.5)) if positive.size else 1.0
         affine = case.geometry.affine
         return {
             "case_id": case.case_id,

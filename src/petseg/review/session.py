@@ -409,9 +409,18 @@ class CaseSession:
     @classmethod
     def open(cls, case: CaseData) -> CaseSession:
         """Start a session on the latest saved version of ``case``."""
-        versions = _saved_versions(case.folder)
-        base = versions[-1] if versions else 0
+        base = cls.latest_version(case.folder)
         return cls(case=case, labels=cls._version_labels(case, base), base_version=base)
+
+    def restart_clock(self) -> None:
+        """Count the session's wall time from now (for a session read ahead of its use)."""
+        self.started_utc = _utc_now()
+
+    @staticmethod
+    def latest_version(case_dir: Path) -> int:
+        """Number of the latest saved review version of a case folder; 0 for the original."""
+        versions = _saved_versions(case_dir)
+        return versions[-1] if versions else 0
 
     @staticmethod
     def _version_labels(case: CaseData, number: int) -> NDArray[np.int32]:
@@ -779,7 +788,7 @@ class CaseSession:
                 )
             self.base_version = number
             self.steps, self.position = [], 0
-            self.started_utc = _utc_now()
+            self.restart_clock()
         return {
             "version": _version_name(number),
             "path": str(folder / "review" / _version_name(number)),

@@ -117,6 +117,8 @@ async function openCase(caseId) {
   state.display = null;
   setStatus(`opening ${caseId}…`);
   const opened = await api("POST", `/api/case/${encodeURIComponent(caseId)}/open`);
+  state.timings.opened_ms = performance.now() - t0;
+  state.timings.open_started_ms = t0; // from navigation start
   state.caseId = caseId;
   state.session = opened.session;
   state.meta = opened.meta;
@@ -129,11 +131,9 @@ async function openCase(caseId) {
   $("suv-max").value = w1;
   const step = opened.meta.preview_step;
   delete document.body.dataset.loaded;
-  // Large studies: a reduced first view (petseg.review.preview), then full resolution.
-  // Both downloads start now; the full-resolution one is decoded after the first paint.
-  const full = fetchLayers(caseId, "");
-  const first = step > 1 ? fetchLayers(caseId, ".preview") : full;
-  const firstBuffers = await first;
+  // Large studies: a reduced first view (petseg.review.preview), then full resolution,
+  // fetched after the first paint so that it does not compete with the preview.
+  const firstBuffers = await fetchLayers(caseId, step > 1 ? ".preview" : "");
   state.timings.fetched_ms = performance.now() - t0;
   await showLayers(firstBuffers, step);
   await loadMip();
@@ -146,7 +146,7 @@ async function openCase(caseId) {
   const lesionsText = `${caseId}: ${opened.lesions.length} lesions`;
   if (step > 1) {
     setStatus(`${lesionsText}, preview (${step}× coarser) in ${(state.timings.first_paint_ms / 1000).toFixed(2)} s; loading full resolution…`);
-    const layers = await full;
+    const layers = await fetchLayers(caseId, "");
     if (token !== state.loadToken) return;
     await showLayers(layers, 1);
     drawLabelMip();
