@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from petseg.cli import main
-from petseg.cohort import SegmentPipeline, run_cohort
+from petseg.cohort import PredictPipeline, SegmentPipeline, run_cohort
 from petseg.cohort.manifest import DONE_RECORD
 from petseg.io._atomic import OutputExistsError
 from petseg.io.nifti import read_nifti, write_nifti
@@ -65,6 +65,27 @@ def test_two_dask_workers_equal_the_sequential_run(tmp_path, make_cohort, expect
             assert float(row[name]) == pytest.approx(value, rel=1e-6), (case, name)
     record = json.loads((tmp_path / "par" / "case_002" / DONE_RECORD).read_text())
     assert record["parameters"]["threshold"] == 4.0 and list(record["inputs"]) == ["pet"]
+
+
+def test_network_prediction_on_two_dask_workers_equals_the_sequential_run(
+    tmp_path, make_cohort
+) -> None:
+    """The shipped demonstration network (fold 0) through the cohort runner: each Dask
+    worker loads the model once and writes the sequential run's lesion maps."""
+    cohort = make_cohort(tmp_path / "cohort", 3)
+    for case in range(3):
+        folder = cohort / f"case_{case:03d}"
+        pet, geometry = read_nifti(folder / "pet.nii.gz")
+        write_nifti(folder / "ct.nii.gz", np.full(pet.shape, 40.0, np.float32), geometry)
+    pipeline = PredictPipeline(folds="0", rtstruct=False).with_checksum()
+    seq = run_cohort(cohort, tmp_path / "seq", pipeline, workers=0, progress=False)
+    par = run_cohort(cohort, tmp_path / "par", pipeline, workers=2, progress=False)
+    assert seq.counts == par.counts == {"done": 3, "skipped": 0, "failed": 0}
+    assert results(tmp_path / "seq") == results(tmp_path / "par")
+    record = json.loads((tmp_path / "par" / "case_001" / DONE_RECORD).read_text())
+    assert record["parameters"]["pipeline"] == "predict"
+    assert record["parameters"]["model_sha256"] == pipeline.model_sha256
+    assert sorted(record["inputs"]) == ["ct", "pet"]
 
 
 def test_broken_study_is_a_failed_row_and_is_redone_when_fixed(
