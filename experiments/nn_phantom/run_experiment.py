@@ -79,6 +79,9 @@ def run_experiment(work: Path, settings: Settings) -> dict[str, Any]:
     if todo:
         train(work / "train", model, n_folds=5, folds=todo, budget=settings.budget, config=config)
     train_s = time.perf_counter() - t1
+    previous = _previous_results(work, model, asdict(settings) | {"work": str(work)})
+    if previous is not None:
+        return previous
     t2 = time.perf_counter()
     result = evaluate(work / "test", model)
     result["settings"] = asdict(settings) | {"work": str(work)}
@@ -98,6 +101,18 @@ def run_experiment(work: Path, settings: Settings) -> dict[str, Any]:
         f"patients + {s.test_negatives} negative controls\n\n{table(result['summary'])}\n"
     )
     (work / "results.md").write_text(text)
+    return result
+
+
+def _previous_results(work: Path, model: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """results.json of an earlier run with these settings, if newer than every fold model."""
+    path = work / "results.json"
+    if not path.exists():
+        return None
+    newest_model = max(p.stat().st_mtime for p in model.glob("fold_*/model.pt"))
+    result: dict[str, Any] = json.loads(path.read_text())
+    if result.get("settings") != settings or path.stat().st_mtime < newest_model:
+        return None
     return result
 
 
