@@ -349,6 +349,9 @@ def test_preview_endpoints_reduce_images_and_labels(cohort_dir: Path, tmp_path: 
         opened = client.open()
         assert opened["meta"]["preview_step"] == 2
         sid = opened["session"]
+        status, before = client.request("GET", f"/api/session/{sid}/labels.preview.nii.gz")
+        (tmp_path / "before.nii.gz").write_bytes(before)
+        assert read_nifti(tmp_path / "before.nii.gz")[0][2, 4, 4] == 1  # lesion A
         client.request("POST", f"/api/session/{sid}/remove", {"label": 1})
         served = {}
         for name, path in [
@@ -393,25 +396,20 @@ def test_no_preview_for_small_cases_and_when_disabled(cohort_dir: Path) -> None:
 
 
 def test_preload_reads_the_first_case_before_the_page_asks(cohort_dir: Path) -> None:
-    import time
-
     from petseg.review.server import ReviewApp
 
     app = ReviewApp(cohort_dir, preview_voxels=20 * 32 * 32 // 8)
-    app.preload_first_case()
-    end = time.monotonic() + 30
-    while not {("case01", w) for w in ("mip", "pet", "ct")} <= set(app._derived):
-        assert time.monotonic() < end, "preload did not start the MIP and previews"
-        time.sleep(0.01)
-    assert "case01" in app._cases
+    future = app.preload_first_case()
+    assert future is not None
+    prepared = future.result(timeout=30)
+    assert {("case01", w) for w in ("mip", "pet", "ct")} <= set(app._derived)
+    assert list(app._cases) == ["case01"]
     status, _headers, body = app.handle("GET", "/api/case/case01/mip.bin", {}, b"")
     assert status == 200 and len(body) == 20 * 32 * (4 + 2)  # float32 max + int16 depth
-    while "case01" not in app._prepared:
-        assert time.monotonic() < end, "preload did not prepare a session"
-        time.sleep(0.01)
-    prepared = app._prepared["case01"]
     first = json.loads(app.handle("POST", "/api/case/case01/open", {}, b"")[2])
     assert app.session(first["session"]) is prepared  # handed out once…
+    # …opening a case reads the next one in the list
+    assert app._prepared["case02"].result(timeout=30).case.case_id == "case02"
     second = json.loads(app.handle("POST", "/api/case/case01/open", {}, b"")[2])
     assert app.session(second["session"]) is not prepared  # …then sessions are read anew
     assert first["lesions"] == second["lesions"] and first["base_version"] == "original"
@@ -422,8 +420,7 @@ def test_a_prepared_session_of_an_older_version_is_not_handed_out(cohort_dir: Pa
     from petseg.review.session import CaseSession
 
     app = ReviewApp(cohort_dir)
-    app._preload("case01")
-    stale = app._prepared["case01"]  # read on the original
+    stale = app.preload("case01").result(timeout=30)  # read on the original
     other_tab = CaseSession.open(app.case("case01"))
     other_tab.remove(2)
     other_tab.save(base_version=0, reviewer="A", score=4, comment="", active_seconds=1)
@@ -432,3 +429,16 @@ def test_a_prepared_session_of_an_older_version_is_not_handed_out(cohort_dir: Pa
     assert reopened["base_version"] == "v001" and [les["label"] for les in reopened["lesions"]] == [
         1
     ]
+
+
+def test_only_the_most_recent_cases_stay_in_memory(tmp_path: Path) -> None:
+    from petseg.review.server import MAX_CASES, ReviewApp
+
+    from .conftest import make_case
+
+    for n in range(MAX_CASES + 2):
+        make_case(tmp_path / "cohort" / f"case{n:02d}")
+    app = ReviewApp(tmp_path / "cohort")
+    for n in range(MAX_CASES + 2):
+        app.case(f"case{n:02d}")
+    assert list(app._cases) == [f"case{n:02d}" for n in range(2, MAX_CASES + 2)]

@@ -47,7 +47,8 @@ import mimetypes
 import secrets
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -79,6 +80,10 @@ __all__ = ["MAX_BODY_BYTES", "ReviewApp", "is_loopback", "make_server", "serve"]
 MAX_BODY_BYTES = 1_000_000
 #: Sessions kept in memory (one per open tab); the oldest idle one is dropped beyond this.
 MAX_SESSIONS = 8
+PRELOAD_WAIT_S = 10.0
+"""How long ``petseg review`` lets the first case be read before it opens the browser."""
+MAX_CASES = 3
+"""Cases whose images stay in memory (the open one, the next one, one more)."""
 #: A patch larger than this many voxels is not sent; the page reloads the label file.
 MAX_PATCH_VOXELS = 500_000
 
@@ -147,23 +152,31 @@ class ReviewApp:
         self.cohort = Cohort(root)
         self.token = token
         self.preview_voxels = preview_voxels
-        self._cases: dict[str, CaseData] = {}
+        self._cases: OrderedDict[str, CaseData] = OrderedDict()
         # coronal MIP and preview images per (case, "mip" | "pet" | "ct"), computed once,
         # in the background from the moment a case is opened
         self._derived: dict[tuple[str, str], Future[bytes]] = {}
         self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="petseg-review")
         self._sessions: dict[str, _SessionEntry] = {}
-        self._prepared: dict[str, CaseSession] = {}  # one unused session per preloaded case
+        self._prepared: dict[str, Future[CaseSession]] = {}  # one unused session per preload
         self._lock = threading.Lock()
         self._static = resources.files("petseg.review") / "static"
 
     # --- helpers ---------------------------------------------------------------------
 
     def case(self, case_id: str) -> CaseData:
+        """The case's images, read once; the least recently used beyond ``MAX_CASES`` are
+        dropped (with their MIP and previews; open sessions keep their own reference)."""
         folder = self.cohort.case_dir(case_id)
         with self._lock:
             if case_id not in self._cases:
                 self._cases[case_id] = CaseData.load(folder, case_id)
+            self._cases.move_to_end(case_id)
+            while len(self._cases) > MAX_CASES:
+                dropped, _ = self._cases.popitem(last=False)
+                self._prepared.pop(dropped, None)
+                for key in [k for k in self._derived if k[0] == dropped]:
+                    del self._derived[key]
             return self._cases[case_id]
 
     def session(self, sid: str) -> CaseSession:
@@ -175,14 +188,22 @@ class ReviewApp:
             return entry.session
 
     def open_session(self, case_id: str) -> tuple[str, CaseSession]:
-        case = self._start_derived(case_id)
+        """Start a review session on the case's latest version; then read the next case."""
         with self._lock:
             prepared = self._prepared.pop(case_id, None)
-        latest = CaseSession.latest_version(case.folder)
-        if prepared is not None and prepared.base_version == latest:
-            session = prepared  # read by preload_first_case, never handed out before
-            session.restart_clock()
-        else:
+        session = None
+        if prepared is not None:
+            try:
+                candidate = prepared.result()  # a preload in flight is waited for, not repeated
+            except Exception:  # the case is read again below, which reports the error
+                candidate = None
+            if candidate is not None and candidate.base_version == CaseSession.latest_version(
+                candidate.case.folder
+            ):
+                session = candidate  # prepared by preload(), never handed out before
+                session.restart_clock()
+        case = self._start_derived(case_id)
+        if session is None:
             session = CaseSession.open(case)
         sid = secrets.token_urlsafe(12)
         with self._lock:
@@ -190,23 +211,49 @@ class ReviewApp:
                 oldest = min(self._sessions, key=lambda k: self._sessions[k].last_used)
                 del self._sessions[oldest]
             self._sessions[sid] = _SessionEntry(session)
+        case_ids = self.cohort.case_ids()
+        if case_id in case_ids and case_ids.index(case_id) + 1 < len(case_ids):
+            self.preload(case_ids[case_ids.index(case_id) + 1])  # a physician goes in order
         return sid, session
 
-    def preload_first_case(self) -> None:
-        """Read the case the page opens first and prepare its MIP and previews, on a worker.
+    def preload(self, case_id: str) -> Future[CaseSession]:
+        """Read a case, start its MIP and previews and prepare one session, on a worker.
 
-        ``petseg review`` calls this before the browser starts, so that the page's first
-        paint does not wait for the images to be read. A case that fails to load here
-        reports its error when the page opens it.
+        ``petseg review`` preloads the first case before the browser opens, and opening a
+        case preloads the next one in the list, so the page's first paint does not wait
+        for the images to be read. A case that fails to load here reports its error when
+        the page opens it.
         """
-        case_ids = self.cohort.case_ids()
-        if case_ids:
-            self._workers.submit(self._preload, case_ids[0])
-
-    def _preload(self, case_id: str) -> None:
-        session = CaseSession.open(self._start_derived(case_id))
         with self._lock:
-            self._prepared[case_id] = session
+            future = self._prepared.get(case_id)
+            if future is None:
+                future = self._workers.submit(self._prepare, case_id)
+                self._prepared[case_id] = future
+            return future
+
+    def labels_preview_bytes(self, session: CaseSession) -> bytes:
+        """The session's label map reduced like the preview images, as served (cached)."""
+        step = self.preview_step(session.case)
+        with session.lock:
+            key = (session.base_version, session.revision, step)
+            if session.preview_cache is None or session.preview_cache[0] != key:
+                reduced = np.asarray(preview_volume(session.labels, step, "max"), np.int32)
+                data = labels_nifti_bytes(
+                    reduced, preview_affine(session.case.geometry.affine, step)
+                )
+                session.preview_cache = (key, data)
+            return session.preview_cache[1]
+
+    def _prepare(self, case_id: str) -> CaseSession:
+        session = CaseSession.open(self._start_derived(case_id))
+        if self.preview_step(session.case) > 1:
+            self.labels_preview_bytes(session)
+        return session
+
+    def preload_first_case(self) -> Future[CaseSession] | None:
+        """:meth:`preload` the case the page opens first (None for an empty cohort)."""
+        case_ids = self.cohort.case_ids()
+        return self.preload(case_ids[0]) if case_ids else None
 
     def _start_derived(self, case_id: str) -> CaseData:
         """Load a case and start what the page asks for right after opening it."""
@@ -397,12 +444,7 @@ class ReviewApp:
                     data = labels_nifti_bytes(session.labels, session.case.geometry.affine)
                 return 200, {"Content-Type": "application/gzip", "Cache-Control": "no-store"}, data
             if action == "labels.preview.nii.gz":
-                step = self.preview_step(session.case)
-                with session.lock:
-                    reduced = np.asarray(preview_volume(session.labels, step, "max"), np.int32)
-                data = labels_nifti_bytes(
-                    reduced, preview_affine(session.case.geometry.affine, step)
-                )
+                data = self.labels_preview_bytes(session)
                 return 200, {"Content-Type": "application/gzip", "Cache-Control": "no-store"}, data
             if action == "state":
                 with session.lock:
@@ -671,8 +713,10 @@ def serve(
     server, url = make_server(
         root, host=host, port=port, token=token, verbose=verbose, preview_voxels=preview_voxels
     )
-    server.app.preload_first_case()
     print(f"petseg review: serving {server.app.cohort.root} at {url}  (Ctrl+C stops)", flush=True)
+    first = server.app.preload_first_case()
+    if open_browser and first is not None:
+        wait([first], timeout=PRELOAD_WAIT_S)  # the page opens on a case already read
     if open_browser:
         import webbrowser
 

@@ -398,6 +398,8 @@ class CaseSession:
     steps: list[_Step] = field(default_factory=list)
     position: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: the page's reduced label map (server.py): ((base_version, revision, step), NIfTI bytes)
+    preview_cache: tuple[tuple[int, int, int], bytes] | None = None
     #: label -> (bounding box, LesionStats, SUVmax voxel (k, j, i)) of the current map
     _lesions: dict[int, tuple[tuple[slice, ...], LesionStats, tuple[int, int, int]]] = field(
         default_factory=dict

@@ -555,9 +555,10 @@ window.addEventListener("keydown", (e) => {
 
 async function main() {
   $("reviewer").value = localStorage.getItem("petseg-reviewer") || "";
+  const listing = api("GET", "/api/cases"); // while the WebGL context is set up
   await nv.attachTo("gl");
   nv.setSliceType(nv.sliceTypeMultiplanar);
-  state.listing = await api("GET", "/api/cases");
+  state.listing = await listing;
   renderScoreTable();
   renderMethods();
   renderCases();
