@@ -75,6 +75,10 @@ training; it is **not** a clinical model and must not be used on patient data.
 
 {table(result["summary"])}
 
+`liver_threshold` is the automatic part of the semi-automatic method (every component
+above 1.5 × SUVmean + 2 × SD of the liver), before a physician removes physiological
+uptake; see `experiments/nn_phantom/README.md` for how to read the table.
+
 Weights are float16 (cast back to float32 on loading).
 """
     (dest / "MODEL_CARD.md").write_text(card, encoding="utf-8")
