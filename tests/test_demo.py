@@ -36,3 +36,4 @@ def test_demo_with_the_shipped_network(tmp_path):
     assert "ai-ensemble" in summary["rows"]
     report = json.loads((out / "ai-ensemble" / "report.json").read_text())
     assert report["model"]["trained_on_synthetic_data"] is True
+    assert "MODEL_CARD.md" in report["model"]["note"]

@@ -140,8 +140,11 @@ def run_demo(
             from petseg.nn.infer import load_model, predict_study
 
             ai_result, _ = predict_study(study, load_model(model_dir), device="cpu")
+            ai_result.extra["model"]["note"] = (
+                "demonstration model trained 53 min on a CPU with synthetic phantoms: "
+                "see its MODEL_CARD.md"
+            )
             write_segmentation_outputs(tmp / "ai-ensemble", study, ai_result)
-            ai_result.extra["note"] = "demonstration model, barely trained: see its MODEL_CARD.md"
             rows["ai-ensemble"] = _summary_row(ai_result.labels, case, ai_result.patient.to_dict())
 
         summary = {

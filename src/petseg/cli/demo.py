@@ -26,9 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--ai",
         action="store_true",
-        help="also run the shipped demonstration network (5-fold ensemble, about a minute on "
-        "2 CPU cores; trained briefly on phantoms, see its MODEL_CARD.md: it shows the AI path, "
-        "its segmentations are not meaningful)",
+        help="also run the shipped demonstration network (5-fold ensemble, about 30 s on "
+        "2 CPU cores; trained 53 min on a CPU with synthetic phantoms, ensemble pixel Dice 0.40 "
+        "on held-out phantoms, see its MODEL_CARD.md; not a clinical model)",
     )
     add_force_argument(parser)
     parser.set_defaults(func=run)
