@@ -133,12 +133,12 @@ async function openCase(caseId) {
   delete document.body.dataset.loaded;
   // Large studies: a reduced first view (petseg.review.preview), then full resolution,
   // fetched after the first paint so that it does not compete with the preview.
+  const mipDownload = fetchMip(caseId);
   const firstBuffers = await fetchLayers(caseId, step > 1 ? ".preview" : "");
   state.timings.fetched_ms = performance.now() - t0;
-  await showLayers(firstBuffers, step);
-  await loadMip();
-  nv.drawScene();
-  nv.gl.finish(); // WebGL is asynchronous: wait until the slices are really drawn
+  await showLayers(firstBuffers, step); // uploads and draws the slices (NiiVue waits for the GPU)
+  await loadMip(mipDownload);
+  await nextFrame(); // the first paint is when the browser has put the frame on screen
   if (token !== state.loadToken) return;
   state.timings.first_paint_ms = performance.now() - t0;
   state.timings.since_navigation_ms = performance.now(); // performance.now() counts from navigation start
@@ -150,14 +150,18 @@ async function openCase(caseId) {
     if (token !== state.loadToken) return;
     await showLayers(layers, 1);
     drawLabelMip();
-    nv.drawScene();
-    nv.gl.finish();
+    await nextFrame();
     state.timings.full_resolution_ms = performance.now() - t0;
   }
   document.body.dataset.loaded = caseId;
   const seconds = ((state.timings.full_resolution_ms ?? state.timings.first_paint_ms) / 1000).toFixed(2);
   setStatus(`${lesionsText}, loaded in ${seconds} s`);
   renderCases();
+}
+
+/** Resolve once the browser has produced the next frame (after rendering the page). */
+function nextFrame() {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 }
 
 /** Download the case's PET, CT (if any) and the session's labels; suffix "" or ".preview". */
@@ -367,8 +371,13 @@ function highlightLesion(label) {
 
 // ---------------------------------------------------------------- coronal MIP
 let mip = null; // {Z, X, values: Float32Array, depth: Int16Array}
-async function loadMip() {
-  const buffer = await fetchBuffer(`/api/case/${encodeURIComponent(state.caseId)}/mip.bin`);
+/** Fetch the case's coronal MIP (start it early: the answer is read after the images). */
+function fetchMip(caseId) {
+  return fetchBuffer(`/api/case/${encodeURIComponent(caseId)}/mip.bin`);
+}
+
+async function loadMip(download = fetchMip(state.caseId)) {
+  const buffer = await download;
   const [Z, , X] = state.meta.shape_zyx;
   mip = { Z, X, values: new Float32Array(buffer, 0, Z * X), depth: new Int16Array(buffer, 4 * Z * X, Z * X) };
   drawLabelMip();
