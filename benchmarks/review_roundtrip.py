@@ -16,7 +16,7 @@ Baseline, measured in the same run: the library calls on the whole image
 edit would cost without the session's per-lesion cache and cropped calls; the printed
 ratio is the server's time over that baseline.
 
-Run: ``python benchmarks/review_roundtrip.py [--repeats 5] [--no-browser]``.
+Run: ``python benchmarks/review_roundtrip.py [--repeats 5] [--page-loads 3] [--no-browser]``.
 """
 
 from __future__ import annotations
@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument(
+        "--page-loads", type=int, default=3, help="page loads with the preview (median)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -268,15 +271,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not args.no_browser:
             step = server.app.preview_step(case)
-            preview = fresh_page_load(tmp, "with-preview", preview_voxels=PREVIEW_VOXELS)
+            loads = [
+                fresh_page_load(tmp, f"with-preview-{n}", preview_voxels=PREVIEW_VOXELS)
+                for n in range(args.page_loads)
+            ]
             baseline = fresh_page_load(tmp, "full-resolution-only", preview_voxels=0)
-            if preview and baseline:
-                report_page_load(f"with a {step}x-reduced preview", preview)
+            previews = [t for t in loads if t]
+            if previews and baseline:
+                for n, preview in enumerate(previews, start=1):
+                    report_page_load(f"with a {step}x-reduced preview, load {n}", preview)
                 report_page_load("baseline, full resolution only (preview_voxels=0)", baseline)
-                paint = preview["since_navigation_ms"]
+                paint = statistics.median(t["since_navigation_ms"] for t in previews)
                 print(
-                    f"first paint ratio preview/baseline {paint / baseline['since_navigation_ms']:.3f}; "
-                    f"target <= 2000 ms: {'PASS' if paint <= 2000 else 'FAIL'} ({paint / 2000:.2f} of target)"
+                    f"first paint, median of {len(previews)} loads: {paint:.0f} ms; ratio "
+                    f"preview/baseline {paint / baseline['since_navigation_ms']:.3f}; target <= 2000 ms: "
+                    f"{'PASS' if paint <= 2000 else 'FAIL'} ({paint / 2000:.2f} of target)"
                 )
         server.shutdown()
         server.server_close()

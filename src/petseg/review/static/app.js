@@ -110,7 +110,8 @@ async function loadLabels() {
   drawLabelMip();
 }
 
-async function openCase(caseId) {
+/** Open a case; `viewerReady` resolves once the viewer can take images (first case only). */
+async function openCase(caseId, viewerReady = Promise.resolve()) {
   const t0 = performance.now();
   const token = ++state.loadToken; // a newer openCase makes this one stop swapping images
   state.timings = {};
@@ -136,6 +137,7 @@ async function openCase(caseId) {
   const mipDownload = fetchMip(caseId);
   const firstBuffers = await fetchLayers(caseId, step > 1 ? ".preview" : "");
   state.timings.fetched_ms = performance.now() - t0;
+  await viewerReady;
   await showLayers(firstBuffers, step); // uploads and draws the slices (NiiVue waits for the GPU)
   await loadMip(mipDownload);
   await nextFrame(); // the first paint is when the browser has put the frame on screen
@@ -564,15 +566,16 @@ window.addEventListener("keydown", (e) => {
 
 async function main() {
   $("reviewer").value = localStorage.getItem("petseg-reviewer") || "";
-  const listing = api("GET", "/api/cases"); // while the WebGL context is set up
-  await nv.attachTo("gl");
-  nv.setSliceType(nv.sliceTypeMultiplanar);
+  // the case list, and then the first case, are fetched while the viewer sets up WebGL
+  const listing = api("GET", "/api/cases");
+  const viewerReady = nv.attachTo("gl").then(() => nv.setSliceType(nv.sliceTypeMultiplanar));
   state.listing = await listing;
   renderScoreTable();
   renderMethods();
   renderCases();
   const wanted = params.get("case") || state.listing.cases[0]?.case_id;
-  if (wanted) await openCase(wanted);
+  if (wanted) await openCase(wanted, viewerReady);
+  else await viewerReady;
 }
 
 main().catch((err) => setStatus(err.message, true));
