@@ -6,8 +6,8 @@ Measures, for a whole-body study at 4 mm (100 × 100 × 180 voxels, PET + CT):
   wall time and peak resident memory of the process — targets ≤ 60 s and ≤ 4 GB on 2 cores;
 * the baseline in the same run: one fold (the ensemble/1-fold ratio shows the cost of
   the ensemble);
-* training iterations per second for the planned patch (batch 2, Dice+CE, AdamW step,
-  augmentation included), as ``petseg train`` runs the ``cpu-small`` budget.
+* training iterations per second for the planned patch (batch 2, with the loss,
+  optimiser step and augmentation of ``petseg train`` for the plan's budget).
 
 Uses the shipped demonstration model when it exists, else randomly initialised weights
 of the same ``cpu-small`` plan (speed does not depend on the weights).
@@ -90,10 +90,10 @@ def time_inference(model_dir: Path, folds: str) -> dict[str, float]:
 
 def time_training(model_dir: Path, iterations: int) -> dict[str, float]:
     import torch
-    from monai.losses import DiceCELoss
 
     from petseg.nn.data import augmentation, preprocess, sample_batch
     from petseg.nn.infer import load_model, study_image
+    from petseg.nn.train import TrainConfig, make_loss, make_optimizer
 
     model = load_model(model_dir, "0")
     plan = model.plan
@@ -101,8 +101,8 @@ def time_training(model_dir: Path, iterations: int) -> dict[str, float]:
     study = whole_body_study()
     image, _ = preprocess(study_image(study, plan), study.geometry.spacing, plan)
     label = (study.pet > 5).astype(np.uint8)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=3e-5)  # cpu-small default
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False)
+    opt = make_optimizer(net.parameters(), TrainConfig().for_budget(plan.budget))
+    loss_fn = make_loss()  # optimiser and loss as petseg train uses them for this plan
     augment = augmentation()
     times = []
     for it in range(iterations + 1):

@@ -187,7 +187,7 @@ def report_page_load(what: str, timings: dict[str, float]) -> None:
     stages = ", ".join(
         f"{k.removesuffix('_ms')} {v:.0f}"
         for k, v in timings.items()
-        if k.endswith("_ms") and k not in ("since_navigation_ms", "preload_ms", "open_started_ms")
+        if k.endswith("_ms") and k not in ("since_navigation_ms", "preload_ms")
     )
     print(
         f"{what}: first paint {timings['since_navigation_ms']:.0f} ms from navigation start, "

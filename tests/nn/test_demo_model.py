@@ -16,7 +16,10 @@ from petseg.phantom import generate_study
 
 def test_shipped_model_is_labelled_synthetic_and_made_by_the_script() -> None:
     training = json.loads((DEMO_MODEL / "training.json").read_text())
-    assert training["synthetic"] is True and len(training["cases"]) == 44
+    assert training["synthetic"] is True
+    assert (
+        len(training["cases"]) == 40 + 4
+    )  # phantoms + negative controls (run_experiment.Settings)
     card = (DEMO_MODEL / "MODEL_CARD.md").read_text()
     assert "SYNTHETIC TRAINING DATA, DEMONSTRATION ONLY" in card
     assert "scripts/train_demo_model.py" in card

@@ -88,6 +88,19 @@ def test_optimizer_auto_follows_the_budget():
     assert (chosen.optimizer, chosen.learning_rate) == ("sgd", 0.02)
 
 
+def test_optimizer_needs_a_resolved_configuration():
+    from petseg.nn.train import make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    with pytest.raises(ValueError, match="for_budget"):
+        make_optimizer(params, TrainConfig())
+    sgd = make_optimizer(params, TrainConfig().for_budget("nnunet"))
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["nesterov"] is True
+    assert sgd.defaults["momentum"] == 0.99 and sgd.defaults["lr"] == 0.01
+    adamw = make_optimizer(params, TrainConfig().for_budget("cpu-small"))
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["lr"] == 1e-3
+
+
 def test_train_config_rejects_unknown_optimizer_and_bad_learning_rate():
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(optimizer="adam")

@@ -8,6 +8,8 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from petseg.review.preview import PREVIEW_VOXELS  # numpy only: light at start-up
+
     parser = subparsers.add_parser(
         "review",
         help="review and correct segmentations in the browser (local web server)",
@@ -35,10 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--preview-voxels",
         type=int,
-        default=None,
+        default=PREVIEW_VOXELS,
         help=(
             "studies larger than this are first shown reduced, then at full resolution "
-            "(default 1500000, for browsers without a GPU; 0 always loads full resolution)"
+            f"(default {PREVIEW_VOXELS}, for browsers without a GPU; 0 always loads full "
+            "resolution)"
         ),
     )
     parser.add_argument("--verbose", action="store_true", help="log every request")
@@ -46,11 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from petseg.review.preview import PREVIEW_VOXELS
     from petseg.review.server import serve
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0..65535, got {args.port}")
+    if args.preview_voxels < 0:
+        raise ValueError(
+            f"--preview-voxels must be 0 (no preview) or a positive voxel count, got {args.preview_voxels}"
+        )
     serve(
         args.folder,
         host=args.host,
@@ -58,6 +64,6 @@ def _run(args: argparse.Namespace) -> int:
         token=args.token,
         open_browser=not args.no_browser,
         verbose=args.verbose,
-        preview_voxels=PREVIEW_VOXELS if args.preview_voxels is None else args.preview_voxels,
+        preview_voxels=args.preview_voxels,
     )
     return 0

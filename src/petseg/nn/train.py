@@ -11,9 +11,10 @@ Model folder (``MODEL``)::
     fold_<k>/curve.png     loss and validation Dice per epoch
 
 Loss: Dice over the lesion channel + cross-entropy (MONAI ``DiceCELoss``, batch Dice, no
-background Dice, as nnU-Net). Optimiser: SGD, Nesterov
-momentum 0.99, weight decay 3e-5, learning rate 0.01 with nnU-Net's polynomial decay
-(exponent 0.9) per epoch. An interrupted fold resumes from its checkpoint; because every
+background Dice, as nnU-Net). Optimiser (``TrainConfig.optimizer``): nnU-Net's SGD
+(Nesterov momentum 0.99, learning rate 0.01) for the ``nnunet`` budget, AdamW (1e-3) for
+the CPU budgets; weight decay 3e-5 and nnU-Net's polynomial decay (exponent 0.9) per
+epoch for both. An interrupted fold resumes from its checkpoint; because every
 random draw is seeded by ``(seed, fold, epoch, iteration)`` and the checkpoint holds all
 optimiser state, the resumed run ends with the same weights as an uninterrupted one (CPU).
 """
@@ -50,6 +51,8 @@ __all__ = [
     "FoldResult",
     "TrainConfig",
     "load_cases",
+    "make_loss",
+    "make_optimizer",
     "plan_model_folder",
     "resolve_device",
     "train",
@@ -110,6 +113,35 @@ class TrainConfig:
         if learning_rate is None:
             learning_rate = SGD_LEARNING_RATE if optimizer == "sgd" else ADAMW_LEARNING_RATE
         return dataclasses.replace(self, optimizer=optimizer, learning_rate=learning_rate)
+
+
+def make_optimizer(parameters: Any, config: TrainConfig) -> Any:
+    """The torch optimiser of a configuration made concrete by :meth:`TrainConfig.for_budget`."""
+    import torch
+
+    if config.learning_rate is None or config.optimizer == "auto":
+        raise ValueError("resolve the configuration first: config.for_budget(plan.budget)")
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            parameters,
+            lr=config.learning_rate,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            nesterov=True,
+        )
+    return torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def make_loss() -> Any:
+    """Dice over the lesion channel + cross-entropy on two-channel logits and (B, 1, …) labels.
+
+    Background is left out of the Dice, as in nnU-Net's soft Dice (``do_bg=False``): with
+    it in the mean, "all background" scores Dice loss 0.5 and training on small lesions
+    sticks there (measured: validation Dice 0 for 350 iterations, docs/network.md).
+    """
+    from monai.losses import DiceCELoss
+
+    return DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False)
 
 
 @dataclass(frozen=True)
@@ -259,7 +291,6 @@ def train_fold(
     progress : show a tqdm bar (epoch, loss, validation Dice)
     """
     import torch
-    from monai.losses import DiceCELoss
     from tqdm import tqdm
 
     config = config.for_budget(plan.budget)
@@ -280,28 +311,11 @@ def train_fold(
 
     torch.manual_seed(config.seed + fold)
     model = build_model(plan).to(device)
-    optimizer: torch.optim.Optimizer
-    initial_lr = config.learning_rate
-    assert initial_lr is not None  # made concrete by for_budget above
-    if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=initial_lr,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-            nesterov=True,
-        )
-    else:
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=initial_lr, weight_decay=config.weight_decay
-        )
+    optimizer = make_optimizer(model.parameters(), config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda epoch: (1 - epoch / config.epochs) ** config.poly_exponent
     )
-    # Dice over the lesion channel only, as nnU-Net's soft Dice (do_bg=False): with the
-    # background channel in the mean, "all background" scores Dice loss 0.5 and training
-    # on small lesions sticks there (measured: validation Dice 0 for 350 iterations).
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False)
+    loss_fn = make_loss()
     use_amp = device == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     config_dict = dataclasses.asdict(config)

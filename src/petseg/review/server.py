@@ -211,9 +211,10 @@ class ReviewApp:
                 oldest = min(self._sessions, key=lambda k: self._sessions[k].last_used)
                 del self._sessions[oldest]
             self._sessions[sid] = _SessionEntry(session)
-        case_ids = self.cohort.case_ids()
-        if case_id in case_ids and case_ids.index(case_id) + 1 < len(case_ids):
-            self.preload(case_ids[case_ids.index(case_id) + 1])  # a physician goes in order
+        following = self.cohort.case_ids()
+        following = following[following.index(case_id) + 1 :] if case_id in following else []
+        if following:
+            self.preload(following[0])  # a physician goes through a cohort in order
         return sid, session
 
     def preload(self, case_id: str) -> Future[CaseSession]:

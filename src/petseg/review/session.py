@@ -678,8 +678,7 @@ class CaseSession:
         A removal whose label no longer exists, or an addition whose seed now lies inside
         an existing lesion, is skipped and reported (the other tab already made it).
         """
-        versions = _saved_versions(self.case.folder)
-        latest = versions[-1] if versions else 0
+        latest = self.latest_version(self.case.folder)
         edits = self.edits
         self.labels = self._version_labels(self.case, latest)
         self._index_all()
@@ -747,8 +746,7 @@ class CaseSession:
         elapsed = (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds()
         folder = self.case.folder
         with _case_lock(folder):
-            versions = _saved_versions(folder)
-            latest = versions[-1] if versions else 0
+            latest = self.latest_version(folder)
             if base_version != latest or self.base_version != latest:
                 raise VersionConflictError(
                     f"case {self.case.case_id!r} was saved as {_version_name(latest)} since this "

@@ -119,7 +119,6 @@ async function openCase(caseId, viewerReady = Promise.resolve()) {
   setStatus(`opening ${caseId}…`);
   const opened = await api("POST", `/api/case/${encodeURIComponent(caseId)}/open`);
   state.timings.opened_ms = performance.now() - t0;
-  state.timings.open_started_ms = t0; // from navigation start
   state.caseId = caseId;
   state.session = opened.session;
   state.meta = opened.meta;
