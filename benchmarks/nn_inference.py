@@ -50,7 +50,7 @@ def random_model(folder: Path, n_folds: int = 5) -> Path:
     """A model folder with the cpu-small plan of a 4 mm whole-body cohort, random weights."""
     import torch
 
-    from petseg.io._atomic import write_json_atomic
+    from petseg.io.atomic import write_json_atomic
     from petseg.nn.model import build_model
     from petseg.nn.plan import Fingerprint, make_plan
 

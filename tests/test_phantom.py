@@ -18,7 +18,7 @@ import pydicom
 import pytest
 from scipy import ndimage, special, stats
 
-from petseg.io._atomic import OutputExistsError
+from petseg.io.atomic import OutputExistsError
 from petseg.phantom import (
     CU64_HALF_LIFE_S,
     DEFAULT_UPTAKE,

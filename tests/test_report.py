@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from petseg.io._atomic import OutputExistsError
+from petseg.io.atomic import OutputExistsError
 from petseg.io.nifti import read_nifti
 from petseg.pipeline import SegmentParams, segment_study
 from petseg.report import write_segmentation_outputs

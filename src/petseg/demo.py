@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from petseg import __version__
-from petseg.io._atomic import atomic_dir
+from petseg.io.atomic import atomic_dir
 
 __all__ = ["DemoResult", "run_demo"]
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from petseg.checks import check_choice
 from petseg.lesions import DEFAULT_CONNECTIVITY
 from petseg.reference import ReferenceStats
 from petseg.study import Geometry
@@ -26,12 +27,7 @@ PERCENT_MAX_SEARCH_RADIUS_MM = 10.0
 
 
 def _check_method(method: str) -> None:
-    if method not in SEED_METHODS:
-        import difflib
-
-        close = difflib.get_close_matches(method, SEED_METHODS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"seed method must be one of {SEED_METHODS}, got {method!r}{hint}")
+    check_choice("seed method", method, SEED_METHODS)
 
 
 def _local_maximum(

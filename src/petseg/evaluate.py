@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from petseg.checks import check_choice
+from petseg.jsonable import to_jsonable
 from petseg.lesions import DEFAULT_CONNECTIVITY, check_connectivity, label_components
 from petseg.metrics import (
     AUTOPET_CONNECTIVITY,
@@ -46,7 +48,6 @@ from petseg.metrics import (
     SCORE_NAMES,
     EmptyPolicy,
     _autopet_from_fg,
-    _check_choice,
     _match_components,
     _pixel_from_counts,
     negative_control_summary,
@@ -108,9 +109,9 @@ class EvaluationParams:
     def __post_init__(self) -> None:
         check_connectivity(self.connectivity)
         check_connectivity(self.autopet_connectivity)
-        _check_choice("criterion", self.criterion, MATCH_CRITERIA)
-        _check_choice("matching", self.matching, MATCHING_MODES)
-        _check_choice("empty", self.empty, EMPTY_POLICIES)
+        check_choice("criterion", self.criterion, MATCH_CRITERIA)
+        check_choice("matching", self.matching, MATCHING_MODES)
+        check_choice("empty", self.empty, EMPTY_POLICIES)
         if not 0.0 < self.iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
         if not 0.0 <= self.minor_dice <= 1.0:
@@ -410,7 +411,7 @@ def evaluate_cohort(
         message names the case; nothing is resampled).
     """
     from petseg import __version__
-    from petseg.io._atomic import check_writable_target
+    from petseg.io.atomic import check_writable_target
     from petseg.io.nifti import read_nifti
 
     params = params or EvaluationParams()
@@ -453,24 +454,10 @@ def evaluate_cohort(
         **summary,
     }
     _write_report(out, rows, report, fit_inputs, force=force)
-    return _json_ready(report)
+    return to_jsonable(report)
 
 
 # ----------------------------------------------------------------------------- report writing
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer, int)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return None if math.isnan(value) or math.isinf(value) else float(value)
-    return value
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -669,10 +656,10 @@ def _write_report(
 ) -> None:
     import json
 
-    from petseg.io._atomic import atomic_dir
+    from petseg.io.atomic import atomic_dir
     from petseg.plots import dice_distribution_figure, threshold_fit_figure
 
-    data = _json_ready(report)
+    data = to_jsonable(report)
     with atomic_dir(out, force=force) as tmp:
         columns = list(rows[0])
         with (tmp / "per_case.csv").open("w", newline="", encoding="utf-8") as handle:

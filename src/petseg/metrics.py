@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from petseg.checks import check_choice
 from petseg.lesions import DEFAULT_CONNECTIVITY, check_connectivity, label_components
 
 __all__ = [
@@ -96,16 +97,6 @@ MINOR_DICE_CUT = 0.5
 NEGATIVE_CONTROL_LIMIT_ML = 1.5
 #: Rainio's "two-digit threshold value between 0 and 1": k/100 for k = 0..99.
 RAINIO_THRESHOLDS: NDArray[np.float64] = np.arange(100) / 100.0
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        import difflib
-
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}{hint}")
-    return value
 
 
 def _binary(name: str, array: ArrayLike) -> NDArray[np.bool_]:
@@ -196,7 +187,7 @@ def pixel_metrics(pred: ArrayLike, truth: ArrayLike, *, empty: EmptyPolicy = "na
     -------
     PixelMetrics
     """
-    _check_choice("empty", empty, EMPTY_POLICIES)
+    check_choice("empty", empty, EMPTY_POLICIES)
     p, t = _pair(pred, truth, ndim=None)
     tp = int(np.count_nonzero(p & t))
     fp = int(np.count_nonzero(p)) - tp
@@ -213,7 +204,7 @@ def slice_dice(
     -------
     (n_slices,) float64 ndarray; slices where both masks are empty follow ``empty``.
     """
-    _check_choice("empty", empty, EMPTY_POLICIES)
+    check_choice("empty", empty, EMPTY_POLICIES)
     p, t = _pair(pred, truth, ndim=None)
     p = np.moveaxis(p, axis, 0).reshape(p.shape[axis], -1)
     t = np.moveaxis(t, axis, 0).reshape(t.shape[axis], -1)
@@ -400,9 +391,9 @@ def _match_components(
 
 
 def _check_match_options(criterion: str, iou_threshold: float, matching: str, empty: str) -> None:
-    _check_choice("criterion", criterion, MATCH_CRITERIA)
-    _check_choice("matching", matching, MATCHING_MODES)
-    _check_choice("empty", empty, EMPTY_POLICIES)
+    check_choice("criterion", criterion, MATCH_CRITERIA)
+    check_choice("matching", matching, MATCHING_MODES)
+    check_choice("empty", empty, EMPTY_POLICIES)
     if criterion == "iou" and not 0.0 < iou_threshold <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
 
@@ -708,7 +699,7 @@ def dice_curve(
     -------
     (len(thresholds),) float64 ndarray
     """
-    _check_choice("empty", empty, EMPTY_POLICIES)
+    check_choice("empty", empty, EMPTY_POLICIES)
     img = np.asarray(image, dtype=np.float64)
     t = _binary("truth", truth)
     if img.shape != t.shape:
@@ -789,7 +780,7 @@ def best_constant_threshold(
     -------
     (threshold, statistic of the Dice over the set at that threshold)
     """
-    _check_choice("statistic", statistic, ("median", "mean"))
+    check_choice("statistic", statistic, ("median", "mean"))
     imgs, tru = _stack(images, truths)
     thr = np.asarray(thresholds, dtype=np.float64).ravel()
     curves = _curves(imgs, tru, thr)

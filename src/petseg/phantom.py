@@ -831,7 +831,7 @@ def write_dataset(
     """
     from tqdm import tqdm
 
-    from petseg.io._atomic import atomic_dir, write_json_atomic
+    from petseg.io.atomic import atomic_dir, write_json_atomic
     from petseg.io.nifti import write_nifti
 
     config = config or PhantomConfig()

@@ -7,20 +7,18 @@ A fixed SUV threshold and the adaptive % of SUVmax rule are offered as well.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from petseg.body import BODY_THRESHOLD_SUV, body_mask
+from petseg.checks import check_choice
 from petseg.lesions import (
     DEFAULT_CONNECTIVITY,
     MIN_LESION_VOLUME_ML,
-    LesionStats,
-    PatientStats,
     check_connectivity,
     min_voxels_for_volume,
     patient_stats,
@@ -28,6 +26,7 @@ from petseg.lesions import (
 )
 from petseg.postprocess import postprocess
 from petseg.reference import DEFAULT_SPHERE_RADIUS_MM, reference_stats, sphere_mask
+from petseg.result import SegmentationResult
 from petseg.study import Study
 from petseg.threshold import (
     DEFAULT_PERCENT_MAX,
@@ -39,9 +38,7 @@ from petseg.threshold import (
 __all__ = [
     "METHODS",
     "SegmentParams",
-    "SegmentationResult",
     "segment_study",
-    "segmentation_from_mask",
 ]
 
 METHODS = ("liver", "spleen", "fixed", "percent_max")
@@ -78,10 +75,7 @@ class SegmentParams:
     body_threshold_suv: float = BODY_THRESHOLD_SUV
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            close = difflib.get_close_matches(self.method, METHODS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}{hint}")
+        check_choice("method", self.method, METHODS)
         check_connectivity(self.connectivity)
         if self.ref_units not in ("mm", "voxel"):
             raise ValueError(f"ref_units must be 'mm' or 'voxel', got {self.ref_units!r}")
@@ -102,24 +96,6 @@ class SegmentParams:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass
-class SegmentationResult:
-    """A lesion map and its measurements, as written by :mod:`petseg.report`.
-
-    ``labels`` is the (Z, Y, X) int32 lesion map; ``extra`` holds method-specific
-    provenance (for example the model and folds of a network prediction).
-    """
-
-    labels: NDArray[np.int32]
-    lesions: list[LesionStats]
-    patient: PatientStats
-    method: str
-    parameters: dict[str, Any]
-    reference: dict[str, Any] | None = None
-    threshold_suv: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _reference_mask(
@@ -214,44 +190,4 @@ def segment_study(
         },
         reference=reference,
         threshold_suv=threshold,
-    )
-
-
-def segmentation_from_mask(
-    study: Study,
-    mask: NDArray[np.bool_],
-    model: Mapping[str, Any],
-    *,
-    min_volume_ml: float = MIN_LESION_VOLUME_ML,
-    connectivity: int = DEFAULT_CONNECTIVITY,
-    body: bool = True,
-    parameters: Mapping[str, Any] | None = None,
-) -> SegmentationResult:
-    """Post-process a network's (Z, Y, X) lesion mask and measure it (both network engines).
-
-    The Carlsen post-processing (body contour, < 0.1 mL) then the lesion table;
-    ``model`` (its provenance) goes to ``extra["model"]``, ``parameters`` are added to the
-    post-processing parameters.
-    """
-    labels = postprocess(
-        mask,
-        study.pet,
-        study.geometry,
-        min_volume_ml=min_volume_ml,
-        connectivity=connectivity,
-        body=body,
-    )
-    lesions = quantify_lesions(study.pet, labels, study.geometry)
-    return SegmentationResult(
-        labels=labels,
-        lesions=lesions,
-        patient=patient_stats(lesions),
-        method="network",
-        parameters={
-            "min_volume_ml": min_volume_ml,
-            "connectivity": connectivity,
-            "body": body,
-            **(parameters or {}),
-        },
-        extra={"model": dict(model)},
     )

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from petseg import __version__
-from petseg.io._atomic import atomic_dir
-from petseg.pipeline import SegmentationResult
+from petseg.io.atomic import atomic_dir
+from petseg.jsonable import to_jsonable
+from petseg.result import SegmentationResult
 from petseg.study import Study
 
 __all__ = ["LESION_COLUMNS", "build_report", "write_segmentation_outputs"]
@@ -42,20 +43,6 @@ LESION_COLUMNS = (
     "centroid_y_mm",
     "centroid_z_mm",
 )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
@@ -88,7 +75,7 @@ def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
             "SYNTHETIC DATA: this study is a petseg phantom standing in for real "
             "[64Cu]Cu-DOTATATE PET/CT; no patient was imaged."
         )
-    return _jsonable(report)
+    return to_jsonable(report)
 
 
 def write_segmentation_outputs(

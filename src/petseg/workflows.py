@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from petseg.pipeline import SegmentationResult, SegmentParams, segment_study
+from petseg.pipeline import SegmentParams, segment_study
+from petseg.result import SegmentationResult
 from petseg.study import Study
 
 __all__ = ["read_mask_on_grid", "segment_to_folder"]
@@ -46,7 +47,7 @@ def segment_to_folder(
     ``organ_exclusions`` remove lesions lying mostly inside them. See :func:`petseg.report.write_segmentation_outputs`
     for the files written.
     """
-    from petseg.io._atomic import check_writable_target
+    from petseg.io.atomic import check_writable_target
     from petseg.report import write_segmentation_outputs
 
     check_writable_target(Path(out_dir), force)

@@ -18,7 +18,7 @@ import pytest
 from petseg.cli import main
 from petseg.cohort import PredictPipeline, SegmentPipeline, run_cohort
 from petseg.cohort.manifest import DONE_RECORD
-from petseg.io._atomic import OutputExistsError
+from petseg.io.atomic import OutputExistsError
 from petseg.io.nifti import read_nifti, write_nifti
 from petseg.pipeline import SegmentParams
 

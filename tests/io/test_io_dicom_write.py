@@ -13,7 +13,7 @@ import pydicom
 import pytest
 
 from petseg.io import SuvError, load_study, write_ct_series, write_nifti, write_pet_series
-from petseg.io._atomic import OutputExistsError
+from petseg.io.atomic import OutputExistsError
 from petseg.study import Geometry
 
 INJECTION = dt.datetime(2024, 3, 5, 9, 0, 0)
@@ -158,7 +158,7 @@ def test_nifti_pet_units(tmp_path: Path) -> None:
         injection_time="2024-03-05T09:00:00", scan_time="2024-03-05T10:00:00", half_life_s=6588.0,
     )  # fmt: skip
     assert decayed.pet.max() == pytest.approx(2 ** (3600 / 6588), rel=1e-6)
-    with pytest.raises(ValueError, match="Did you mean 'SUV'"):
+    with pytest.raises(ValueError, match="did you mean 'SUV'"):
         load_study(pet=tmp_path / "pet.nii.gz", pet_units="SUVV")
 
 

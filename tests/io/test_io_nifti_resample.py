@@ -10,7 +10,7 @@ import pytest
 from nibabel.affines import apply_affine
 
 from petseg.io import read_nifti, resample_to_grid, write_nifti
-from petseg.io._atomic import OutputExistsError
+from petseg.io.atomic import OutputExistsError
 from petseg.io.resample import fov_overlap_fraction
 from petseg.study import Geometry
 

@@ -12,7 +12,7 @@ import pytest
 
 from petseg.cli import import_ as import_cli
 from petseg.io import discover_series, read_nifti, read_rtstruct, read_series
-from petseg.io._atomic import OutputExistsError
+from petseg.io.atomic import OutputExistsError
 from petseg.io.rtstruct import RtstructError, rasterise_contours
 from petseg.study import Geometry
 
@@ -94,7 +94,7 @@ def test_unknown_roi_lists_available(tmp_path: Path) -> None:
     geometry = read_series(pet).geometry
     with pytest.raises(
         RtstructError,
-        match=r"'GTV_Mass' is not in.*available ROIs: \['GTV_Mass_PET'\].*Did you mean",
+        match=r"'GTV_Mass' is not in.*available ROIs: \['GTV_Mass_PET'\].*did you mean",
     ):
         read_rtstruct(STS / "STS_008" / "pet-rtstruct.dcm", geometry, "GTV_Mass")
     with pytest.raises(RtstructError, match="does not belong to this image"):

@@ -13,7 +13,7 @@ import pytest
 from petseg import __version__
 from petseg.cli import export as export_cli
 from petseg.contours import align_to_grid
-from petseg.io._atomic import OutputExistsError
+from petseg.io.atomic import OutputExistsError
 from petseg.io.dicom_write import write_pet_series
 from petseg.io.nifti import read_nifti, write_nifti
 from petseg.io.rtstruct import read_rtstruct

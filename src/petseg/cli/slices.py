@@ -25,7 +25,7 @@ def _build(args: argparse.Namespace) -> int:
 def _experiment(args: argparse.Namespace) -> int:
     import torch
 
-    from petseg.io._atomic import check_writable_target
+    from petseg.io.atomic import check_writable_target
     from petseg.slices.experiment import ExperimentConfig, run_experiment
     from petseg.slices.store import load_slice_set, write_experiment_outputs
 
@@ -59,7 +59,7 @@ def _predict(args: argparse.Namespace) -> int:
     params = info["parameters"]
     opts = {"unet_loss": params["unet_loss"], "precision": params["precision"]}
     if args.slices:
-        from petseg.io._atomic import atomic_file
+        from petseg.io.atomic import atomic_file
         from petseg.slices.store import load_slice_set
 
         slices = load_slice_set(args.slices)

@@ -104,7 +104,7 @@ def skip_reason(
 def clean_partial_outputs(out_dir: str | os.PathLike[str]) -> list[Path]:
     """Remove what a killed run left half-written in ``out_dir``; return the removed paths.
 
-    These are the temporary names of :mod:`petseg.io._atomic` (``.<name>.*.partial`` and
+    These are the temporary names of :mod:`petseg.io.atomic` (``.<name>.*.partial`` and
     ``.<name>.old-<pid>``), in ``out_dir`` and in ``out_dir/logs``. Complete study folders
     are never touched. Call it only while no other run writes to ``out_dir``.
     """

@@ -13,7 +13,7 @@ Layout of a run folder ``OUT``::
 
 Each study is one task: the worker hashes the study's inputs, skips it if its completion
 record matches (same checksums, same parameters), else runs the pipeline into a
-temporary folder that is renamed to ``OUT/<id>`` at the end (petseg.io._atomic). A
+temporary folder that is renamed to ``OUT/<id>`` at the end (petseg.io.atomic). A
 failure becomes a row with its error; it never stops the other studies. Killing the run
 at any moment leaves only complete study folders and temporary ones, which the next run
 removes before it starts.
@@ -49,7 +49,8 @@ from petseg.cohort.manifest import (
     skip_reason,
 )
 from petseg.cohort.table import MEASURES, sort_rows, write_cohort_csv
-from petseg.io._atomic import OutputExistsError, atomic_dir, atomic_file, write_json_atomic
+from petseg.io.atomic import OutputExistsError, atomic_dir, atomic_file, write_json_atomic
+from petseg.jsonable import to_jsonable
 
 __all__ = [
     "CohortRun",
@@ -283,7 +284,7 @@ def process_study(
                     "host": socket.gethostname(),
                     "pid": os.getpid(),
                 }
-                write_json_atomic(tmp / DONE_RECORD, _json_safe(done), force=True)
+                write_json_atomic(tmp / DONE_RECORD, to_jsonable(done), force=True)
             row.update(status="done", seconds=seconds, **measures)
         except Exception as err:
             row.update(status="failed", seconds=round(time.perf_counter() - start, 3))
@@ -295,17 +296,6 @@ def process_study(
         with atomic_file(out / "logs" / f"{study.id}.log", force=True) as tmp_log:
             tmp_log.write_text("\n".join(x for x in lines if x) + "\n", encoding="utf-8")
     return row
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN (lowest SUVmean of a study without lesions) becomes None in JSON."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def default_workers(n_studies: int, *, gpu: bool = False) -> int:
@@ -536,7 +526,7 @@ def run_cohort(
         write_cohort_csv(out / "cohort.csv", rows)
         write_json_atomic(
             out / "cohort.json",
-            _json_safe(
+            to_jsonable(
                 {
                     "petseg_version": __version__,
                     "created_utc": _now(),

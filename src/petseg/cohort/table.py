@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from petseg.io._atomic import atomic_file
+from petseg.io.atomic import atomic_file
 
 __all__ = ["MEASURES", "TABLE_COLUMNS", "sort_rows", "write_cohort_csv"]
 

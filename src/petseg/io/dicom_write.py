@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from petseg.io._atomic import atomic_dir
+from petseg.io.atomic import atomic_dir
 from petseg.io.suv import suv_factor_from_values
 from petseg.study import Geometry
 

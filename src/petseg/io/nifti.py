@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from petseg.io._atomic import atomic_file
+from petseg.io.atomic import atomic_file
 from petseg.study import Geometry
 
 __all__ = [

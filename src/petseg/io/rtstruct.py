@@ -17,7 +17,6 @@ Rules (see ``docs/io.md``):
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from petseg.checks import did_you_mean
 from petseg.study import Geometry
 
 __all__ = [
@@ -191,10 +191,8 @@ def read_rtstruct(
     wanted = list(names.values()) if roi is None else [roi] if isinstance(roi, str) else list(roi)
     for name in wanted:
         if name not in names.values():
-            close = difflib.get_close_matches(name, list(names.values()), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise RtstructError(
-                f"ROI {name!r} is not in {path}; available ROIs: {sorted(names.values())}.{hint}"
+                f"ROI {name!r} is not in {path}; available ROIs: {sorted(names.values())}{did_you_mean(name, names.values())}"
             )
     contours_by_roi: dict[int, list[NDArray[np.float64]]] = {}
     for item in ds.ROIContourSequence:
@@ -286,7 +284,7 @@ def import_rtstruct(
         The sidecar's content.
     """
     from petseg import __version__
-    from petseg.io._atomic import check_writable_target, write_json_atomic
+    from petseg.io.atomic import check_writable_target, write_json_atomic
     from petseg.io.nifti import write_nifti
 
     out = Path(out)

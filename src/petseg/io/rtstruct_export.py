@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from petseg.contours import align_to_grid, label_contours, mask_contours
-from petseg.io._atomic import atomic_file, check_writable_target
+from petseg.io.atomic import atomic_file, check_writable_target
 from petseg.study import Geometry, Study
 
 __all__ = [

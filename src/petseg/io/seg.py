@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from petseg.contours import align_to_grid
-from petseg.io._atomic import atomic_file, check_writable_target
+from petseg.io.atomic import atomic_file, check_writable_target
 from petseg.io.rtstruct_export import (
     EmptyLesionMapError,
     ExportResult,

@@ -13,7 +13,6 @@ of view overlap.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from petseg.checks import did_you_mean
 from petseg.io.dicom import DicomSeries, discover_series, read_series
 from petseg.io.nifti import read_nifti
 from petseg.io.resample import DEFAULT_CT_FILL_HU, fov_overlap_fraction, resample_to_grid
@@ -299,9 +299,9 @@ def _nifti_suv(
 ) -> SuvConversion:
     units = pet_units.upper()
     if units not in PET_UNITS:
-        close = difflib.get_close_matches(units, PET_UNITS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"pet_units must be one of {PET_UNITS}, got {pet_units!r}.{hint}")
+        raise ValueError(
+            f"pet_units must be one of {PET_UNITS}, got {pet_units!r}{did_you_mean(units, PET_UNITS)}"
+        )
     if units == "SUV":
         return SuvConversion(factor=1.0, rule="GML", units="SUV (as given)")
     if factor is not None:

@@ -33,7 +33,7 @@ from petseg.study import Study
 if TYPE_CHECKING:
     import torch
 
-    from petseg.pipeline import SegmentationResult
+    from petseg.result import SegmentationResult
 
 __all__ = [
     "DEMO_MODEL",
@@ -201,7 +201,7 @@ def predict_study(
 ) -> tuple[SegmentationResult, NDArray[np.float32]]:
     """Segment a study with the model's folds; return the result and the (Z, Y, X)
     ensemble lesion probability on the PET grid."""
-    from petseg.pipeline import segmentation_from_mask
+    from petseg.result import segmentation_from_mask
 
     t0 = time.perf_counter()
     plan = model.plan

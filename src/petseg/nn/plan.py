@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from petseg.checks import did_you_mean
+
 __all__ = [
     "BUDGETS",
     "PET_NORMALISATION",
@@ -101,11 +103,9 @@ BUDGETS: dict[str, Budget] = {
 def get_budget(name: str) -> Budget:
     """Return the named budget, or raise a ValueError listing the choices."""
     if name not in BUDGETS:
-        import difflib
-
-        close = difflib.get_close_matches(name, BUDGETS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown budget {name!r}{hint}; choose one of {sorted(BUDGETS)}")
+        raise ValueError(
+            f"unknown budget {name!r}{did_you_mean(name, BUDGETS)}; choose one of {sorted(BUDGETS)}"
+        )
     return BUDGETS[name]
 
 

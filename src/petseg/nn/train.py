@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from petseg import __version__
-from petseg.io._atomic import atomic_file, write_json_atomic
+from petseg.io.atomic import atomic_file, write_json_atomic
 from petseg.nn.data import (
     Case,
     augmentation,

@@ -52,7 +52,7 @@ from petseg.lesions import DEFAULT_CONNECTIVITY, MIN_LESION_VOLUME_ML
 from petseg.study import Study
 
 if TYPE_CHECKING:
-    from petseg.pipeline import SegmentationResult
+    from petseg.result import SegmentationResult
 
 __all__ = [
     "CONFIGURATIONS",
@@ -284,7 +284,7 @@ def train_nnunet(
 
     import torch
 
-    from petseg.io._atomic import check_writable_target, write_json_atomic
+    from petseg.io.atomic import check_writable_target, write_json_atomic
     from petseg.nn.data import read_dataset_info
     from petseg.nn.folds import make_folds
     from petseg.nnunet.export import export_dataset

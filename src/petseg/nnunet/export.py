@@ -109,7 +109,7 @@ def export_dataset(
     -------
     Path of the written ``Dataset<ID>_<NAME>`` folder (written atomically; inputs untouched).
     """
-    from petseg.io._atomic import atomic_dir
+    from petseg.io.atomic import atomic_dir
     from petseg.io.nifti import read_nifti, write_nifti
     from petseg.nn.data import list_cases, read_dataset_info
 

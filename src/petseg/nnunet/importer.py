@@ -9,7 +9,7 @@ Two kinds of input:
 * labels: a label NIfTI written by nnU-Net (``<case>.nii.gz``), any label > 0 is lesion.
 
 Either way the lesion mask goes through petseg's post-processing (body contour,
-components < 0.1 mL) and becomes a :class:`~petseg.pipeline.SegmentationResult`.
+components < 0.1 mL) and becomes a :class:`~petseg.result.SegmentationResult`.
 
 Array order: nnU-Net's ``SimpleITKIO`` and ``NibabelIO`` both return NIfTI voxel arrays as
 ``(k, j, i)``, which is petseg's ``(Z, Y, X)``; the ``.pkl`` properties are checked against
@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from petseg.lesions import DEFAULT_CONNECTIVITY, MIN_LESION_VOLUME_ML
-from petseg.pipeline import SegmentationResult, segmentation_from_mask
+from petseg.result import SegmentationResult, segmentation_from_mask
 from petseg.study import Geometry, Study
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "read_nnunet_labels",
     "read_nnunet_probabilities",
     "read_properties",
-    "segmentation_from_mask",
     "segmentation_from_probabilities",
 ]
 

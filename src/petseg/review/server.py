@@ -545,7 +545,7 @@ def export_saved_version(session: CaseSession, fmt: Any) -> list[str]:
 
     Needs a case read from DICOM (``report["inputs"]["dicom"]``) and no unsaved edits.
     """
-    from petseg.io._atomic import atomic_dir
+    from petseg.io.atomic import atomic_dir
     from petseg.study import Study
 
     if fmt not in ("rtstruct", "seg"):

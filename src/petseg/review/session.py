@@ -45,6 +45,7 @@ from scipy import ndimage
 
 from petseg import __version__
 from petseg.edit import SEED_METHODS, add_lesion_by_seed
+from petseg.jsonable import to_jsonable
 from petseg.lesions import (
     DEFAULT_CONNECTIVITY,
     LesionStats,
@@ -712,7 +713,7 @@ class CaseSession:
         Raises VersionConflictError (409) when ``base_version`` is not the latest saved
         version of the case (another tab or reviewer saved meanwhile); nothing is written.
         """
-        from petseg.io._atomic import atomic_dir
+        from petseg.io.atomic import atomic_dir
         from petseg.io.nifti import write_nifti
 
         if (
@@ -780,7 +781,7 @@ class CaseSession:
                     "original_report_created_utc": self.case.report.get("created_utc"),
                 },
             )
-            report = json.loads(json.dumps(report, allow_nan=False, default=_json_default))
+            report = to_jsonable(report)
             with atomic_dir(folder / "review" / _version_name(number)) as tmp:
                 write_nifti(tmp / "lesions.nii.gz", self.labels, self.case.geometry)
                 (tmp / "report.json").write_text(
@@ -793,11 +794,3 @@ class CaseSession:
             "version": _version_name(number),
             "path": str(folder / "review" / _version_name(number)),
         }
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to report.json")

@@ -1,6 +1,6 @@
 """Files of the slice methods: slice sets (.npz), trained models, experiment outputs.
 
-Everything is written atomically through :mod:`petseg.io._atomic` and never replaces
+Everything is written atomically through :mod:`petseg.io.atomic` and never replaces
 an existing output unless ``force`` is true. Every output records the petseg version,
 the parameters and the inputs that produced it.
 """
@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from petseg.io._atomic import atomic_dir, atomic_file, write_json_atomic
+from petseg.io.atomic import atomic_dir, atomic_file, write_json_atomic
+from petseg.jsonable import to_jsonable
 from petseg.slices.build import SliceSet
 
 __all__ = [
@@ -82,18 +83,6 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
             }
         )
     return buf.getvalue()
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def _markdown(t4: list[dict[str, Any]], t5: list[dict[str, Any]], pet_constant: dict) -> str:
@@ -274,7 +263,7 @@ def write_experiment_outputs(
             (tmp / "threshold3d.csv").write_text(
                 _csv_text(result.threshold3d["patients"]), encoding="utf-8"
             )
-        write_json_atomic(tmp / "summary.json", _json_ready(summary))
+        write_json_atomic(tmp / "summary.json", to_jsonable(summary))
         _fig3(tmp / "fig3.png", t, fig3["fold_1"], 1)
         _fig4(tmp / "fig4.png", slices, result, picks)
         for f, models in enumerate(result.models, start=1):
@@ -285,7 +274,7 @@ def write_experiment_outputs(
         if result.models:
             write_json_atomic(
                 tmp / "models" / "models.json",
-                _json_ready(
+                to_jsonable(
                     {
                         **provenance,
                         "folds": len(result.models),

@@ -1,0 +1,86 @@
+"""The result of a segmentation, whatever made it: threshold pipeline or network engine.
+
+:class:`SegmentationResult` is what :mod:`petseg.report` writes into a case folder;
+:func:`segmentation_from_mask` turns a network's binary lesion mask into one, with the
+Carlsen et al. post-processing (body contour, components < 0.1 mL removed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from petseg.lesions import (
+    DEFAULT_CONNECTIVITY,
+    MIN_LESION_VOLUME_ML,
+    LesionStats,
+    PatientStats,
+    patient_stats,
+    quantify_lesions,
+)
+from petseg.postprocess import postprocess
+from petseg.study import Study
+
+__all__ = ["SegmentationResult", "segmentation_from_mask"]
+
+
+@dataclass
+class SegmentationResult:
+    """A lesion map and its measurements, as written by :mod:`petseg.report`.
+
+    ``labels`` is the (Z, Y, X) int32 lesion map; ``extra`` holds method-specific
+    provenance (for example the model and folds of a network prediction).
+    """
+
+    labels: NDArray[np.int32]
+    lesions: list[LesionStats]
+    patient: PatientStats
+    method: str
+    parameters: dict[str, Any]
+    reference: dict[str, Any] | None = None
+    threshold_suv: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def segmentation_from_mask(
+    study: Study,
+    mask: NDArray[np.bool_],
+    model: Mapping[str, Any],
+    *,
+    min_volume_ml: float = MIN_LESION_VOLUME_ML,
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    body: bool = True,
+    parameters: Mapping[str, Any] | None = None,
+) -> SegmentationResult:
+    """Post-process a network's (Z, Y, X) lesion mask and measure it (both network engines).
+
+    The Carlsen post-processing (body contour, < 0.1 mL) then the lesion table;
+    ``model`` (its provenance) goes to ``extra["model"]``, ``parameters`` are added to the
+    post-processing parameters.
+    """
+    labels = postprocess(
+        mask,
+        study.pet,
+        study.geometry,
+        min_volume_ml=min_volume_ml,
+        connectivity=connectivity,
+        body=body,
+    )
+    lesions = quantify_lesions(study.pet, labels, study.geometry)
+    return SegmentationResult(
+        labels=labels,
+        lesions=lesions,
+        patient=patient_stats(lesions),
+        method="network",
+        parameters={
+            "min_volume_ml": min_volume_ml,
+            "connectivity": connectivity,
+            "body": body,
+            **(parameters or {}),
+        },
+        extra={"model": dict(model)},
+    )
