@@ -6,7 +6,6 @@ from scipy import ndimage
 
 from petseg.lesions import (
     label_components,
-    labels_mostly_inside,
     min_voxels_for_volume,
     patient_stats,
     quantify_lesions,
@@ -139,11 +138,3 @@ def test_suv_peak_single_hot_voxel_is_diluted():
         ((g[:, None, None] ** 2 + g[None, :, None] ** 2 + g[None, None, :] ** 2) <= radius**2).sum()
     )
     assert suv_peak(suv, labels, (2.0, 2.0, 2.0))[1] == pytest.approx(100.0 / n, rel=1e-5)
-
-
-def test_labels_mostly_inside_fraction():
-    labels = np.array([[[1, 1, 1, 1, 2, 2, 0, 3]]], np.int32)
-    mask = np.array([[[1, 1, 0, 0, 1, 1, 1, 0]]], bool)
-    # label 1: 2/4 = 0.5 inside, label 2: 2/2, label 3: 0/1
-    assert labels_mostly_inside(labels, mask, 0.5) == [1, 2]
-    assert labels_mostly_inside(labels, mask, 0.75) == [2]

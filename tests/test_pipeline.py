@@ -110,19 +110,45 @@ def test_add_lesion_by_seed_methods(toy_study):
         add_lesion_by_seed(labels, study.pet, study.geometry, (99, 0, 0), method="fixed", value=5.0)
 
 
-def test_organ_exclusion_removes_whole_lesions(toy_study):
+def test_organ_map_removes_physiological_uptake_in_the_pipeline(toy_study):
+    from petseg.organs import OrganMap
+    from petseg.tracers import TracerChoice, get_tracer
+
     study, info = toy_study
-    organ = np.zeros(study.geometry.shape, bool)
+    organs = np.zeros(study.geometry.shape, np.uint8)
     k, j, i = info["lesion_centres"][1]  # the SUV 20 lesion, 27 voxels
-    organ[k - 1 : k + 2, j - 1 : j + 2, i - 1 : i + 1] = True  # 18 of its 27 voxels (67 %)
+    organs[k - 1 : k + 2, j - 1 : j + 2, i - 1 : i + 1] = 1  # 18 of its 27 voxels (67 %)
+    organ_map = OrganMap(organs, {1: "kidney_left"}, study.geometry)
+    tracer = TracerChoice(get_tracer("dotatate"), "test", None)
     params = SegmentParams(method="fixed", threshold=8.0)
-    result = segment_study(study, params, organ_exclusions=[organ])
+    result = segment_study(study, params, organs=organ_map, tracer=tracer)
     assert result.patient.lesion_count == 2  # removed whole, not trimmed to 9 voxels
     assert sorted(round(s.suv_max) for s in result.lesions) == [9, 12]
-    organ[:] = False
-    organ[k - 1 : k + 2, j - 1 : j + 2, i - 1] = True  # 9 of 27 voxels (33 %): kept whole
-    result = segment_study(study, params, organ_exclusions=[organ])
-    assert result.patient.lesion_count == 3 and result.lesions[-1].voxels == 27
+    assert result.physiological is not None
+    assert np.count_nonzero(result.physiological.removed) == 27
+    [row] = result.extra["organs"]["removed"]
+    assert (row["organ"], row["rule"], row["voxels"]) == ("kidneys", "inside", 27)
+    assert row["suv_max"] == pytest.approx(20.0)
+    # 9 of 27 voxels (33 %) in the kidney: the lesion is cut there, 18 voxels kept
+    organs[:] = 0
+    organs[k - 1 : k + 2, j - 1 : j + 2, i - 1] = 1
+    result = segment_study(study, params, organs=organ_map, tracer=tracer)
+    assert result.patient.lesion_count == 3
+    assert sorted(s.voxels for s in result.lesions) == [18, 27, 27]
+    assert result.extra["organs"]["removed"][0]["rule"] == "cut"
+    # the same voxels in the liver, which has no physiological DOTATATE uptake: kept whole
+    liver_map = OrganMap(organs, {1: "liver"}, study.geometry)
+    result = segment_study(study, params, organs=liver_map, tracer=tracer)
+    assert [s.voxels for s in result.lesions] == [27, 27, 27]
+    assert result.extra["organs"]["organs_missing_from_map"] == [
+        "spleen",
+        "kidneys",
+        "adrenal_glands",
+        "urinary_bladder",
+        "pituitary_gland",
+    ]
+    with pytest.raises(ValueError, match="needs both an organ map"):
+        segment_study(study, params, organs=organ_map)
 
 
 def test_segment_cli_on_a_phantom_case_folder(tmp_path):

@@ -21,8 +21,6 @@ from petseg.io.atomic import atomic_dir
 __all__ = ["DemoResult", "run_demo"]
 
 DEFAULT_SEED = 7
-#: Organs whose DOTATATE uptake exceeds the liver threshold; the physician removes them.
-PHYSIOLOGICAL = ("spleen", "kidneys", "adrenals", "bladder", "pituitary")
 SUMMARY_KEYS = (
     "pixel_dice",
     "pixel_precision",
@@ -45,9 +43,18 @@ class DemoResult:
     rows: dict[str, dict[str, Any]]
 
 
-def organ_codes(case: Any) -> list[tuple[int, str]]:
-    """(code, organ name) pairs of a phantom case's organ label map."""
-    return [(int(code), name) for code, name in case.truth["organ_legend"].items()]
+def phantom_organ_map(case: Any) -> Any:
+    """The phantom's organ labels as an :class:`petseg.organs.OrganMap` (names mapped to
+    petseg's vocabulary: ``kidneys``, ``adrenal_glands``, ``urinary_bladder``, …)."""
+    from petseg.organs import organ_map_from_labels
+
+    legend = {int(code): name for code, name in case.truth["organ_legend"].items()}
+    return organ_map_from_labels(
+        case.organs,
+        case.study.geometry,
+        legend,
+        source={"reader": "petseg phantom organ labels (ground truth)", "synthetic": True},
+    )
 
 
 def _truth_patient(case: Any) -> dict[str, Any]:
@@ -90,14 +97,16 @@ def run_demo(
 
     Layout: ``phantom/`` (pet, ct, truth lesions, organs, truth.json),
     ``liver-threshold/`` (automatic), ``liver-threshold-corrected/`` (physiological
-    uptake in spleen, kidneys, adrenals, bladder and pituitary removed by label, as the
-    physician does in the paper — here with the phantom's organ masks) and, with the shipped model, ``ai-ensemble/`` (case folders as
+    uptake removed as the physician does in the paper, here by the DOTATATE tracer profile
+    with the phantom's organ labels as organ map: spleen, kidneys, adrenal glands, urinary
+    bladder, pituitary) and, with the shipped model, ``ai-ensemble/`` (case folders as
     ``petseg segment`` writes them), and ``summary.json``.
     """
     from petseg.io.nifti import write_nifti
     from petseg.phantom import generate_study
     from petseg.pipeline import SegmentParams, segment_study
     from petseg.report import write_segmentation_outputs
+    from petseg.tracers import TracerChoice, get_tracer
 
     out_dir = Path(out_dir)
     case = generate_study(seed, spacing=spacing, patient_id=f"phantom-{seed:03d}")
@@ -127,11 +136,10 @@ def run_demo(
         write_segmentation_outputs(tmp / "liver-threshold", study, result)
         rows["liver-threshold"] = _summary_row(result.labels, case, result.patient.to_dict())
 
-        # The physician's step of Carlsen et al.: volumes of physiological uptake removed
-        # by label — simulated here with the phantom's own organ masks.
-        organs = [case.organs == code for code, name in organ_codes(case) if name in PHYSIOLOGICAL]
-        corrected = segment_study(study, params, organ_exclusions=organs)
-        corrected.extra["physiological_organs_removed"] = sorted(PHYSIOLOGICAL)
+        # The physician's step of Carlsen et al.: volumes of physiological uptake removed,
+        # here by the DOTATATE profile with the phantom's own organ labels.
+        tracer = TracerChoice(get_tracer("dotatate"), "phantom ([64Cu]Cu-DOTATATE)", None)
+        corrected = segment_study(study, params, organs=phantom_organ_map(case), tracer=tracer)
         write_segmentation_outputs(tmp / "liver-threshold-corrected", study, corrected)
         rows["liver-corrected"] = _summary_row(corrected.labels, case, corrected.patient.to_dict())
 

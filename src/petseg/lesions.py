@@ -26,7 +26,6 @@ __all__ = [
     "LesionStats",
     "PatientStats",
     "label_components",
-    "labels_mostly_inside",
     "min_voxels_for_volume",
     "patient_stats",
     "quantify_lesions",
@@ -126,26 +125,6 @@ def remove_labels(
     out = labels.astype(np.int32, copy=True)
     out[np.isin(out, list(remove))] = 0
     return out
-
-
-def labels_mostly_inside(
-    labels: NDArray[np.integer], mask: NDArray[np.bool_], min_fraction: float = 0.5
-) -> list[int]:
-    """Labels with at least ``min_fraction`` of their voxels inside ``mask``.
-
-    This is how whole volumes of physiological uptake (kidneys, spleen, bladder…) are
-    picked for removal by label when an organ mask is at hand.
-    """
-    if not 0 < min_fraction <= 1:
-        raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}")
-    labels = np.asarray(labels)
-    if labels.shape != np.shape(mask):
-        raise ValueError(f"labels {labels.shape} and mask {np.shape(mask)} differ in shape")
-    n = int(labels.max()) + 1
-    total = np.bincount(labels.ravel(), minlength=n)
-    inside = np.bincount(labels[np.asarray(mask, dtype=bool)], minlength=n)
-    fraction = np.divide(inside, total, out=np.zeros(n), where=total > 0)
-    return [int(label) for label in np.flatnonzero(fraction >= min_fraction) if label > 0]
 
 
 def relabel_sequential(labels: NDArray[np.integer]) -> NDArray[np.int32]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,6 +38,9 @@ from numpy.typing import NDArray
 from petseg.checks import did_you_mean
 from petseg.lesions import DEFAULT_CONNECTIVITY, label_components
 from petseg.study import Geometry
+
+if TYPE_CHECKING:
+    from petseg.tracers import TracerChoice
 
 __all__ = [
     "GROUPS",
@@ -52,6 +55,7 @@ __all__ = [
     "organ_map_from_labels",
     "organ_map_on_grid",
     "profile_organ_masks",
+    "remove_organ_uptake",
     "remove_physiological_uptake",
     "vocabulary_name",
 ]
@@ -557,3 +561,67 @@ def profile_organ_masks(
         else:
             missing.append(name)
     return masks, missing
+
+
+def remove_organ_uptake(
+    labels: NDArray[np.integer],
+    organ_map: OrganMap,
+    tracer: TracerChoice,
+    *,
+    suv: NDArray[np.floating],
+    connectivity: int = DEFAULT_CONNECTIVITY,
+    min_voxels: int = 0,
+    fraction: float = PHYSIOLOGICAL_FRACTION,
+) -> tuple[PhysiologicalRemoval, dict[str, Any]]:
+    """Apply a tracer profile with an organ map: :func:`remove_physiological_uptake` on the
+    profile's organs that the map holds, and the record ``report.json`` keeps of it.
+
+    Parameters
+    ----------
+    labels : (Z, Y, X) int ndarray
+        Lesion candidates on ``organ_map.geometry``.
+    organ_map : OrganMap
+        On the lesion map's grid.
+    tracer : TracerChoice
+        The profile and where it came from.
+    suv : (Z, Y, X) ndarray
+        SUVbw (g/mL), to measure what is removed.
+    connectivity, min_voxels, fraction
+        See :func:`remove_physiological_uptake`.
+
+    Returns
+    -------
+    removal : PhysiologicalRemoval
+    record : dict
+        JSON-ready: organ map provenance, tracer, organs used and missing, the rule's
+        fraction, and one row per removed component (organ, rule, volume, SUV).
+    """
+    from petseg.lesions import quantify_lesions
+
+    if np.shape(labels) != organ_map.geometry.shape:
+        raise ValueError(
+            f"the organ map ({organ_map.describe()}) has shape {organ_map.geometry.shape}, "
+            f"the lesion map {np.shape(labels)}: put it on the PET grid first (organ_map_on_grid)"
+        )
+    masks, missing = profile_organ_masks(organ_map, tracer.profile.physiological)
+    removal = remove_physiological_uptake(
+        labels, masks, fraction=fraction, connectivity=connectivity, min_voxels=min_voxels
+    )
+    stats = quantify_lesions(suv, removal.removed, organ_map.geometry)
+    rows = [
+        {**component.to_dict(), **{k: v for k, v in s.to_dict().items() if k != "label"}}
+        for component, s in zip(removal.components, stats, strict=True)
+    ]
+    record = {
+        "organ_map": organ_map.to_dict(),
+        "tracer": tracer.to_dict(),
+        "organs_used": list(removal.organs),
+        "organs_missing_from_map": missing,
+        "fraction": removal.fraction,
+        "rule": (
+            f"a component with >= {removal.fraction:g} of its voxels in these organs is removed "
+            "whole; one with less loses its voxels inside them"
+        ),
+        "removed": rows,
+    }
+    return removal, record

@@ -1,7 +1,8 @@
 """The semi-automatic threshold pipeline of Carlsen et al. 2022, from Study to lesion map.
 
 reference VOI (liver or spleen) → threshold → voxels above it → body contour and
-exclusions → connected components → components < 0.1 mL removed → per-lesion table.
+exclusions → connected components → components < 0.1 mL removed → physiological uptake
+removed with an organ map and a tracer profile (:mod:`petseg.organs`) → per-lesion table.
 A fixed SUV threshold and the adaptive % of SUVmax rule are offered as well.
 """
 
@@ -24,6 +25,7 @@ from petseg.lesions import (
     patient_stats,
     quantify_lesions,
 )
+from petseg.organs import OrganMap, PhysiologicalRemoval, remove_organ_uptake
 from petseg.postprocess import postprocess
 from petseg.reference import DEFAULT_SPHERE_RADIUS_MM, reference_stats, sphere_mask
 from petseg.result import SegmentationResult
@@ -34,6 +36,7 @@ from petseg.threshold import (
     reference_threshold,
     threshold_mask,
 )
+from petseg.tracers import TracerChoice
 
 __all__ = [
     "METHODS",
@@ -123,22 +126,35 @@ def segment_study(
     *,
     reference_mask: NDArray[np.bool_] | None = None,
     exclusions: Sequence[NDArray[np.bool_]] = (),
-    organ_exclusions: Sequence[NDArray[np.bool_]] = (),
+    organs: OrganMap | None = None,
+    tracer: TracerChoice | None = None,
 ) -> SegmentationResult:
     """Segment every lesion of a Study with a threshold rule and quantify them.
 
     Parameters
     ----------
-    study : the PET (SUV g/mL) on its grid
-    params : pipeline parameters (default: liver reference, which needs ``ref_sphere``
-        or ``reference_mask``)
-    reference_mask : (Z, Y, X) bool VOI in normal liver/spleen, instead of a sphere
-    exclusions : (Z, Y, X) bool masks whose voxels are removed from the result
-    organ_exclusions : (Z, Y, X) bool organ masks (kidneys, spleen, bladder…); lesions lying
-        mostly (≥ 50 %) inside one are removed whole — the physician's removal of
-        physiological uptake in Carlsen et al., done with an organ segmentation
+    study : Study
+        The PET (SUV g/mL) on its grid.
+    params : SegmentParams, optional
+        Pipeline parameters (default: liver reference, which needs ``ref_sphere`` or
+        ``reference_mask``).
+    reference_mask : (Z, Y, X) bool ndarray, optional
+        VOI in normal liver/spleen, instead of a sphere.
+    exclusions : sequence of (Z, Y, X) bool ndarray
+        Masks whose voxels are removed from the result.
+    organs : OrganMap, optional
+        Organs on the study's grid; with ``tracer``, the components of physiological
+        uptake in the profile's organs are removed (:func:`petseg.organs.remove_organ_uptake`)
+        and kept in ``result.physiological``.
+    tracer : TracerChoice, optional
+        The tracer profile; required with ``organs``.
     """
     params = params or SegmentParams()
+    if (organs is None) != (tracer is None):
+        raise ValueError(
+            "removing physiological uptake needs both an organ map (--organs) and a tracer "
+            "profile (--tracer); got only the " + ("organ map" if organs is not None else "tracer")
+        )
     suv = study.pet
     geometry = study.geometry
     body = (
@@ -170,8 +186,20 @@ def segment_study(
         connectivity=params.connectivity,
         body=body if body is not None else False,
         exclusions=exclusions,
-        organ_exclusions=organ_exclusions,
     )
+    min_voxels = (
+        min_voxels_for_volume(params.min_volume_ml, geometry.voxel_volume_ml)
+        if params.min_volume_ml > 0
+        else 0
+    )
+    physiological: PhysiologicalRemoval | None = None
+    extra: dict[str, Any] = {}
+    if organs is not None and tracer is not None:
+        physiological, record = remove_organ_uptake(
+            labels, organs, tracer, suv=suv, connectivity=params.connectivity, min_voxels=min_voxels
+        )
+        labels = physiological.labels
+        extra["organs"] = record
     lesions = quantify_lesions(suv, labels, geometry)
     return SegmentationResult(
         labels=labels,
@@ -180,14 +208,14 @@ def segment_study(
         method=params.method,
         parameters={
             **params.to_dict(),
-            "min_voxels": min_voxels_for_volume(params.min_volume_ml, geometry.voxel_volume_ml)
-            if params.min_volume_ml > 0
-            else 0,
+            "min_voxels": min_voxels,
             "voxel_volume_ml": geometry.voxel_volume_ml,
             "exclusion_masks": len(exclusions),
-            "organ_exclusion_masks": len(organ_exclusions),
             "reference_sphere_default_radius_mm": DEFAULT_SPHERE_RADIUS_MM,
         },
         reference=reference,
         threshold_suv=threshold,
+        physiological=physiological,
+        organ_map=organs,
+        extra=extra,
     )

@@ -1,8 +1,9 @@
 """The Carlsen et al. 2022 post-processing of a binary segmentation.
 
-Order: remove everything outside the PET body contour, remove user exclusion masks
-(e.g. bladder, kidneys), label connected components, drop components below 0.1 mL.
-The same function serves the threshold pipeline and the networks' outputs.
+Order: remove everything outside the PET body contour, remove user exclusion masks,
+label connected components, drop components below 0.1 mL. The same function serves the
+threshold pipeline and the networks' outputs; physiological uptake in organs is removed
+afterwards by :func:`petseg.organs.remove_organ_uptake`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from petseg.lesions import (
     DEFAULT_CONNECTIVITY,
     MIN_LESION_VOLUME_ML,
     label_components,
-    labels_mostly_inside,
     min_voxels_for_volume,
-    relabel_sequential,
-    remove_labels,
 )
 from petseg.study import Geometry
 
@@ -36,8 +34,6 @@ def postprocess(
     connectivity: int = DEFAULT_CONNECTIVITY,
     body: bool | NDArray[np.bool_] = True,
     exclusions: Sequence[NDArray[np.bool_]] = (),
-    organ_exclusions: Sequence[NDArray[np.bool_]] = (),
-    organ_fraction: float = 0.5,
 ) -> NDArray[np.int32]:
     """Turn a binary ``(Z, Y, X)`` segmentation into a cleaned lesion label map.
 
@@ -51,9 +47,6 @@ def postprocess(
     body : True derives the body contour from PET (`petseg.body.body_mask`), False skips
         it, an array is used as the body mask
     exclusions : (Z, Y, X) bool masks whose voxels are removed
-    organ_exclusions : (Z, Y, X) bool masks of organs with physiological uptake (kidneys,
-        spleen, bladder, adrenals…); every lesion with at least ``organ_fraction`` of its
-        voxels inside one is removed whole, as the physician does by label in Carlsen et al.
 
     Returns
     -------
@@ -82,12 +75,4 @@ def postprocess(
     min_voxels = (
         min_voxels_for_volume(min_volume_ml, geometry.voxel_volume_ml) if min_volume_ml > 0 else 0
     )
-    labels = label_components(keep, connectivity, min_voxels=min_voxels)
-    physiological: set[int] = set()
-    for n, organ in enumerate(organ_exclusions):
-        if np.shape(organ) != mask.shape:
-            raise ValueError(f"organ mask {n} has shape {np.shape(organ)}, expected {mask.shape}")
-        physiological.update(labels_mostly_inside(labels, organ, organ_fraction))
-    if physiological:
-        labels = relabel_sequential(remove_labels(labels, sorted(physiological)))
-    return labels
+    return label_components(keep, connectivity, min_voxels=min_voxels)

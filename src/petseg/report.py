@@ -11,6 +11,10 @@
   geometry, petseg version and time
 * ``mip.png`` — coronal and sagittal MIPs with lesion outlines
 * ``rtstruct.dcm`` — when the study was read from DICOM and the export is available
+* with an organ map and a tracer profile: ``removed.nii.gz`` (int32 labels of the
+  physiological uptake removed), ``removed.csv`` (one row per removed component: label,
+  organ, rule, fraction_in_organs and the lesion columns) and ``organ_map.nii.gz`` (the
+  organ map on the PET grid; its legend is ``report.json["organs"]["organ_map"]["labels"]``)
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from petseg.jsonable import to_jsonable
 from petseg.result import SegmentationResult
 from petseg.study import Study
 
-__all__ = ["LESION_COLUMNS", "build_report", "write_segmentation_outputs"]
+__all__ = ["LESION_COLUMNS", "REMOVED_COLUMNS", "build_report", "write_segmentation_outputs"]
 
 LESION_COLUMNS = (
     "label",
@@ -43,6 +47,8 @@ LESION_COLUMNS = (
     "centroid_y_mm",
     "centroid_z_mm",
 )
+#: Columns of ``removed.csv``: the removed component's label, organ and rule, then its measures.
+REMOVED_COLUMNS = ("label", "organ", "rule", "fraction_in_organs", *LESION_COLUMNS[1:])
 
 
 def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
@@ -110,6 +116,8 @@ def write_segmentation_outputs(
             for lesion in result.lesions:
                 writer.writerow(lesion.to_dict())
         outputs = ["lesions.nii.gz", "pet_suv.nii.gz", "lesions.csv", "report.json"]
+        if result.physiological is not None:
+            outputs.extend(_write_removed(tmp, study, result, report))
         if mip:
             from petseg.mip import render_mip
 
@@ -130,3 +138,24 @@ def write_segmentation_outputs(
             json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
     return Path(out_dir)
+
+
+def _write_removed(
+    folder: Path, study: Study, result: SegmentationResult, report: dict[str, Any]
+) -> list[str]:
+    """``removed.nii.gz``, ``removed.csv`` and ``organ_map.nii.gz`` of a segmentation whose
+    physiological uptake was removed with an organ map."""
+    from petseg.io.nifti import write_nifti
+
+    assert result.physiological is not None
+    write_nifti(folder / "removed.nii.gz", result.physiological.removed, study.geometry)
+    rows = report.get("organs", {}).get("removed", [])
+    with open(folder / "removed.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=REMOVED_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    names = ["removed.nii.gz", "removed.csv"]
+    if result.organ_map is not None:
+        write_nifti(folder / "organ_map.nii.gz", result.organ_map.labels, study.geometry)
+        names.append("organ_map.nii.gz")
+    return names

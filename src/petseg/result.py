@@ -22,6 +22,7 @@ from petseg.lesions import (
     patient_stats,
     quantify_lesions,
 )
+from petseg.organs import OrganMap, PhysiologicalRemoval
 from petseg.postprocess import postprocess
 from petseg.study import Study
 
@@ -32,8 +33,10 @@ __all__ = ["SegmentationResult", "segmentation_from_mask"]
 class SegmentationResult:
     """A lesion map and its measurements, as written by :mod:`petseg.report`.
 
-    ``labels`` is the (Z, Y, X) int32 lesion map; ``extra`` holds method-specific
-    provenance (for example the model and folds of a network prediction).
+    ``labels`` is the (Z, Y, X) int32 lesion map; ``physiological`` what was removed as
+    physiological organ uptake (written as ``removed.nii.gz``) with the ``organ_map`` used
+    (``organ_map.nii.gz``); ``extra`` holds
+    method-specific provenance (for example the model and folds of a network prediction).
     """
 
     labels: NDArray[np.int32]
@@ -43,6 +46,8 @@ class SegmentationResult:
     parameters: dict[str, Any]
     reference: dict[str, Any] | None = None
     threshold_suv: float | None = None
+    physiological: PhysiologicalRemoval | None = None
+    organ_map: OrganMap | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

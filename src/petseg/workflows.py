@@ -3,16 +3,23 @@ its outputs. They are plain functions so cohort runs and tests call them directl
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from petseg.organs import OrganMap
 from petseg.pipeline import SegmentParams, segment_study
 from petseg.result import SegmentationResult
 from petseg.study import Study
+from petseg.tracers import TracerChoice
 
 __all__ = ["read_mask_on_grid", "segment_to_folder"]
+
+#: Organs an organ map is asked for besides the tracer profile's: the reference organs.
+REFERENCE_ORGANS = ("liver", "spleen")
 
 
 def read_mask_on_grid(path: str | Path, study: Study, what: str) -> np.ndarray:
@@ -37,27 +44,117 @@ def segment_to_folder(
     *,
     reference_mask: str | Path | None = None,
     exclusions: Sequence[str | Path] = (),
-    organ_exclusions: Sequence[str | Path] = (),
+    organs: str | Path | None = None,
+    organ_names: str | Path | None = None,
+    tracer: str | None = None,
     force: bool = False,
     rtstruct: bool = True,
+    previous: str | Path | None = None,
 ) -> SegmentationResult:
     """Segment ``study`` with the threshold pipeline and write its case folder.
 
-    Masks are NIfTI files on the PET grid: ``exclusions`` remove voxels,
-    ``organ_exclusions`` remove lesions lying mostly inside them. See :func:`petseg.report.write_segmentation_outputs`
-    for the files written.
+    Parameters
+    ----------
+    study, params
+        The study and the pipeline parameters.
+    out_dir : path
+        The case folder (see :func:`petseg.report.write_segmentation_outputs`).
+    reference_mask, exclusions : paths
+        NIfTI masks on the PET grid: the reference VOI; voxels removed.
+    organs : path or "totalsegmentator", optional
+        Organ map (file, folder or DICOM SEG, resampled onto the PET grid) or a
+        TotalSegmentator run on the CT, cached in ``out_dir/totalsegmentator`` and reused
+        by later runs into the same folder. Physiological uptake in the tracer profile's
+        organs is removed (``removed.nii.gz``).
+    organ_names : path or "totalsegmentator", optional
+        Class names of a NIfTI label map (``--organ-names``).
+    tracer : str, optional
+        Tracer profile (``--tracer``); default the one the PET's DICOM headers name.
+    force : bool
+        Replace an existing ``out_dir``.
+    rtstruct : bool
+        Write ``rtstruct.dcm`` for DICOM input.
+    previous : path, optional
+        An earlier case folder of this study whose TotalSegmentator output may be reused
+        (default ``out_dir``).
     """
     from petseg.io.atomic import check_writable_target
     from petseg.report import write_segmentation_outputs
 
-    check_writable_target(Path(out_dir), force)
+    out_dir = Path(out_dir)
+    check_writable_target(out_dir, force)
+    if organs is None and (tracer is not None or organ_names is not None):
+        raise ValueError(
+            "--tracer and --organ-names choose how an organ map removes physiological uptake; "
+            "give the organ map with --organs PATH (or --organs totalsegmentator)"
+        )
     ref = read_mask_on_grid(reference_mask, study, "reference mask") if reference_mask else None
     excluded = [read_mask_on_grid(p, study, "exclusion mask") for p in exclusions]
-    organs = [read_mask_on_grid(p, study, "organ mask") for p in organ_exclusions]
-    result = segment_study(
-        study, params, reference_mask=ref, exclusions=excluded, organ_exclusions=organs
-    )
-    if ref is not None and result.reference is not None:
-        result.reference["mask_file"] = str(reference_mask)
-    write_segmentation_outputs(out_dir, study, result, force=force, rtstruct=rtstruct)
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.", dir=_parent(out_dir)) as scratch:
+        organ_map, tracer_choice, cache = _organs_and_tracer(
+            study, organs, organ_names, tracer, Path(previous or out_dir), Path(scratch)
+        )
+        result = segment_study(
+            study,
+            params,
+            reference_mask=ref,
+            exclusions=excluded,
+            organs=organ_map,
+            tracer=tracer_choice,
+        )
+        if ref is not None and result.reference is not None:
+            result.reference["mask_file"] = str(reference_mask)
+
+        def keep_cache(folder: Path) -> list[str]:
+            from petseg.io.organs import TOTALSEGMENTATOR_CACHE
+
+            if cache is None or not cache.is_dir():
+                return []
+            shutil.copytree(cache, folder / TOTALSEGMENTATOR_CACHE)
+            return [TOTALSEGMENTATOR_CACHE]
+
+        write_segmentation_outputs(
+            out_dir, study, result, force=force, rtstruct=rtstruct, extras=keep_cache
+        )
     return result
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
+
+
+def _organs_and_tracer(
+    study: Study,
+    organs: str | Path | None,
+    organ_names: str | Path | None,
+    tracer: str | None,
+    previous: Path,
+    scratch: Path,
+) -> tuple[OrganMap | None, TracerChoice | None, Path | None]:
+    """The organ map and tracer choice ``--organs``/``--tracer`` name, and the folder
+    holding TotalSegmentator's output when it ran (or was reused)."""
+    if organs is None:
+        return None, None, None
+    from petseg.io.organs import (
+        RUN_TOTALSEGMENTATOR,
+        TOTALSEGMENTATOR_CACHE,
+        organ_map_for_study,
+        read_radiopharmaceutical,
+    )
+    from petseg.tracers import resolve_tracer
+
+    choice = resolve_tracer(tracer, read_radiopharmaceutical(study))
+    cache = None
+    if str(organs) == RUN_TOTALSEGMENTATOR:
+        cache = scratch / TOTALSEGMENTATOR_CACHE
+        if (previous / TOTALSEGMENTATOR_CACHE).is_dir():
+            shutil.copytree(previous / TOTALSEGMENTATOR_CACHE, cache)
+    organ_map = organ_map_for_study(
+        organs,
+        study,
+        organs=(*choice.profile.physiological, *REFERENCE_ORGANS),
+        cache=cache or scratch / TOTALSEGMENTATOR_CACHE,
+        names=organ_names,
+    )
+    return organ_map, choice, cache

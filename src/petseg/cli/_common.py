@@ -16,6 +16,7 @@ from petseg.threshold import DEFAULT_PERCENT_MAX
 __all__ = [
     "add_force_argument",
     "add_method_arguments",
+    "add_organ_arguments",
     "add_study_arguments",
     "load_study_from_args",
     "params_from_args",
@@ -162,14 +163,36 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MASK",
         help="NIfTI mask on the PET grid whose voxels are removed; repeatable",
     )
+    add_organ_arguments(parser)
+
+
+def add_organ_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--organs``, ``--organ-names`` and ``--tracer``: removal of physiological uptake."""
+    from petseg.tracers import TRACERS
+
+    group = parser.add_argument_group("physiological uptake (organ map and tracer profile)")
     group.add_argument(
-        "--exclude-organ",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="MASK",
-        help="NIfTI organ mask (kidneys, spleen, bladder…, label > 0) on the PET grid: lesions "
-        "lying mostly (>= 50 %%) inside it are removed whole; repeatable",
+        "--organs",
+        metavar="PATH|totalsegmentator",
+        help="organ map: a NIfTI label map (TotalSegmentator output or any map with names), "
+        "a folder of per-class masks, or a DICOM SEG, resampled onto the PET grid; or "
+        "'totalsegmentator' to run it on the CT (pip install 'petseg[organs]'). Components "
+        "lying mostly in the tracer's organs of physiological uptake are removed, the parts "
+        "of others lying in them are cut (removed.nii.gz)",
+    )
+    group.add_argument(
+        "--organ-names",
+        metavar="JSON|totalsegmentator",
+        help='names of a label map\'s classes: a JSON ({"5": "liver"}), or '
+        "'totalsegmentator' for its total-task numbering (default: a JSON beside the map, "
+        "or the names in its NIfTI header)",
+    )
+    group.add_argument(
+        "--tracer",
+        type=str.lower,
+        metavar="|".join(TRACERS),
+        help="tracer profile: which organs' uptake is physiological (default: from the PET's "
+        "DICOM radiopharmaceutical; needed for NIfTI input)",
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from petseg.cli._common import add_force_argument, add_method_arguments, params_from_args
 from petseg.cohort.run import Pipeline
+from petseg.io.organs import RUN_TOTALSEGMENTATOR
 from petseg.pipeline import METHODS
 
 #: ``--method`` values beyond the threshold methods: "threshold" is "fixed" (the issue's
@@ -28,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="COHORT",
         help="folder of studies (NIfTI case folders with pet.nii.gz, or DICOM folders) or a CSV "
-        "manifest with columns id, pet|dicom, optional ct, ref_sphere ('x,y,z,r' LPS mm)",
+        "manifest with columns id, pet|dicom, optional ct, ref_sphere ('x,y,z,r' LPS mm), "
+        "organs (an organ map, or 'totalsegmentator')",
     )
     parser.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
     add_method_arguments(parser)
@@ -72,10 +74,21 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
     """The cohort pipeline named by ``--method`` and its options."""
     from petseg.cohort import PredictPipeline, SegmentPipeline
 
-    if args.ref_mask is not None or args.exclude or args.exclude_organ:
+    if args.ref_mask is not None or args.exclude:
         raise ValueError(
-            "--ref-mask, --exclude and --exclude-organ name one study's masks; a cohort run "
+            "--ref-mask and --exclude name one study's masks; a cohort run "
             "takes a reference sphere per study from the CSV manifest's ref_sphere column instead"
+        )
+    if args.organs is not None and args.organs != RUN_TOTALSEGMENTATOR:
+        raise ValueError(
+            f"--organs {args.organs} names one study's organ map; a cohort run takes "
+            "--organs totalsegmentator, or an organ map per study from the CSV manifest's "
+            "organs column"
+        )
+    if args.organ_names is not None:
+        raise ValueError(
+            "--organ-names names one map's classes; in a cohort, put a JSON of names beside "
+            "each organ map (<map>.json)"
         )
     if args.method == "predict":
         return PredictPipeline(
@@ -87,7 +100,12 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
         ).with_checksum()
     if args.method == "threshold":
         args.method = "fixed"
-    return SegmentPipeline(params_from_args(args), rtstruct=not args.no_rtstruct)
+    return SegmentPipeline(
+        params_from_args(args),
+        rtstruct=not args.no_rtstruct,
+        organs=args.organs,
+        tracer=args.tracer,
+    )
 
 
 def run(args: argparse.Namespace) -> int:

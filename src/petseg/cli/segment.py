@@ -41,14 +41,20 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         reference_mask=args.ref_mask,
         exclusions=args.exclude,
-        organ_exclusions=args.exclude_organ,
+        organs=args.organs,
+        organ_names=args.organ_names,
+        tracer=args.tracer,
         force=args.force,
         rtstruct=not args.no_rtstruct,
     )
     p = result.patient
     threshold = f"{result.threshold_suv:.2f} g/mL" if result.threshold_suv is not None else "-"
+    removed = ""
+    if result.physiological is not None:
+        tracer = result.extra["organs"]["tracer"]["name"]
+        removed = f", {len(result.physiological.components)} removed as {tracer} organ uptake"
     print(
         f"{study.patient_id}: threshold {threshold}, {p.lesion_count} lesions, "
-        f"TTV {p.total_tumour_volume_ml:.2f} mL -> {args.out}"
+        f"TTV {p.total_tumour_volume_ml:.2f} mL{removed} -> {args.out}"
     )
     return 0

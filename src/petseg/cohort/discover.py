@@ -7,8 +7,9 @@ dataset layout, ``ct.nii.gz`` optional); any other sub-folder is a DICOM study f
 Hidden entries and plain files (``dataset.json``) are ignored.
 
 A *CSV manifest* has the columns ``id`` and ``pet`` or ``dicom`` (one of them per row),
-and optionally ``ct`` and ``ref_sphere`` (a per-study reference VOI ``"x,y,z,r"`` in
-LPS mm, which replaces ``--ref-sphere`` for that study). Relative paths are read from
+and optionally ``ct``, ``ref_sphere`` (a per-study reference VOI ``"x,y,z,r"`` in
+LPS mm, which replaces ``--ref-sphere`` for that study) and ``organs`` (the study's organ
+map, a file, folder or DICOM SEG, or ``totalsegmentator``). Relative paths are read from
 the manifest's folder.
 """
 
@@ -26,7 +27,7 @@ __all__ = ["CSV_COLUMNS", "STUDY_ID", "StudyInput", "discover_studies", "read_ma
 
 #: Study ids become folder names: letters, digits, '_', '-', '.' (not starting with '.').
 STUDY_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
-CSV_COLUMNS = ("id", "pet", "ct", "dicom", "ref_sphere")
+CSV_COLUMNS = ("id", "pet", "ct", "dicom", "ref_sphere", "organs")
 _NIFTI_PET = ("pet.nii.gz", "pet.nii")
 _NIFTI_CT = ("ct.nii.gz", "ct.nii")
 
@@ -41,6 +42,7 @@ class StudyInput:
     pet, ct : NIfTI files (PET in SUVbw g/mL, CT in HU), or None
     dicom : DICOM study folder (or a NIfTI case folder read by ``load_study``), or None
     ref_sphere : per-study reference sphere ``(x, y, z, radius)`` in LPS mm, or None
+    organs : the study's organ map (file or folder), ``"totalsegmentator"``, or None
     """
 
     id: str
@@ -48,6 +50,7 @@ class StudyInput:
     ct: Path | None = None
     dicom: Path | None = None
     ref_sphere: tuple[float, float, float, float] | None = None
+    organs: str | None = None
 
     def __post_init__(self) -> None:
         if not STUDY_ID.match(self.id):
@@ -83,6 +86,11 @@ class StudyInput:
             if not self.dicom.is_dir():
                 raise FileNotFoundError(f"study {self.id!r}: {self.dicom} is not a folder")
             files.extend(_walk(self.dicom))
+        if self.organs is not None and self.organs != "totalsegmentator":
+            organs = Path(self.organs)
+            if not organs.exists():
+                raise FileNotFoundError(f"study {self.id!r}: organ map {organs} does not exist")
+            files.extend(_walk(organs) if organs.is_dir() else [organs])
         return sorted(files)
 
 
@@ -163,7 +171,7 @@ def read_manifest_csv(path: str | os.PathLike[str]) -> list[StudyInput]:
         unknown = sorted(set(columns) - set(CSV_COLUMNS))
         if unknown or "id" not in columns or not {"pet", "dicom"} & set(columns):
             raise ValueError(
-                f"{path}: columns must be id, pet and/or dicom, optional ct, ref_sphere; "
+                f"{path}: columns must be id, pet and/or dicom, optional ct, ref_sphere, organs; "
                 f"got {columns}" + (f" (unknown: {unknown})" if unknown else "")
             )
         studies: dict[str, StudyInput] = {}
@@ -177,6 +185,7 @@ def read_manifest_csv(path: str | os.PathLike[str]) -> list[StudyInput]:
                 return (base / value) if value else None
 
             sphere = row.get("ref_sphere", "")
+            organs = row.get("organs", "")
             try:
                 study = StudyInput(
                     sid,
@@ -184,6 +193,8 @@ def read_manifest_csv(path: str | os.PathLike[str]) -> list[StudyInput]:
                     ct=file("ct"),
                     dicom=file("dicom"),
                     ref_sphere=_parse_sphere(sphere, where) if sphere else None,
+                    organs=(organs if organs in ("", "totalsegmentator") else str(base / organs))
+                    or None,
                 )
             except ValueError as err:
                 raise ValueError(f"{where}: {err}") from None

@@ -46,12 +46,16 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def input_checksums(study: StudyInput) -> dict[str, str]:
     """``{name: sha256}`` of every input file of ``study``.
 
-    Names are ``pet`` and ``ct`` for NIfTI files and ``dicom/<path in the folder>`` for a
-    study folder's files, so moving the cohort does not invalidate finished studies.
+    Names are ``pet`` and ``ct`` for NIfTI files, ``dicom/<path in the folder>`` for a
+    study folder's files and ``organs/<name>`` for an organ map's, so moving the cohort
+    does not invalidate finished studies.
     """
+    organs = Path(study.organs) if study.organs not in (None, "totalsegmentator") else None
     sums = {}
     for path in study.input_files():
-        if study.dicom is not None and path.is_relative_to(study.dicom):
+        if organs is not None and (path == organs or path.is_relative_to(organs)):
+            key = "organs/" + (path.name if path == organs else path.relative_to(organs).as_posix())
+        elif study.dicom is not None and path.is_relative_to(study.dicom):
             key = "dicom/" + path.relative_to(study.dicom).as_posix()
         else:
             key = "pet" if path == study.pet else "ct"

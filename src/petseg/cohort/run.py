@@ -97,14 +97,24 @@ def _load_study(study: StudyInput) -> Any:
 class SegmentPipeline:
     """The threshold pipeline of ``petseg segment`` (:func:`petseg.workflows.segment_to_folder`).
 
-    A study's own ``ref_sphere`` (CSV manifest) replaces ``params.ref_sphere`` (mm units).
+    A study's own ``ref_sphere`` (CSV manifest) replaces ``params.ref_sphere`` (mm units);
+    its own ``organs`` (manifest) replaces ``organs`` (``"totalsegmentator"`` or None).
+    ``tracer`` applies to every study with an organ map (default: from its DICOM headers).
     """
 
     params: Any  # petseg.pipeline.SegmentParams
     rtstruct: bool = True
+    organs: str | None = None
+    tracer: str | None = None
 
     def parameters(self) -> dict[str, Any]:
-        return {"pipeline": "segment", "rtstruct": self.rtstruct, **self.params.to_dict()}
+        return {
+            "pipeline": "segment",
+            "rtstruct": self.rtstruct,
+            **self.params.to_dict(),
+            "organs": self.organs,
+            "tracer": self.tracer,
+        }
 
     def run(self, study: StudyInput, out_dir: Path) -> Any:
         from petseg.workflows import segment_to_folder
@@ -112,8 +122,17 @@ class SegmentPipeline:
         params = self.params
         if study.ref_sphere is not None:
             params = replace(params, ref_sphere=study.ref_sphere, ref_units="mm")
+        organs = study.organs if study.organs is not None else self.organs
         result = segment_to_folder(
-            _load_study(study), params, out_dir, force=True, rtstruct=self.rtstruct
+            _load_study(study),
+            params,
+            out_dir,
+            force=True,
+            rtstruct=self.rtstruct,
+            organs=organs,
+            tracer=self.tracer if organs is not None else None,
+            # the finished folder of an earlier run, whose TotalSegmentator output is reused
+            previous=Path(out_dir).parent / study.id,
         )
         return result.patient
 

@@ -46,10 +46,12 @@ from petseg.study import Geometry, Study
 from petseg.tracers import Radiopharmaceutical, radiopharmaceutical_from_dataset
 
 __all__ = [
+    "RUN_TOTALSEGMENTATOR",
     "TOTALSEGMENTATOR_CACHE",
     "TOTALSEGMENTATOR_TOTAL_CLASSES",
     "TotalSegmentatorError",
     "check_totalsegmentator",
+    "organ_map_for_study",
     "read_organ_map",
     "read_radiopharmaceutical",
     "totalsegmentator_organ_map",
@@ -569,3 +571,37 @@ def _run_totalsegmentator(
             },
         )
     return cache / "organs.nii.gz"
+
+
+#: ``--organs`` value that runs TotalSegmentator instead of reading a file.
+RUN_TOTALSEGMENTATOR = "totalsegmentator"
+
+
+def organ_map_for_study(
+    spec: str | os.PathLike[str],
+    study: Study,
+    *,
+    organs: Sequence[str],
+    cache: str | os.PathLike[str],
+    names: str | os.PathLike[str] | None = None,
+) -> OrganMap:
+    """The organ map ``--organs`` names, on the study's PET grid.
+
+    Parameters
+    ----------
+    spec : path or "totalsegmentator"
+        An organ-map file or folder (:func:`read_organ_map`), or ``"totalsegmentator"`` to
+        run it on the study's CT (:func:`totalsegmentator_organ_map`).
+    study : Study
+    organs : sequence of str
+        Vocabulary names TotalSegmentator must segment (ignored for a file).
+    cache : path
+        TotalSegmentator's output folder.
+    names : path or "totalsegmentator", optional
+        ``--organ-names`` for a NIfTI label map.
+    """
+    if str(spec) == RUN_TOTALSEGMENTATOR:
+        if names is not None:
+            raise ValueError("--organ-names names the labels of an organ-map file, not of a run")
+        return totalsegmentator_organ_map(study, organs, cache)
+    return read_organ_map(spec, study.geometry, names=names)
