@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from petseg.checks import did_you_mean
-from petseg.lesions import DEFAULT_CONNECTIVITY, label_components
+from petseg.lesions import DEFAULT_CONNECTIVITY, label_components, relabel_sequential
 from petseg.study import Geometry
 
 if TYPE_CHECKING:
@@ -518,7 +518,16 @@ def remove_physiological_uptake(
     cut = (share > 0) & ~whole
 
     removed_voxels = whole[labels] | (cut[labels] & inside)
-    kept = label_components((labels > 0) & ~removed_voxels, connectivity, min_voxels=min_voxels)
+    kept = label_components((labels > 0) & ~removed_voxels, connectivity)
+    if min_voxels > 1 and cut.any():
+        # pieces of cut components below the minimum volume go with the cut
+        sizes = np.bincount(kept.ravel())
+        from_cut = np.zeros(sizes.size, dtype=bool)
+        from_cut[kept[cut[labels]]] = True
+        drop = from_cut & (sizes < min_voxels)
+        drop[0] = False
+        if drop.any():
+            kept = relabel_sequential(np.where(drop[kept], 0, kept))
     removed_voxels = (labels > 0) & (kept == 0)
 
     components: list[RemovedComponent] = []
