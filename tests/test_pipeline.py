@@ -169,3 +169,78 @@ def test_segment_cli_on_a_phantom_case_folder(tmp_path):
     assert report["threshold_suv"] > 0 and report["patient_id"] == case.name
     assert (out / "ct.nii.gz").is_file()  # the case folder's CT came along
     assert main(["segment", str(case), "--ref-sphere", f"{x},{y},{z},15", "--out", str(out)]) == 2
+
+
+def test_segment_cli_with_an_organ_map_and_a_tracer(tmp_path, capsys):
+    import hashlib
+    import json
+
+    from petseg.cli import main
+    from petseg.io.nifti import read_nifti
+    from petseg.phantom import write_dataset
+
+    dataset = write_dataset(
+        tmp_path / "ds", n=1, seed=3, spacing=(8.0, 8.0, 8.0), dicom=True, progress=False
+    )
+    case = next(p for p in sorted(dataset.iterdir()) if p.is_dir())
+    inputs = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(case.rglob("*.*"))}
+    truth = json.loads((case / "truth.json").read_text())
+    x, y, z = truth["reference"]["liver"]["centre_mm"]
+    sphere = ["--ref-sphere", f"{x},{y},{z},15"]
+    organs = ["--organs", str(case / "organs.nii.gz")]  # names: truth.json's organ_legend
+    out = tmp_path / "out"
+    # NIfTI input names no radiopharmaceutical: the tracer is the user's explicit choice
+    assert main(["segment", str(case), *sphere, *organs, "--out", str(out)]) == 2
+    assert "the PET is not DICOM); pass --tracer dotatate|fdg|psma" in capsys.readouterr().err
+    assert (
+        main(["segment", str(case), *sphere, *organs, "--tracer", "dotatat", "--out", str(out)])
+        == 2
+    )
+    assert "did you mean 'dotatate'" in capsys.readouterr().err
+    assert main(["segment", str(case), *sphere, "--tracer", "fdg", "--out", str(out)]) == 2
+    assert "give the organ map with --organs" in capsys.readouterr().err
+    assert not out.exists()
+
+    assert (
+        main(["segment", str(case), *sphere, *organs, "--tracer", "DOTATATE", "--out", str(out)])
+        == 0
+    )
+    assert "removed as dotatate organ uptake" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    record = report["organs"]
+    assert record["tracer"]["source"] == "--tracer" and record["tracer"]["name"] == "dotatate"
+    assert record["organ_map"]["names"].endswith("truth.json")
+    assert record["organs_used"] == [
+        "spleen",
+        "kidneys",
+        "adrenal_glands",
+        "urinary_bladder",
+        "pituitary_gland",
+    ]
+    assert {"removed.nii.gz", "removed.csv", "organ_map.nii.gz"} <= set(report["outputs"])
+    removed, _ = read_nifti(out / "removed.nii.gz")
+    lesions, _ = read_nifti(out / "lesions.nii.gz")
+    organ_labels, _ = read_nifti(out / "organ_map.nii.gz")
+    rows = (out / "removed.csv").read_text().splitlines()
+    assert rows[0].startswith("label,organ,rule,fraction_in_organs,voxels,volume_ml")
+    assert len(rows) - 1 == len(record["removed"]) == int(removed.max()) > 0
+    assert "spleen" in {row["organ"] for row in record["removed"]}
+    assert not np.any((removed > 0) & (lesions > 0))
+    legend = {int(k): v for k, v in record["organ_map"]["labels"].items()}
+    spleen = organ_labels == next(k for k, v in legend.items() if v == "spleen")
+    assert not np.any(spleen & (lesions > 0))  # nothing of the lesion map is left in the spleen
+    # DICOM input: the tracer comes from the PET's Radiopharmaceutical ("Cu-64 DOTATATE")
+    out_dicom = tmp_path / "out_dicom"
+    assert main(["segment", str(case / "dicom"), *sphere, *organs, "--out", str(out_dicom)]) == 0
+    tracer = json.loads((out_dicom / "report.json").read_text())["organs"]["tracer"]
+    assert (tracer["name"], tracer["source"]) == (
+        "dotatate",
+        "DICOM Radiopharmaceutical Information",
+    )
+    assert tracer["dicom_radiopharmaceutical"]["name"] == "Cu-64 DOTATATE"
+    removed_dicom, _ = read_nifti(out_dicom / "removed.nii.gz")
+    np.testing.assert_array_equal(removed_dicom > 0, removed > 0)
+    # the organ map and every input file are untouched
+    assert inputs == {
+        p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(case.rglob("*.*"))
+    }

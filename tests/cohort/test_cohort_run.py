@@ -217,3 +217,44 @@ def test_csv_manifest_with_a_real_dicom_study(tmp_path, shared_data, make_cohort
     # every file of the study folder is checksummed: the RTSTRUCT and each PET slice
     assert "dicom/pet-rtstruct.dcm" in record["inputs"]
     assert len(record["inputs"]) == 1 + len(list((dicom / "pet").iterdir()))
+
+
+def test_organ_maps_from_the_manifest_remove_uptake_and_rerun_when_changed(
+    tmp_path, make_cohort, expected
+) -> None:
+    """case_001 has two lesions (SUV 6 at (4, 6, 12), SUV 7 at (8, 11, 12)); its organ map
+    puts the first in the left kidney, so DOTATATE removes it: one lesion is left."""
+    make_cohort(tmp_path / "c", 2)
+    _, geometry = read_nifti(tmp_path / "c" / "case_001" / "pet.nii.gz")
+    organs = np.zeros(geometry.shape, np.uint8)
+    organs[2:7, 4:9, 10:15] = 1  # a box around lesion 0 of every case
+    organ_file = write_nifti(tmp_path / "c" / "organs_001.nii.gz", organs, geometry)
+    (tmp_path / "c" / "organs_001.json").write_text('{"1": "kidney_left"}')
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text(
+        "id,pet,organs\n"
+        "case_000,c/case_000/pet.nii.gz,\n"
+        "case_001,c/case_001/pet.nii.gz,c/organs_001.nii.gz\n"
+    )
+    out = tmp_path / "out"
+    argv = ["run", str(manifest), "--out", str(out), "--method", "threshold", "--threshold", "4"]
+    argv += ["--tracer", "dotatate", "--workers", "0", "--no-progress", "--no-rtstruct"]
+    assert main(argv) == 0
+    rows = {row["id"]: row for row in table(out)}
+    assert int(rows["case_000"]["lesion_count"]) == expected(0)["lesion_count"] == 1
+    assert int(rows["case_001"]["lesion_count"]) == expected(1)["lesion_count"] - 1 == 1
+    report = json.loads((out / "case_001" / "report.json").read_text())
+    assert [r["organ"] for r in report["organs"]["removed"]] == ["kidneys"]
+    assert not (out / "case_000" / "removed.nii.gz").exists()
+    record = json.loads((out / "case_001" / DONE_RECORD).read_text())
+    assert set(record["inputs"]) == {"pet", "organs/organs_001.nii.gz"}
+    # a changed organ map is a changed input: that study runs again, the other is skipped
+    organs[:] = 0
+    organs[10:14, 18:22, 2:6] = 1  # the kidney away from the lesions
+    write_nifti(organ_file, organs, geometry, force=True)
+    assert main(argv) == 0
+    rows = {row["id"]: row for row in table(out)}
+    assert (rows["case_000"]["status"], rows["case_001"]["status"]) == ("skipped", "done")
+    assert int(rows["case_001"]["lesion_count"]) == 2
+    # a path for every study is refused: it names one study's map
+    assert main([*argv, "--organs", str(organ_file)]) == 2

@@ -81,6 +81,11 @@ def test_label_map_with_names_json_or_with_none(ct_organs, tmp_path):
     assert organ_map.source["unmapped_classes"] == ["L5"]
     (tmp_path / "mine.json").write_text(json.dumps({"1": "liver", "2": "kidneys"}))
     assert read_organ_map(path).voxel_counts()["liver"] == 38634
+    empty = write_nifti(tmp_path / "empty.nii.gz", np.zeros(geometry.shape, np.uint8), geometry)
+    with pytest.raises(
+        ValueError, match=r"no voxel of an organ.*\['kidneys', 'liver'\] are all empty"
+    ):
+        read_organ_map(empty, names=tmp_path / "mine.json")
     names.write_text(json.dumps({"liver": "one"}))
     with pytest.raises(ValueError, match="must map labels to names"):
         read_organ_map(path, names=names)

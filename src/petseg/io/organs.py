@@ -383,12 +383,22 @@ def read_organ_map(
         labels, geometry, class_names, source = _read_seg(path)
     organ_map = organ_map_from_labels(labels, geometry, class_names, source=source)
     if not organ_map.names:
+        known = sorted({n for n in class_names.values() if vocabulary_name(n) is not None})
         raise ValueError(
-            f"organ map {path} holds no organ petseg knows; its classes: "
-            f"{sorted(set(class_names.values()))[:12]}"
+            f"organ map {path} holds no voxel of an organ petseg knows"
+            + (
+                f" (its classes {known[:12]} are all empty)"
+                if known
+                else f"; its classes: {sorted(set(class_names.values()))[:12]}"
+            )
         )
     if pet_geometry is not None:
         organ_map = organ_map_on_grid(organ_map, pet_geometry)
+        if not organ_map.names:
+            raise ValueError(
+                f"no organ of the organ map {path} lies inside the PET's field of view; give "
+                "the organ map of this study's CT"
+            )
     return organ_map
 
 
@@ -403,7 +413,7 @@ def read_radiopharmaceutical(study: Study) -> Radiopharmaceutical | None:
     return radiopharmaceutical_from_dataset(header)
 
 
-class TotalSegmentatorError(RuntimeError):
+class TotalSegmentatorError(ValueError):
     """TotalSegmentator cannot run here (not installed, no weights, no CT)."""
 
 
