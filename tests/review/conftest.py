@@ -76,6 +76,30 @@ def make_case(folder: Path, *, with_ct: bool = True) -> Path:
     return folder
 
 
+def add_removed_uptake(folder: Path) -> None:
+    """Make lesion C a component removed as kidney uptake (``removed.nii.gz`` label 1 and
+    its row in ``report.json["organs"]["removed"]``), as an organ map would have."""
+    geometry = Geometry.from_spacing(SHAPE, SPACING, origin=(-31.0, -31.0, 0.0))
+    removed = np.zeros(SHAPE, np.int32)
+    removed[LESION_C] = 1
+    write_nifti(folder / "removed.nii.gz", removed, geometry)
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    report["organs"] = {
+        "removed": [
+            {
+                "label": 1,
+                "organ": "kidneys",
+                "rule": "inside",
+                "voxels": 24,
+                "volume_ml": 24 * 0.012,
+                "suv_max": 5.0,
+                "suv_mean": 5.0,
+            }
+        ]
+    }
+    (folder / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
 @pytest.fixture
 def case_dir(tmp_path: Path) -> Path:
     return make_case(tmp_path / "case01")

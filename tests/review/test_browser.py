@@ -20,7 +20,7 @@ import pytest
 
 from petseg.io.nifti import read_nifti
 
-from .conftest import LESION_A, LESION_C, SEED_C, make_case
+from .conftest import LESION_A, LESION_C, SEED_C, add_removed_uptake, make_case
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -211,6 +211,47 @@ def test_remove_add_save_in_browser(served, tmp_path: Path) -> None:  # type: ig
     # TTV = (27 + 24) voxels x 0.012 mL
     assert report["patient"]["total_tumour_volume_ml"] == pytest.approx(51 * 0.012)
     assert review["active_seconds"] >= 0
+
+
+def test_removed_uptake_layer_and_restore_in_browser(tmp_path: Path) -> None:
+    """Lesion C was removed as kidney uptake: the page shows it as a layer and in the list,
+    and its restore button gives it back as lesion 3."""
+    from selenium.webdriver.common.by import By
+
+    from petseg.review.server import make_server
+
+    root = tmp_path / "cohort"
+    add_removed_uptake(make_case(root / "case01"))
+    server, url = make_server(root, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    driver = chrome(tmp_path)
+    try:
+        driver.get(url)
+        wait_for(driver, "return document.body.dataset.loaded === 'case01'")
+        names = driver.execute_script("return window.petsegReviewNv.volumes.map(v => v.name)")
+        layer = driver.execute_script(
+            "const img = window.petsegReviewNv.volumes.find(v => v.name === 'removed.nii.gz').img;"
+            "let n = 0; for (const v of img) if (v === 1) n++; return n;"
+        )
+        rows = driver.find_elements(By.CSS_SELECTOR, "#removed-table tbody tr")
+        assert [r.text.split()[:2] for r in rows] == [["1", "kidneys"]]
+        rows[0].find_element(By.CSS_SELECTOR, "button.restore").click()
+        wait_for(driver, "return document.body.dataset.revision === '1'")
+        lesions = driver.execute_script("return window.petsegReview.lesions")
+        counts = driver.execute_script(
+            "const img = window.petsegReviewNv.volumes.at(-1).img; const c = {};"
+            "for (const v of img) if (v) c[v] = (c[v] || 0) + 1; return c;"
+        )
+        restored = driver.find_element(By.CSS_SELECTOR, "#removed-table tbody tr").text
+    finally:
+        driver.quit()
+        server.shutdown()
+        server.server_close()
+    assert names == ["ct.nii.gz", "pet.nii.gz", "removed.nii.gz", "labels.nii.gz"]
+    assert layer == 24
+    assert [(les["label"], les["voxels"]) for les in lesions] == [(1, 27), (2, 27), (3, 24)]
+    assert counts == {"1": 27, "2": 27, "3": 24}
+    assert "restored" in restored
 
 
 def test_export_buttons_on_a_real_dicom_case(shared_data: Path, tmp_path: Path) -> None:

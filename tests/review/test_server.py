@@ -442,3 +442,55 @@ def test_only_the_most_recent_cases_stay_in_memory(tmp_path: Path) -> None:
     for n in range(MAX_CASES + 2):
         app.case(f"case{n:02d}")
     assert list(app._cases) == [f"case{n:02d}" for n in range(2, MAX_CASES + 2)]
+
+
+def test_removed_uptake_layer_and_restore(client: Client, cohort_dir: Path) -> None:
+    """case01 with lesion C (24 voxels, SUV 5) removed as kidney uptake: the page gets the
+    layer and the list, and the reviewer gives C back as a lesion."""
+    from .conftest import LESION_C, add_removed_uptake
+
+    folder = cohort_dir / "case01"
+    add_removed_uptake(folder)
+    opened = client.open()
+    sid = opened["session"]
+    assert opened["meta"]["removed_count"] == 1
+    [listed] = opened["removed"]
+    assert (listed["organ"], listed["restored"], listed["max_voxel_kji"]) == (
+        "kidneys",
+        False,
+        [12, 8, 22],
+    )
+    status, layer = client.request("GET", "/api/case/case01/removed.nii.gz")
+    assert status == 200 and layer[:2] == b"\x1f\x8b"
+    assert client.request("GET", "/api/case/case02/removed.nii.gz")[0] == 404
+
+    status, data = client.request("POST", f"/api/session/{sid}/restore", {"removed_label": 1})
+    assert status == 200, data
+    assert [les["label"] for les in data["lesions"]] == [1, 2, 3]
+    assert data["lesions"][-1]["voxels"] == 24 and data["removed"][0]["restored"] is True
+    assert data["edits"][-1] == {
+        **data["edits"][-1],
+        "op": "restore",
+        "removed_label": 1,
+        "organ": "kidneys",
+        "new_label": 3,
+        "voxels": 24,
+    }
+    status, data = client.request("POST", f"/api/session/{sid}/restore", {"removed_label": 1})
+    assert status == 422 and "already restored" in data["error"]
+    assert client.request("POST", f"/api/session/{sid}/restore", {"removed_label": 7})[0] == 422
+    assert client.request("POST", f"/api/session/{sid}/restore", {"removed_label": "1"})[0] == 400
+    status, data = client.request("POST", f"/api/session/{sid}/undo")
+    assert data["removed"][0]["restored"] is False and len(data["lesions"]) == 2
+    client.request("POST", f"/api/session/{sid}/redo")
+    status, saved = client.request(
+        "POST",
+        f"/api/session/{sid}/save",
+        {"base_version": 0, "reviewer": "EAC", "score": 2, "comment": "", "active_seconds": 1},
+    )
+    assert status == 200, saved
+    version = json.loads((folder / "review" / "v001" / "report.json").read_text())
+    assert version["review"]["edits"][0]["op"] == "restore"
+    assert version["patient"]["lesion_count"] == 3
+    labels, _ = read_nifti(folder / "review" / "v001" / "lesions.nii.gz")
+    assert np.all(labels[LESION_C] == 3)

@@ -319,6 +319,7 @@ class ReviewApp:
             "synthetic": bool(case.report.get("synthetic", False)),
             "preview_step": self.preview_step(case),
             "dicom": bool((case.report.get("inputs") or {}).get("dicom")),
+            "removed_count": len(case.removed_components()) if case.removed is not None else 0,
             # coronal MIP display: superior at the top, patient's right on the viewer's left
             "mip": {
                 "flip_rows": bool(affine[2, 0] > 0),
@@ -431,6 +432,12 @@ class ReviewApp:
                 {"Content-Type": "application/gzip", "Cache-Control": "no-cache"},
                 self.derived(case_id, image),
             )
+        if action == "removed.nii.gz":
+            case = self.case(case_id)
+            if case.removed is None:
+                raise HttpError(404, f"case {case_id!r} has no removed.nii.gz")
+            data = labels_nifti_bytes(case.removed, case.geometry.affine)
+            return 200, {"Content-Type": "application/gzip", "Cache-Control": "no-cache"}, data
         if action == "mip.bin":
             return 200, {"Content-Type": "application/octet-stream"}, self.derived(case_id, "mip")
         raise HttpError(404, f"no case endpoint {action!r}")
@@ -473,6 +480,10 @@ class ReviewApp:
                     payload.get("seed"), payload.get("method", ""), payload.get("value")
                 )
                 return _json(200, _with_patch(session, change))
+            if action == "restore":
+                _only_keys(payload, {"removed_label"})
+                removed_label: Any = payload.get("removed_label")  # restore() validates it
+                return _json(200, _with_patch(session, session.restore(removed_label)))
             if action == "undo":
                 return _json(200, _with_patch(session, session.undo()))
             if action == "redo":

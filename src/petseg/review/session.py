@@ -348,12 +348,15 @@ class CaseData:
     geometry: Geometry
     report: dict[str, Any]
     has_ct: bool
+    #: what the organ map removed as physiological uptake (``removed.nii.gz``), if anything
+    removed: NDArray[np.int32] | None = None
 
     @classmethod
     def load(cls, folder: Path, case_id: str) -> CaseData:
         from petseg.io.nifti import read_nifti
 
         suv, geometry = read_nifti(folder / "pet_suv.nii.gz")
+        removed_file = folder / "removed.nii.gz"
         return cls(
             case_id=case_id,
             folder=folder,
@@ -361,7 +364,13 @@ class CaseData:
             geometry=geometry,
             report=_read_json(folder / "report.json"),
             has_ct=(folder / "ct.nii.gz").is_file(),
+            removed=_load_labels(removed_file, geometry) if removed_file.is_file() else None,
         )
+
+    def removed_components(self) -> dict[int, dict[str, Any]]:
+        """Rows of ``report.json["organs"]["removed"]`` by removed label (organ, rule, mL, SUV)."""
+        rows = (self.report.get("organs") or {}).get("removed") or []
+        return {int(row["label"]): row for row in rows}
 
     @property
     def connectivity(self) -> int:
@@ -500,6 +509,39 @@ class CaseSession:
             for _, (_, stats, peak) in sorted(self._lesions.items())
         ]
 
+    def removed(self) -> list[dict[str, Any]]:
+        """The components removed as physiological uptake, each with ``restored`` (by an
+        edit in effect) and ``max_voxel_kji`` (its SUVmax voxel, where the page jumps)."""
+        if self.case.removed is None:
+            return []
+        restored = {e["removed_label"] for e in self.edits if e["op"] == "restore"}
+        rows = []
+        for label, row in sorted(self.case.removed_components().items()):
+            box = self._removed_box(label)
+            inside = self.case.removed[box] == label
+            peak = np.unravel_index(
+                np.argmax(np.where(inside, self.case.suv[box], -np.inf)), inside.shape
+            )
+            rows.append(
+                {
+                    **{
+                        k: row.get(k)
+                        for k in ("label", "organ", "rule", "volume_ml", "suv_max", "suv_mean")
+                    },
+                    "restored": label in restored,
+                    "max_voxel_kji": [int(p + b.start) for p, b in zip(peak, box, strict=True)],
+                }
+            )
+        return rows
+
+    def _removed_box(self, label: int) -> tuple[slice, ...]:
+        assert self.case.removed is not None
+        boxes = ndimage.find_objects(self.case.removed, max_label=label)
+        box = boxes[label - 1] if len(boxes) >= label else None
+        if box is None:
+            raise UnprocessableError(f"removed component {label} is not in removed.nii.gz")
+        return box
+
     def state(self, change: Change | None = None) -> dict[str, Any]:
         """JSON-ready state for the page; ``patch`` lists the voxels changed by ``change``."""
         stats = [entry[1] for _, entry in sorted(self._lesions.items())]
@@ -511,6 +553,7 @@ class CaseSession:
             "lesions": self.lesions(),
             "patient": patient_stats(stats).to_dict(),
             "edits": self.edits,
+            "removed": self.removed(),
             "can_undo": self.position > 0,
             "can_redo": self.position < len(self.steps),
         }
@@ -656,6 +699,43 @@ class CaseSession:
         }
         return self._apply(record, change)
 
+    def restore(self, removed_label: int) -> Change:
+        """Give back a component removed as physiological uptake, as a new lesion.
+
+        Its voxels (``removed.nii.gz == removed_label``) not already in a lesion get the
+        label ``max + 1``; the edit records the organ it had been removed from.
+        """
+        if (
+            not isinstance(removed_label, int)
+            or isinstance(removed_label, bool)
+            or removed_label < 1
+        ):
+            raise BadRequestError(
+                f"removed_label must be a positive integer, got {removed_label!r}"
+            )
+        rows = self.case.removed_components()
+        if self.case.removed is None or removed_label not in rows:
+            raise UnprocessableError(
+                f"no removed component {removed_label} in this case "
+                f"(removed components: {sorted(rows) or 'none'})"
+            )
+        box = self._removed_box(removed_label)
+        old = self.labels[box].copy()
+        region = (self.case.removed[box] == removed_label) & (old == 0)
+        if not region.any():
+            raise UnprocessableError(f"removed component {removed_label} is already restored")
+        new_label = max(self._lesions, default=0) + 1
+        change = self._global_change(box, old, np.where(region, new_label, old).astype(np.int32))
+        record = {
+            "op": "restore",
+            "removed_label": removed_label,
+            "organ": rows[removed_label].get("organ"),
+            "new_label": new_label,
+            "voxels": int(change.index.size),
+            "utc": _utc_now(),
+        }
+        return self._apply(record, change)
+
     def undo(self) -> Change:
         if self.position == 0:
             raise UnprocessableError("nothing to undo")
@@ -690,6 +770,8 @@ class CaseSession:
             try:
                 if edit["op"] == "remove":
                     self.remove(int(edit["label"]))
+                elif edit["op"] == "restore":
+                    self.restore(int(edit["removed_label"]))
                 else:
                     self.add(edit["seed_kji"], edit["method"], edit["value"])
             except ReviewError as err:

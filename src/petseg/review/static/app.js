@@ -15,6 +15,7 @@ const state = {
   revision: 0,
   baseVersion: 0,
   lesions: [],
+  removed: [], // components removed as physiological organ uptake (removed.nii.gz)
   lastVox: null, // [i, j, k] of the crosshair in NIfTI order
   dims: null, // [X, Y, Z] of the images shown
   step: 1, // reduction of the images shown: > 1 while the preview of a large study is up
@@ -73,6 +74,7 @@ window.petsegReviewNv = nv;
 let petVol = null;
 let ctVol = null;
 let labelVol = null;
+let removedVol = null;
 
 function labelLut(maxLabel) {
   // label 0 transparent; lesions in well separated hues (golden angle)
@@ -81,6 +83,15 @@ function labelLut(maxLabel) {
     const h = (l * 137.508) % 360;
     const [r, g, b] = hsl(h, 0.9, 0.55);
     R.push(r); G.push(g); B.push(b); A.push(255); I.push(l);
+  }
+  return { R, G, B, A, I };
+}
+
+/** One colour (cyan) for every component of the removed-uptake layer. */
+function removedLut(maxLabel) {
+  const R = [0], G = [0], B = [0], A = [0], I = [0];
+  for (let l = 1; l <= Math.max(1, maxLabel); l++) {
+    R.push(0); G.push(200); B.push(255); A.push(255); I.push(l);
   }
   return { R, G, B, A, I };
 }
@@ -168,12 +179,14 @@ function nextFrame() {
 /** Download the case's PET, CT (if any) and the session's labels; suffix "" or ".preview". */
 async function fetchLayers(caseId, suffix) {
   const base = `/api/case/${encodeURIComponent(caseId)}`;
-  const [pet, labels, ct] = await Promise.all([
+  // the removed-uptake layer comes with the full-resolution images only
+  const [pet, labels, ct, removed] = await Promise.all([
     fetchBuffer(`${base}/pet${suffix}.nii.gz`),
     fetchBuffer(`/api/session/${state.session}/labels${suffix}.nii.gz`),
     state.meta.has_ct ? fetchBuffer(`${base}/ct${suffix}.nii.gz`) : null,
+    state.meta.removed_count > 0 && suffix === "" ? fetchBuffer(`${base}/removed.nii.gz`) : null,
   ]);
-  return { pet, labels, ct };
+  return { pet, labels, ct, removed };
 }
 
 /** Decode downloaded layers and show them in one GPU upload; `step` is their reduction. */
@@ -184,13 +197,15 @@ async function showLayers(buffers, step) {
   const pet = await decode("pet.nii.gz", buffers.pet, { colormap: "hot", cal_min: w0, cal_max: w1 });
   const labels = await decode("labels.nii.gz", buffers.labels);
   labels.setColormapLabel(labelLut(labelMax()));
-  [ctVol, petVol, labelVol] = [ct, pet, labels];
+  const removed = buffers.removed ? await decode("removed.nii.gz", buffers.removed) : null;
+  if (removed) removed.setColormapLabel(removedLut(state.meta.removed_count));
+  [ctVol, petVol, labelVol, removedVol] = [ct, pet, labels, removed];
   state.step = step;
   state.dims = [pet.hdr.dims[1], pet.hdr.dims[2], pet.hdr.dims[3]];
   applyDisplay(state.display ?? (ct ? "fused" : "pet"));
   // One upload of all layers: nv.addVolume per volume would rebuild every layer already
   // shown each time (1 + 2 + 3 layer uploads), which a software WebGL pays in seconds.
-  const layers = ct ? [ct, pet, labels] : [pet, labels];
+  const layers = [ct, pet, removed, labels].filter((v) => v);
   nv.volumes = layers;
   nv.back = layers[0];
   nv.overlays = layers.slice(1);
@@ -218,6 +233,7 @@ function applyDisplay(mode) {
   petVol.cal_min = Number($("suv-min").value);
   petVol.cal_max = Number($("suv-max").value);
   if (labelVol) labelVol.opacity = labelOpacity;
+  if (removedVol) removedVol.opacity = Number($("removed-opacity").value);
 }
 
 function setView(view) {
@@ -302,7 +318,7 @@ async function edit(action, body = {}) {
     const result = await api("POST", `/api/session/${state.session}/${action}`, body);
     await applyEdit(result);
     state.timings[`${action}_ms`] = performance.now() - t0;
-    const what = action === "add" ? `added lesion ${result.edits.at(-1)?.new_label}` : action === "remove" ? `removed lesion ${body.label}` : action;
+    const what = action === "add" || action === "restore" ? `${action === "add" ? "added" : "restored"} lesion ${result.edits.at(-1)?.new_label}` : action === "remove" ? `removed lesion ${body.label}` : action;
     setStatus(`${what} (${(performance.now() - t0).toFixed(0)} ms)`);
   } catch (err) {
     setStatus(err.message, true);
@@ -332,13 +348,15 @@ function applyState(s) {
   state.revision = s.revision;
   state.baseVersion = s.base_version_number;
   state.lesions = s.lesions;
+  state.removed = s.removed || [];
   $("undo").disabled = !s.can_undo;
   $("redo").disabled = !s.can_redo;
   const p = s.patient || {};
   $("patient").textContent = `${p.lesion_count ?? 0} lesions, TTV ${fmt(p.total_tumour_volume_ml, 1)} mL · from ${s.base_version}`;
   renderLesions();
+  renderRemoved();
   $("edits").textContent = s.edits.length
-    ? "unsaved edits: " + s.edits.map((e) => (e.op === "remove" ? `remove ${e.label}` : `add ${e.new_label} (${e.method})`)).join(", ")
+    ? "unsaved edits: " + s.edits.map((e) => (e.op === "remove" ? `remove ${e.label}` : e.op === "restore" ? `restore ${e.organ} ${e.removed_label} as ${e.new_label}` : `add ${e.new_label} (${e.method})`)).join(", ")
     : "no unsaved edits";
 }
 
@@ -355,6 +373,28 @@ function renderLesions() {
         edit("remove", { label: l.label });
       } else {
         const [k, j, i] = l.max_voxel_kji;
+        jumpToVoxel(i, j, k);
+      }
+    });
+    tbody.append(tr);
+  }
+}
+
+/** The components removed as physiological uptake, each with a button that restores it. */
+function renderRemoved() {
+  $("removed-section").hidden = state.removed.length === 0;
+  const tbody = $("removed-table").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const r of state.removed) {
+    const tr = document.createElement("tr");
+    tr.dataset.label = r.label;
+    tr.classList.toggle("restored", r.restored);
+    tr.innerHTML = `<td>${r.label}</td><td>${escapeHtml(String(r.organ))}${r.rule === "cut" ? " (cut)" : ""}</td><td class="num">${fmt(r.volume_ml)}</td><td class="num">${fmt(r.suv_max)}</td><td>${r.restored ? "restored" : `<button class="restore" title="give it back as a lesion">restore</button>`}</td>`;
+    tr.addEventListener("click", (e) => {
+      if (e.target.classList.contains("restore")) {
+        edit("restore", { removed_label: r.label });
+      } else {
+        const [k, j, i] = r.max_voxel_kji;
         jumpToVoxel(i, j, k);
       }
     });
@@ -550,6 +590,7 @@ for (const b of document.querySelectorAll("#views button")) b.addEventListener("
 for (const b of document.querySelectorAll("#display button")) b.addEventListener("click", () => setDisplay(b.dataset.display));
 for (const id of ["suv-min", "suv-max"]) $(id).addEventListener("change", () => { setDisplay(state.display); drawLabelMip(); });
 $("label-opacity").addEventListener("input", () => setDisplay(state.display));
+$("removed-opacity").addEventListener("input", () => setDisplay(state.display));
 $("undo").addEventListener("click", () => edit("undo"));
 $("redo").addEventListener("click", () => edit("redo"));
 $("save").addEventListener("click", save);
