@@ -42,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(result))
     print(
         "liver-threshold: 1.5*SUVmean+2*SD of a 3 cm liver sphere, < 0.1 mL and outside-body removed;\n"
-        "liver-corrected: the same with physiological uptake (spleen, kidneys, adrenals, bladder,\n"
-        "pituitary) removed by label, the physician's step of Carlsen et al. (phantom organ masks);\n"
+        "liver-corrected: the same with physiological uptake removed, the physician's step of\n"
+        "Carlsen et al.: DOTATATE profile (spleen, kidneys, adrenals, bladder, pituitary) with the\n"
+        "phantom's organ labels as organ map (see removed.csv);\n"
         "score: the paper's 1-5 scheme (Table 1); min SUVmean: lowest lesion SUVmean (g/mL)"
     )
     out = result.out_dir
