@@ -199,6 +199,11 @@ def test_segment_cli_with_an_organ_map_and_a_tracer(tmp_path, capsys):
     assert "did you mean 'dotatate'" in capsys.readouterr().err
     assert main(["segment", str(case), *sphere, "--tracer", "fdg", "--out", str(out)]) == 2
     assert "give the organ map with --organs" in capsys.readouterr().err
+    # TotalSegmentator cannot run here (not installed, or no weights): one line, nothing written
+    ts = ["--organs", "totalsegmentator", "--tracer", "dotatate"]
+    assert main(["segment", str(case), *sphere, *ts, "--out", str(out)]) == 2
+    message = capsys.readouterr().err
+    assert "pip install 'petseg[organs]'" in message or "totalseg_download_weights" in message
     assert not out.exists()
 
     assert (
