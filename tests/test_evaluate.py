@@ -97,6 +97,7 @@ def test_cli_report(tmp_path):
     argv += ["--thresholds", str(thresholds)]
     assert _run_cli(argv) == 0
     assert {p.name for p in out.iterdir()} == {
+        ".petseg-output.json",
         "per_case.csv",
         "summary.json",
         "summary.md",

@@ -18,7 +18,7 @@ import pydicom
 import pytest
 from scipy import ndimage, special, stats
 
-from petseg.io.atomic import OutputExistsError
+from petseg.io.atomic import ForeignOutputError, OutputExistsError
 from petseg.phantom import (
     CU64_HALF_LIFE_S,
     DEFAULT_UPTAKE,
@@ -323,8 +323,13 @@ def test_existing_dataset_is_not_replaced_without_force(tmp_path):
     with pytest.raises(OutputExistsError, match="--force"):
         write_dataset(out, n=1, seed=1, config=ABDOMEN, progress=False)
     assert (out / "keep.txt").read_text() == "mine"
-    write_dataset(out, n=1, seed=1, config=ABDOMEN, progress=False, force=True)
-    assert not (out / "keep.txt").exists() and (out / "phantom_0000" / "pet.nii.gz").is_file()
+    with pytest.raises(ForeignOutputError, match="not written by petseg"):  # not petseg's
+        write_dataset(out, n=1, seed=1, config=ABDOMEN, progress=False, force=True)
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    write_dataset(out, n=1, seed=1, config=ABDOMEN, progress=False, force=True)  # empty
+    write_dataset(out, n=1, seed=2, config=ABDOMEN, progress=False, force=True)  # petseg's
+    assert (out / "phantom_0000" / "pet.nii.gz").is_file()
 
 
 def test_dicom_pet_reproduces_suv_from_its_own_headers(tmp_path):

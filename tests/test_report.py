@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from petseg.io.atomic import OutputExistsError
+from petseg.io.atomic import ForeignOutputError, OutputExistsError
 from petseg.io.nifti import read_nifti
 from petseg.pipeline import SegmentParams, segment_study
 from petseg.report import write_segmentation_outputs
@@ -17,7 +17,14 @@ def test_case_folder_contents(toy_study, tmp_path):
     result = segment_study(study, SegmentParams(method="fixed", threshold=8.0))
     out = write_segmentation_outputs(tmp_path / "case", study, result)
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["lesions.csv", "lesions.nii.gz", "mip.png", "pet_suv.nii.gz", "report.json"]
+    assert names == [
+        ".petseg-output.json",
+        "lesions.csv",
+        "lesions.nii.gz",
+        "mip.png",
+        "pet_suv.nii.gz",
+        "report.json",
+    ]
     labels, geometry = read_nifti(out / "lesions.nii.gz")
     assert np.array_equal(labels, result.labels) and geometry.same_grid(study.geometry)
     report = json.loads((out / "report.json").read_text())
@@ -37,11 +44,32 @@ def test_case_folder_contents(toy_study, tmp_path):
 def test_refuses_existing_folder_and_leaves_nothing_half_written(toy_study, tmp_path):
     study, _ = toy_study
     result = segment_study(study, SegmentParams(method="fixed", threshold=8.0))
-    (tmp_path / "case").mkdir()
+    write_segmentation_outputs(tmp_path / "case", study, result)
     with pytest.raises(OutputExistsError, match="--force"):
         write_segmentation_outputs(tmp_path / "case", study, result)
     write_segmentation_outputs(tmp_path / "case", study, result, force=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case"]  # no temporary leftovers
+
+
+def test_force_keeps_reviews_and_refuses_what_petseg_did_not_write(toy_study, tmp_path):
+    study, _ = toy_study
+    result = segment_study(study, SegmentParams(method="fixed", threshold=8.0))
+    case = write_segmentation_outputs(tmp_path / "case", study, result, mip=False)
+    (case / "review" / "v001").mkdir(parents=True)
+    (case / "review" / "v001" / "report.json").write_text("{}")
+    first_id = json.loads((case / "report.json").read_text())["result_id"]
+    write_segmentation_outputs(case, study, result, mip=False, force=True)
+    assert (case / "review" / "v001" / "report.json").read_text() == "{}"
+    assert json.loads((case / "report.json").read_text())["result_id"] != first_id
+    (case / "notes.txt").write_text("physician's notes")
+    with pytest.raises(ForeignOutputError, match=r"notes\.txt"):
+        write_segmentation_outputs(case, study, result, mip=False, force=True)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "data.txt").write_text("x")
+    with pytest.raises(ForeignOutputError, match="not written by petseg"):
+        write_segmentation_outputs(mine, study, result, mip=False, force=True)
+    assert (mine / "data.txt").read_text() == "x" and (case / "notes.txt").is_file()
 
 
 def test_synthetic_study_says_so(toy_study, tmp_path):

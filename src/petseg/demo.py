@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from petseg import __version__
-from petseg.io.atomic import atomic_dir
+from petseg.io.atomic import atomic_dir, check_writable_target
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -109,6 +109,7 @@ def run_demo(
     from petseg.tracers import TracerChoice, get_tracer
 
     out_dir = Path(out_dir)
+    check_writable_target(out_dir, force)  # before minutes of work
     case = generate_study(seed, spacing=spacing, patient_id=f"phantom-{seed:03d}")
     study = case.study
     liver = case.truth["reference"]["liver"]

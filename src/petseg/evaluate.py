@@ -418,7 +418,7 @@ def evaluate_cohort(
     if not predictions:
         raise ValueError("give at least one prediction folder")
     out = Path(out)
-    check_writable_target(out, force)
+    check_writable_target(out, force, inputs=[truth, thresholds, *predictions.values()])
     models = list(predictions)
     truth_cases = find_cases(truth)
     pred_cases = {m: find_cases(folder) for m, folder in predictions.items()}

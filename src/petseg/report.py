@@ -8,19 +8,27 @@
 * ``lesions.csv`` — one row per lesion (label, voxels, volume_ml, suv_max, suv_mean,
   suv_peak, tlg_g, centroid_[xyz]_mm)
 * ``report.json`` — patient measures, reference VOI, threshold, parameters, inputs,
-  geometry, petseg version and time
+  geometry, petseg version and time, and ``result_id`` (new for every result; a review
+  records the ``result_id`` it was made on)
 * ``mip.png`` — coronal and sagittal MIPs with lesion outlines
 * ``rtstruct.dcm`` — when the study was read from DICOM and the export is available
 * with an organ map and a tracer profile: ``removed.nii.gz`` (int32 labels of the
   physiological uptake removed), ``removed.csv`` (one row per removed component: label,
   organ, rule, fraction_in_organs and the lesion columns) and ``organ_map.nii.gz`` (the
   organ map on the PET grid; its legend is ``report.json["organs"]["organ_map"]["labels"]``)
+
+A folder being replaced (``force``) keeps its ``review/`` (the physician's saved versions,
+:mod:`petseg.review.session`), which then refer to an older result. The study's own files
+(``study_sources``) and any further ``inputs`` are never replaced and never inside the
+folder being replaced.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as _dt
+import os
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -33,7 +41,17 @@ from petseg.jsonable import to_jsonable
 from petseg.result import SegmentationResult
 from petseg.study import Study
 
-__all__ = ["LESION_COLUMNS", "REMOVED_COLUMNS", "build_report", "write_segmentation_outputs"]
+__all__ = [
+    "KEPT_ON_RERUN",
+    "LESION_COLUMNS",
+    "REMOVED_COLUMNS",
+    "build_report",
+    "study_sources",
+    "write_segmentation_outputs",
+]
+
+#: Entries of a case folder that outlive a rerun: the physician's reviews.
+KEPT_ON_RERUN = ("review",)
 
 LESION_COLUMNS = (
     "label",
@@ -57,6 +75,7 @@ def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
     report = {
         "petseg_version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "result_id": uuid.uuid4().hex,
         "patient_id": study.patient_id,
         "study_id": study.study_id,
         "synthetic": synthetic,
@@ -84,6 +103,14 @@ def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
     return to_jsonable(report)
 
 
+def study_sources(study: Study) -> list[Path]:
+    """The files and folders a study was read from (its provenance), for output checks."""
+    provenance = study.provenance
+    ct = provenance.get("ct") or {}
+    named = (provenance.get("source"), provenance.get("pet"), ct.get("path"), ct.get("dir"))
+    return [Path(p) for p in named if isinstance(p, str) and p]
+
+
 def write_segmentation_outputs(
     out_dir: str | Path,
     study: Study,
@@ -93,19 +120,38 @@ def write_segmentation_outputs(
     rtstruct: bool = True,
     mip: bool = True,
     extras: Callable[[Path], Iterable[str]] | None = None,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
 ) -> Path:
     """Write the case folder for ``result`` (see module docstring); return its path.
 
-    Refuses an existing ``out_dir`` unless ``force``; nothing is left half-written.
-    ``extras(folder)`` may write further files (e.g. probability maps) into the
-    temporary folder before it is renamed; it returns their names for ``report.json``.
+    Parameters
+    ----------
+    out_dir : str or os.PathLike
+        The case folder; refused if it exists, unless ``force`` and petseg wrote it
+        (:mod:`petseg.io.atomic`). Nothing is left half-written.
+    study : Study
+        The study segmented; the files it was read from count as inputs.
+    result : SegmentationResult
+        Labels, lesion table and parameters.
+    force : bool
+        Replace an existing petseg case folder, keeping its ``review/``.
+    rtstruct : bool
+        Also write ``rtstruct.dcm`` for a study read from DICOM.
+    mip : bool
+        Also write ``mip.png``.
+    extras : callable, optional
+        ``extras(folder)`` writes further files (e.g. probability maps) into the temporary
+        folder before it is renamed and returns their names for ``report.json``.
+    inputs : iterable of str or os.PathLike
+        Further files the result was made from (masks, a model folder).
     """
     import json
 
     from petseg.io.nifti import write_nifti
 
     report = build_report(study, result)
-    with atomic_dir(out_dir, force=force) as tmp:
+    sources = [*study_sources(study), *inputs]
+    with atomic_dir(out_dir, force=force, inputs=sources, keep=KEPT_ON_RERUN) as tmp:
         write_nifti(tmp / "lesions.nii.gz", result.labels.astype(np.int32), study.geometry)
         write_nifti(tmp / "pet_suv.nii.gz", study.pet, study.geometry)
         if study.ct is not None:

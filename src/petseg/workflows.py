@@ -79,10 +79,14 @@ def segment_to_folder(
         (default ``out_dir``).
     """
     from petseg.io.atomic import check_writable_target
-    from petseg.report import write_segmentation_outputs
+    from petseg.report import KEPT_ON_RERUN, study_sources, write_segmentation_outputs
 
     out_dir = Path(out_dir)
-    check_writable_target(out_dir, force)
+    named = [organs, organ_names]  # files, unless they name TotalSegmentator
+    masks = [reference_mask, *exclusions, *(p for p in named if p != "totalsegmentator")]
+    check_writable_target(
+        out_dir, force, inputs=[*study_sources(study), *masks], keep=KEPT_ON_RERUN
+    )
     if organs is None and (tracer is not None or organ_names is not None):
         raise ValueError(
             "--tracer and --organ-names choose how an organ map removes physiological uptake; "
@@ -114,7 +118,13 @@ def segment_to_folder(
             return [TOTALSEGMENTATOR_CACHE]
 
         write_segmentation_outputs(
-            out_dir, study, result, force=force, rtstruct=rtstruct, extras=keep_cache
+            out_dir,
+            study,
+            result,
+            force=force,
+            rtstruct=rtstruct,
+            extras=keep_cache,
+            inputs=masks,
         )
     return result
 

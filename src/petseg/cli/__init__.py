@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from petseg import __version__
 
-__all__ = ["main"]
+__all__ = ["EXIT_INTERNAL_ERROR", "EXIT_USER_ERROR", "log_dir", "main"]
 
 #: Subcommand modules, in the order of ``petseg --help``.
 COMMAND_MODULES = (
@@ -63,22 +65,106 @@ def _attach_number_lists(argv: Sequence[str]) -> list[str]:
     return out
 
 
+#: Exit status of a user error (bad option, missing or existing file, unreadable input).
+EXIT_USER_ERROR = 2
+#: Exit status of an unexpected internal error (its traceback goes to a log file).
+EXIT_INTERNAL_ERROR = 3
+#: Option destinations that name an output, not an input.
+OUTPUT_OPTIONS = ("out", "raw")
+
+
+def _input_paths(args: argparse.Namespace) -> list[Path]:
+    """Every path among the parsed options that is not an output."""
+    found: list[Path] = []
+
+    def collect(value: object) -> None:
+        if isinstance(value, Path):
+            found.append(value)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                collect(item)
+
+    for dest, value in vars(args).items():
+        if dest not in OUTPUT_OPTIONS:
+            collect(value)
+    return found
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return (
+        text
+        if isinstance(err, ValueError | OSError | ImportError)
+        else f"{type(err).__name__}: {text}"
+    )
+
+
+def log_dir() -> Path:
+    """Where internal-error tracebacks go: ``$PETSEG_LOG_DIR``, else
+    ``$XDG_STATE_HOME/petseg/logs`` (default ``~/.local/state/petseg/logs``)."""
+    if os.environ.get("PETSEG_LOG_DIR"):
+        return Path(os.environ["PETSEG_LOG_DIR"])
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "petseg" / "logs"
+
+
+def _write_traceback(argv: Sequence[str]) -> Path:
+    """Write the current exception's traceback with the command line; return the file."""
+    import datetime as dt
+    import platform
+    import tempfile
+    import traceback
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = (
+        f"petseg {__version__}, Python {platform.python_version()} on {platform.platform()}\n"
+        f"command: petseg {' '.join(argv)}\n\n{traceback.format_exc()}"
+    )
+    for folder in (log_dir(), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"petseg-error-{stamp}-{os.getpid()}.log"
+            path.write_text(text, encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    raise OSError("no folder to write the traceback to")  # pragma: no cover
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``petseg`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run ``petseg`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    A user error (:class:`ValueError`, :class:`OSError`, a missing optional dependency)
+    prints one line ``petseg COMMAND: error: ...`` and returns 2. Any other exception
+    prints one line naming the log file that holds its traceback (:func:`log_dir`) and
+    returns 3; with ``PETSEG_DEBUG=1`` it is raised instead.
+    """
+    from petseg.io.atomic import check_inputs
+
+    tokens = _attach_number_lists(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(_attach_number_lists(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(tokens)
     try:
+        out = getattr(args, "out", None)
+        if isinstance(out, Path):
+            check_inputs(out, _input_paths(args))
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("petseg: interrupted", file=sys.stderr)
         return 130
-    except (
-        ValueError,
-        OSError,
-        ImportError,
-    ) as err:  # OSError: missing/existing files, permissions
-        print(f"petseg {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError, ImportError) as err:  # bad input, files, missing extras
+        print(f"petseg {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as err:
+        if os.environ.get("PETSEG_DEBUG") == "1":
+            raise
+        log = _write_traceback(tokens)
+        print(
+            f"petseg {args.command}: internal error ({_one_line(err)}); the full traceback "
+            f"is in {log}; please report it with that file",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

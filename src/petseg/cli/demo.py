@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     )
     out = result.out_dir
     print(f"\noutputs in {out}/:")
-    for name in sorted(p.name for p in out.iterdir()):
+    for name in sorted(p.name for p in out.iterdir() if not p.name.startswith(".")):
         print(f"  {name}/" if (out / name).is_dir() else f"  {name}")
     print(f"look at {out}/liver-threshold/mip.png; review with: petseg review {out}")
     return 0

@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--pred",
         action="append",
+        type=_pred_spec,
         required=True,
         metavar="[NAME=]DIR",
         help="prediction folder of a model; repeat for several models (e.g. --pred ens=DIR)",
@@ -105,12 +106,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def predictions_from_args(pred: list[str], names: list[str]) -> dict[str, Path]:
-    """``{model name: folder}`` from ``--pred`` and ``--name`` values."""
+def predictions_from_args(pred: list[tuple[str | None, Path]], names: list[str]) -> dict[str, Path]:
+    """``{model name: folder}`` from ``--pred`` (parsed by ``_pred_spec``) and ``--name``."""
     out: dict[str, Path] = {}
     unnamed = iter(names)
-    for text in pred:
-        name, folder = _pred_spec(text)
+    for name, folder in pred:
         if name is None:
             name = next(unnamed, None) or (folder.name if len(pred) > 1 else "model")
         if name in out:

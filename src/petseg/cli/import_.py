@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register"]
@@ -27,14 +28,17 @@ def register(subparsers: Any) -> None:
             "the output is a 0/1 mask; otherwise ROIs become labels 1..N."
         ),
     )
-    rt.add_argument("rtstruct", help="the RT Structure Set file (RS*.dcm)")
+    rt.add_argument("rtstruct", type=Path, help="the RT Structure Set file (RS*.dcm)")
     rt.add_argument(
         "--reference",
+        type=Path,
         required=True,
         metavar="IMAGE",
         help="DICOM folder holding the referenced image series, or a NIfTI image",
     )
-    rt.add_argument("--out", required=True, metavar="MASK.nii.gz", help="output NIfTI file")
+    rt.add_argument(
+        "--out", type=Path, required=True, metavar="MASK.nii.gz", help="output NIfTI file"
+    )
     rt.add_argument("--roi", metavar="NAME", help="import only this ROI (exact name)")
     rt.add_argument("--force", action="store_true", help="replace existing outputs")
     rt.set_defaults(func=_run_rtstruct)

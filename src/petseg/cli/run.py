@@ -130,4 +130,6 @@ def run(args: argparse.Namespace) -> int:
     for row in result.rows:
         if row["status"] == "failed":
             print(f"  {row['id']}: {row['error']}")
+    if args.truth is not None and result.evaluation is None:
+        print("evaluation skipped: run the same command again to redo the failed studies")
     return 1 if c["failed"] else 0

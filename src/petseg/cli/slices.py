@@ -9,10 +9,12 @@ __all__ = ["register"]
 
 
 def _build(args: argparse.Namespace) -> int:
+    from petseg.io.atomic import check_writable_target
     from petseg.slices.build import build_slice_set
     from petseg.slices.dataset import iter_cases
     from petseg.slices.store import save_slice_set
 
+    check_writable_target(args.out, args.force, inputs=[args.dataset])
     cases = ((cid, pet, mask) for cid, pet, mask, _ in iter_cases(args.dataset, args.roi))
     slices = build_slice_set(
         cases, crop=args.crop, size=args.size, meta={"dataset": str(Path(args.dataset).resolve())}
@@ -29,7 +31,7 @@ def _experiment(args: argparse.Namespace) -> int:
     from petseg.slices.experiment import ExperimentConfig, run_experiment
     from petseg.slices.store import load_slice_set, write_experiment_outputs
 
-    check_writable_target(Path(args.out), args.force)
+    check_writable_target(args.out, args.force, inputs=[args.slices])
     torch.set_num_threads(args.threads)
     slices = load_slice_set(args.slices)
     config = ExperimentConfig(
@@ -52,9 +54,11 @@ def _experiment(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from petseg.io.atomic import check_writable_target
     from petseg.slices.predict import predict_slices, predict_volume
     from petseg.slices.store import load_models
 
+    check_writable_target(args.out, args.force, inputs=[args.models, args.slices, args.study])
     models, info = load_models(args.models)
     params = info["parameters"]
     opts = {"unet_loss": params["unet_loss"], "precision": params["precision"]}
@@ -90,8 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.required = True
 
     b = sub.add_parser("build", help="select, crop, downscale and scale tumour slices")
-    b.add_argument("dataset", help="folder of case folders (NIfTI layout or DICOM + RTSTRUCT)")
-    b.add_argument("--out", required=True, help="output slice set (.npz)")
+    b.add_argument(
+        "dataset", type=Path, help="folder of case folders (NIfTI layout or DICOM + RTSTRUCT)"
+    )
+    b.add_argument("--out", type=Path, required=True, help="output slice set (.npz)")
     b.add_argument(
         "--crop", default="rainio", help=f"crop box: {', '.join(CROP_PRESETS)} (default rainio)"
     )
@@ -103,8 +109,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.set_defaults(func=_build)
 
     e = sub.add_parser("experiment", help="patient-level cross-validation of the three methods")
-    e.add_argument("slices", help="slice set (.npz) from `petseg slices build`")
-    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("slices", type=Path, help="slice set (.npz) from `petseg slices build`")
+    e.add_argument("--out", type=Path, required=True, help="output folder")
     e.add_argument("--folds", type=int, default=6, help="patient folds (default 6)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--unet-epochs", type=int, default=30)
@@ -118,11 +124,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.set_defaults(func=_experiment)
 
     p = sub.add_parser("predict", help="apply trained models to slices or to a 3D study")
-    p.add_argument("--models", required=True, help="OUT or OUT/models of an experiment")
+    p.add_argument("--models", type=Path, required=True, help="OUT or OUT/models of an experiment")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--slices", help="slice set (.npz); writes masks (.npz)")
-    src.add_argument("--study", help="study (DICOM folder); writes a mask NIfTI on its grid")
-    p.add_argument("--out", required=True)
+    src.add_argument("--slices", type=Path, help="slice set (.npz); writes masks (.npz)")
+    src.add_argument(
+        "--study", type=Path, help="study (DICOM folder); writes a mask NIfTI on its grid"
+    )
+    p.add_argument("--out", type=Path, required=True, help="output masks (.npz) or mask NIfTI")
     p.add_argument("--method", choices=("method1", "method2", "method3"), default="method2")
     p.add_argument("--crop", help="crop for --study (default: the one the models were built with)")
     p.add_argument("--force", action="store_true", help="replace an existing output")

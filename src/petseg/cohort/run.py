@@ -4,7 +4,8 @@ Layout of a run folder ``OUT``::
 
     OUT/<id>/               one complete case folder per finished study (lesions.nii.gz,
                             lesions.csv, report.json, mip.png, rtstruct.dcm for DICOM)
-                            and its completion record .petseg-done.json
+                            and its completion record .petseg-done.json; review/ holds
+                            the physician's saved versions (petseg review), kept on reruns
     OUT/logs/<id>.log       the log of the study's last attempt (traceback if it failed)
     OUT/logs/run.log        one line per study and run: done / skipped / failed
     OUT/cohort.csv          the cohort table (see petseg.cohort.table)
@@ -17,6 +18,12 @@ temporary folder that is renamed to ``OUT/<id>`` at the end (petseg.io.atomic). 
 failure becomes a row with its error; it never stops the other studies. Killing the run
 at any moment leaves only complete study folders and temporary ones, which the next run
 removes before it starts.
+
+A study that is redone first loses its earlier result (the folder keeps only ``review/``
+and a note of why, :data:`REDO_RECORD`), so a redo that fails or dies leaves no stale
+result for ``cohort.csv`` or ``petseg evaluate`` to pick up. Reviews are never deleted:
+they move into the new result's folder, where the review page marks them as made on an
+older result.
 """
 
 from __future__ import annotations
@@ -49,10 +56,19 @@ from petseg.cohort.manifest import (
     skip_reason,
 )
 from petseg.cohort.table import MEASURES, sort_rows, write_cohort_csv
-from petseg.io.atomic import OutputExistsError, atomic_dir, atomic_file, write_json_atomic
+from petseg.io.atomic import (
+    MARKER,
+    OutputExistsError,
+    atomic_dir,
+    atomic_file,
+    claim_dir,
+    write_json_atomic,
+)
 from petseg.jsonable import to_jsonable
+from petseg.report import KEPT_ON_RERUN
 
 __all__ = [
+    "REDO_RECORD",
     "CohortRun",
     "Pipeline",
     "PredictPipeline",
@@ -65,6 +81,10 @@ __all__ = [
 _MEMORY_PER_WORKER_BYTES = 4 * 1024**3
 #: Names in OUT that belong to the run, not to a study.
 _RESERVED = ("logs", "evaluation", "cohort.csv", "cohort.json")
+#: What a study folder holds while its result is being redone (or after the redo failed).
+REDO_RECORD = ".petseg-redo.json"
+#: What ``OUT``'s marker calls a run folder (petseg.io.atomic.claim_dir).
+RUN_KIND = "cohort run"
 
 
 class Pipeline(Protocol):
@@ -182,7 +202,8 @@ class PredictPipeline:
         if not root.is_dir():
             raise FileNotFoundError(f"model folder {root} does not exist (--model)")
         digest = hashlib.sha256()
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        files = (p for p in root.rglob("*") if p.is_file() and not p.name.endswith(MARKER))
+        for path in sorted(files):
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(sha256_file(path).encode())
         return replace(self, model_sha256=digest.hexdigest())
@@ -255,6 +276,18 @@ def _limit_threads() -> None:
         torch.set_num_threads(1)
 
 
+def _retire_result(target: Path, study: StudyInput, reason: str) -> None:
+    """Replace the earlier result in ``target`` by a note of the redo, keeping its reviews."""
+    note = {
+        "study_id": study.id,
+        "reason": reason,
+        "since_utc": _now(),
+        "petseg_version": __version__,
+    }
+    with atomic_dir(target, force=True, keep=KEPT_ON_RERUN) as tmp:
+        write_json_atomic(tmp / REDO_RECORD, note)
+
+
 def process_study(
     study: StudyInput, out_dir: str, pipeline: Pipeline, params_hash: str
 ) -> dict[str, Any]:
@@ -279,13 +312,11 @@ def process_study(
             if reason is None and record is not None:
                 row.update(status="skipped", seconds=record.get("seconds"), **record["patient"])
                 return row
-            if target.exists() and record is None:
-                raise OutputExistsError(
-                    f"{target} exists but was not written by petseg run (no {DONE_RECORD}); "
-                    "move it away or choose another --out"
-                )
             lines.append(f"running: {reason}; {len(checksums)} input file(s)")
-            with atomic_dir(target, force=True) as tmp:
+            if target.exists() or target.is_symlink():
+                _retire_result(target, study, str(reason))
+            inputs = [study.pet, study.ct, study.dicom]
+            with atomic_dir(target, force=True, inputs=inputs, keep=KEPT_ON_RERUN) as tmp:
                 patient = pipeline.run(study, tmp)
                 seconds = round(time.perf_counter() - start, 3)
                 measures = _measures(patient)
@@ -478,7 +509,8 @@ def run_cohort(
     Parameters
     ----------
     cohort : folder of studies or CSV manifest (:func:`petseg.cohort.discover_studies`)
-    out_dir : run folder; rerunning with the same arguments resumes it
+    out_dir : run folder: new, empty, or a run folder to resume (rerunning with the same
+        arguments); never an input or a folder holding one
     pipeline : :class:`SegmentPipeline`, :class:`PredictPipeline` or another
         :class:`Pipeline`
     workers : local Dask worker processes (1 thread each); None sizes the cluster to the
@@ -486,7 +518,7 @@ def run_cohort(
     scheduler : address of a running Dask scheduler (``tcp://host:8786``) instead of a
         local cluster; its workers must see the cohort and ``out_dir`` at the same paths
     truth : folder of true lesion maps: ``petseg evaluate`` runs at the end, into
-        ``OUT/evaluation``
+        ``OUT/evaluation``, when no study failed
     force : redo a run folder made with other parameters
     progress : show a progress bar with per-study status and ETA (on stderr)
     """
@@ -499,10 +531,10 @@ def run_cohort(
         raise ValueError(
             f"study id(s) {clash} clash with the run folder's own {_RESERVED}; rename them"
         )
-    out = Path(out_dir).resolve()
+    inputs = [cohort, truth, *(p for s in studies for p in (s.pet, s.ct, s.dicom))]
+    out = claim_dir(Path(out_dir).resolve(), kind=RUN_KIND, inputs=inputs)
     parameters = pipeline.parameters()
     params_hash = parameters_hash(parameters)
-    out.mkdir(parents=True, exist_ok=True)
     with _run_lock(out):
         _check_run_parameters(out, parameters, force)
         clean_partial_outputs(out)
@@ -560,7 +592,9 @@ def run_cohort(
         )
         _append_run_log(out, f"{_now()} end: {counts}")
         evaluation = None
-        if truth is not None:
+        if truth is not None and counts["failed"]:
+            _append_run_log(out, f"{_now()} evaluation skipped: {counts['failed']} failed")
+        elif truth is not None:
             from petseg.evaluate import evaluate_cohort
 
             evaluation = evaluate_cohort({"petseg": out}, truth, out / "evaluation", force=True)

@@ -291,8 +291,8 @@ def import_rtstruct(
     if not out.name.endswith((".nii", ".nii.gz")):
         raise ValueError(f"output {out} must end in .nii.gz or .nii")
     sidecar = out.with_name(out.name.removesuffix(".gz").removesuffix(".nii") + ".json")
-    check_writable_target(out, force)
-    check_writable_target(sidecar, force)
+    check_writable_target(out, force, inputs=(rtstruct, reference))
+    check_writable_target(sidecar, force, inputs=(rtstruct, reference))
     ds = _read(rtstruct)
     geometry, reference_info = _reference_geometry(Path(reference), ds)
     masks = read_rtstruct(rtstruct, geometry, roi)

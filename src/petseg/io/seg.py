@@ -263,7 +263,8 @@ def export_seg(
         Replace an existing output.
     """
     lesions = Path(lesions)
-    check_writable_target(Path(out), force)
+    sources = [reference] if isinstance(reference, str | os.PathLike) else list(reference)
+    check_writable_target(Path(out), force, inputs=[lesions, *sources])
     labels, geometry = _read_lesion_map(lesions)
     return write_seg(
         out,

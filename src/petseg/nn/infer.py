@@ -266,6 +266,7 @@ def predict_to_folder(
         force=force,
         rtstruct=rtstruct,
         extras=probabilities if save_probabilities else None,
+        inputs=[model.path],
     )
     return result
 

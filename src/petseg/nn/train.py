@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from petseg import __version__
-from petseg.io.atomic import atomic_file, write_json_atomic
+from petseg.io.atomic import atomic_file, claim_dir, write_json_atomic
 from petseg.nn.data import (
     Case,
     augmentation,
@@ -185,10 +185,10 @@ def plan_model_folder(
     """Write (or reuse) ``plan.json`` and ``folds.json`` in the model folder.
 
     An existing plan/split is reused so that resumed and additional folds train on the
-    same plan; a split that does not match the dataset's cases is an error.
+    same plan; a split that does not match the dataset's cases is an error. ``out`` must
+    be new, empty or a petseg model folder (:func:`petseg.io.atomic.claim_dir`).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_dir(out, kind="model", inputs=[dataset], recognise=("plan.json",))
     plan_path = out / "plan.json"
     channels = ("pet", "ct")
     if plan_path.exists():
@@ -449,6 +449,7 @@ def train(
     checkpoint resumes from it.
     """
     config = config.for_budget(budget)
+    claim_dir(out, kind="model", inputs=[dataset], recognise=("plan.json",))  # before reading
     cases = load_cases(dataset)
     plan, split = plan_model_folder(
         dataset, out, cases, n_folds=n_folds, budget=budget, split_seed=config.seed

@@ -284,7 +284,7 @@ def train_nnunet(
 
     import torch
 
-    from petseg.io.atomic import check_writable_target, write_json_atomic
+    from petseg.io.atomic import check_writable_target, claim_dir, write_json_atomic
     from petseg.nn.data import read_dataset_info
     from petseg.nn.folds import make_folds
     from petseg.nnunet.export import export_dataset
@@ -293,10 +293,10 @@ def train_nnunet(
         raise ValueError(f"configuration must be one of {CONFIGURATIONS}, got {configuration!r}")
     trainer_cls = _trainer_class(trainer)
     out = Path(out)
-    check_writable_target(out, force)
+    check_writable_target(out, force, inputs=[dataset])
     if out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    claim_dir(out, kind="nnU-Net model", inputs=[dataset])
     raw = export_dataset(
         dataset,
         out / "nnUNet_raw",

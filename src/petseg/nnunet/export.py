@@ -126,7 +126,7 @@ def export_dataset(
     info = read_dataset_info(dataset)
     cases = list_cases(dataset, labelled=True)
     lesion_cases = []
-    with atomic_dir(Path(raw) / folder_name, force=force) as tmp:
+    with atomic_dir(Path(raw) / folder_name, force=force, inputs=[dataset]) as tmp:
         (tmp / "imagesTr").mkdir()
         (tmp / "labelsTr").mkdir()
         for case_id in cases:

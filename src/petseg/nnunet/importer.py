@@ -267,5 +267,5 @@ def import_nnunet_predictions(
         raise ValueError(
             f"give .npz probability files (one or more) or one label .nii.gz, got {[p.name for p in paths]}"
         )
-    write_segmentation_outputs(out, study, result, force=force)
+    write_segmentation_outputs(out, study, result, force=force, inputs=paths)
     return result

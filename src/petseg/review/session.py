@@ -18,7 +18,13 @@ Case folder (written by ``petseg segment``/``predict``)::
 A saved version is never overwritten and the original outputs are never modified. Each
 version's ``report.json`` is the original report with ``patient`` and ``lesions``
 recomputed for the corrected map and a ``review`` block (reviewer, times, active
-seconds, edits, score, comment, parent version).
+seconds, edits, score, comment, parent version, and ``base_result_id``: the
+``result_id`` of the segmentation it corrects).
+
+When the segmentation is redone (``petseg run`` after an input changed, ``--force``), the
+case folder keeps ``review/``; versions made on another ``result_id`` are *older-result*
+versions: listed, never a session's starting point, never counted in the case's score or
+correction time. Numbering continues after them.
 
 Edits are kept as voxel differences (flat indices into the C-ordered ``(Z, Y, X)``
 array with the values before and after), so undo/redo costs memory proportional to the
@@ -34,6 +40,7 @@ import json
 import re
 import statistics
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +75,10 @@ __all__ = [
     "ReviewError",
     "UnprocessableError",
     "VersionConflictError",
+    "case_status",
+    "current_versions",
+    "made_on",
+    "result_id",
     "summarise_reviews",
 ]
 
@@ -161,15 +172,47 @@ def _saved_versions(case_dir: Path) -> list[int]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; UnprocessableError (422) for anything else."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(
-            f"{path} is not valid JSON ({err}); restore it from the segmentation output"
+    except (OSError, UnicodeDecodeError, RecursionError, json.JSONDecodeError) as err:
+        raise UnprocessableError(
+            f"{path} is not readable JSON ({err}); restore it from the segmentation output"
         ) from err
     if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object, got {type(data).__name__}")
+        raise UnprocessableError(
+            f"{path} must hold a JSON object, got {type(data).__name__}; restore it from the "
+            "segmentation output"
+        )
     return data
+
+
+def result_id(report: dict[str, Any]) -> str | None:
+    """The id of the segmentation a ``report.json`` describes (its creation time for
+    reports written before ``result_id`` existed)."""
+    value = report.get("result_id") or report.get("created_utc")
+    return None if value is None else str(value)
+
+
+def made_on(version_report: dict[str, Any]) -> str | None:
+    """The :func:`result_id` a saved version corrects."""
+    review = version_report.get("review")
+    if not isinstance(review, dict):
+        return None
+    value = review.get("base_result_id") or review.get("original_report_created_utc")
+    return None if value is None else str(value)
+
+
+def _version_report(case_dir: Path, number: int) -> dict[str, Any]:
+    return _read_json(case_dir / "review" / _version_name(number) / "report.json")
+
+
+def current_versions(case_dir: Path) -> list[int]:
+    """Saved versions made on the case's current segmentation, oldest first."""
+    current = result_id(_read_json(case_dir / "report.json"))
+    return [
+        n for n in _saved_versions(case_dir) if made_on(_version_report(case_dir, n)) == current
+    ]
 
 
 @dataclass(frozen=True)
@@ -210,16 +253,23 @@ class Cohort:
                 "run `petseg segment` first"
             )
 
+    def _folder(self, case_id: str) -> Path | None:
+        """The case folder of a well-formed id inside the cohort, or None."""
+        if not CASE_ID_PATTERN.match(case_id) or ".." in case_id:
+            return None
+        folder = (self.root / case_id).resolve()
+        if folder.parent != self.root or not all((folder / n).is_file() for n in REQUIRED_FILES):
+            return None
+        return folder
+
     def case_ids(self) -> list[str]:
-        """Ids of the cases, sorted."""
+        """Ids of the cases, sorted (sub-folders with the case files, not leaving the cohort)."""
         if self.single:
             return [self.root.name]
         return sorted(
             child.name
             for child in self.root.iterdir()
-            if child.is_dir()
-            and CASE_ID_PATTERN.match(child.name)
-            and all((child / name).is_file() for name in REQUIRED_FILES)
+            if child.is_dir() and self._folder(child.name) is not None
         )
 
     def case_dir(self, case_id: str) -> Path:
@@ -232,36 +282,63 @@ class Cohort:
                     f"unknown case {case_id!r}; this review has {self.root.name!r}"
                 )
             return self.root
-        folder = (self.root / case_id).resolve()
-        if folder.parent != self.root or not all((folder / n).is_file() for n in REQUIRED_FILES):
+        folder = self._folder(case_id)
+        if folder is None:
             raise CaseNotFoundError(f"unknown case {case_id!r} in {self.root}")
         return folder
 
     def status(self) -> list[dict[str, Any]]:
-        """One row per case: reviewed or not, latest version, score, correction time."""
-        return [case_status(self.case_dir(case_id), case_id) for case_id in self.case_ids()]
+        """One row per case: reviewed or not, latest version, score, correction time.
+
+        A case whose files cannot be read gets status ``"unreadable"`` and its ``error``;
+        the other cases are listed as usual.
+        """
+        rows = []
+        for case_id in self.case_ids():
+            try:
+                rows.append(case_status(self.case_dir(case_id), case_id))
+            except (ReviewError, OSError, ValueError, TypeError) as err:
+                rows.append({**_status_row(case_id), "status": "unreadable", "error": str(err)})
+        return rows
 
 
-def case_status(case_dir: Path, case_id: str) -> dict[str, Any]:
-    """Review status of one case folder (see :meth:`Cohort.status`)."""
-    versions = _saved_versions(case_dir)
-    row: dict[str, Any] = {
+def _status_row(case_id: str) -> dict[str, Any]:
+    return {
         "case_id": case_id,
         "status": "not reviewed",
-        "versions": len(versions),
-        "latest_version": _version_name(versions[-1]) if versions else None,
+        "versions": 0,
+        "latest_version": None,
+        "older_result_versions": [],
         "score": None,
         "reviewer": None,
         "active_seconds": 0.0,
+        "error": None,
     }
+
+
+def case_status(case_dir: Path, case_id: str) -> dict[str, Any]:
+    """Review status of one case folder (see :meth:`Cohort.status`).
+
+    ``versions``, ``latest_version``, ``score``, ``reviewer`` and ``active_seconds`` (the
+    sum over versions) count the versions made on the current segmentation;
+    ``older_result_versions`` names those made on an earlier one.
+    """
+    current = result_id(_read_json(case_dir / "report.json"))
+    row = _status_row(case_id)
     total = 0.0
-    for number in versions:
-        review = _read_json(case_dir / "review" / _version_name(number) / "report.json").get(
-            "review", {}
-        )
+    versions = 0
+    for number in _saved_versions(case_dir):
+        report = _version_report(case_dir, number)
+        if made_on(report) != current:
+            row["older_result_versions"].append(_version_name(number))
+            continue
+        review = report.get("review") or {}
+        versions += 1
         total += float(review.get("active_seconds") or 0.0)
+        row["latest_version"] = _version_name(number)
         row["score"] = review.get("score")
         row["reviewer"] = review.get("reviewer")
+    row["versions"] = versions
     row["active_seconds"] = total
     if versions:
         row["status"] = "reviewed" if row["score"] is not None else "edited, not scored"
@@ -355,7 +432,10 @@ class CaseData:
     def load(cls, folder: Path, case_id: str) -> CaseData:
         from petseg.io.nifti import read_nifti
 
-        suv, geometry = read_nifti(folder / "pet_suv.nii.gz")
+        try:
+            suv, geometry = read_nifti(folder / "pet_suv.nii.gz")
+        except (OSError, ValueError) as err:
+            raise UnprocessableError(f"{folder / 'pet_suv.nii.gz'} cannot be read: {err}") from err
         removed_file = folder / "removed.nii.gz"
         return cls(
             case_id=case_id,
@@ -381,13 +461,26 @@ class CaseData:
 def _load_labels(path: Path, geometry: Geometry) -> NDArray[np.int32]:
     from petseg.io.nifti import read_nifti
 
-    labels, label_geometry = read_nifti(path)
+    try:
+        labels, label_geometry = read_nifti(path)
+    except (OSError, ValueError) as err:
+        raise UnprocessableError(f"{path} cannot be read: {err}") from err
     if not label_geometry.same_grid(geometry):
-        raise ValueError(
+        raise UnprocessableError(
             f"{path} is not on the PET grid of its case ({label_geometry.shape} vs "
             f"{geometry.shape}); it was not written by petseg for this case"
         )
-    return np.ascontiguousarray(np.rint(labels), dtype=np.int32)
+    values = np.asarray(labels)
+    if (
+        not np.all(np.isfinite(values))
+        or values.min(initial=0) < 0
+        or values.max(initial=0) >= 2**31
+    ):
+        raise UnprocessableError(
+            f"{path} does not hold lesion labels (0 and positive integers); it was not written "
+            "by petseg for this case"
+        )
+    return np.ascontiguousarray(np.rint(values), dtype=np.int32)
 
 
 @dataclass
@@ -430,8 +523,9 @@ class CaseSession:
 
     @staticmethod
     def latest_version(case_dir: Path) -> int:
-        """Number of the latest saved review version of a case folder; 0 for the original."""
-        versions = _saved_versions(case_dir)
+        """Number of the latest version saved on the case's current segmentation; 0 for the
+        segmentation itself."""
+        versions = current_versions(case_dir)
         return versions[-1] if versions else 0
 
     @staticmethod
@@ -830,18 +924,24 @@ class CaseSession:
         folder = self.case.folder
         with _case_lock(folder):
             latest = self.latest_version(folder)
+            if result_id(self.case.report) != result_id(_read_json(folder / "report.json")):
+                raise VersionConflictError(
+                    f"case {self.case.case_id!r} was segmented again since this page opened; "
+                    "reload the page to review the new segmentation"
+                )
             if base_version != latest or self.base_version != latest:
                 raise VersionConflictError(
                     f"case {self.case.case_id!r} was saved as {_version_name(latest)} since this "
                     f"page opened {_version_name(base_version) if base_version else 'the original'}; "
                     "rebase to replay your edits on it, then save again"
                 )
-            number = latest + 1
+            number = max(_saved_versions(folder), default=0) + 1
             lesion_stats = quantify_lesions(self.case.suv, self.labels, self.case.geometry)
             report = dict(self.case.report)
             report.update(
                 petseg_version=__version__,
                 created_utc=_utc_now(),
+                result_id=uuid.uuid4().hex,
                 patient=patient_stats(lesion_stats).to_dict(),
                 lesions=[s.to_dict() for s in lesion_stats],
                 outputs=["lesions.nii.gz", "report.json"],
@@ -861,6 +961,7 @@ class CaseSession:
                     "score_text": SCORE_TABLE[score][0] if score is not None else None,
                     "comment": comment,
                     "original_report_created_utc": self.case.report.get("created_utc"),
+                    "base_result_id": result_id(self.case.report),
                 },
             )
             report = to_jsonable(report)
