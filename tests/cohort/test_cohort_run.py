@@ -258,3 +258,80 @@ def test_organ_maps_from_the_manifest_remove_uptake_and_rerun_when_changed(
     assert int(rows["case_001"]["lesion_count"]) == 2
     # a path for every study is refused: it names one study's map
     assert main([*argv, "--organs", str(organ_file)]) == 2
+
+
+def _review(case_dir: Path, reviewer: str) -> str:
+    """Save a review of ``case_dir`` that removes its first lesion; return the version."""
+    from petseg.review.session import CaseData, CaseSession
+
+    session = CaseSession.open(CaseData.load(case_dir, case_dir.name))
+    session.remove(1)
+    saved = session.save(
+        base_version=session.base_version, reviewer=reviewer, score=2, comment="", active_seconds=5
+    )
+    return str(saved["version"])
+
+
+@pytest.mark.parametrize("trigger", ["input changed", "--force with new parameters"])
+def test_a_redone_study_keeps_its_reviews_marked_as_older(tmp_path, make_cohort, trigger) -> None:
+    from petseg.review.session import CaseData, CaseSession, Cohort
+
+    from .conftest import GEOMETRY, case_pet
+
+    cohort = make_cohort(tmp_path / "cohort", 2)
+    out = tmp_path / "out"
+    run_cohort(cohort, out, FIXED4, workers=0, progress=False)
+    assert _review(out / "case_001", "dr a") == "v001"
+    pipeline = FIXED4
+    if trigger == "input changed":
+        write_nifti(cohort / "case_001" / "pet.nii.gz", case_pet(4), GEOMETRY, force=True)
+    else:
+        pipeline = SegmentPipeline(SegmentParams(method="fixed", threshold=3.0), rtstruct=False)
+    redo = run_cohort(cohort, out, pipeline, workers=0, progress=False, force=True)
+    assert {r["id"]: r["status"] for r in redo.rows}["case_001"] == "done"
+    review = out / "case_001" / "review" / "v001"
+    assert (review / "lesions.nii.gz").is_file() and (review / "report.json").is_file()
+    status = {row["case_id"]: row for row in Cohort(out).status()}["case_001"]
+    assert status["older_result_versions"] == ["v001"]
+    assert status["versions"] == 0 and status["status"] == "not reviewed"
+    session = CaseSession.open(CaseData.load(out / "case_001", "case_001"))
+    assert session.base_version == 0  # the new segmentation, not the older-result review
+    assert _review(out / "case_001", "dr b") == "v002"  # numbering continues
+    status = {row["case_id"]: row for row in Cohort(out).status()}["case_001"]
+    assert status["latest_version"] == "v002" and status["reviewer"] == "dr b"
+
+
+def test_a_failed_redo_leaves_no_stale_result(tmp_path, make_cohort, phantom_pet) -> None:
+    from petseg.cohort.run import REDO_RECORD
+    from petseg.evaluate import evaluate_cohort
+
+    from .conftest import GEOMETRY, case_pet
+
+    cohort = make_cohort(tmp_path / "cohort", 2)
+    for case in range(2):
+        labels = (phantom_pet(case) > 4).astype(np.int16)
+        write_nifti(cohort / f"case_{case:03d}" / "lesions.nii.gz", labels, GEOMETRY)
+    out = tmp_path / "out"
+    first = run_cohort(cohort, out, FIXED4, workers=0, progress=False, truth=cohort)
+    assert first.evaluation is not None
+    _review(out / "case_000", "dr a")
+    write_nifti(cohort / "case_000" / "pet.nii.gz", np.zeros(GEOMETRY.shape, np.float32),
+                GEOMETRY, force=True)  # fmt: skip
+    again = run_cohort(cohort, out, FIXED4, workers=0, progress=False, truth=cohort)
+    assert {r["id"]: r["status"] for r in again.rows} == {
+        "case_000": "failed",
+        "case_001": "skipped",
+    }
+    assert again.evaluation is None  # not on a partial cohort
+    folder = out / "case_000"
+    assert not (folder / "lesions.nii.gz").exists() and not (folder / DONE_RECORD).exists()
+    assert json.loads((folder / REDO_RECORD).read_text())["reason"].startswith("inputs changed")
+    assert (folder / "review" / "v001" / "lesions.nii.gz").is_file()  # the review is kept
+    assert {r["id"]: r["lesion_count"] for r in table(out)}["case_000"] == ""
+    with pytest.raises(ValueError, match=r"no prediction for case\(s\) \['case_000'\]"):
+        evaluate_cohort({"petseg": out}, cohort, tmp_path / "evaluation")
+    write_nifti(cohort / "case_000" / "pet.nii.gz", case_pet(0), GEOMETRY, force=True)
+    fixed = run_cohort(cohort, out, FIXED4, workers=0, progress=False, truth=cohort)
+    assert fixed.counts == {"done": 1, "skipped": 1, "failed": 0} and fixed.evaluation
+    assert (folder / "review" / "v001" / "lesions.nii.gz").is_file()
+    assert not (folder / REDO_RECORD).exists()
