@@ -5,6 +5,7 @@ import pytest
 from scipy import ndimage
 
 from petseg.lesions import (
+    as_label_map,
     label_components,
     min_voxels_for_volume,
     patient_stats,
@@ -138,3 +139,19 @@ def test_suv_peak_single_hot_voxel_is_diluted():
         ((g[:, None, None] ** 2 + g[None, :, None] ** 2 + g[None, None, :] ** 2) <= radius**2).sum()
     )
     assert suv_peak(suv, labels, (2.0, 2.0, 2.0))[1] == pytest.approx(100.0 / n, rel=1e-5)
+
+
+def test_as_label_map_accepts_whole_numbers_and_refuses_the_rest():
+    whole = np.array([[[0.0, 1.0, 2.0]]], dtype=np.float32)
+    out = as_label_map(whole, "a.nii.gz")
+    assert out.dtype == np.int32 and out.tolist() == [[[0, 1, 2]]]
+    assert as_label_map(np.array([[[True, False]]]), "m").tolist() == [[[1, 0]]]
+    for values, match in (
+        (np.array([[[0.0, 0.5]]]), "non-integer values"),
+        (np.array([[[0.0, np.nan]]]), "non-integer values"),
+        (np.array([[[0, -1]]]), "labels from -1 to 0"),
+        (np.array([[[0, 2**40]]], dtype=np.int64), r"2\*\*31 - 1"),
+    ):
+        with pytest.raises(ValueError, match=match) as info:
+            as_label_map(values, "pred/case7.nii.gz")
+        assert "pred/case7.nii.gz" in str(info.value)

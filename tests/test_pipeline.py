@@ -75,6 +75,49 @@ def test_bad_method_suggests():
         SegmentParams(method="livr")
 
 
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"method": "fixed", "threshold": float("nan")}, "positive SUV"),
+        ({"method": "fixed", "threshold": float("inf")}, "positive SUV"),
+        ({"method": "fixed", "threshold": -2.0}, "positive SUV"),
+        ({"method": "fixed", "threshold": 4.0, "min_volume_ml": float("nan")}, "finite volume"),
+        ({"method": "fixed", "threshold": 4.0, "min_volume_ml": float("inf")}, "finite volume"),
+        ({"method": "fixed", "threshold": 4.0, "min_volume_ml": -0.1}, "finite volume"),
+        ({"method": "fixed", "threshold": 4.0, "body_threshold_suv": float("nan")}, "body_thr"),
+        ({"method": "percent_max", "percent_max": float("nan")}, r"\(0, 1\)"),
+        ({"method": "liver", "ref_sphere": (0.0, 0.0, float("nan"), 15.0)}, "finite"),
+        ({"method": "liver", "ref_sphere": (0.0, 0.0, 0.0, -15.0)}, "radius"),
+        ({"method": "liver", "threshold": 4.0}, "does not apply to method 'liver'"),
+        ({"method": "spleen", "threshold": 4.0}, "drop --threshold"),
+        ({"method": "fixed", "threshold": 4.0, "ref_sphere": (0, 0, 0, 15)}, "does not apply"),
+        ({"method": "fixed"}, "needs a positive SUV threshold"),
+        ({"method": "liver", "ref_units": "cm"}, "ref_units"),
+    ],
+)
+def test_impossible_or_inapplicable_parameters_are_refused(params, match):
+    with pytest.raises(ValueError, match=match):
+        SegmentParams(**params)
+
+
+def test_a_reference_mask_does_not_apply_to_a_fixed_threshold(toy_study):
+    study, _ = toy_study
+    with pytest.raises(ValueError, match="reference mask does not apply"):
+        segment_study(
+            study,
+            SegmentParams(method="fixed", threshold=8.0),
+            reference_mask=np.ones(study.geometry.shape, bool),
+        )
+
+
+def test_a_negative_reference_threshold_is_refused(toy_study):
+    study, _ = toy_study
+    study.pet[5:15, 12:22, 8:18] = -3.0  # a "liver" that no SUV image has
+    params = SegmentParams(method="liver", ref_sphere=liver_sphere(study), body=False)
+    with pytest.raises(ValueError, match="not a positive SUV"):
+        segment_study(study, params)
+
+
 def test_postprocess_removes_outside_and_small(toy_study):
     study, _ = toy_study
     mask = np.zeros(study.geometry.shape, bool)

@@ -21,6 +21,15 @@ def test_liver_and_spleen_formulas():
         reference_threshold(stats, "kidney")
 
 
+def test_a_reference_that_gives_no_positive_threshold_is_refused():
+    # 1.5 * (-2) + 2 * 0.5 = -2 g/mL: every voxel would be "tumour"
+    stats = ReferenceStats(mean=-2.0, sd=0.5, voxels=100, volume_ml=14.1)
+    with pytest.raises(ValueError, match=r"threshold of -2 g/mL .*not a positive SUV"):
+        reference_threshold(stats, "liver")
+    with pytest.raises(ValueError, match="not a positive SUV"):
+        reference_threshold(ReferenceStats(mean=float("nan"), sd=1, voxels=9, volume_ml=1), "liver")
+
+
 def test_sphere_mask_voxel_count_matches_direct_count():
     geometry = Geometry.from_spacing((20, 20, 20), (2.0, 2.0, 2.0))
     mask = sphere_mask(geometry, (20.0, 20.0, 20.0), radius_mm=5.0)

@@ -116,8 +116,10 @@ class EvaluationParams:
             raise ValueError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
         if not 0.0 <= self.minor_dice <= 1.0:
             raise ValueError(f"minor_dice must be in [0, 1], got {self.minor_dice}")
-        if self.negative_limit_ml < 0:
-            raise ValueError(f"negative_limit_ml must be ≥ 0, got {self.negative_limit_ml}")
+        if not math.isfinite(self.negative_limit_ml) or self.negative_limit_ml < 0:
+            raise ValueError(
+                f"negative_limit_ml must be a finite volume ≥ 0 mL, got {self.negative_limit_ml}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -407,12 +409,14 @@ def evaluate_cohort(
     Raises
     ------
     ValueError
-        Missing or extra cases, or a prediction on another grid than its truth (the
-        message names the case; nothing is resampled).
+        Missing or extra cases, a prediction on another grid than its truth (the
+        message names the case; nothing is resampled), or a map that does not hold integer
+        labels (a probability map; the message names the file).
     """
     from petseg import __version__
     from petseg.io.atomic import check_writable_target
     from petseg.io.nifti import read_nifti
+    from petseg.lesions import as_label_map
 
     params = params or EvaluationParams()
     if not predictions:
@@ -428,8 +432,10 @@ def evaluate_cohort(
     rows: list[dict[str, Any]] = []
     for case in cases:
         truth_map, truth_geom = read_nifti(truth_cases[case])
+        truth_map = as_label_map(truth_map, str(truth_cases[case]))
         for model in models:
             pred_map, pred_geom = read_nifti(pred_cases[model][case])
+            pred_map = as_label_map(pred_map, str(pred_cases[model][case]))
             _check_grids(case, model, pred_geom, truth_geom, pred_cases[model][case])
             row = {"model": model, "case": case}
             row.update(evaluate_case(pred_map, truth_map, truth_geom, params))

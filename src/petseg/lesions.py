@@ -25,6 +25,7 @@ __all__ = [
     "Connectivity",
     "LesionStats",
     "PatientStats",
+    "as_label_map",
     "label_components",
     "min_voxels_for_volume",
     "patient_stats",
@@ -41,6 +42,47 @@ CONNECTIVITIES: tuple[Connectivity, ...] = (6, 18, 26)
 DEFAULT_CONNECTIVITY = 26
 #: Carlsen et al. 2022: "all volumes < 0.1 mL (< 9 voxels) are automatically removed".
 MIN_LESION_VOLUME_ML = 0.1
+#: Largest lesion label (int32, the type petseg writes label maps in).
+MAX_LABEL = 2**31 - 1
+
+
+def as_label_map(values: NDArray[Any], source: str) -> NDArray[np.int32]:
+    """A label map (0 background, lesions 1, 2, …) as int32, or a ValueError naming ``source``.
+
+    Parameters
+    ----------
+    values : (Z, Y, X) ndarray
+        Voxel values as read from a file; floats are accepted when they are whole numbers.
+    source : str
+        What the values came from (a file name), for the error message.
+
+    Raises
+    ------
+    ValueError
+        Non-finite or fractional values (a probability or SUV map, not labels), negative
+        labels, or labels above ``2**31 - 1``.
+    """
+    array = np.asarray(values)
+    if array.dtype == np.bool_:
+        return array.astype(np.int32)
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"{source} holds {array.dtype} values, not integer lesion labels")
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+            raise ValueError(
+                f"{source} holds non-integer values (dtype {array.dtype}, e.g. a probability "
+                "map); a lesion map holds integer labels (0 = background): threshold it "
+                "into a label map first"
+            )
+    low, high = (array.min(), array.max()) if array.size else (0, 0)
+    if low < 0 or high > MAX_LABEL:
+        raise ValueError(
+            f"{source} holds labels from {low:g} to {high:g}; lesion labels are 0 (background) "
+            f"to 2**31 - 1 = {MAX_LABEL}: renumber them (petseg.lesions.relabel_sequential)"
+        )
+    return array.astype(np.int32)
+
+
 #: SUVpeak: mean SUV in a 1 mL sphere (radius 6.2035 mm), PERCIST-style.
 SUV_PEAK_SPHERE_ML = 1.0
 

@@ -47,6 +47,15 @@ __all__ = [
 METHODS = ("liver", "spleen", "fixed", "percent_max")
 
 
+def _finite(value: object) -> bool:
+    """A real number that is not NaN or infinite (bools are not numbers here)."""
+    return (
+        isinstance(value, int | float | np.integer | np.floating)
+        and not isinstance(value, bool)
+        and bool(np.isfinite(value))
+    )
+
+
 @dataclass(frozen=True)
 class SegmentParams:
     """Parameters of the threshold pipeline (all recorded in ``report.json``).
@@ -65,6 +74,10 @@ class SegmentParams:
     min_volume_ml : components below this volume (mL) are removed (Carlsen: 0.1 mL)
     body : remove segmentation outside the PET body contour
     body_threshold_suv : SUV (g/mL) used by the body contour
+
+    Every value is checked when the object is built: NaN, infinite or negative numbers
+    are refused, and so are options that do not apply to ``method`` (a ``threshold`` for
+    "liver"/"spleen", a ``ref_sphere`` for "fixed").
     """
 
     method: str = "liver"
@@ -80,16 +93,45 @@ class SegmentParams:
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)
         check_connectivity(self.connectivity)
-        if self.ref_units not in ("mm", "voxel"):
-            raise ValueError(f"ref_units must be 'mm' or 'voxel', got {self.ref_units!r}")
-        if self.ref_sphere is not None and len(self.ref_sphere) != 4:
-            raise ValueError(f"ref_sphere must be (a, b, c, radius_mm), got {self.ref_sphere}")
-        if self.method == "fixed" and (self.threshold is None or self.threshold <= 0):
+        check_choice("ref_units", self.ref_units, ("mm", "voxel"))
+        if self.ref_sphere is not None:
+            if len(self.ref_sphere) != 4 or not all(_finite(v) for v in self.ref_sphere):
+                raise ValueError(
+                    f"ref_sphere must be four finite numbers (a, b, c, radius_mm), got "
+                    f"{self.ref_sphere}"
+                )
+            if self.ref_sphere[3] <= 0:
+                raise ValueError(
+                    f"the reference sphere's radius must be > 0 mm, got {self.ref_sphere[3]}"
+                )
+            if not self.uses_reference:
+                raise ValueError(
+                    f"a reference sphere does not apply to method {self.method!r}, whose "
+                    "threshold is --threshold; drop it or use --method liver/spleen"
+                )
+        if self.threshold is not None:
+            if not _finite(self.threshold) or self.threshold <= 0:
+                raise ValueError(
+                    f"threshold must be a positive SUV in g/mL (e.g. 4.0), got {self.threshold}"
+                )
+            if self.method in ("liver", "spleen"):
+                raise ValueError(
+                    f"a threshold does not apply to method {self.method!r}, whose threshold "
+                    "comes from the reference VOI; drop --threshold, or use --method fixed"
+                )
+        if self.method == "fixed" and self.threshold is None:
             raise ValueError("method 'fixed' needs a positive SUV threshold (g/mL), e.g. 4.0")
-        if self.min_volume_ml < 0:
-            raise ValueError(f"min_volume_ml must be >= 0, got {self.min_volume_ml}")
+        if not _finite(self.min_volume_ml) or self.min_volume_ml < 0:
+            raise ValueError(
+                f"min_volume_ml must be a finite volume >= 0 mL (0 keeps every component), "
+                f"got {self.min_volume_ml}"
+            )
         if not 0 < self.percent_max < 1:
             raise ValueError(f"percent_max must be in (0, 1), got {self.percent_max}")
+        if not _finite(self.body_threshold_suv) or self.body_threshold_suv <= 0:
+            raise ValueError(
+                f"body_threshold_suv must be a positive SUV in g/mL, got {self.body_threshold_suv}"
+            )
 
     @property
     def uses_reference(self) -> bool:
@@ -154,6 +196,11 @@ def segment_study(
         raise ValueError(
             "removing physiological uptake needs both an organ map (--organs) and a tracer "
             "profile (--tracer); got only the " + ("organ map" if organs is not None else "tracer")
+        )
+    if reference_mask is not None and not params.uses_reference:
+        raise ValueError(
+            f"a reference mask does not apply to method {params.method!r}, whose threshold is "
+            "given; drop the mask or use method liver/spleen"
         )
     suv = study.pet
     geometry = study.geometry

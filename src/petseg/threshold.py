@@ -41,11 +41,25 @@ def reference_threshold(stats: ReferenceStats, organ: str = "liver") -> float:
     >>> from petseg.reference import ReferenceStats
     >>> reference_threshold(ReferenceStats(mean=6.0, sd=1.0, voxels=100, volume_ml=14.0))
     11.0
+
+    Raises
+    ------
+    ValueError
+        If the threshold is not a positive finite SUV (a VOI outside the organ, or a PET
+        that is not in SUV): every voxel of the body would be "tumour".
     """
     if organ not in ORGAN_FACTORS:
         raise ValueError(f"reference organ must be one of {sorted(ORGAN_FACTORS)}, got {organ!r}")
     a, b = ORGAN_FACTORS[organ]
-    return float(a * stats.mean + b * stats.sd)
+    threshold = float(a * stats.mean + b * stats.sd)
+    if not np.isfinite(threshold) or threshold <= 0:
+        where = f" ({stats.description})" if stats.description else ""
+        raise ValueError(
+            f"the {organ} reference VOI{where} gives a threshold of {threshold:g} g/mL (mean "
+            f"{stats.mean:g}, SD {stats.sd:g}), not a positive SUV; place the VOI in normal "
+            f"{organ} and check that the PET is in SUV"
+        )
+    return threshold
 
 
 def threshold_mask(suv: NDArray[np.floating], threshold: float) -> NDArray[np.bool_]:

@@ -13,12 +13,12 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from petseg import __version__
 
-__all__ = ["EXIT_INTERNAL_ERROR", "EXIT_USER_ERROR", "log_dir", "main"]
+__all__ = ["EXIT_INTERNAL_ERROR", "EXIT_USER_ERROR", "log_dir", "main", "run_command"]
 
 #: Subcommand modules, in the order of ``petseg --help``.
 COMMAND_MODULES = (
@@ -131,40 +131,63 @@ def _write_traceback(argv: Sequence[str]) -> Path:
     raise OSError("no folder to write the traceback to")  # pragma: no cover
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``petseg`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+def run_command(name: str, command: Callable[[], int | None], argv: Sequence[str]) -> int:
+    """Run one subcommand and turn every exception into one line on stderr and an exit status.
 
     A user error (:class:`ValueError`, :class:`OSError`, a missing optional dependency)
-    prints one line ``petseg COMMAND: error: ...`` and returns 2. Any other exception
-    prints one line naming the log file that holds its traceback (:func:`log_dir`) and
-    returns 3; with ``PETSEG_DEBUG=1`` it is raised instead.
-    """
-    from petseg.io.atomic import check_inputs
+    prints ``petseg NAME: error: ...`` and returns :data:`EXIT_USER_ERROR`. Any other
+    exception prints one line naming the log file that holds its traceback
+    (:func:`log_dir`) and returns :data:`EXIT_INTERNAL_ERROR`; with ``PETSEG_DEBUG=1`` it
+    is raised instead.
 
-    tokens = _attach_number_lists(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(tokens)
+    Parameters
+    ----------
+    name : str
+        The subcommand, for the messages.
+    command : callable
+        Runs it; returns the exit status (None for 0).
+    argv : sequence of str
+        The command line, recorded with a traceback.
+    """
     try:
-        out = getattr(args, "out", None)
-        if isinstance(out, Path):
-            check_inputs(out, _input_paths(args))
-        return int(args.func(args) or 0)
+        return int(command() or 0)
     except KeyboardInterrupt:
         print("petseg: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OSError, ImportError) as err:  # bad input, files, missing extras
-        print(f"petseg {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        print(f"petseg {name}: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as err:
         if os.environ.get("PETSEG_DEBUG") == "1":
             raise
-        log = _write_traceback(tokens)
+        log = _write_traceback(argv)
         print(
-            f"petseg {args.command}: internal error ({_one_line(err)}); the full traceback "
-            f"is in {log}; please report it with that file",
+            f"petseg {name}: internal error ({_one_line(err)}); the full traceback is in "
+            f"{log}; please report it with that file",
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``petseg`` with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Before the subcommand runs, its ``--out`` is checked against every other path it was
+    given (:func:`petseg.io.atomic.check_inputs`). Errors: see :func:`run_command`.
+    """
+    tokens = _attach_number_lists(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(tokens)
+
+    def command() -> int | None:
+        from petseg.io.atomic import check_inputs
+
+        out = getattr(args, "out", None)
+        if isinstance(out, Path):
+            check_inputs(out, _input_paths(args))
+        result: int | None = args.func(args)
+        return result
+
+    return run_command(args.command, command, tokens)
 
 
 if __name__ == "__main__":  # pragma: no cover

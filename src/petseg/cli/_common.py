@@ -18,6 +18,7 @@ __all__ = [
     "add_method_arguments",
     "add_organ_arguments",
     "add_study_arguments",
+    "given_method_options",
     "load_study_from_args",
     "params_from_args",
     "parse_floats",
@@ -98,16 +99,20 @@ def load_study_from_args(args: argparse.Namespace) -> Any:
 
 
 def add_method_arguments(parser: argparse.ArgumentParser) -> None:
-    """Threshold-method options; defaults come from :class:`petseg.pipeline.SegmentParams`."""
+    """Threshold-method options; defaults come from :class:`petseg.pipeline.SegmentParams`.
+
+    Options left out stay None here, so that :func:`params_from_args` can tell an option
+    given for a method it does not apply to (an error) from one not given.
+    """
     group = parser.add_argument_group("threshold method")
     group.add_argument(
         "--method",
         "--reference",
         dest="method",
         choices=METHODS,
-        default="liver",
         help="liver: 1.5·SUVmean+2·SD of a liver VOI; spleen: 0.67·SUVmean+2·SD of a spleen VOI; "
-        "fixed: --threshold SUV; percent_max: per lesion, a fraction of its SUVmax (default liver)",
+        "fixed: --threshold SUV; percent_max: per lesion, a fraction of its SUVmax (default "
+        "liver; fixed when --threshold is given alone)",
     )
     group.add_argument(
         "--ref-sphere",
@@ -117,7 +122,7 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         f"with --ref-units voxel — and radius R in mm (a 3 cm sphere is R={DEFAULT_SPHERE_RADIUS_MM:g})",
     )
     group.add_argument(
-        "--ref-units", choices=("mm", "voxel"), default="mm", help="units of the sphere centre"
+        "--ref-units", choices=("mm", "voxel"), help="units of the sphere centre (default mm)"
     )
     group.add_argument(
         "--ref-mask", type=Path, help="reference VOI as a NIfTI mask on the PET grid"
@@ -130,20 +135,17 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--percent-max",
         type=float,
-        default=DEFAULT_PERCENT_MAX,
         help=f"fraction of SUVmax for percent_max (default {DEFAULT_PERCENT_MAX})",
     )
     group.add_argument(
         "--connectivity",
         type=int,
         choices=CONNECTIVITIES,
-        default=DEFAULT_CONNECTIVITY,
         help=f"3D neighbourhood for lesions (default {DEFAULT_CONNECTIVITY})",
     )
     group.add_argument(
         "--min-volume-ml",
         type=float,
-        default=MIN_LESION_VOLUME_ML,
         help=f"remove components smaller than this (default {MIN_LESION_VOLUME_ML} mL)",
     )
     group.add_argument(
@@ -152,7 +154,6 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--body-threshold",
         type=float,
-        default=BODY_THRESHOLD_SUV,
         help=f"SUV separating body from air for the body contour (default {BODY_THRESHOLD_SUV})",
     )
     group.add_argument(
@@ -196,15 +197,45 @@ def add_organ_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: Options of :func:`add_method_arguments` and the SegmentParams fields they set.
+METHOD_OPTIONS = {
+    "--ref-sphere": "ref_sphere",
+    "--ref-units": "ref_units",
+    "--threshold": "threshold",
+    "--percent-max": "percent_max",
+    "--connectivity": "connectivity",
+    "--min-volume-ml": "min_volume_ml",
+    "--body-threshold": "body_threshold_suv",
+}
+
+
+def given_method_options(args: argparse.Namespace) -> list[str]:
+    """The threshold-method options given on the command line."""
+    given = [o for o in METHOD_OPTIONS if getattr(args, o[2:].replace("-", "_")) is not None]
+    return given + (["--no-body-mask"] if args.no_body_mask else [])
+
+
 def params_from_args(args: argparse.Namespace) -> SegmentParams:
-    return SegmentParams(
-        method=args.method,
-        ref_sphere=args.ref_sphere,
-        ref_units=args.ref_units,
-        threshold=args.threshold,
-        percent_max=args.percent_max,
-        connectivity=args.connectivity,
-        min_volume_ml=args.min_volume_ml,
-        body=not args.no_body_mask,
-        body_threshold_suv=args.body_threshold,
-    )
+    """:class:`SegmentParams` from the options given; the others keep the library defaults.
+
+    ``--threshold`` alone means ``--method fixed``. Options that do not apply to the method
+    are errors here or in :class:`SegmentParams`.
+    """
+    method = args.method or ("fixed" if args.threshold is not None else "liver")
+    if args.percent_max is not None and method != "percent_max":
+        raise ValueError(
+            f"--percent-max applies to --method percent_max, not {method}; drop it or change "
+            "the method"
+        )
+    if args.ref_units is not None and args.ref_sphere is None:
+        raise ValueError("--ref-units gives the units of --ref-sphere; give --ref-sphere too")
+    if args.body_threshold is not None and args.no_body_mask:
+        raise ValueError(
+            "--body-threshold sets the body contour, which --no-body-mask switches off; drop one"
+        )
+    given = {
+        field: getattr(args, option[2:].replace("-", "_"))
+        for option, field in METHOD_OPTIONS.items()
+        if getattr(args, option[2:].replace("-", "_")) is not None
+    }
+    return SegmentParams(method=method, body=not args.no_body_mask, **given)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from petseg.cli._common import add_force_argument, add_method_arguments, params_from_args
+from petseg.cli._common import (
+    add_force_argument,
+    add_method_arguments,
+    given_method_options,
+    params_from_args,
+)
 from petseg.cohort.run import Pipeline
 from petseg.io.organs import RUN_TOTALSEGMENTATOR
 from petseg.pipeline import METHODS
@@ -41,12 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument(
         "--model", type=Path, help="model folder made by petseg train (default: demo)"
     )
-    group.add_argument("--folds", default="all", help="folds to ensemble: 'all' or e.g. 0,1,2")
+    group.add_argument("--folds", help="folds to ensemble: 'all' (default) or e.g. 0,1,2")
     group.add_argument(
         "--device",
         choices=("cpu", "cuda"),
-        default="cpu",
-        help="cuda: one GPU per worker process (set --workers to the number of GPUs)",
+        help="cpu (default) or cuda: one GPU per worker process (set --workers to the number "
+        "of GPUs)",
     )
     group.add_argument(
         "--save-probabilities", action="store_true", help="also write probabilities.nii.gz"
@@ -91,13 +96,34 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
             "each organ map (<map>.json)"
         )
     if args.method == "predict":
+        threshold_options = given_method_options(args)
+        if threshold_options:
+            raise ValueError(
+                f"{', '.join(threshold_options)} do(es) not apply to --method predict (the "
+                "network's own post-processing runs); drop them"
+            )
         return PredictPipeline(
             model=str(args.model) if args.model is not None else None,
-            folds=args.folds,
-            device=args.device,
+            folds=args.folds or "all",
+            device=args.device or "cpu",
             rtstruct=not args.no_rtstruct,
             save_probabilities=args.save_probabilities,
         ).with_checksum()
+    network_options = [
+        option
+        for option, value in (
+            ("--model", args.model),
+            ("--folds", args.folds),
+            ("--device", args.device),
+            ("--save-probabilities", args.save_probabilities or None),
+        )
+        if value is not None
+    ]
+    if network_options:
+        raise ValueError(
+            f"{', '.join(network_options)} apply to --method predict only; drop them or use "
+            "--method predict"
+        )
     if args.method == "threshold":
         args.method = "fixed"
     return SegmentPipeline(

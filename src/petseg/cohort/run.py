@@ -117,9 +117,10 @@ def _load_study(study: StudyInput) -> Any:
 class SegmentPipeline:
     """The threshold pipeline of ``petseg segment`` (:func:`petseg.workflows.segment_to_folder`).
 
-    A study's own ``ref_sphere`` (CSV manifest) replaces ``params.ref_sphere`` (mm units);
-    its own ``organs`` (manifest) replaces ``organs`` (``"totalsegmentator"`` or None).
-    ``tracer`` applies to every study with an organ map (default: from its DICOM headers).
+    A study's own ``ref_sphere`` (CSV manifest) replaces ``params.ref_sphere`` (mm units)
+    for the methods that use a reference VOI; its own ``organs`` (manifest) replaces
+    ``organs`` (``"totalsegmentator"`` or None). ``tracer`` applies to every study with an
+    organ map (default: from its DICOM headers).
     """
 
     params: Any  # petseg.pipeline.SegmentParams
@@ -140,7 +141,7 @@ class SegmentPipeline:
         from petseg.workflows import segment_to_folder
 
         params = self.params
-        if study.ref_sphere is not None:
+        if study.ref_sphere is not None and params.uses_reference:
             params = replace(params, ref_sphere=study.ref_sphere, ref_units="mm")
         organs = study.organs if study.organs is not None else self.organs
         result = segment_to_folder(
@@ -277,14 +278,17 @@ def _limit_threads() -> None:
 
 
 def _retire_result(target: Path, study: StudyInput, reason: str) -> None:
-    """Replace the earlier result in ``target`` by a note of the redo, keeping its reviews."""
+    """Replace the earlier result in ``target`` by a note of the redo, keeping its reviews
+    and its TotalSegmentator output (which the redo may reuse, petseg.workflows)."""
+    from petseg.io.organs import TOTALSEGMENTATOR_CACHE
+
     note = {
         "study_id": study.id,
         "reason": reason,
         "since_utc": _now(),
         "petseg_version": __version__,
     }
-    with atomic_dir(target, force=True, keep=KEPT_ON_RERUN) as tmp:
+    with atomic_dir(target, force=True, keep=(*KEPT_ON_RERUN, TOTALSEGMENTATOR_CACHE)) as tmp:
         write_json_atomic(tmp / REDO_RECORD, note)
 
 

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from petseg.contours import align_to_grid, label_contours, mask_contours
 from petseg.io.atomic import atomic_file, check_writable_target
+from petseg.lesions import as_label_map
 from petseg.study import Geometry, Study
 
 __all__ = [
@@ -518,14 +519,7 @@ def _read_lesion_map(path: Path) -> tuple[NDArray[np.integer], Geometry]:
     from petseg.io.nifti import read_nifti
 
     array, geometry = read_nifti(path)
-    if not np.issubdtype(array.dtype, np.integer):
-        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
-            raise ValueError(
-                f"{path} holds non-integer values (dtype {array.dtype}); a lesion map must "
-                "hold integer labels (0 = background)"
-            )
-        array = array.astype(np.int32)
-    return np.asarray(array, dtype=array.dtype), geometry
+    return as_label_map(array, str(path)), geometry
 
 
 def export_rtstruct(

@@ -56,6 +56,7 @@ from petseg.jsonable import to_jsonable
 from petseg.lesions import (
     DEFAULT_CONNECTIVITY,
     LesionStats,
+    as_label_map,
     check_connectivity,
     patient_stats,
     quantify_lesions,
@@ -470,17 +471,10 @@ def _load_labels(path: Path, geometry: Geometry) -> NDArray[np.int32]:
             f"{path} is not on the PET grid of its case ({label_geometry.shape} vs "
             f"{geometry.shape}); it was not written by petseg for this case"
         )
-    values = np.asarray(labels)
-    if (
-        not np.all(np.isfinite(values))
-        or values.min(initial=0) < 0
-        or values.max(initial=0) >= 2**31
-    ):
-        raise UnprocessableError(
-            f"{path} does not hold lesion labels (0 and positive integers); it was not written "
-            "by petseg for this case"
-        )
-    return np.ascontiguousarray(np.rint(values), dtype=np.int32)
+    try:
+        return np.ascontiguousarray(as_label_map(labels, str(path)))
+    except ValueError as err:
+        raise UnprocessableError(str(err)) from err
 
 
 @dataclass
