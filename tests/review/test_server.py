@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from petseg.io.nifti import read_nifti
-from petseg.review.server import MAX_BODY_BYTES, make_server
+from petseg.review.server import MAX_BODY_BYTES, REQUEST_HEADER, make_server
 
 from .conftest import LESION_A, LESION_B, SEED_C, make_case
 
@@ -30,7 +30,7 @@ class Client:
         data = (
             body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
         )
-        head = {"Content-Type": "application/json", **(headers or {})}
+        head = {"Content-Type": "application/json", REQUEST_HEADER: "1", **(headers or {})}
         if self.token:
             head["X-Petseg-Token"] = self.token
         try:
@@ -77,7 +77,7 @@ def review_files(cohort_dir: Path) -> list[str]:
     return sorted(
         str(p.relative_to(cohort_dir))
         for p in cohort_dir.rglob("*")
-        if "review" in p.parts and p.name != ".lock" and p.is_file()
+        if "review" in p.parts and not p.name.startswith(".") and p.is_file()  # .lock, marker
     )
 
 
@@ -404,13 +404,13 @@ def test_preload_reads_the_first_case_before_the_page_asks(cohort_dir: Path) -> 
     prepared = future.result(timeout=30)
     assert {("case01", w) for w in ("mip", "pet", "ct")} <= set(app._derived)
     assert list(app._cases) == ["case01"]
-    status, _headers, body = app.handle("GET", "/api/case/case01/mip.bin", {}, b"")
-    assert status == 200 and len(body) == 20 * 32 * (4 + 2)  # float32 max + int16 depth
-    first = json.loads(app.handle("POST", "/api/case/case01/open", {}, b"")[2])
+    body = app.case_file("case01", "mip.bin")
+    assert len(body) == 20 * 32 * (4 + 2)  # float32 max + int16 depth
+    first = app.open_case("case01")
     assert app.session(first["session"]) is prepared  # handed out once…
     # …opening a case reads the next one in the list
     assert app._prepared["case02"].result(timeout=30).case.case_id == "case02"
-    second = json.loads(app.handle("POST", "/api/case/case01/open", {}, b"")[2])
+    second = app.open_case("case01")
     assert app.session(second["session"]) is not prepared  # …then sessions are read anew
     assert first["lesions"] == second["lesions"] and first["base_version"] == "original"
 
@@ -424,7 +424,7 @@ def test_a_prepared_session_of_an_older_version_is_not_handed_out(cohort_dir: Pa
     other_tab = CaseSession.open(app.case("case01"))
     other_tab.remove(2)
     other_tab.save(base_version=0, reviewer="A", score=4, comment="", active_seconds=1)
-    reopened = json.loads(app.handle("POST", "/api/case/case01/open", {}, b"")[2])
+    reopened = app.open_case("case01")
     assert app.session(reopened["session"]) is not stale
     assert reopened["base_version"] == "v001" and [les["label"] for les in reopened["lesions"]] == [
         1

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from petseg import __version__
 
-__all__ = ["EXIT_INTERNAL_ERROR", "EXIT_USER_ERROR", "log_dir", "main", "run_command"]
+__all__ = ["EXIT_INTERNAL_ERROR", "EXIT_USER_ERROR", "main", "run_command"]
 
 #: Subcommand modules, in the order of ``petseg --help``.
 COMMAND_MODULES = (
@@ -99,45 +99,13 @@ def _one_line(err: BaseException) -> str:
     )
 
 
-def log_dir() -> Path:
-    """Where internal-error tracebacks go: ``$PETSEG_LOG_DIR``, else
-    ``$XDG_STATE_HOME/petseg/logs`` (default ``~/.local/state/petseg/logs``)."""
-    if os.environ.get("PETSEG_LOG_DIR"):
-        return Path(os.environ["PETSEG_LOG_DIR"])
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "petseg" / "logs"
-
-
-def _write_traceback(argv: Sequence[str]) -> Path:
-    """Write the current exception's traceback with the command line; return the file."""
-    import datetime as dt
-    import platform
-    import tempfile
-    import traceback
-
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    text = (
-        f"petseg {__version__}, Python {platform.python_version()} on {platform.platform()}\n"
-        f"command: petseg {' '.join(argv)}\n\n{traceback.format_exc()}"
-    )
-    for folder in (log_dir(), Path(tempfile.gettempdir())):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"petseg-error-{stamp}-{os.getpid()}.log"
-            path.write_text(text, encoding="utf-8")
-            return path
-        except OSError:
-            continue
-    raise OSError("no folder to write the traceback to")  # pragma: no cover
-
-
 def run_command(name: str, command: Callable[[], int | None], argv: Sequence[str]) -> int:
     """Run one subcommand and turn every exception into one line on stderr and an exit status.
 
     A user error (:class:`ValueError`, :class:`OSError`, a missing optional dependency)
     prints ``petseg NAME: error: ...`` and returns :data:`EXIT_USER_ERROR`. Any other
     exception prints one line naming the log file that holds its traceback
-    (:func:`log_dir`) and returns :data:`EXIT_INTERNAL_ERROR`; with ``PETSEG_DEBUG=1`` it
+    (:func:`petseg.crashlog.log_dir`) and returns :data:`EXIT_INTERNAL_ERROR`; with ``PETSEG_DEBUG=1`` it
     is raised instead.
 
     Parameters
@@ -160,7 +128,9 @@ def run_command(name: str, command: Callable[[], int | None], argv: Sequence[str
     except Exception as err:
         if os.environ.get("PETSEG_DEBUG") == "1":
             raise
-        log = _write_traceback(argv)
+        from petseg.crashlog import write_crash_log
+
+        log = write_crash_log([f"command: petseg {' '.join(argv)}"])
         print(
             f"petseg {name}: internal error ({_one_line(err)}); the full traceback is in "
             f"{log}; please report it with that file",

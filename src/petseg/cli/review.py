@@ -17,8 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Serve a review page for a case output folder of `petseg segment` (or a cohort "
             "folder of such folders): PET/CT with the lesion overlay, remove and add lesions, "
             "score with Carlsen Table 1, save a new version beside the original. The server "
-            "binds 127.0.0.1; another --host needs an access token (--token, or one is "
-            "generated and printed in the URL)."
+            "binds 127.0.0.1; another --host makes the review reachable from other machines: "
+            "it prints a warning and needs an access token (--token, or one is generated and "
+            "printed in the URL). See docs/review.md."
         ),
     )
     parser.add_argument(

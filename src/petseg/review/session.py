@@ -581,6 +581,11 @@ class CaseSession:
     # --- state -----------------------------------------------------------------------
 
     @property
+    def unsaved(self) -> bool:
+        """The session holds edits not saved as a version (undone edits do not count)."""
+        return self.position > 0
+
+    @property
     def edits(self) -> list[dict[str, Any]]:
         """The edits in effect (undone edits excluded), oldest first."""
         return [step.record for step in self.steps[: self.position]]
@@ -644,6 +649,7 @@ class CaseSession:
             "removed": self.removed(),
             "can_undo": self.position > 0,
             "can_redo": self.position < len(self.steps),
+            "unsaved": self.unsaved,
         }
         if change is not None:
             out["patch"] = {"index": change.index.tolist(), "value": change.after.tolist()}

@@ -38,8 +38,10 @@ function setStatus(text, isError = false) {
   el.classList.toggle("error", isError);
 }
 
-async function api(method, path, body) {
-  const init = { method, headers: { ...headers } };
+async function api(method, path, body, extra = {}) {
+  // every POST carries X-Petseg-Request: the server refuses POSTs without it, which a
+  // page of another site cannot send (petseg.review.server)
+  const init = { method, headers: { ...headers, ...(method === "POST" ? { "X-Petseg-Request": "1" } : {}) }, ...extra };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -123,6 +125,7 @@ async function loadLabels() {
 
 /** Open a case; `viewerReady` resolves once the viewer can take images (first case only). */
 async function openCase(caseId, viewerReady = Promise.resolve()) {
+  if (state.unsaved && !confirm(`${state.caseId} has unsaved edits; discard them and open ${caseId}?`)) return;
   const t0 = performance.now();
   const token = ++state.loadToken; // a newer openCase makes this one stop swapping images
   state.timings = {};
@@ -131,12 +134,18 @@ async function openCase(caseId, viewerReady = Promise.resolve()) {
   const opened = await api("POST", `/api/case/${encodeURIComponent(caseId)}/open`);
   state.timings.opened_ms = performance.now() - t0;
   state.caseId = caseId;
+  closeSession(); // the previous case's session, once the new one is open
   state.session = opened.session;
   state.meta = opened.meta;
   state.activeSeconds = 0;
   applyState(opened);
   $("case-title").textContent = caseId;
   $("synthetic").hidden = !opened.meta.synthetic;
+  const older = opened.meta.older_result_versions || [];
+  $("older-result").hidden = !older.length;
+  $("older-result").textContent = older.length
+    ? `${older.join(", ")}: made on an older segmentation (kept in review/); this review starts from the new one`
+    : "";
   const [w0, w1] = opened.meta.suv_window;
   $("suv-min").value = w0;
   $("suv-max").value = w1;
@@ -346,6 +355,7 @@ async function applyEdit(result) {
 
 function applyState(s) {
   state.revision = s.revision;
+  state.unsaved = s.unsaved;
   state.baseVersion = s.base_version_number;
   state.lesions = s.lesions;
   state.removed = s.removed || [];
@@ -481,7 +491,9 @@ function renderCases() {
   for (const c of state.listing.cases) {
     const tr = document.createElement("tr");
     tr.classList.toggle("current", c.case_id === state.caseId);
-    tr.innerHTML = `<td>${escapeHtml(c.case_id)}</td><td>${c.status}</td><td class="num">${c.score ?? ""}</td><td class="num">${c.versions ? (c.active_seconds / 60).toFixed(1) : ""}</td>`;
+    const older = c.older_result_versions?.length ? ` (+${c.older_result_versions.length} on an older result)` : "";
+    tr.innerHTML = `<td>${escapeHtml(c.case_id)}</td><td>${escapeHtml(c.status + older)}</td><td class="num">${c.score ?? ""}</td><td class="num">${c.versions ? (c.active_seconds / 60).toFixed(1) : ""}</td>`;
+    if (c.error) tr.title = c.error;
     tr.addEventListener("click", () => openCase(c.case_id).catch((err) => setStatus(err.message, true)));
     tbody.append(tr);
   }
@@ -571,6 +583,19 @@ async function exportDicom(format) {
     setStatus(err.message, true);
   }
 }
+
+// ---------------------------------------------------------------- leaving
+/** End this tab's session on the server (it frees the slot; unsaved edits are discarded). */
+function closeSession() {
+  if (!state.session) return;
+  api("POST", `/api/session/${state.session}/close`, undefined, { keepalive: true }).catch(() => {});
+  state.session = null;
+  state.unsaved = false;
+}
+window.addEventListener("beforeunload", (e) => {
+  if (state.unsaved) e.preventDefault(); // the browser asks before unsaved edits are lost
+});
+window.addEventListener("pagehide", closeSession);
 
 // ---------------------------------------------------------------- active time
 const IDLE = () => 1000 * (state.listing?.idle_pause_s ?? 60);
