@@ -37,7 +37,7 @@ from petseg.edit import add_lesion_by_seed
 from petseg.io.nifti import write_nifti
 from petseg.lesions import label_components, patient_stats, quantify_lesions, remove_labels
 from petseg.review.preview import PREVIEW_VOXELS
-from petseg.review.server import make_server
+from petseg.review.server import REQUEST_HEADER, make_server
 from petseg.study import Geometry
 
 SHAPE = (300, 336, 336)
@@ -90,7 +90,8 @@ def post(port: int, path: str, body: dict | None = None) -> tuple[int, dict, flo
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     data = json.dumps(body or {}).encode()
     started = time.perf_counter()
-    conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", REQUEST_HEADER: "1"}
+    conn.request("POST", path, body=data, headers=headers)
     response = conn.getresponse()
     raw = response.read()
     wall = 1000 * (time.perf_counter() - started)

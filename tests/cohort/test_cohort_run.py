@@ -335,3 +335,20 @@ def test_a_failed_redo_leaves_no_stale_result(tmp_path, make_cohort, phantom_pet
     assert fixed.counts == {"done": 1, "skipped": 1, "failed": 0} and fixed.evaluation
     assert (folder / "review" / "v001" / "lesions.nii.gz").is_file()
     assert not (folder / REDO_RECORD).exists()
+
+
+def test_a_study_folder_petseg_did_not_write_is_never_replaced(tmp_path, make_cohort) -> None:
+    cohort = make_cohort(tmp_path / "cohort", 2)
+    out = tmp_path / "out"
+    run_cohort(cohort, out, FIXED4, workers=0, progress=False)
+    mine = out / "case_002"  # not a study of this cohort: a folder someone put there
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    (out / "case_001" / DONE_RECORD).unlink()  # unfinished: case_001 is redone
+    (out / "case_001" / ".petseg-output.json").unlink()  # ...and no longer marked
+    again = run_cohort(cohort, out, FIXED4, workers=0, progress=False)
+    rows = {r["id"]: r for r in again.rows}
+    assert rows["case_001"]["status"] == "failed"
+    assert "not written by petseg" in rows["case_001"]["error"]
+    assert (out / "case_001" / "lesions.nii.gz").is_file()  # left as it was
+    assert (mine / "notes.txt").read_text() == "mine" and "case_002" not in rows
