@@ -155,3 +155,10 @@ def test_as_label_map_accepts_whole_numbers_and_refuses_the_rest():
         with pytest.raises(ValueError, match=match) as info:
             as_label_map(values, "pred/case7.nii.gz")
         assert "pred/case7.nii.gz" in str(info.value)
+
+
+@pytest.mark.parametrize("volume", [float("nan"), float("inf"), -0.1])
+def test_min_voxels_refuses_volumes_that_would_switch_the_filter_off(volume):
+    with pytest.raises(ValueError, match="finite volume >= 0 mL"):
+        min_voxels_for_volume(volume, 0.064)
+    assert min_voxels_for_volume(0.0, 0.064) == 0

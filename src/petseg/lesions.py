@@ -125,10 +125,20 @@ def label_components(
 def min_voxels_for_volume(volume_ml: float, voxel_volume_ml: float) -> int:
     """Smallest whole number of voxels whose volume reaches ``volume_ml``.
 
-    On the Carlsen grid (2×2×3 mm = 0.012 mL) 0.1 mL is 9 voxels (8.33 rounded up).
+    On the Carlsen grid (2×2×3 mm = 0.012 mL) 0.1 mL is 9 voxels (8.33 rounded up); 0 mL
+    is 0 voxels (every component kept).
+
+    Raises
+    ------
+    ValueError
+        A volume that is negative, NaN or infinite (NaN would switch the filter off).
     """
-    if voxel_volume_ml <= 0:
+    if not voxel_volume_ml > 0:
         raise ValueError(f"voxel volume must be positive, got {voxel_volume_ml} mL")
+    if not np.isfinite(volume_ml) or volume_ml < 0:
+        raise ValueError(
+            f"the minimum lesion volume must be a finite volume >= 0 mL, got {volume_ml}"
+        )
     return int(np.ceil(volume_ml / voxel_volume_ml - 1e-9))
 
 

@@ -72,7 +72,5 @@ def postprocess(
                 f"exclusion mask {n} has shape {exclusion.shape}, expected {mask.shape}"
             )
         keep &= ~exclusion
-    min_voxels = (
-        min_voxels_for_volume(min_volume_ml, geometry.voxel_volume_ml) if min_volume_ml > 0 else 0
-    )
+    min_voxels = min_voxels_for_volume(min_volume_ml, geometry.voxel_volume_ml)
     return label_components(keep, connectivity, min_voxels=min_voxels)

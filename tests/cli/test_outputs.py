@@ -131,7 +131,10 @@ def test_force_refuses_folders_petseg_did_not_write(data: Path, tmp_path: Path, 
         ["evaluate", "--pred", str(data.parent), "--truth", str(data.parent), "--out", str(mine)],
         ["run", str(data.parent), *FIXED, "--out", str(mine), "--workers", "0"],
         ["train", str(data.parent), "--out", str(mine), "--epochs", "1"],
-    ]
+        ["predict", "--pet", str(data / "pet.nii.gz"), "--out", str(mine)],
+        ["nnunet", "import", "--pred", str(data / "lesions.nii.gz"),
+         "--pet", str(data / "pet.nii.gz"), "--out", str(mine)],
+    ]  # fmt: skip
     for argv in commands:
         code, err, _ = run([*argv, "--force"], capsys)
         assert code == EXIT_USER_ERROR, (argv, err)

@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.folds == "crossval":
         raise ValueError("--folds crossval needs a dataset folder (cases of the training split)")
+    from petseg.io.atomic import check_writable_target
+
+    check_writable_target(args.out, args.force)  # before the network runs
     study = load_study_from_args(args)
     model = load_model(args.model, args.folds, device=args.device)
     result = predict_to_folder(
