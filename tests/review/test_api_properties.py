@@ -17,7 +17,18 @@ from petseg.review.server import REQUEST_HEADER, ReviewApp, create_asgi_app
 from .conftest import SEED_C, SHAPE
 from .test_server import review_files
 
-ACTIONS = ("remove", "add", "restore", "undo", "redo", "rebase", "save", "export", "close", "explode")
+ACTIONS = (
+    "remove",
+    "add",
+    "restore",
+    "undo",
+    "redo",
+    "rebase",
+    "save",
+    "export",
+    "close",
+    "explode",
+)
 FIELDS = ("label", "seed", "method", "value", "removed_label", "base_version", "reviewer", "score", "comment",
           "active_seconds", "format")  # fmt: skip
 ANSWERS = {200, 400, 404, 409, 422}

@@ -96,7 +96,8 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
             "each organ map (<map>.json)"
         )
     if args.method == "predict":
-        threshold_options = given_method_options(args)
+        organ_options = [o for o in ("--organs", "--tracer") if getattr(args, o[2:]) is not None]
+        threshold_options = given_method_options(args) + organ_options
         if threshold_options:
             raise ValueError(
                 f"{', '.join(threshold_options)} do(es) not apply to --method predict (the "
