@@ -131,7 +131,9 @@ def test_other_parameters_need_force(tmp_path, make_cohort) -> None:
 
 
 def _done_ids(out: Path) -> list[str]:
-    return sorted(p.parent.name for p in out.glob(f"*/{DONE_RECORD}"))
+    """Finished study folders (not a temporary folder whose record is not renamed yet)."""
+    folders = (p.parent for p in out.glob(f"*/{DONE_RECORD}"))
+    return sorted(f.name for f in folders if not f.name.startswith("."))
 
 
 def test_sigkill_mid_run_then_resume_loses_nothing_and_redoes_nothing(

@@ -37,7 +37,6 @@ class Cluster:
             **os.environ,
             "PYTHONWARNINGS": "ignore",
             "OMP_NUM_THREADS": "1",
-            "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 

@@ -89,6 +89,7 @@ from petseg.review.session import (
     UnprocessableError,
     VersionConflictError,
     case_status,
+    current_result,
     result_id,
     summarise_reviews,
 )
@@ -221,7 +222,7 @@ class ReviewApp:
         folder = self.cohort.case_dir(case_id)
         with self._lock:
             cached = self._cases.get(case_id)
-            if cached is not None and result_id(cached.report) != _current_result(folder):
+            if cached is not None and result_id(cached.report) != current_result(folder):
                 self._forget(case_id)  # segmented again since it was read
             if case_id not in self._cases:
                 self._cases[case_id] = CaseData.load(folder, case_id)
@@ -518,12 +519,6 @@ class ReviewApp:
                 _only_keys(payload, {"format"})
                 return export_saved_version(session, payload.get("format"))
         raise HttpError(404, f"no session endpoint POST {action!r}")
-
-
-def _current_result(folder: Path) -> str | None:
-    from petseg.review.session import _read_json
-
-    return result_id(_read_json(folder / "report.json"))
 
 
 def _seed_methods() -> list[str]:

@@ -77,6 +77,7 @@ __all__ = [
     "UnprocessableError",
     "VersionConflictError",
     "case_status",
+    "current_result",
     "current_versions",
     "made_on",
     "result_id",
@@ -208,9 +209,14 @@ def _version_report(case_dir: Path, number: int) -> dict[str, Any]:
     return _read_json(case_dir / "review" / _version_name(number) / "report.json")
 
 
+def current_result(case_dir: Path) -> str | None:
+    """The :func:`result_id` of a case folder's segmentation (its ``report.json``)."""
+    return result_id(_read_json(case_dir / "report.json"))
+
+
 def current_versions(case_dir: Path) -> list[int]:
     """Saved versions made on the case's current segmentation, oldest first."""
-    current = result_id(_read_json(case_dir / "report.json"))
+    current = current_result(case_dir)
     return [
         n for n in _saved_versions(case_dir) if made_on(_version_report(case_dir, n)) == current
     ]
@@ -324,7 +330,7 @@ def case_status(case_dir: Path, case_id: str) -> dict[str, Any]:
     sum over versions) count the versions made on the current segmentation;
     ``older_result_versions`` names those made on an earlier one.
     """
-    current = result_id(_read_json(case_dir / "report.json"))
+    current = current_result(case_dir)
     row = _status_row(case_id)
     total = 0.0
     versions = 0
@@ -924,7 +930,7 @@ class CaseSession:
         folder = self.case.folder
         with _case_lock(folder):
             latest = self.latest_version(folder)
-            if result_id(self.case.report) != result_id(_read_json(folder / "report.json")):
+            if result_id(self.case.report) != current_result(folder):
                 raise VersionConflictError(
                     f"case {self.case.case_id!r} was segmented again since this page opened; "
                     "reload the page to review the new segmentation"
