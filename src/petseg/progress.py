@@ -61,12 +61,15 @@ def progress(
     -------
     tqdm.tqdm
         Iterate over it, or use it as a context manager; disabled inside :func:`quiet`.
-        When stderr is not a terminal (a log file), it refreshes at most every 10 s.
+        A bar appears only once its step has run for 1 s (10 s when stderr is not a
+        terminal, e.g. a log file, where it then refreshes at most every 10 s), so quick
+        steps and one-line error messages are not cluttered by bars.
     """
     from tqdm import tqdm
 
     interactive = sys.stderr.isatty()
     kwargs.setdefault("mininterval", 0.2 if interactive else 10.0)
+    kwargs.setdefault("delay", 1.0 if interactive else 10.0)
     return tqdm(
         iterable,
         total=total,
