@@ -1,6 +1,6 @@
 """Benchmark: export a whole-body lesion map with 50 lesions to an RT Structure Set.
 
-Target (issue 6): at most 5 s on 2 cores. Writes a synthetic whole-body PET series
+Target: at most 5 s on 2 cores. Writes a synthetic whole-body PET series
 (326 slices of 200 x 200 voxels, 4 x 4 x 3.27 mm, 106 cm axial field) with
 petseg.io.dicom_write, places 50 spherical lesions of radius 4-25 mm, and times
 

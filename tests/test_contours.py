@@ -1,5 +1,5 @@
 """Contours of lesion maps: hand-computed polygons, holes, islands, and exact round trips
-through the I/O engineer's independent rasteriser (voxel centre inside, even-odd)."""
+through petseg.io.rtstruct's independent rasteriser (voxel centre inside, even-odd)."""
 
 import numpy as np
 import pytest

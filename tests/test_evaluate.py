@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 from petseg.evaluate import EvaluationParams, evaluate_case, evaluate_cohort, find_cases
+from petseg.io import nifti
 from petseg.study import Geometry
-
-nifti = pytest.importorskip("petseg.io.nifti", reason="petseg.io.nifti (I/O engineer) not present")
 
 GEOM = Geometry.from_spacing((6, 10, 12), (3.0, 2.0, 2.0))  # 0.012 mL voxels
 

@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 
 from petseg.metrics import (
-    RAINIO_THRESHOLDS,
+    ComponentPair,
+    PixelMetrics,
+    autopet_from_components,
     autopet_metrics,
-    best_constant_threshold,
-    dice_curve,
+    label_pair,
+    match_components,
     match_lesions,
     negative_control_case,
     negative_control_summary,
-    optimal_threshold,
-    oracle_analysis,
     pixel_metrics,
     score_case,
     score_from_match,
@@ -96,6 +96,19 @@ def test_pixel_metrics_errors_name_the_problem():
         pixel_metrics(np.zeros((2, 2, 2)), np.zeros((2, 2, 3)))
     with pytest.raises(ValueError, match="did you mean 'nan'"):
         pixel_metrics(_vol(), _vol(), empty="nans")
+
+
+def test_pixel_metrics_from_counts():
+    # TP 6, FP 3, FN 3 (the hand case above) without any array
+    m = PixelMetrics.from_counts(6, 3, 3)
+    assert (m.dice, m.precision, m.sensitivity) == (12 / 18, 6 / 9, 6 / 9)
+    # empty truth, 2 FP voxels: autoPET leaves every ratio undefined, "zero" makes 0/0 = 0
+    assert np.isnan(PixelMetrics.from_counts(0, 2, 0, empty="autopet").dice)
+    assert PixelMetrics.from_counts(0, 2, 0, empty="zero").sensitivity == 0.0
+    with pytest.raises(ValueError, match="≥ 0"):
+        PixelMetrics.from_counts(1, -1, 0)
+    with pytest.raises(ValueError, match="did you mean 'one'"):
+        PixelMetrics.from_counts(1, 0, 0, empty="ones")
 
 
 def test_slice_dice():
@@ -192,6 +205,51 @@ def test_lesion_empty_cases():
     m = match_lesions(empty, empty)
     assert math.isnan(m.lesion_dice_f1)
     assert match_lesions(empty, empty, empty="one").lesion_dice_f1 == 1.0
+
+
+def test_label_pair_reads_components_at_the_union_voxels():
+    pred, truth = _lesion_case()
+    pair = label_pair(pred, truth)
+    # union: A 4, B 4 + 2 outside, C 1, lone FP 1 = 12 voxels
+    assert pair.pred_labels.shape == pair.true_labels.shape == (12,)
+    assert (pair.n_pred, pair.n_true, pair.connectivity) == (3, 3, 26)
+    # TP = A 4 + half of B 2; FP = 2 outside B + lone voxel; FN = half of B 2 + C 1
+    assert pair.voxel_counts == (6, 3, 3)
+    none = label_pair(_vol(), _vol())
+    assert (none.n_pred, none.n_true, none.pred_labels.size, none.voxel_counts) == (
+        0,
+        0,
+        0,
+        (0, 0, 0),
+    )
+    with pytest.raises(ValueError, match="same voxels"):
+        ComponentPair(np.zeros(3, np.int64), 0, np.zeros(2, np.int64), 0, 26)
+
+
+def test_label_pair_crop_keeps_components_at_the_border():
+    # Lesions on the volume's faces: the crop margin is clipped, components stay whole.
+    truth = np.zeros((4, 5, 6), bool)
+    truth[0, 0, 0:3] = True
+    truth[3, 4, 5] = True
+    pred = truth.copy()
+    pred[3, 4, 5] = False
+    pair = label_pair(pred, truth)
+    assert (pair.n_true, pair.n_pred) == (2, 1)
+    assert pair.voxel_counts == (3, 0, 1)
+
+
+def test_match_and_autopet_from_one_labelling_equal_the_array_functions():
+    pred, truth = _lesion_case()
+    pair = label_pair(pred, truth, connectivity=18)
+    for kw in ({}, {"criterion": "iou", "iou_threshold": 0.3}, {"matching": "one-to-one"}):
+        a = match_components(pair, **kw)
+        b = match_lesions(pred, truth, connectivity=18, **kw)
+        assert a.to_dict() == pytest.approx(b.to_dict(), nan_ok=True)
+    assert autopet_from_components(pair, 0.012) == autopet_metrics(pred, truth, 0.012)
+    with pytest.raises(ValueError, match="voxel_volume_ml must be positive"):
+        autopet_from_components(pair, 0.0)
+    with pytest.raises(ValueError, match="did you mean 'iou'"):
+        match_components(pair, criterion="ious")
 
 
 # --------------------------------------------------------------------------- panoptica / autoPET
@@ -362,52 +420,3 @@ def test_negative_control_case_and_summary():
     assert s["share_at_most_limit"] == 0.9  # 9/10 ≤ 1.5 mL (1.5 itself included)
     assert s["median_volume_ml"] == pytest.approx(0.15)  # (0 + 0.3)/2, zeros included
     assert (s["max_n_volumes"], s["max_volume_ml"]) == (56, 68.6)
-
-
-# --------------------------------------------------------------------------- Rainio thresholds
-
-
-def _loop_dice_curve(image, truth, thresholds):
-    """Straightforward reference: binarise with image > t for each t."""
-    out = []
-    for t in thresholds:
-        pred = image > t
-        out.append(2 * np.sum(pred & truth) / (pred.sum() + truth.sum()))
-    return np.array(out)
-
-
-def test_dice_curve_equals_straightforward_loop():
-    rng = np.random.default_rng(3)
-    image = rng.uniform(size=(64, 64)).astype(np.float32)
-    image[::7, ::5] = 0.41  # values exactly on grid points exercise the strict '>'
-    truth = image > 0.6
-    truth[:3] = ~truth[:3]
-    np.testing.assert_array_equal(
-        dice_curve(image, truth), _loop_dice_curve(image, truth, RAINIO_THRESHOLDS)
-    )
-
-
-def test_optimal_threshold_strict_and_first_maximum():
-    image = np.array([[0.0, 0.2, 0.5, 0.9]])
-    truth = np.array([[False, False, True, True]])
-    # image > t equals the truth for t in [0.2, 0.5): 0.20 .. 0.49 all give Dice 1;
-    # the first maximum wins, and 0.20 works only because '>' is strict.
-    assert optimal_threshold(image, truth) == (0.2, 1.0)
-    with pytest.raises(ValueError, match="not empty"):
-        optimal_threshold(image, np.zeros_like(truth))
-
-
-def test_best_constant_threshold_and_oracle():
-    # Three 1×2 slices; perfect for t in [0.05, 0.2), [0.25, 0.4), [0.2, 0.35).
-    images = np.array([[[0.05, 0.2]], [[0.25, 0.4]], [[0.2, 0.35]]])
-    truths = np.array([[[False, True]], [[False, True]], [[False, True]]])
-    t, med = best_constant_threshold(images, truths)
-    # any t in [0.25, 0.35) is perfect for slices 2 and 3; slice 1 then has Dice 0,
-    # so the median is 1; t = 0.25 is the first such grid value.
-    assert (t, med) == (0.25, 1.0)
-    oracle = oracle_analysis(images, truths)
-    np.testing.assert_allclose(oracle.optimal_thresholds, [0.05, 0.25, 0.2])
-    np.testing.assert_allclose(oracle.optimal_dice, [1.0, 1.0, 1.0])
-    assert oracle.constant_threshold == 0.25
-    np.testing.assert_allclose(oracle.constant_dice, [0.0, 1.0, 1.0])
-    assert oracle.summary()["optimal_median_dice"] == 1.0

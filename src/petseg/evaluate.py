@@ -35,9 +35,10 @@ from numpy.typing import ArrayLike
 
 from petseg.checks import check_choice
 from petseg.jsonable import to_jsonable
-from petseg.lesions import DEFAULT_CONNECTIVITY, check_connectivity, label_components
+from petseg.lesions import DEFAULT_CONNECTIVITY, check_connectivity
 from petseg.metrics import (
     AUTOPET_CONNECTIVITY,
+    CASE_METRICS,
     DEFAULT_CRITERION,
     DEFAULT_MATCHING,
     EMPTY_POLICIES,
@@ -47,39 +48,25 @@ from petseg.metrics import (
     NEGATIVE_CONTROL_LIMIT_ML,
     SCORE_NAMES,
     EmptyPolicy,
-    _autopet_from_fg,
-    _match_components,
-    _pixel_from_counts,
+    PixelMetrics,
+    autopet_from_components,
+    label_pair,
+    match_components,
     negative_control_summary,
     score_from_match,
     slice_dice,
 )
+from petseg.progress import progress
 from petseg.stats import linear_fit, pairwise_tests, summarize
 from petseg.study import Geometry
 
 __all__ = [
-    "METRICS",
     "EvaluationParams",
     "evaluate_case",
     "evaluate_cohort",
     "find_cases",
     "summarize_cohort",
 ]
-
-#: Summarised metrics: (column, label, higher is better).
-METRICS: tuple[tuple[str, str, bool], ...] = (
-    ("pixel_dice", "Pixel-wise Dice", True),
-    ("pixel_precision", "Pixel-wise precision", True),
-    ("pixel_sensitivity", "Pixel-wise sensitivity", True),
-    ("lesion_dice_f1", "Lesion-wise Dice (detection F1)", True),
-    ("lesion_sensitivity", "Lesion-wise sensitivity", True),
-    ("lesion_precision", "Lesion-wise precision", True),
-    ("mean_matched_lesion_dice", "Mean Dice of detected lesions", True),
-    ("median_slice_dice", "Median slice Dice (tumour slices)", True),
-    ("autopet_dice", "autoPET Dice", True),
-    ("fp_volume_ml", "autoPET FP volume (mL)", False),
-    ("fn_volume_ml", "autoPET FN volume (mL)", False),
-)
 
 _CASE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 _LESION_MAP = "lesions.nii.gz"
@@ -128,19 +115,6 @@ class EvaluationParams:
 # ----------------------------------------------------------------------------- one case
 
 
-def _crop(p: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both masks cut to the bounding box of their union, with one voxel of margin."""
-    union = p | t
-    box = []
-    for axis in range(union.ndim):
-        other = tuple(a for a in range(union.ndim) if a != axis)
-        hit = np.flatnonzero(union.any(axis=other))
-        if hit.size == 0:
-            return p[:0, :0, :0], t[:0, :0, :0]
-        box.append(slice(max(hit[0] - 1, 0), hit[-1] + 2))
-    return p[tuple(box)], t[tuple(box)]
-
-
 def evaluate_case(
     pred: ArrayLike,
     truth: ArrayLike,
@@ -176,37 +150,20 @@ def evaluate_case(
     voxel_ml = geometry.voxel_volume_ml
     slices = slice_dice(p, t, axis=0, empty=params.empty)
     tumour_slices = slices[t.reshape(t.shape[0], -1).any(axis=1)]
-    pc, tc = _crop(p, t)
-    fg = np.flatnonzero(pc | tc)
-
-    def labelled(conn: int) -> tuple[np.ndarray, int, np.ndarray, int]:
-        if fg.size == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, 0, empty, 0
-        lp = label_components(pc, conn)
-        lt = label_components(tc, conn)
-        return lp.ravel()[fg], int(lp.max()), lt.ravel()[fg], int(lt.max())
-
-    lp_fg, n_pred, lt_fg, n_true = labelled(params.connectivity)
-    match = _match_components(
-        lp_fg,
-        n_pred,
-        lt_fg,
-        n_true,
+    pair = label_pair(p, t, params.connectivity)
+    match = match_components(
+        pair,
         criterion=params.criterion,
         iou_threshold=params.iou_threshold,
         matching=params.matching,
-        connectivity=params.connectivity,
         empty=params.empty,
     )
-    if params.autopet_connectivity == params.connectivity:
-        ap_labels = (lp_fg, n_pred, lt_fg, n_true)
+    if params.autopet_connectivity != params.connectivity:
+        autopet = autopet_from_components(label_pair(p, t, params.autopet_connectivity), voxel_ml)
     else:
-        ap_labels = labelled(params.autopet_connectivity)
-    autopet = _autopet_from_fg(*ap_labels, voxel_ml)
-    in_p, in_t = lp_fg > 0, lt_fg > 0
-    tp = int(np.count_nonzero(in_p & in_t))
-    pixel = _pixel_from_counts(tp, int(in_p.sum()) - tp, int(in_t.sum()) - tp, params.empty)
+        autopet = autopet_from_components(pair, voxel_ml)
+    tp, fp, fn = pair.voxel_counts
+    pixel = PixelMetrics.from_counts(tp, fp, fn, empty=params.empty)
     score = score_from_match(match, minor_dice=params.minor_dice)
     row: dict[str, Any] = {}
     row.update(pixel.to_dict())
@@ -218,10 +175,10 @@ def evaluate_case(
     )
     row.update(autopet.to_dict())
     row.update(score.to_dict())
-    row["negative_control"] = n_true == 0
-    row["pred_components"] = n_pred
-    row["pred_volume_ml"] = int(in_p.sum()) * voxel_ml
-    row["truth_volume_ml"] = int(in_t.sum()) * voxel_ml
+    row["negative_control"] = pair.n_true == 0
+    row["pred_components"] = pair.n_pred
+    row["pred_volume_ml"] = (tp + fp) * voxel_ml
+    row["truth_volume_ml"] = (tp + fn) * voxel_ml
     return row
 
 
@@ -257,7 +214,7 @@ def summarize_cohort(
     metrics: dict[str, Any] = {}
     best: dict[str, Any] = {}
     tests: dict[str, Any] = {}
-    for key, _label, higher in METRICS:
+    for key, _label, higher in CASE_METRICS:
         per_model = {m: np.array([r[key] for r in positives[m]], dtype=float) for m in models}
         metrics[key] = {m: summarize(v) for m, v in per_model.items()}
         best[key] = {
@@ -430,7 +387,7 @@ def evaluate_cohort(
     fit_inputs = _read_thresholds(Path(thresholds)) if thresholds is not None else None
 
     rows: list[dict[str, Any]] = []
-    for case in cases:
+    for case in progress(cases, desc="evaluate", unit="case"):
         truth_map, truth_geom = read_nifti(truth_cases[case])
         truth_map = as_label_map(truth_map, str(truth_cases[case]))
         for model in models:
@@ -466,190 +423,8 @@ def evaluate_cohort(
 # ----------------------------------------------------------------------------- report writing
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
-
-
-def _pct(count: int, share: float | None) -> str:
-    return f"{count} ({_fmt(None if share is None else 100.0 * share, 0)}%)"
-
-
-def _fmt_p(p: float | None) -> str:
-    if p is None or math.isnan(p):
-        return "–"
-    return f"{p:.3g}" if p >= 1e-3 else f"{p:.2e}"
-
-
-def _tables(
-    report: dict[str, Any],
-) -> list[tuple[str, list[str], list[list[tuple[str, bool]]], str]]:
-    """(title, header, rows of (text, bold), note) for the Markdown and HTML reports."""
-    models = report["models"]
-    metrics, best = report["metrics"], report["best"]
-    tables = []
-    mean_rows, median_rows = [], []
-    for key, label, _higher in METRICS:
-        mean_rows.append(
-            [(label, False)]
-            + [
-                (
-                    f"{_fmt(metrics[key][m]['mean'])} ({_fmt(metrics[key][m]['sd'])})",
-                    m in best[key]["mean"] and len(models) > 1,
-                )
-                for m in models
-            ]
-        )
-        median_rows.append(
-            [(label, False)]
-            + [
-                (
-                    f"{_fmt(metrics[key][m]['median'])} [{_fmt(metrics[key][m]['iqr'])}]",
-                    m in best[key]["median"] and len(models) > 1,
-                )
-                for m in models
-            ]
-        )
-    n_pos = report["n_cases_with_lesions"]
-    tables.append(
-        (
-            f"Mean (SD) over the {n_pos} cases with lesions (as Carlsen Table 3)",
-            ["Metric", *models],
-            mean_rows,
-            "SD is the sample SD (ddof=1). Bold: best value of the row. NaN values "
-            "(undefined for a case) are left out; n per cell is in summary.json.",
-        )
-    )
-    tables.append(
-        (
-            f"Median [IQR] over the {n_pos} cases with lesions (as Rainio Table 4)",
-            ["Metric", *models],
-            median_rows,
-            "IQR = 75th − 25th percentile (linear interpolation). Bold: best value of the row.",
-        )
-    )
-    score_rows = []
-    for s, name in SCORE_NAMES.items():
-        cells = []
-        for m in models:
-            n = report["scores"][m][str(s)]
-            share = 100.0 * n / n_pos if n_pos else float("nan")
-            cells.append((f"{n} ({_fmt(share, 0)}%)", False))
-        score_rows.append([(f"{s} ({name})", False), *cells])
-    params = report["parameters"]
-    tables.append(
-        (
-            "Evaluation score (Carlsen Table 1, automated; distribution as Table 4)",
-            ["Score", *models],
-            score_rows,
-            f"Missed / false-positive lesions from {params['criterion']} matching "
-            f"({params['matching']}, {params['connectivity']}-connectivity); minor error = "
-            f"detected lesion with Dice < {params['minor_dice']}.",
-        )
-    )
-    neg = report["negative_controls"]
-    neg_rows = [
-        [("Negative controls", False)] + [(str(neg[m]["n_cases"]), False) for m in models],
-        [("No segmented volume", False)]
-        + [(_pct(neg[m]["n_none"], neg[m]["share_none"]), False) for m in models],
-        [(f"Volume ≤ {params['negative_limit_ml']} mL", False)]
-        + [(_pct(neg[m]["n_at_most_limit"], neg[m]["share_at_most_limit"]), False) for m in models],
-        [("Median segmented volume (mL)", False)]
-        + [(_fmt(neg[m]["median_volume_ml"], 2), False) for m in models],
-        [("Largest: volumes / mL", False)]
-        + [
-            (f"{neg[m]['max_n_volumes']} / {_fmt(neg[m]['max_volume_ml'], 2)}", False)
-            for m in models
-        ],
-    ]
-    tables.append(("Negative controls (cases without true lesions)", ["", *models], neg_rows, ""))
-    if len(models) > 1:
-        test_rows = []
-        for key, label, _h in METRICS:
-            for t in report["tests"][key]:
-                sig_t = t["t_pvalue"] is not None and t["t_pvalue"] < 0.05
-                sig_w = t["wilcoxon_pvalue"] is not None and t["wilcoxon_pvalue"] < 0.05
-                test_rows.append(
-                    [
-                        (label, False),
-                        (f"{t['a']} vs {t['b']}", False),
-                        (str(t["n"]), False),
-                        (_fmt_p(t["t_pvalue"]), sig_t),
-                        (_fmt_p(t["wilcoxon_pvalue"]), sig_w),
-                    ]
-                )
-        tables.append(
-            (
-                "Paired tests between models (as Rainio Table 5)",
-                ["Metric", "Models", "n", "paired t-test p", "Wilcoxon p"],
-                test_rows,
-                "Two-sided; bold: p < 0.05. Wilcoxon drops zero differences (zero_method='wilcox').",
-            )
-        )
-    fit = report.get("threshold_fit")
-    if fit:
-        tables.append(
-            (
-                "Predicted vs optimal thresholds (as Rainio Fig. 3)",
-                ["n", "slope", "intercept", "Pearson r", "R²"],
-                [
-                    [
-                        (str(fit["n"]), False),
-                        (_fmt(fit["slope"]), False),
-                        (_fmt(fit["intercept"], 4), False),
-                        (_fmt(fit["pearson_r"]), False),
-                        (_fmt(fit["r_squared"]), False),
-                    ]
-                ],
-                "",
-            )
-        )
-    return tables
-
-
-def _markdown(report: dict[str, Any]) -> str:
-    lines = [
-        "# petseg evaluation",
-        "",
-        f"petseg {report['petseg_version']}, {report['created_utc']}; truth `{report['inputs']['truth']}`; "
-        f"{report['n_cases']} cases ({report['n_negative_controls']} negative controls).",
-        "",
-    ]
-    for title, header, rows, note in _tables(report):
-        lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for row in rows:
-            lines.append("| " + " | ".join(f"**{t}**" if b else t for t, b in row) + " |")
-        lines += ["", note, ""] if note else [""]
-    return "\n".join(lines)
-
-
-def _html(report: dict[str, Any]) -> str:
-    from html import escape
-
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>petseg evaluation</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:.5em}"
-        "td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}td:first-child{text-align:left}"
-        "th{background:#eee}.note{color:#555;font-size:90%}</style></head><body>",
-        "<h1>petseg evaluation</h1>",
-        f"<p>petseg {escape(str(report['petseg_version']))}, {escape(report['created_utc'])}; "
-        f"{report['n_cases']} cases ({report['n_negative_controls']} negative controls).</p>",
-    ]
-    for title, header, rows, note in _tables(report):
-        parts.append(f"<h2>{escape(title)}</h2><table><tr>")
-        parts.append("".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>")
-        for row in rows:
-            cells = "".join(
-                f"<td><b>{escape(t)}</b></td>" if b else f"<td>{escape(t)}</td>" for t, b in row
-            )
-            parts.append(f"<tr>{cells}</tr>")
-        parts.append("</table>")
-        if note:
-            parts.append(f"<p class='note'>{escape(note)}</p>")
-    parts.append("<img src='dice.png' alt='per-case Dice per model'>")
-    if report.get("threshold_fit"):
-        parts.append("<img src='thresholds.png' alt='predicted vs optimal thresholds'>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+#: The metrics drawn in ``dice.png``.
+_FIGURE_METRICS = ("pixel_dice", "lesion_dice_f1", "mean_matched_lesion_dice")
 
 
 def _write_report(
@@ -660,40 +435,34 @@ def _write_report(
     *,
     force: bool,
 ) -> None:
-    import json
-
-    from petseg.io.atomic import atomic_dir
-    from petseg.plots import dice_distribution_figure, threshold_fit_figure
+    from petseg.io.atomic import atomic_dir, write_json_atomic
+    from petseg.reporting import (
+        csv_text,
+        dice_distribution_figure,
+        evaluation_html,
+        evaluation_markdown,
+        threshold_fit_figure,
+    )
 
     data = to_jsonable(report)
-    with atomic_dir(out, force=force) as tmp:
-        columns = list(rows[0])
-        with (tmp / "per_case.csv").open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(
-                    {
-                        k: ("" if isinstance(v, float) and math.isnan(v) else v)
-                        for k, v in row.items()
-                    }
-                )
-        (tmp / "summary.json").write_text(
-            json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8"
-        )
-        (tmp / "summary.md").write_text(_markdown(data), encoding="utf-8")
-        (tmp / "summary.html").write_text(_html(data), encoding="utf-8")
-        models = report["models"]
-        dice = {
-            label: {
-                m: [r[key] for r in rows if r["model"] == m and not r["negative_control"]]
-                for m in models
-            }
-            for key, label, _h in METRICS
-            if key in ("pixel_dice", "lesion_dice_f1", "mean_matched_lesion_dice")
+    models = report["models"]
+    dice = {
+        label: {
+            m: [r[key] for r in rows if r["model"] == m and not r["negative_control"]]
+            for m in models
         }
-        fig = dice_distribution_figure(dice)
-        fig.savefig(tmp / "dice.png")
+        for key, label, _higher in CASE_METRICS
+        if key in _FIGURE_METRICS
+    }
+    images = [("dice.png", "per-case Dice per model")]
+    if fit_inputs is not None:
+        images.append(("thresholds.png", "predicted vs optimal thresholds"))
+    with atomic_dir(out, force=force) as tmp:
+        (tmp / "per_case.csv").write_text(csv_text(rows), encoding="utf-8", newline="")
+        write_json_atomic(tmp / "summary.json", data)
+        (tmp / "summary.md").write_text(evaluation_markdown(data), encoding="utf-8")
+        (tmp / "summary.html").write_text(evaluation_html(data, images), encoding="utf-8")
+        dice_distribution_figure(dice).savefig(tmp / "dice.png")
         if fit_inputs is not None:
             fig = threshold_fit_figure(fit_inputs[0], fit_inputs[1], report["threshold_fit"])
             fig.savefig(tmp / "thresholds.png")

@@ -11,12 +11,17 @@ Pixel-wise (Carlsen "Testing of models", Rainio "Evaluation of the models")
     :func:`pixel_metrics`: Dice = 2TP/(2TP+FP+FN), precision = TP/(TP+FP),
     sensitivity = TP/(TP+FN) over voxels, with a declared :data:`EMPTY_POLICIES` choice
     for 0/0.
+Per-slice
+    :func:`slice_dice`: Dice of every transaxial slice (Rainio evaluates slices).
 Lesion-wise
     :func:`match_lesions`: connected components of prediction and truth, matched by
     overlap (``criterion="overlap"``: at least one shared voxel) or by IoU
     (``criterion="iou"``: IoU ≥ ``iou_threshold``), in one of :data:`MATCHING_MODES`.
     :class:`LesionMatch` gives lesion-wise sensitivity, precision, the lesion-detection
     F1 (``lesion_dice_f1``) and the per-lesion Dice of detected lesions.
+    :func:`label_pair` labels both sides once; :func:`match_components` and
+    :func:`autopet_from_components` then reuse those labels (what a cohort evaluation
+    does for every case).
 autoPET detection volumes
     :func:`autopet_metrics`: Dice, false-positive and false-negative volume in mL with
     18-connectivity and the autoPET III empty-case rules.
@@ -24,9 +29,9 @@ Carlsen Table 1 scoring scheme
     :func:`score_case` (pure rule on counts) and :func:`score_from_match`.
 Negative controls
     :func:`negative_control_case`, :func:`negative_control_summary`.
-Rainio threshold analysis
-    :func:`dice_curve`, :func:`optimal_threshold`, :func:`best_constant_threshold`,
-    :func:`oracle_analysis`, :func:`slice_dice`.
+
+Rainio's optimal-threshold search lives with the slice methods that use it,
+:mod:`petseg.slices.threshold_search`.
 
 See ``docs/evaluation.md`` for the definitions, the policies and where each comes from.
 """
@@ -44,6 +49,7 @@ from petseg.lesions import DEFAULT_CONNECTIVITY, check_connectivity, label_compo
 
 __all__ = [
     "AUTOPET_CONNECTIVITY",
+    "CASE_METRICS",
     "DEFAULT_CRITERION",
     "DEFAULT_MATCHING",
     "EMPTY_POLICIES",
@@ -51,21 +57,19 @@ __all__ = [
     "MATCH_CRITERIA",
     "MINOR_DICE_CUT",
     "NEGATIVE_CONTROL_LIMIT_ML",
-    "RAINIO_THRESHOLDS",
     "SCORE_NAMES",
     "AutoPETMetrics",
+    "ComponentPair",
     "LesionMatch",
-    "OracleResult",
     "PixelMetrics",
     "ScoreResult",
+    "autopet_from_components",
     "autopet_metrics",
-    "best_constant_threshold",
-    "dice_curve",
+    "label_pair",
+    "match_components",
     "match_lesions",
     "negative_control_case",
     "negative_control_summary",
-    "optimal_threshold",
-    "oracle_analysis",
     "pixel_metrics",
     "score_case",
     "score_from_match",
@@ -95,11 +99,25 @@ AUTOPET_CONNECTIVITY = 18
 MINOR_DICE_CUT = 0.5
 #: Carlsen negative controls: "in 9/10 (90%) cases, the volume segmented was ≤ 1.5 mL".
 NEGATIVE_CONTROL_LIMIT_ML = 1.5
-#: Rainio's "two-digit threshold value between 0 and 1": k/100 for k = 0..99.
-RAINIO_THRESHOLDS: NDArray[np.float64] = np.arange(100) / 100.0
+
+#: The per-case metrics a cohort evaluation summarises: (``per_case.csv`` column,
+#: label, higher is better).
+CASE_METRICS: tuple[tuple[str, str, bool], ...] = (
+    ("pixel_dice", "Pixel-wise Dice", True),
+    ("pixel_precision", "Pixel-wise precision", True),
+    ("pixel_sensitivity", "Pixel-wise sensitivity", True),
+    ("lesion_dice_f1", "Lesion-wise Dice (detection F1)", True),
+    ("lesion_sensitivity", "Lesion-wise sensitivity", True),
+    ("lesion_precision", "Lesion-wise precision", True),
+    ("mean_matched_lesion_dice", "Mean Dice of detected lesions", True),
+    ("median_slice_dice", "Median slice Dice (tumour slices)", True),
+    ("autopet_dice", "autoPET Dice", True),
+    ("fp_volume_ml", "autoPET FP volume (mL)", False),
+    ("fn_volume_ml", "autoPET FN volume (mL)", False),
+)
 
 
-def _binary(name: str, array: ArrayLike) -> NDArray[np.bool_]:
+def _binary(array: ArrayLike) -> NDArray[np.bool_]:
     out = np.asarray(array)
     if out.dtype != np.bool_:
         out = out > 0
@@ -107,7 +125,7 @@ def _binary(name: str, array: ArrayLike) -> NDArray[np.bool_]:
 
 
 def _pair(pred: ArrayLike, truth: ArrayLike, ndim: int | None = 3) -> tuple[NDArray[np.bool_], ...]:
-    p, t = _binary("prediction", pred), _binary("truth", truth)
+    p, t = _binary(pred), _binary(truth)
     if p.shape != t.shape:
         raise ValueError(
             f"prediction and truth must have the same shape, got {p.shape} and {t.shape}"
@@ -146,7 +164,38 @@ class PixelMetrics:
     precision: float
     sensitivity: float
 
+    @classmethod
+    def from_counts(cls, tp: int, fp: int, fn: int, *, empty: EmptyPolicy = "nan") -> PixelMetrics:
+        """The three ratios from voxel counts.
+
+        Parameters
+        ----------
+        tp, fp, fn : int
+            True-positive, false-positive and false-negative voxel counts (≥ 0).
+        empty : str
+            One of :data:`EMPTY_POLICIES`, the value of a 0/0 ratio.
+
+        Returns
+        -------
+        PixelMetrics
+        """
+        check_choice("empty", empty, EMPTY_POLICIES)
+        if min(tp, fp, fn) < 0:
+            raise ValueError(f"voxel counts must be ≥ 0, got tp={tp}, fp={fp}, fn={fn}")
+        if empty == "autopet" and tp + fn == 0:
+            nan = float("nan")
+            return cls(tp, fp, fn, nan, nan, nan)
+        return cls(
+            tp=tp,
+            fp=fp,
+            fn=fn,
+            dice=_ratio(2 * tp, 2 * tp + fp + fn, empty),
+            precision=_ratio(tp, tp + fp, empty),
+            sensitivity=_ratio(tp, tp + fn, empty),
+        )
+
     def to_dict(self) -> dict[str, Any]:
+        """Counts and ratios under the ``per_case.csv`` column names."""
         return {
             "tp_voxels": self.tp,
             "fp_voxels": self.fp,
@@ -157,28 +206,15 @@ class PixelMetrics:
         }
 
 
-def _pixel_from_counts(tp: int, fp: int, fn: int, empty: str) -> PixelMetrics:
-    if empty == "autopet" and tp + fn == 0:
-        nan = float("nan")
-        return PixelMetrics(tp, fp, fn, nan, nan, nan)
-    return PixelMetrics(
-        tp=tp,
-        fp=fp,
-        fn=fn,
-        dice=_ratio(2 * tp, 2 * tp + fp + fn, empty),
-        precision=_ratio(tp, tp + fp, empty),
-        sensitivity=_ratio(tp, tp + fn, empty),
-    )
-
-
 def pixel_metrics(pred: ArrayLike, truth: ArrayLike, *, empty: EmptyPolicy = "nan") -> PixelMetrics:
     """Pixel-wise Dice, precision and sensitivity of one case.
 
     Parameters
     ----------
-    pred, truth : (Z, Y, X) arrays (or any equal shapes), read as ``> 0``
-    empty : one of :data:`EMPTY_POLICIES`
-        Value of a 0/0 ratio. With both masks empty every ratio is 0/0; with an empty
+    pred, truth : (Z, Y, X) ndarray
+        Prediction and truth (or any two equal shapes), read as ``> 0``.
+    empty : str
+        One of :data:`EMPTY_POLICIES`, the value of a 0/0 ratio. With both masks empty every ratio is 0/0; with an empty
         truth and a non-empty prediction, Dice and precision are 0 and sensitivity is
         0/0; with an empty prediction and a non-empty truth, Dice and sensitivity are 0
         and precision is 0/0.
@@ -187,12 +223,11 @@ def pixel_metrics(pred: ArrayLike, truth: ArrayLike, *, empty: EmptyPolicy = "na
     -------
     PixelMetrics
     """
-    check_choice("empty", empty, EMPTY_POLICIES)
     p, t = _pair(pred, truth, ndim=None)
     tp = int(np.count_nonzero(p & t))
     fp = int(np.count_nonzero(p)) - tp
     fn = int(np.count_nonzero(t)) - tp
-    return _pixel_from_counts(tp, fp, fn, empty)
+    return PixelMetrics.from_counts(tp, fp, fn, empty=empty)
 
 
 def slice_dice(
@@ -200,9 +235,21 @@ def slice_dice(
 ) -> NDArray[np.float64]:
     """Dice of every 2D slice along ``axis`` (Rainio evaluates transaxial slices, axis 0).
 
+    Parameters
+    ----------
+    pred, truth : (Z, Y, X) ndarray
+        Prediction and truth (or any two equal shapes), read as ``> 0``.
+    axis : int
+        The slicing axis (0: transaxial slices of a ``(Z, Y, X)`` volume, or the images
+        of an ``(N, H, W)`` stack).
+    empty : str
+        One of :data:`EMPTY_POLICIES`: the Dice of a slice where both masks are empty
+        (``"autopet"``: NaN on every slice whose truth is empty).
+
     Returns
     -------
-    (n_slices,) float64 ndarray; slices where both masks are empty follow ``empty``.
+    (n_slices,) float64 ndarray
+        Dice in [0, 1], or NaN where the policy says so.
     """
     check_choice("empty", empty, EMPTY_POLICIES)
     p, t = _pair(pred, truth, ndim=None)
@@ -228,16 +275,27 @@ class LesionMatch:
 
     Attributes
     ----------
-    n_true, n_pred : number of connected components in truth and prediction
-    detected_true : true lesions with at least one match (lesion-wise TP)
-    matched_pred : predicted lesions with at least one match
-    true_sizes, pred_sizes : (n_true,), (n_pred,) voxel counts of each component
-        (index ``i`` is label ``i + 1``)
-    pairs_true, pairs_pred : (n_pairs,) labels of the matched pairs
-    pairs_intersection : (n_pairs,) shared voxels of each pair
-    per_lesion_dice : (n_true,) Dice of each true lesion against the union of the
-        predicted lesions matched to it; NaN for undetected lesions
-    empty : the empty policy used by the ratios
+    n_true, n_pred : int
+        Number of connected components in truth and prediction.
+    detected_true : int
+        True lesions with at least one match (lesion-wise TP).
+    matched_pred : int
+        Predicted lesions with at least one match.
+    true_sizes, pred_sizes : (n_true,), (n_pred,) int64 ndarray
+        Voxel count of each component (index ``i`` is label ``i + 1``).
+    pairs_true, pairs_pred : (n_pairs,) int64 ndarray
+        Labels of the matched pairs.
+    pairs_intersection : (n_pairs,) int64 ndarray
+        Shared voxels of each pair.
+    per_lesion_dice : (n_true,) float64 ndarray
+        Dice of each true lesion against the union of the predicted lesions matched to
+        it; NaN for undetected lesions.
+    criterion, matching : str
+        The matching rule (:func:`match_lesions`).
+    connectivity : int
+        6, 18 or 26, the connectivity of the components.
+    empty : str
+        The empty policy used by the ratios (:data:`EMPTY_POLICIES`).
     """
 
     n_true: int
@@ -298,6 +356,7 @@ class LesionMatch:
         return 2.0 * self.pairs_intersection / sizes
 
     def to_dict(self) -> dict[str, Any]:
+        """Lesion counts and ratios under the ``per_case.csv`` column names."""
         return {
             "n_true_lesions": self.n_true,
             "n_pred_lesions": self.n_pred,
@@ -311,38 +370,151 @@ class LesionMatch:
         }
 
 
-def _component_sizes(labels_fg: NDArray[np.integer], n: int) -> NDArray[np.int64]:
-    return np.bincount(labels_fg, minlength=n + 1)[1:].astype(np.int64)
+@dataclass(frozen=True)
+class ComponentPair:
+    """Connected components of a prediction and a truth, read at the voxels of their union.
+
+    Matching and the autoPET volumes need only the voxels where either mask is set, so
+    both sides are labelled once (:func:`label_pair`) and kept as two label vectors over
+    those voxels.
+
+    Attributes
+    ----------
+    pred_labels : (V,) int64 ndarray
+        Prediction component (1..``n_pred``, 0 = none) of each of the V voxels of
+        prediction ∪ truth.
+    n_pred : int
+        Number of predicted components.
+    true_labels : (V,) int64 ndarray
+        Truth component (1..``n_true``, 0 = none) of the same voxels.
+    n_true : int
+        Number of true components.
+    connectivity : int
+        6, 18 or 26, the connectivity the components were labelled with.
+    """
+
+    pred_labels: NDArray[np.int64]
+    n_pred: int
+    true_labels: NDArray[np.int64]
+    n_true: int
+    connectivity: int
+
+    def __post_init__(self) -> None:
+        if self.pred_labels.shape != self.true_labels.shape or self.pred_labels.ndim != 1:
+            raise ValueError(
+                "pred_labels and true_labels must be 1D vectors over the same voxels, got "
+                f"shapes {self.pred_labels.shape} and {self.true_labels.shape}"
+            )
+
+    @property
+    def voxel_counts(self) -> tuple[int, int, int]:
+        """``(tp, fp, fn)`` voxel counts of the two masks."""
+        in_p, in_t = self.pred_labels > 0, self.true_labels > 0
+        tp = int(np.count_nonzero(in_p & in_t))
+        return tp, int(np.count_nonzero(in_p)) - tp, int(np.count_nonzero(in_t)) - tp
 
 
-def _match_components(
-    pred_fg: NDArray[np.integer],
-    n_pred: int,
-    true_fg: NDArray[np.integer],
-    n_true: int,
+def _union_box(union: NDArray[np.bool_]) -> tuple[slice, ...] | None:
+    """Bounding box of ``union`` with one voxel of margin (components stay whole)."""
+    box = []
+    for axis in range(union.ndim):
+        other = tuple(a for a in range(union.ndim) if a != axis)
+        hit = np.flatnonzero(union.any(axis=other))
+        if hit.size == 0:
+            return None
+        box.append(slice(max(hit[0] - 1, 0), hit[-1] + 2))
+    return tuple(box)
+
+
+def label_pair(
+    pred: ArrayLike, truth: ArrayLike, connectivity: int = DEFAULT_CONNECTIVITY
+) -> ComponentPair:
+    """Label the connected components of a prediction and a truth once, for reuse.
+
+    Labelling runs on the bounding box of prediction ∪ truth (one voxel of margin), which
+    gives the same components as the whole volume at a fraction of the cost.
+
+    Parameters
+    ----------
+    pred, truth : (Z, Y, X) ndarray
+        Prediction and truth, read as ``> 0``.
+    connectivity : int
+        6, 18 or 26 (default 26, petseg's lesion definition).
+
+    Returns
+    -------
+    ComponentPair
+    """
+    connectivity = check_connectivity(connectivity)
+    p, t = _pair(pred, truth)
+    box = _union_box(p | t)
+    if box is None:
+        none = np.zeros(0, dtype=np.int64)
+        return ComponentPair(none, 0, none.copy(), 0, connectivity)
+    p, t = p[box], t[box]
+    fg = np.flatnonzero(p | t)
+    lp = label_components(p, connectivity)
+    lt = label_components(t, connectivity)
+    return ComponentPair(
+        pred_labels=lp.ravel()[fg].astype(np.int64),
+        n_pred=int(lp.max()),
+        true_labels=lt.ravel()[fg].astype(np.int64),
+        n_true=int(lt.max()),
+        connectivity=connectivity,
+    )
+
+
+def _component_sizes(labels: NDArray[np.int64], n: int) -> NDArray[np.int64]:
+    return np.bincount(labels, minlength=n + 1)[1:].astype(np.int64)
+
+
+def _greedy_one_to_one(
+    cand_pred: NDArray[np.int64], cand_true: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Indices of the pairs kept when each lesion may be used once, in the given order."""
+    used_p: set[int] = set()
+    used_t: set[int] = set()
+    keep = []
+    for k, (p, t) in enumerate(zip(cand_pred.tolist(), cand_true.tolist(), strict=True)):
+        if p not in used_p and t not in used_t:
+            used_p.add(p)
+            used_t.add(t)
+            keep.append(k)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def match_components(
+    pair: ComponentPair,
     *,
-    criterion: str,
-    iou_threshold: float,
-    matching: str,
-    connectivity: int,
-    empty: str,
+    criterion: Criterion = DEFAULT_CRITERION,
+    iou_threshold: float = 0.5,
+    matching: Matching = DEFAULT_MATCHING,
+    empty: EmptyPolicy = "nan",
 ) -> LesionMatch:
-    """Match components given their labels at the foreground voxels (pred ∪ truth) only."""
-    pred_fg = pred_fg.astype(np.int64, copy=False)
-    true_fg = true_fg.astype(np.int64, copy=False)
-    pred_sizes = _component_sizes(pred_fg, n_pred)
-    true_sizes = _component_sizes(true_fg, n_true)
-    both = (pred_fg > 0) & (true_fg > 0)
-    keys = pred_fg[both] * (n_true + 1) + true_fg[both]
-    keys, inter = np.unique(keys, return_counts=True)
+    """Match the labelled components of a prediction to those of the truth.
+
+    Parameters
+    ----------
+    pair : ComponentPair
+        Both sides' components, from :func:`label_pair`.
+    criterion, iou_threshold, matching, empty
+        As in :func:`match_lesions`.
+
+    Returns
+    -------
+    LesionMatch
+    """
+    _check_match_options(criterion, iou_threshold, matching, empty)
+    pred_l, true_l = pair.pred_labels, pair.true_labels
+    n_pred, n_true = pair.n_pred, pair.n_true
+    pred_sizes = _component_sizes(pred_l, n_pred)
+    true_sizes = _component_sizes(true_l, n_true)
+    both = (pred_l > 0) & (true_l > 0)
+    keys, inter = np.unique(pred_l[both] * (n_true + 1) + true_l[both], return_counts=True)
     cand_pred, cand_true = np.divmod(keys, n_true + 1)
     inter = inter.astype(np.int64)
-    union = pred_sizes[cand_pred - 1] + true_sizes[cand_true - 1] - inter
-    iou = inter / union
-    if criterion == "iou":
-        ok = iou >= iou_threshold
-    else:
-        ok = inter > 0
+    iou = inter / (pred_sizes[cand_pred - 1] + true_sizes[cand_true - 1] - inter)
+    ok = iou >= iou_threshold if criterion == "iou" else inter > 0
     cand_pred, cand_true, inter, iou = cand_pred[ok], cand_true[ok], inter[ok], iou[ok]
 
     if matching != "many-to-many" and cand_pred.size:
@@ -350,18 +522,9 @@ def _match_components(
         order = np.lexsort((cand_pred, cand_true, -iou))
         cand_pred, cand_true, inter = cand_pred[order], cand_true[order], inter[order]
         if matching == "many-to-one":
-            _, first = np.unique(cand_pred, return_index=True)
-            keep = np.sort(first)
-        else:  # one-to-one: greedy, each lesion used at most once
-            used_p: set[int] = set()
-            used_t: set[int] = set()
-            keep_list = []
-            for k, (p, t) in enumerate(zip(cand_pred.tolist(), cand_true.tolist(), strict=True)):
-                if p not in used_p and t not in used_t:
-                    used_p.add(p)
-                    used_t.add(t)
-                    keep_list.append(k)
-            keep = np.asarray(keep_list, dtype=np.int64)
+            keep = np.sort(np.unique(cand_pred, return_index=True)[1])
+        else:
+            keep = _greedy_one_to_one(cand_pred, cand_true)
         cand_pred, cand_true, inter = cand_pred[keep], cand_true[keep], inter[keep]
 
     order = np.lexsort((cand_pred, cand_true))
@@ -385,7 +548,7 @@ def _match_components(
         per_lesion_dice=per_lesion,
         criterion=criterion,
         matching=matching,
-        connectivity=connectivity,
+        connectivity=pair.connectivity,
         empty=empty,
     )
 
@@ -412,13 +575,18 @@ def match_lesions(
 
     Parameters
     ----------
-    pred, truth : (Z, Y, X) arrays, read as ``> 0``; lesions are their connected
-        components (:func:`petseg.lesions.label_components`)
-    connectivity : 6, 18 or 26 (default 26, petseg's lesion definition)
-    criterion : ``"overlap"`` (a pair qualifies when it shares at least one voxel) or
-        ``"iou"`` (IoU ≥ ``iou_threshold``, as panoptica's ``NaiveThresholdMatching``)
-    iou_threshold : used with ``criterion="iou"``
-    matching : ``"one-to-one"``: qualifying pairs taken greedily by decreasing IoU, each
+    pred, truth : (Z, Y, X) ndarray
+        Prediction and truth, read as ``> 0``; lesions are their connected components
+        (:func:`petseg.lesions.label_components`).
+    connectivity : int
+        6, 18 or 26 (default 26, petseg's lesion definition).
+    criterion : str
+        ``"overlap"`` (a pair qualifies when it shares at least one voxel) or ``"iou"``
+        (IoU ≥ ``iou_threshold``, as panoptica's ``NaiveThresholdMatching``).
+    iou_threshold : float
+        In (0, 1]; used with ``criterion="iou"``.
+    matching : str
+        ``"one-to-one"``: qualifying pairs taken greedily by decreasing IoU, each
         lesion used at most once (panoptica ``allow_many_to_one=False``);
         ``"many-to-one"``: each predicted lesion goes to its best qualifying true lesion,
         a true lesion may collect several predictions (panoptica
@@ -426,27 +594,18 @@ def match_lesions(
         counts, so a true lesion is detected when any qualifying prediction touches it and
         a predicted lesion is a false positive only when it qualifies with no true lesion
         (with ``"overlap"`` this is the autoPET FP/FN component rule).
-    empty : policy for 0/0 in the lesion-wise ratios (see :data:`EMPTY_POLICIES`)
+    empty : str
+        Policy for 0/0 in the lesion-wise ratios (see :data:`EMPTY_POLICIES`).
 
     Returns
     -------
     LesionMatch
     """
-    connectivity = check_connectivity(connectivity)
-    _check_match_options(criterion, iou_threshold, matching, empty)
-    p, t = _pair(pred, truth)
-    lp = label_components(p, connectivity)
-    lt = label_components(t, connectivity)
-    fg = np.flatnonzero(p | t)
-    return _match_components(
-        lp.ravel()[fg],
-        int(lp.max(initial=0)),
-        lt.ravel()[fg],
-        int(lt.max(initial=0)),
+    return match_components(
+        label_pair(pred, truth, connectivity),
         criterion=criterion,
         iou_threshold=iou_threshold,
         matching=matching,
-        connectivity=connectivity,
         empty=empty,
     )
 
@@ -468,6 +627,7 @@ class AutoPETMetrics:
     fn_volume_ml: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The three values under the ``per_case.csv`` column names."""
         return {
             "autopet_dice": self.dice,
             "fp_volume_ml": self.fp_volume_ml,
@@ -475,30 +635,40 @@ class AutoPETMetrics:
         }
 
 
-def _untouched_voxels(labels_fg: NDArray[np.integer], n: int, other_fg: NDArray[np.bool_]) -> int:
-    """Voxels of the components (labels at foreground voxels) that share no voxel with ``other``."""
-    sizes = np.bincount(labels_fg, minlength=n + 1)
-    touched = np.bincount(labels_fg[other_fg], minlength=n + 1) > 0
+def _untouched_voxels(labels: NDArray[np.int64], n: int, other: NDArray[np.bool_]) -> int:
+    """Voxels of the components in ``labels`` that share no voxel with ``other``."""
+    sizes = np.bincount(labels, minlength=n + 1)
+    touched = np.bincount(labels[other], minlength=n + 1) > 0
     return int(sizes[1:][~touched[1:]].sum())
 
 
-def _autopet_from_fg(
-    pred_l: NDArray[np.integer],
-    n_pred: int,
-    true_l: NDArray[np.integer],
-    n_true: int,
-    voxel_volume_ml: float,
-) -> AutoPETMetrics:
-    p = pred_l > 0
-    t = true_l > 0
+def autopet_from_components(pair: ComponentPair, voxel_volume_ml: float) -> AutoPETMetrics:
+    """autoPET III Dice and FP/FN volumes from already labelled components.
+
+    Parameters
+    ----------
+    pair : ComponentPair
+        Both sides' components (:func:`label_pair`; the challenge uses 18-connectivity).
+    voxel_volume_ml : float
+        Volume of one voxel in mL (``Geometry.voxel_volume_ml``).
+
+    Returns
+    -------
+    AutoPETMetrics
+        As :func:`autopet_metrics`.
+    """
+    if not voxel_volume_ml > 0:
+        raise ValueError(f"voxel_volume_ml must be positive, got {voxel_volume_ml}")
+    p = pair.pred_labels > 0
+    t = pair.true_labels > 0
     n_t = int(t.sum())
     if n_t == 0:
         dice = float("nan")
         fn_ml = float("nan")
     else:
         dice = 2.0 * int((p & t).sum()) / (int(p.sum()) + n_t)
-        fn_ml = float(_untouched_voxels(true_l, n_true, p) * voxel_volume_ml)
-    fp_ml = float(_untouched_voxels(pred_l, n_pred, t) * voxel_volume_ml)
+        fn_ml = float(_untouched_voxels(pair.true_labels, pair.n_true, p) * voxel_volume_ml)
+    fp_ml = float(_untouched_voxels(pair.pred_labels, pair.n_pred, t) * voxel_volume_ml)
     return AutoPETMetrics(dice=dice, fp_volume_ml=fp_ml, fn_volume_ml=fn_ml)
 
 
@@ -513,9 +683,12 @@ def autopet_metrics(
 
     Parameters
     ----------
-    pred, truth : (Z, Y, X) arrays, read as ``> 0``
-    voxel_volume_ml : volume of one voxel in mL (``Geometry.voxel_volume_ml``)
-    connectivity : component connectivity, 18 in the challenge script
+    pred, truth : (Z, Y, X) ndarray
+        Prediction and truth, read as ``> 0``.
+    voxel_volume_ml : float
+        Volume of one voxel in mL (``Geometry.voxel_volume_ml``).
+    connectivity : int
+        Component connectivity, 18 in the challenge script.
 
     Returns
     -------
@@ -524,20 +697,7 @@ def autopet_metrics(
         empty prediction: FP volume 0, Dice 0 and FN volume = truth volume when the
         truth is not empty.
     """
-    connectivity = check_connectivity(connectivity)
-    if voxel_volume_ml <= 0:
-        raise ValueError(f"voxel_volume_ml must be positive, got {voxel_volume_ml}")
-    p, t = _pair(pred, truth)
-    lp = label_components(p, connectivity)
-    lt = label_components(t, connectivity)
-    fg = np.flatnonzero(p | t)
-    return _autopet_from_fg(
-        lp.ravel()[fg],
-        int(lp.max(initial=0)),
-        lt.ravel()[fg],
-        int(lt.max(initial=0)),
-        voxel_volume_ml,
-    )
+    return autopet_from_components(label_pair(pred, truth, connectivity), voxel_volume_ml)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -554,6 +714,7 @@ class ScoreResult:
     n_minor: int
 
     def to_dict(self) -> dict[str, Any]:
+        """Score and counts under the ``per_case.csv`` column names."""
         return {
             "score": self.score,
             "score_missed": self.n_missed,
@@ -590,10 +751,19 @@ def score_case(n_true: int, n_missed: int, n_false_positive: int, n_minor: int) 
 
     Parameters
     ----------
-    n_true : true lesions in the case
-    n_missed : true lesions not detected
-    n_false_positive : predicted lesions matching no true lesion
-    n_minor : detected lesions that are only partly right (see :data:`MINOR_DICE_CUT`)
+    n_true : int
+        True lesions in the case.
+    n_missed : int
+        True lesions not detected.
+    n_false_positive : int
+        Predicted lesions matching no true lesion.
+    n_minor : int
+        Detected lesions that are only partly right (see :data:`MINOR_DICE_CUT`).
+
+    Returns
+    -------
+    int
+        The score, 1 (perfect) to 5 (non-usable); names in :data:`SCORE_NAMES`.
     """
     for name, value in (
         ("n_true", n_true),
@@ -619,8 +789,20 @@ def score_case(n_true: int, n_missed: int, n_false_positive: int, n_minor: int) 
 
 
 def score_from_match(match: LesionMatch, *, minor_dice: float = MINOR_DICE_CUT) -> ScoreResult:
-    """Table 1 score of one case: missed and false-positive lesions from ``match``; a
-    *minor* error is a detected true lesion whose per-lesion Dice is below ``minor_dice``."""
+    """Table 1 score of one case from its lesion matching.
+
+    Parameters
+    ----------
+    match : LesionMatch
+        Missed and false-positive lesions come from here.
+    minor_dice : float
+        In [0, 1]: a detected true lesion whose per-lesion Dice is below this is a
+        *minor* error.
+
+    Returns
+    -------
+    ScoreResult
+    """
     if not 0.0 <= minor_dice <= 1.0:
         raise ValueError(f"minor_dice must be in [0, 1], got {minor_dice}")
     found = match.per_lesion_dice[~np.isnan(match.per_lesion_dice)]
@@ -635,8 +817,25 @@ def score_from_match(match: LesionMatch, *, minor_dice: float = MINOR_DICE_CUT) 
 def negative_control_case(
     pred: ArrayLike, voxel_volume_ml: float, *, connectivity: int = DEFAULT_CONNECTIVITY
 ) -> tuple[int, float]:
-    """Number of segmented volumes (connected components) and their total volume in mL."""
-    mask = _binary("prediction", pred)
+    """Number of segmented volumes (connected components) and their total volume.
+
+    Parameters
+    ----------
+    pred : (Z, Y, X) ndarray
+        Prediction of a case without true lesions, read as ``> 0``.
+    voxel_volume_ml : float
+        Volume of one voxel in mL.
+    connectivity : int
+        6, 18 or 26.
+
+    Returns
+    -------
+    n_volumes : int
+        Connected components of the prediction.
+    volume_ml : float
+        Their total volume in mL.
+    """
+    mask = _binary(pred)
     labels = label_components(mask, check_connectivity(connectivity))
     return int(labels.max(initial=0)), float(np.count_nonzero(mask) * voxel_volume_ml)
 
@@ -646,11 +845,23 @@ def negative_control_summary(
 ) -> dict[str, Any]:
     """Cohort summary of negative controls as Carlsen reports it.
 
-    Returns ``n_cases``, ``n_none`` / ``share_none`` (no segmented volume),
-    ``n_at_most_limit`` / ``share_at_most_limit`` (total volume ≤ ``limit_ml`` mL),
-    ``median_volume_ml`` (median total volume over all cases, zeros included),
-    ``max_volume_ml`` and ``max_n_volumes``. Shares are fractions in [0, 1]; NaN without
-    cases.
+    Parameters
+    ----------
+    n_volumes : (n_cases,) int ndarray
+        Segmented volumes (components) per case.
+    volumes_ml : (n_cases,) float ndarray
+        Total segmented volume per case in mL.
+    limit_ml : float
+        The volume limit in mL (Carlsen: 1.5 mL).
+
+    Returns
+    -------
+    dict
+        ``n_cases``, ``n_none`` / ``share_none`` (no segmented volume),
+        ``n_at_most_limit`` / ``share_at_most_limit`` (total volume ≤ ``limit_ml`` mL),
+        ``median_volume_ml`` (median total volume over all cases, zeros included),
+        ``max_volume_ml`` and ``max_n_volumes``. Shares are fractions in [0, 1]; NaN
+        without cases.
     """
     counts = np.asarray(n_volumes, dtype=np.int64).ravel()
     vols = np.asarray(volumes_ml, dtype=np.float64).ravel()
@@ -671,175 +882,3 @@ def negative_control_summary(
         "max_volume_ml": float(vols.max()) if n else nan,
         "max_n_volumes": int(counts.max()) if n else 0,
     }
-
-
-# ----------------------------------------------------------------------------- Rainio thresholds
-
-
-def dice_curve(
-    image: ArrayLike,
-    truth: ArrayLike,
-    thresholds: ArrayLike = RAINIO_THRESHOLDS,
-    *,
-    empty: EmptyPolicy = "nan",
-) -> NDArray[np.float64]:
-    """Dice of ``image > t`` against ``truth`` for every threshold ``t`` (strict ``>``).
-
-    Sorts the values once and counts with ``searchsorted``, so a 64×64 slice over the
-    100-step grid takes tens of microseconds.
-
-    Parameters
-    ----------
-    image : array of any shape (a slice scaled to [0, 1] in Rainio)
-    truth : array of the same shape, read as ``> 0``
-    thresholds : 1D array
-    empty : policy when both ``image > t`` and the truth are empty
-
-    Returns
-    -------
-    (len(thresholds),) float64 ndarray
-    """
-    check_choice("empty", empty, EMPTY_POLICIES)
-    img = np.asarray(image, dtype=np.float64)
-    t = _binary("truth", truth)
-    if img.shape != t.shape:
-        raise ValueError(f"image and truth must have the same shape, got {img.shape} and {t.shape}")
-    thr = np.asarray(thresholds, dtype=np.float64).ravel()
-    values = np.sort(img.ravel())
-    positives = np.sort(img[t])
-    n_pred = values.size - np.searchsorted(values, thr, side="right")
-    tp = positives.size - np.searchsorted(positives, thr, side="right")
-    den = n_pred + positives.size
-    out = np.empty(thr.shape, dtype=np.float64)
-    ok = den > 0
-    out[ok] = 2.0 * tp[ok] / den[ok]
-    out[~ok] = _ratio(0, 0, empty)
-    if empty == "autopet" and positives.size == 0:
-        out[:] = np.nan
-    return out
-
-
-def optimal_threshold(
-    image: ArrayLike, truth: ArrayLike, thresholds: ArrayLike = RAINIO_THRESHOLDS
-) -> tuple[float, float]:
-    """Rainio's optimal threshold of one slice: the grid value maximising Dice.
-
-    Pixels are positive when strictly greater than the threshold; when several thresholds
-    give the same maximal Dice the first (lowest) wins.
-
-    Returns
-    -------
-    (threshold, dice)
-
-    Raises
-    ------
-    ValueError
-        If the truth is empty (Dice is then 0 or undefined at every threshold; Rainio's
-        slices all contain tumour).
-    """
-    if not np.any(_binary("truth", truth)):
-        raise ValueError("optimal_threshold needs a slice whose truth mask is not empty")
-    thr = np.asarray(thresholds, dtype=np.float64).ravel()
-    curve = dice_curve(image, truth, thr)
-    k = int(np.argmax(curve))
-    return float(thr[k]), float(curve[k])
-
-
-def _stack(images: ArrayLike, truths: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    imgs = np.asarray(images, dtype=np.float64)
-    tru = _binary("truths", truths)
-    if imgs.shape != tru.shape or imgs.ndim < 2:
-        raise ValueError(
-            "images and truths must be stacks of equal shape (n_slices, ...), "
-            f"got {imgs.shape} and {tru.shape}"
-        )
-    return imgs, tru
-
-
-def _curves(
-    imgs: NDArray[np.float64], tru: NDArray[np.bool_], thr: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    return np.stack([dice_curve(i, t, thr) for i, t in zip(imgs, tru, strict=True)])
-
-
-def best_constant_threshold(
-    images: ArrayLike,
-    truths: ArrayLike,
-    thresholds: ArrayLike = RAINIO_THRESHOLDS,
-    *,
-    statistic: Literal["median", "mean"] = "median",
-) -> tuple[float, float]:
-    """The single grid threshold that maximises the median (Rainio) or mean Dice over a set.
-
-    Parameters
-    ----------
-    images, truths : (n_slices, H, W) stacks
-    thresholds : 1D grid; first maximum wins
-
-    Returns
-    -------
-    (threshold, statistic of the Dice over the set at that threshold)
-    """
-    check_choice("statistic", statistic, ("median", "mean"))
-    imgs, tru = _stack(images, truths)
-    thr = np.asarray(thresholds, dtype=np.float64).ravel()
-    curves = _curves(imgs, tru, thr)
-    agg = np.nanmedian(curves, axis=0) if statistic == "median" else np.nanmean(curves, axis=0)
-    k = int(np.argmax(agg))
-    return float(thr[k]), float(agg[k])
-
-
-@dataclass(frozen=True)
-class OracleResult:
-    """Rainio's oracle analysis of a set of slices.
-
-    ``optimal_thresholds`` / ``optimal_dice``: per slice, the best grid threshold and its
-    Dice; ``constant_threshold``: the best single threshold (by median Dice) and
-    ``constant_dice`` the per-slice Dice with it.
-    """
-
-    optimal_thresholds: NDArray[np.float64]
-    optimal_dice: NDArray[np.float64]
-    constant_threshold: float
-    constant_dice: NDArray[np.float64]
-
-    def summary(self) -> dict[str, float]:
-        from petseg.stats import median_iqr
-
-        o_med, o_iqr = median_iqr(self.optimal_dice)
-        c_med, c_iqr = median_iqr(self.constant_dice)
-        return {
-            "n_slices": int(self.optimal_dice.size),
-            "optimal_median_dice": o_med,
-            "optimal_iqr_dice": o_iqr,
-            "constant_threshold": self.constant_threshold,
-            "constant_median_dice": c_med,
-            "constant_iqr_dice": c_iqr,
-        }
-
-
-def oracle_analysis(
-    images: ArrayLike, truths: ArrayLike, thresholds: ArrayLike = RAINIO_THRESHOLDS
-) -> OracleResult:
-    """Per-slice optimal thresholds and the best constant threshold (Rainio "Results").
-
-    Parameters
-    ----------
-    images, truths : (n_slices, H, W) stacks; every truth slice must contain tumour
-    """
-    imgs, tru = _stack(images, truths)
-    empty = ~tru.reshape(tru.shape[0], -1).any(axis=1)
-    if empty.any():
-        raise ValueError(
-            f"oracle_analysis needs tumour in every truth slice; slices {np.flatnonzero(empty).tolist()} are empty"
-        )
-    thr = np.asarray(thresholds, dtype=np.float64).ravel()
-    curves = _curves(imgs, tru, thr)
-    best = np.argmax(curves, axis=1)
-    k = int(np.argmax(np.median(curves, axis=0)))
-    return OracleResult(
-        optimal_thresholds=thr[best],
-        optimal_dice=curves[np.arange(curves.shape[0]), best],
-        constant_threshold=float(thr[k]),
-        constant_dice=curves[:, k].copy(),
-    )

@@ -63,7 +63,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _phantom_series(tmp_path: Path, geometry: Geometry, labels: np.ndarray, **kw) -> list[Path]:
-    """A PET series in Bq/mL written by the I/O engineer's DICOM writer: background SUV 1,
+    """A PET series in Bq/mL written by petseg.io.dicom_write: background SUV 1,
     lesions SUV 8."""
     suv = np.where(labels > 0, 8.0, 1.0).astype(np.float32)
     return write_pet_series(

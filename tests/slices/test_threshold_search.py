@@ -6,12 +6,20 @@ import pytest
 from petseg.slices.threshold_search import (
     THRESHOLD_GRID,
     best_constant_threshold,
-    dice,
     dice_at_thresholds,
     dice_curves,
-    dice_curves_loop,
     optimal_thresholds,
 )
+
+
+def _loop_dice_curves(images, truths, grid=THRESHOLD_GRID):
+    """The definition, one threshold at a time: Dice of ``image > t`` per image."""
+    out = np.empty((len(images), len(grid)))
+    for i, (image, truth) in enumerate(zip(images, truths, strict=True)):
+        for k, t in enumerate(grid):
+            pred = image > t
+            out[i, k] = 2 * np.sum(pred & truth) / (pred.sum() + truth.sum())
+    return out
 
 
 def test_grid_is_two_digit_values():
@@ -47,31 +55,46 @@ def test_strict_greater_than_at_grid_values():
     assert curve[50] == 0.0
 
 
-def test_flat_slice_and_empty_mask_policy():
+def test_flat_slice_with_tumour():
     flat = np.zeros((1, 4, 4))  # a flat slice scales to all zeros: nothing is > t
     truth = np.zeros((1, 4, 4), bool)
-    assert np.all(dice_curves(flat, truth) == 1.0)  # both empty: Dice 1 (declared policy)
     truth[0, 0, 0] = True
     assert np.all(dice_curves(flat, truth) == 0.0)  # tumour but nothing predicted
     thr, best = optimal_thresholds(flat, truth)
     assert thr[0] == 0.0 and best[0] == 0.0  # all tie at 0: the first wins
-    empty_truth = np.zeros((1, 2, 2), bool)
-    assert dice(np.ones((1, 2, 2), bool), empty_truth)[0] == 0.0
 
 
-def test_vectorised_equals_loop_and_independent_metrics():
-    # Independent implementation: petseg.metrics.dice_curve (evaluation engineer's, sorts
-    # each slice); the per-threshold loop is the straightforward definition.
-    metrics = pytest.importorskip("petseg.metrics")
+def test_empty_truth_is_refused_naming_the_images():
+    # Rainio's slices all hold tumour; without tumour no threshold is optimal.
+    images = np.random.default_rng(0).random((4, 3, 3))
+    truths = np.zeros((4, 3, 3), bool)
+    truths[0, 1, 1] = truths[2, 0, 0] = True
+    for search in (dice_curves, optimal_thresholds, best_constant_threshold):
+        with pytest.raises(ValueError, match=r"truth images 1, 3 \(2 of 4\) hold no tumour"):
+            search(images, truths)
+    with pytest.raises(ValueError, match="hold no tumour"):
+        dice_at_thresholds(images, truths, 0.5)
+
+
+def test_vectorised_equals_the_definition():
     rng = np.random.default_rng(3)
     images = rng.random((20, 16, 16)).round(2)  # many pixels exactly on grid values
     truths = images + rng.normal(0, 0.2, images.shape) > 0.6
+    truths[:, 0, 0] = True
     fast = dice_curves(images, truths)
-    np.testing.assert_array_equal(fast, dice_curves_loop(images, truths))
-    for img, tru, row in zip(images, truths, fast, strict=True):
-        np.testing.assert_allclose(row, metrics.dice_curve(img, tru), rtol=0, atol=1e-12)
-        thr, _ = metrics.optimal_threshold(img, tru)
-        assert THRESHOLD_GRID[np.argmax(row)] == thr
+    np.testing.assert_allclose(fast, _loop_dice_curves(images, truths), rtol=0, atol=1e-15)
+    thr, best = optimal_thresholds(images, truths)
+    np.testing.assert_array_equal(thr, THRESHOLD_GRID[np.argmax(fast, axis=1)])
+    np.testing.assert_array_equal(best, fast.max(axis=1))
+
+
+def test_one_64x64_slice_with_values_on_the_grid():
+    rng = np.random.default_rng(3)
+    image = rng.uniform(size=(1, 64, 64)).astype(np.float32)
+    image[0, ::7, ::5] = 0.41  # values exactly on grid points exercise the strict '>'
+    truth = image > 0.6
+    truth[0, :3] = ~truth[0, :3]
+    np.testing.assert_array_equal(dice_curves(image, truth), _loop_dice_curves(image, truth))
 
 
 def test_best_constant_threshold_uses_the_median():
@@ -100,4 +123,4 @@ def test_float32_fast_path_is_exact_at_grid_values():
     images[:, :] = rng.permutation(images.T).T
     truths = rng.random(images.shape) > 0.5
     truths[:, 0] = True
-    np.testing.assert_array_equal(dice_curves(images, truths), dice_curves_loop(images, truths))
+    np.testing.assert_array_equal(dice_curves(images, truths), _loop_dice_curves(images, truths))

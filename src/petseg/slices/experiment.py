@@ -43,7 +43,6 @@ __all__ = [
     "METHODS",
     "ExperimentConfig",
     "ExperimentResult",
-    "fig3_statistics",
     "patient_folds",
     "run_experiment",
     "table4",
@@ -353,12 +352,3 @@ def table5(result: ExperimentResult) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def fig3_statistics(
-    optimal: NDArray[np.floating], predicted: NDArray[np.floating]
-) -> dict[str, float]:
-    """Least-squares line of predicted on optimal thresholds, Pearson r and R² (Fig. 3)."""
-    from petseg.stats import linear_fit
-
-    return linear_fit(optimal, predicted)

@@ -7,9 +7,7 @@ the parameters and the inputs that produced it.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import os
 from pathlib import Path
@@ -19,7 +17,10 @@ import numpy as np
 
 from petseg.io.atomic import atomic_dir, atomic_file, write_json_atomic
 from petseg.jsonable import to_jsonable
+from petseg.reporting import csv_text, experiment_markdown
 from petseg.slices.build import SliceSet
+from petseg.slices.experiment import METHODS, ExperimentResult, table4, table5
+from petseg.stats import linear_fit
 
 __all__ = [
     "MODEL_FILES",
@@ -71,221 +72,165 @@ def load_slice_set(path: str | os.PathLike[str]) -> SliceSet:
         )
 
 
-def _csv_text(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(
-            {
-                k: (f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v))
-                for k, v in row.items()
-            }
-        )
-    return buf.getvalue()
+def _example_rows(table: dict[str, np.ndarray]) -> list[int]:
+    """Fig. 4's slices: fold 1 at the 10th, 50th and 90th percentile of method 2's Dice."""
+    first = np.flatnonzero(table["fold"] == 1)
+    order = first[np.argsort(table["dice_method2"][first], kind="stable")]
+    return sorted({int(order[int(q * (len(order) - 1))]) for q in (0.1, 0.5, 0.9)})
 
 
-def _markdown(t4: list[dict[str, Any]], t5: list[dict[str, Any]], pet_constant: dict) -> str:
-    cols = ("method1", "method2", "method3", "oracle", "pet_constant_all", "pet_constant_train")
-    lines = [
-        "Table 4 - Dice median (IQR) per test fold and pooled",
-        "",
-        "| fold | n | " + " | ".join(cols) + " |",
-        "|---|---|" + "---|" * len(cols),
-    ]
-    for r in t4:
-        cells = [f"{r[c]['median']:.3f} ({r[c]['iqr']:.3f})" for c in cols]
-        lines.append(f"| {r['fold']} | {r['method1']['n']} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"Best constant threshold over all PET slices: {pet_constant['threshold']:.2f} "
-        f"(median Dice {pet_constant['median_dice']:.3f}).",
-        "",
-        "Table 5 - Wilcoxon signed-rank p-values",
-        "",
-        "| fold | 1st vs 2nd | 1st vs 3rd | 2nd vs 3rd |",
-        "|---|---|---|---|",
-    ]
-    for r in t5:
-        cells = [
-            "n/a" if r[k] is None else f"{r[k]:.3g}"
-            for k in ("method1_vs_method2", "method1_vs_method3", "method2_vs_method3")
-        ]
-        lines.append(f"| {r['fold']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _fig3(path: Path, table: dict[str, np.ndarray], fit: dict[str, float], fold: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sel = table["fold"] == fold
-    x, y = table["optimal_threshold_pet"][sel], table["predicted_threshold_method2"][sel]
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
-    ax.scatter(x, y, s=10, alpha=0.6)
-    line = np.array([0.0, 1.0])
-    ax.plot(line, fit["slope"] * line + fit["intercept"], "r-", label="least squares")
-    ax.plot(line, line, "k:", lw=0.8, label="identity")
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1),
-        xlabel="optimal threshold",
-        ylabel="predicted threshold (method 2)",
-        title=(
-            f"fold {fold}: slope {fit['slope']:.3f}, intercept {fit['intercept']:.3f}\n"
-            f"Pearson r {fit['pearson_r']:.3f}, R² {fit['r_squared']:.3f}"
-        ),
-    )
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def _fig4(path: Path, slices: SliceSet, result: Any, rows: list[int]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _save_figures(
+    folder: Path, slices: SliceSet, result: ExperimentResult, fit: dict[str, Any]
+) -> None:
+    """``fig3.png`` (fold 1's predicted vs optimal thresholds) and ``fig4.png``."""
+    from petseg.reporting import slice_examples_figure, threshold_fit_figure
 
     t = result.table
-    titles = ("PET", "truth", "U-Net output", "method 1", "method 2", "method 3")
-    fig, axes = plt.subplots(len(rows), 6, figsize=(12, 2.1 * len(rows)), dpi=90, squeeze=False)
-    for r, i in enumerate(rows):
-        out = result.unet_output[i]
-        panels = (
-            (slices.images[i], ""),
-            (slices.masks[i], ""),
-            (out, ""),
-            (
-                out > t["constant_threshold_method1"][i],
-                f"t={t['constant_threshold_method1'][i]:.2f}",
-            ),
-            (
-                slices.images[i] > t["predicted_threshold_method2"][i],
-                f"t={t['predicted_threshold_method2'][i]:.3f}",
-            ),
-            (
-                out > t["predicted_threshold_method3"][i],
-                f"t={t['predicted_threshold_method3'][i]:.3f}",
-            ),
-        )
-        dices = ("", "", "", t["dice_method1"][i], t["dice_method2"][i], t["dice_method3"][i])
-        for c, ((img, note), d) in enumerate(zip(panels, dices, strict=True)):
-            ax = axes[r, c]
-            ax.imshow(img, cmap="gray_r" if c == 0 else "gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            label = titles[c] if r == 0 else ""
-            if d != "":
-                label = f"{label}\n{note} Dice {d:.3f}".strip()
-            if c == 0:
-                label = f"{label}\n{t['patient'][i]} k={t['slice'][i]}".strip()
-            ax.set_title(label, fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    fold1 = t["fold"] == 1
+    fig = threshold_fit_figure(
+        t["optimal_threshold_pet"][fold1],
+        t["predicted_threshold_method2"][fold1],
+        fit,
+        title="fold 1",
+        ylabel="predicted threshold (method 2)",
+    )
+    fig.savefig(folder / "fig3.png")
+    rows = _example_rows(t)
+    fig = slice_examples_figure(
+        slices.images[rows],
+        slices.masks[rows],
+        result.unet_output[rows],
+        [
+            t[f"{c}_threshold_method{k}"][rows]
+            for c, k in (("constant", 1), ("predicted", 2), ("predicted", 3))
+        ],
+        [t[f"dice_method{k}"][rows] for k in (1, 2, 3)],
+        [f"{t['patient'][i]} k={t['slice'][i]}" for i in rows],
+    )
+    fig.savefig(folder / "fig4.png")
+
+
+def _fig3_fits(t: dict[str, np.ndarray], n_folds: int) -> dict[str, dict[str, float]]:
+    """Least-squares line of method 2's predicted on the optimal thresholds, per fold and all."""
+    opt, pred = t["optimal_threshold_pet"], t["predicted_threshold_method2"]
+    fits = {
+        f"fold_{f}": linear_fit(opt[t["fold"] == f], pred[t["fold"] == f])
+        for f in range(1, n_folds + 1)
+    }
+    fits["all"] = linear_fit(opt, pred)
+    return fits
+
+
+def _write_tables(
+    folder: Path, result: ExperimentResult
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``slices.csv``, ``table4.csv``, ``table5.csv``, ``tables.md``, ``threshold3d.csv``."""
+    t = result.table
+    t4, t5 = table4(result), table5(result)
+    rows = [
+        {k: (v[i].item() if isinstance(v[i], np.generic) else v[i]) for k, v in t.items()}
+        for i in range(len(t["fold"]))
+    ]
+    flat4 = [
+        {
+            "fold": r["fold"],
+            **{f"{c}_{s}": r[c][s] for c in r if c != "fold" for s in ("median", "iqr", "n")},
+        }
+        for r in t4
+    ]
+    tables = {"slices.csv": rows, "table4.csv": flat4, "table5.csv": t5}
+    if result.threshold3d is not None:
+        tables["threshold3d.csv"] = result.threshold3d["patients"]
+    for name, table in tables.items():
+        (folder / name).write_text(csv_text(table, digits=6), encoding="utf-8", newline="")
+    markdown = experiment_markdown(t4, t5, result.pet_constant)
+    (folder / "tables.md").write_text(markdown, encoding="utf-8")
+    return t4, t5
+
+
+def _save_models(folder: Path, result: ExperimentResult, info: dict[str, Any]) -> None:
+    """``models/fold_<k>/*.pt`` (state dicts) and ``models/models.json``."""
+    import torch
+
+    for f, models in enumerate(result.models, start=1):
+        sub = folder / f"fold_{f}"
+        sub.mkdir(parents=True)
+        for key, name in MODEL_FILES.items():
+            torch.save(models[key].state_dict(), sub / name)
+    write_json_atomic(folder / "models.json", to_jsonable(info))
 
 
 def write_experiment_outputs(
     out_dir: str | os.PathLike[str],
     slices: SliceSet,
-    result: Any,
+    result: ExperimentResult,
     *,
     inputs: dict[str, Any],
     force: bool = False,
 ) -> Path:
     """Write everything an :class:`~petseg.slices.experiment.ExperimentResult` holds.
 
-    Files: ``slices.csv`` (per slice), ``table4.csv``, ``table5.csv``, ``tables.md``,
-    ``threshold3d.csv`` (per patient, when run), ``summary.json`` (version, time,
-    inputs, parameters, tables, Fig. 3 statistics, per-fold details), ``fig3.png``,
-    ``fig4.png`` and ``models/fold_<k>/*.pt`` with ``models/models.json``.
-    """
-    import torch
+    Parameters
+    ----------
+    out_dir : path
+        The output folder; must not exist unless ``force``.
+    slices : SliceSet
+        The slices the experiment ran on.
+    result : ExperimentResult
+        What :func:`~petseg.slices.experiment.run_experiment` returned.
+    inputs : dict
+        JSON-ready description of the inputs (recorded in ``summary.json``).
+    force : bool
+        Replace an existing output folder.
 
+    Returns
+    -------
+    Path
+        ``out_dir``, holding ``slices.csv`` (per slice), ``table4.csv``, ``table5.csv``,
+        ``tables.md``, ``threshold3d.csv`` (per patient, when run), ``summary.json``
+        (version, time, inputs, parameters, tables, Fig. 3 statistics, per-fold
+        details), ``fig3.png``, ``fig4.png`` and ``models/fold_<k>/*.pt`` with
+        ``models/models.json``.
+    """
     from petseg import __version__
-    from petseg.slices.experiment import METHODS, fig3_statistics, table4, table5
 
     t = result.table
-    t4, t5 = table4(result), table5(result)
-    fig3 = {
-        f"fold_{f}": fig3_statistics(
-            t["optimal_threshold_pet"][t["fold"] == f],
-            t["predicted_threshold_method2"][t["fold"] == f],
-        )
-        for f in range(1, result.config.n_folds + 1)
-    }
-    fig3["all"] = fig3_statistics(t["optimal_threshold_pet"], t["predicted_threshold_method2"])
+    fig3 = _fig3_fits(t, result.config.n_folds)
     provenance = {
         "petseg_version": __version__,
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "inputs": inputs,
         "parameters": result.config.to_dict(),
     }
-    summary = {
-        **provenance,
-        "n_slices": len(t["fold"]),
-        "n_patients": len(set(t["patient"].tolist())),
-        "seconds": result.seconds,
-        "pet_constant_all_slices": result.pet_constant,
-        "table4": t4,
-        "table5": t5,
-        "fig3": fig3,
-        "folds": result.folds,
-        "threshold3d": None
-        if result.threshold3d is None
-        else {k: v for k, v in result.threshold3d.items() if k != "patients"},
-    }
-    first = np.flatnonzero(t["fold"] == 1)
-    # Fig. 4: the fold-1 slices at the 10th, 50th and 90th percentile of method 2's Dice.
-    order = first[np.argsort(t["dice_method2"][first], kind="stable")]
-    picks = sorted({int(order[int(q * (len(order) - 1))]) for q in (0.1, 0.5, 0.9)})
     with atomic_dir(out_dir, force=force) as tmp:
-        rows = [
-            {k: (v[i].item() if isinstance(v[i], np.generic) else v[i]) for k, v in t.items()}
-            for i in range(len(t["fold"]))
-        ]
-        (tmp / "slices.csv").write_text(_csv_text(rows), encoding="utf-8")
-        flat4 = [
-            {
-                "fold": r["fold"],
-                **{f"{c}_{s}": r[c][s] for c in r if c != "fold" for s in ("median", "iqr", "n")},
-            }
-            for r in t4
-        ]
-        (tmp / "table4.csv").write_text(_csv_text(flat4), encoding="utf-8")
-        (tmp / "table5.csv").write_text(_csv_text(t5), encoding="utf-8")
-        (tmp / "tables.md").write_text(_markdown(t4, t5, result.pet_constant), encoding="utf-8")
-        if result.threshold3d is not None:
-            (tmp / "threshold3d.csv").write_text(
-                _csv_text(result.threshold3d["patients"]), encoding="utf-8"
-            )
+        t4, t5 = _write_tables(tmp, result)
+        summary = {
+            **provenance,
+            "n_slices": len(t["fold"]),
+            "n_patients": len(set(t["patient"].tolist())),
+            "seconds": result.seconds,
+            "pet_constant_all_slices": result.pet_constant,
+            "table4": t4,
+            "table5": t5,
+            "fig3": fig3,
+            "folds": result.folds,
+            "threshold3d": None
+            if result.threshold3d is None
+            else {k: v for k, v in result.threshold3d.items() if k != "patients"},
+        }
         write_json_atomic(tmp / "summary.json", to_jsonable(summary))
-        _fig3(tmp / "fig3.png", t, fig3["fold_1"], 1)
-        _fig4(tmp / "fig4.png", slices, result, picks)
-        for f, models in enumerate(result.models, start=1):
-            folder = tmp / "models" / f"fold_{f}"
-            folder.mkdir(parents=True)
-            for key, name in MODEL_FILES.items():
-                torch.save(models[key].state_dict(), folder / name)
+        _save_figures(tmp, slices, result, fig3["fold_1"])
         if result.models:
-            write_json_atomic(
-                tmp / "models" / "models.json",
-                to_jsonable(
-                    {
-                        **provenance,
-                        "folds": len(result.models),
-                        "constant_thresholds_method1": [
-                            fd["constant_threshold_method1"] for fd in result.folds
-                        ],
-                        "slice_meta": slices.meta,
-                        "methods": list(METHODS),
-                    }
-                ),
-            )
+            info = {
+                **provenance,
+                "folds": len(result.models),
+                "constant_thresholds_method1": [
+                    fd["constant_threshold_method1"] for fd in result.folds
+                ],
+                "slice_meta": slices.meta,
+                "methods": list(METHODS),
+            }
+            _save_models(tmp / "models", result, info)
     return Path(out_dir)
 
 

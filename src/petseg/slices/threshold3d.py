@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from petseg.metrics import pixel_metrics
 from petseg.slices.build import SliceSet, scale_unit
 from petseg.slices.threshold_search import (
     THRESHOLD_GRID,
-    dice,
     dice_at_thresholds,
     dice_curves,
     optimal_thresholds,
@@ -240,7 +240,7 @@ def run_threshold3d(
                 ),
             }
             for name, pred_mask in stacked.items():
-                row[f"dice_2d_{name}_stacked"] = float(dice(pred_mask[None], mask[None])[0])
+                row[f"dice_2d_{name}_stacked"] = pixel_metrics(pred_mask, mask).dice
             rows_out.append(row)
     cols = [k for k in rows_out[0] if k.startswith("dice_")]
     summary = {c: _median_iqr(np.array([r[c] for r in rows_out])) for c in cols}

@@ -1,33 +1,35 @@
-"""Dice against a grid of thresholds, vectorised over slices (or 3D patches).
+"""Rainio's optimal-threshold search: Dice against a grid of thresholds, per image.
 
 Rainio et al. 2023 choose "the two-digit threshold value between 0 and 1 that gives
 the maximum value of the Dice score": the grid is 0.00, 0.01, ..., 0.99, a pixel is
 positive when ``pixel > t``, and when several thresholds reach the maximum the
-smallest (first) wins.
+smallest (first) wins. Images are 2D slices or 3D patches, stacked along axis 0.
 
 Instead of thresholding every image 100 times, each pixel is given the number of grid
 thresholds it exceeds (one ``searchsorted``); per-image histograms of that count then
 give, by a reversed cumulative sum, the predicted-positive and true-positive counts at
-every threshold at once. The result is identical to the per-threshold loop
-(:func:`dice_curves_loop`, kept as the reference the tests and benchmark compare with).
+every threshold at once. The result is identical to thresholding at each grid value.
 
-Empty-mask policy: when the truth is empty, Dice is 1 for an empty prediction and 0
-otherwise (the tumour slices of the paper are never empty; the policy only matters for
-user data).
+Empty-truth rule: every truth image must hold tumour, and a stack with an empty truth
+image is refused with an error naming the images. Rainio's 864 slices each hold 1-685
+tumour pixels, so the paper never meets an empty truth, and without tumour Dice is 0 or
+undefined at every threshold: no threshold is optimal. :func:`petseg.slices.build_slice_set`
+keeps tumour slices only. Dice of a single mask against the truth with a declared policy
+for empty masks is :func:`petseg.metrics.slice_dice` / :func:`petseg.metrics.pixel_metrics`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
+
+from petseg.metrics import slice_dice
 
 __all__ = [
     "THRESHOLD_GRID",
     "best_constant_threshold",
-    "dice",
     "dice_at_thresholds",
     "dice_curves",
-    "dice_curves_loop",
     "optimal_thresholds",
 ]
 
@@ -35,37 +37,26 @@ __all__ = [
 THRESHOLD_GRID: NDArray[np.float64] = np.arange(100) / 100.0
 
 
-def _check_pair(images: NDArray, masks: NDArray) -> tuple[NDArray, NDArray]:
-    images = np.asarray(images)
-    masks = np.asarray(masks)
-    if images.shape != masks.shape:
+def _check_stack(
+    images: ArrayLike, masks: ArrayLike
+) -> tuple[NDArray[np.generic], NDArray[np.bool_]]:
+    """Images and truths flattened to ``(N, pixels)``; refuses an empty truth image."""
+    x = np.asarray(images)
+    m = np.asarray(masks)
+    if x.shape != m.shape:
+        raise ValueError(f"images and masks must have the same shape, got {x.shape} and {m.shape}")
+    if x.ndim < 2:
+        raise ValueError(f"expected (N, ...) stacks of images, got shape {x.shape}")
+    n = x.shape[0]
+    m = m.reshape(n, -1).astype(bool, copy=False)
+    empty = np.flatnonzero(~m.any(axis=1))
+    if empty.size:
+        shown = ", ".join(str(i) for i in empty[:10]) + (", ..." if empty.size > 10 else "")
         raise ValueError(
-            f"images and masks must have the same shape, got {images.shape} and {masks.shape}"
+            f"truth images {shown} ({empty.size} of {n}) hold no tumour; the threshold search "
+            "needs tumour in every image (drop the empty ones, as petseg slices build does)"
         )
-    if images.ndim < 2:
-        raise ValueError(f"expected (N, ...) stacks of images, got shape {images.shape}")
-    n = images.shape[0]
-    return images.reshape(n, -1), masks.reshape(n, -1).astype(bool, copy=False)
-
-
-def _dice_from_counts(tp: NDArray, pred: NDArray, truth: NDArray) -> NDArray[np.float64]:
-    denom = pred + truth
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(denom > 0, 2.0 * tp / np.maximum(denom, 1), 1.0)
-    return out.astype(np.float64)
-
-
-def dice(pred: NDArray[np.bool_], truth: NDArray[np.bool_]) -> NDArray[np.float64]:
-    """Dice ``2TP / (2TP + FP + FN)`` of each image in an ``(N, ...)`` stack.
-
-    Returns
-    -------
-    (N,) float64 ndarray; 1.0 where both prediction and truth are empty.
-    """
-    p, t = _check_pair(pred, truth)
-    p = p.astype(bool, copy=False)
-    tp = np.count_nonzero(p & t, axis=1)
-    return _dice_from_counts(tp, np.count_nonzero(p, axis=1), np.count_nonzero(t, axis=1))
+    return x.reshape(n, -1), m
 
 
 def _grid_counts(x: NDArray[np.floating], grid: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -88,33 +79,32 @@ def _grid_counts(x: NDArray[np.floating], grid: NDArray[np.float64]) -> NDArray[
 
 
 def dice_curves(
-    images: NDArray[np.floating],
-    masks: NDArray[np.bool_],
-    grid: NDArray[np.float64] = THRESHOLD_GRID,
+    images: ArrayLike, masks: ArrayLike, grid: ArrayLike = THRESHOLD_GRID
 ) -> NDArray[np.float64]:
     """Dice of ``images > t`` against ``masks`` for every ``t`` in ``grid``.
 
     Parameters
     ----------
     images : (N, ...) float ndarray
-        Slices (or patches), usually scaled to [0, 1].
+        Slices (or patches), usually scaled to [0, 1] per image.
     masks : (N, ...) bool ndarray
-        Ground truth of the same shape.
-    grid : (T,) increasing float64 ndarray
-        Thresholds (default 0.00-0.99 by 0.01).
+        Ground truth of the same shape; every image must hold tumour.
+    grid : (T,) float64 ndarray
+        Strictly increasing thresholds (default 0.00-0.99 by 0.01).
 
     Returns
     -------
     (N, T) float64 ndarray
+        Dice in [0, 1] of each image at each threshold.
     """
-    x, m = _check_pair(images, masks)
-    grid = np.asarray(grid, dtype=np.float64)
-    if grid.ndim != 1 or np.any(np.diff(grid) <= 0):
+    x, m = _check_stack(images, masks)
+    thr = np.asarray(grid, dtype=np.float64)
+    if thr.ndim != 1 or np.any(np.diff(thr) <= 0):
         raise ValueError("grid must be a 1D strictly increasing array of thresholds")
-    n, t = x.shape[0], grid.size
+    n, t = x.shape[0], thr.size
     # count = number of grid thresholds strictly below the pixel value, so that
     # pixel > grid[k]  <=>  k < count.
-    count = _grid_counts(x, grid).reshape(n, -1)
+    count = _grid_counts(x, thr).reshape(n, -1)
     keys = (count + (np.arange(n, dtype=np.int64) * (t + 1))[:, None]).ravel()
     hist_all = np.bincount(keys, minlength=n * (t + 1)).reshape(n, t + 1)
     hist_pos = np.bincount(keys[m.ravel()], minlength=n * (t + 1)).reshape(n, t + 1)
@@ -122,35 +112,29 @@ def dice_curves(
     pred = np.cumsum(hist_all[:, ::-1], axis=1)[:, ::-1][:, 1:]
     tp = np.cumsum(hist_pos[:, ::-1], axis=1)[:, ::-1][:, 1:]
     truth = np.count_nonzero(m, axis=1)[:, None]
-    return _dice_from_counts(tp, pred, truth)
-
-
-def dice_curves_loop(
-    images: NDArray[np.floating],
-    masks: NDArray[np.bool_],
-    grid: NDArray[np.float64] = THRESHOLD_GRID,
-) -> NDArray[np.float64]:
-    """Reference implementation of :func:`dice_curves`: one Python loop per threshold."""
-    x, m = _check_pair(images, masks)
-    x = x.astype(np.float64, copy=False)
-    out = np.empty((x.shape[0], len(grid)))
-    for k, thr in enumerate(np.asarray(grid, dtype=np.float64)):
-        pred = x > thr
-        tp = np.count_nonzero(pred & m, axis=1)
-        out[:, k] = _dice_from_counts(tp, np.count_nonzero(pred, axis=1), m.sum(axis=1))
-    return out
+    return np.asarray(2.0 * tp / (pred + truth), dtype=np.float64)
 
 
 def optimal_thresholds(
-    images: NDArray[np.floating],
-    masks: NDArray[np.bool_],
-    grid: NDArray[np.float64] = THRESHOLD_GRID,
+    images: ArrayLike, masks: ArrayLike, grid: ArrayLike = THRESHOLD_GRID
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-image optimal threshold (first maximum of Dice on ``grid``) and its Dice.
 
+    Parameters
+    ----------
+    images : (N, ...) float ndarray
+        Slices (or patches), usually scaled to [0, 1] per image.
+    masks : (N, ...) bool ndarray
+        Ground truth of the same shape; every image must hold tumour.
+    grid : (T,) float64 ndarray
+        Strictly increasing thresholds (default 0.00-0.99 by 0.01).
+
     Returns
     -------
-    thresholds, best_dice : (N,) float64 ndarrays
+    thresholds : (N,) float64 ndarray
+        The lowest grid value reaching each image's maximal Dice.
+    best_dice : (N,) float64 ndarray
+        That maximal Dice.
     """
     curves = dice_curves(images, masks, grid)
     best = np.argmax(curves, axis=1)
@@ -158,27 +142,53 @@ def optimal_thresholds(
 
 
 def best_constant_threshold(
-    images: NDArray[np.floating],
-    masks: NDArray[np.bool_],
-    grid: NDArray[np.float64] = THRESHOLD_GRID,
+    images: ArrayLike, masks: ArrayLike, grid: ArrayLike = THRESHOLD_GRID
 ) -> tuple[float, float]:
     """The one threshold of ``grid`` with the highest *median* Dice over all images.
 
+    Rainio's first method: one constant threshold for every slice, chosen for the best
+    median Dice (the first grid value wins among ties).
+
+    Parameters
+    ----------
+    images : (N, ...) float ndarray
+        Slices (or patches), usually scaled to [0, 1] per image.
+    masks : (N, ...) bool ndarray
+        Ground truth of the same shape; every image must hold tumour.
+    grid : (T,) float64 ndarray
+        Strictly increasing thresholds (default 0.00-0.99 by 0.01).
+
     Returns
     -------
-    threshold, median_dice : float
+    threshold : float
+        The chosen grid value.
+    median_dice : float
+        The median Dice over the images at that threshold.
     """
     medians = np.median(dice_curves(images, masks, grid), axis=0)
     k = int(np.argmax(medians))
-    return float(np.asarray(grid)[k]), float(medians[k])
+    return float(np.asarray(grid, dtype=np.float64)[k]), float(medians[k])
 
 
 def dice_at_thresholds(
-    images: NDArray[np.floating],
-    masks: NDArray[np.bool_],
-    thresholds: NDArray[np.floating] | float,
+    images: ArrayLike, masks: ArrayLike, thresholds: ArrayLike
 ) -> NDArray[np.float64]:
-    """Dice of ``images[n] > thresholds[n]`` (or one threshold for all) per image."""
-    x, m = _check_pair(images, masks)
+    """Dice of ``images[n] > thresholds[n]`` against ``masks[n]``, per image.
+
+    Parameters
+    ----------
+    images : (N, ...) float ndarray
+        Slices (or patches).
+    masks : (N, ...) bool ndarray
+        Ground truth of the same shape; every image must hold tumour.
+    thresholds : (N,) float ndarray or float
+        One threshold per image, or one for all.
+
+    Returns
+    -------
+    (N,) float64 ndarray
+        Dice in [0, 1].
+    """
+    x, m = _check_stack(images, masks)
     thr = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (x.shape[0],))
-    return dice(x.astype(np.float64, copy=False) > thr[:, None], m)
+    return slice_dice(x.astype(np.float64, copy=False) > thr[:, None], m, axis=0)
