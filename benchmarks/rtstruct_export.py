@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from petseg.io.dicom_write import write_pet_series
+from petseg.io.dicom_write import PetAcquisition, write_pet_series
 from petseg.io.rtstruct import read_rtstruct
 from petseg.io.rtstruct_export import read_reference_series, write_rtstruct
 from petseg.study import Geometry
@@ -64,16 +64,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         suv = np.where(labels > 0, 8.0, 1.0).astype(np.float32)
-        write_pet_series(
-            folder / "pet",
-            suv,
-            geometry,
-            patient_id="BENCH",
+        acquisition = PetAcquisition(
             weight_kg=70.0,
             dose_bq=200e6,
             injection_time=dt.datetime(2024, 1, 1, 9, 0),
             series_time=dt.datetime(2024, 1, 1, 10, 0),
         )
+        write_pet_series(folder / "pet", suv, geometry, acquisition, patient_id="BENCH")
         times = []
         for repeat in range(REPEATS):
             start = time.perf_counter()

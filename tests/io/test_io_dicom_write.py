@@ -12,12 +12,21 @@ import numpy as np
 import pydicom
 import pytest
 
-from petseg.io import SuvError, load_study, write_ct_series, write_nifti, write_pet_series
+from petseg.io import (
+    PetAcquisition,
+    SuvError,
+    load_study,
+    write_ct_series,
+    write_nifti,
+    write_pet_series,
+)
 from petseg.io.atomic import OutputExistsError
 from petseg.study import Geometry
 
 INJECTION = dt.datetime(2024, 3, 5, 9, 0, 0)
 SCAN = dt.datetime(2024, 3, 5, 10, 0, 0, 250000)  # 3600.25 s later
+#: 70 kg, 200 MBq Cu-64 injected 3600.25 s before the scan.
+ACQ = PetAcquisition(weight_kg=70.0, dose_bq=2e8, injection_time=INJECTION, series_time=SCAN)
 
 
 def _suv(shape: tuple[int, int, int]) -> np.ndarray:
@@ -59,15 +68,18 @@ GRIDS = {
 def test_pet_round_trip_within_quantisation(name: str, tmp_path: Path) -> None:
     geometry = GRIDS[name]()
     suv = _suv(geometry.shape)
+    acquisition = PetAcquisition(
+        weight_kg=72.5, dose_bq=2.2e8, injection_time=INJECTION, series_time=SCAN
+    )
     files = write_pet_series(
-        tmp_path / "pet", suv, geometry, patient_id="P01", patient_name="Phantom^One",
-        weight_kg=72.5, dose_bq=2.2e8, injection_time=INJECTION, series_time=SCAN,
-    )  # fmt: skip
+        tmp_path / "pet", suv, geometry, acquisition, patient_id="P01", patient_name="Phantom^One"
+    )
     assert len(files) == 5 and all(f.is_file() for f in files)
     study = load_study(tmp_path / "pet")
     assert study.geometry.same_grid(geometry, atol_mm=1e-4)
     # Hand value: 72500 g / (2.2e8 Bq * 2^(-3600.25 / 45720)) (Cu-64 half-life 12.7 h).
     factor = 72500 / (2.2e8 * 2 ** (-3600.25 / 45720))
+    assert acquisition.suv_factor == pytest.approx(factor, rel=1e-12)
     assert study.provenance["suv"]["factor"] == pytest.approx(factor, rel=1e-9)
     assert study.provenance["suv"]["rule"] == "BQML-START"
     # Per slice, quantisation step = slice max / 32767 in SUV; error ≤ half a step.
@@ -83,19 +95,13 @@ def test_pet_round_trip_within_quantisation(name: str, tmp_path: Path) -> None:
     assert float(item.RadionuclideHalfLife) == 45720.0
     assert float(item.RadionuclideTotalDose) == 2.2e8
     with pytest.raises(OutputExistsError, match="--force"):
-        write_pet_series(
-            tmp_path / "pet", suv, geometry, patient_id="P01", weight_kg=72.5, dose_bq=2.2e8,
-            injection_time=INJECTION, series_time=SCAN,
-        )  # fmt: skip
+        write_pet_series(tmp_path / "pet", suv, geometry, acquisition, patient_id="P01")
 
 
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) not found")
 def test_dciodvfy_reports_no_errors(tmp_path: Path) -> None:
     geometry = _feet_first()
-    pet = write_pet_series(
-        tmp_path / "pet", _suv(geometry.shape), geometry, patient_id="P01", weight_kg=70.0,
-        dose_bq=2e8, injection_time=INJECTION, series_time=SCAN,
-    )  # fmt: skip
+    pet = write_pet_series(tmp_path / "pet", _suv(geometry.shape), geometry, ACQ, patient_id="P01")
     ct = write_ct_series(tmp_path / "ct", np.full(geometry.shape, 40.0), geometry, patient_id="P01")
     for path in (pet[2], ct[2]):
         result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
@@ -107,9 +113,8 @@ def _pet_ct_pair(tmp_path: Path, ct_shift_mm: float = 0.0, same_frame: bool = Tr
     geometry = Geometry.from_spacing((6, 8, 8), (3.0, 4.0, 4.0), (0.0, 0.0, 0.0))
     ct_geometry = Geometry.from_spacing((12, 16, 16), (1.5, 2.0, 2.0), (-1.0, -1.0, ct_shift_mm))
     pet = write_pet_series(
-        tmp_path / "exam" / "pet", _suv(geometry.shape), geometry, patient_id="P01",
-        weight_kg=70.0, dose_bq=2e8, injection_time=INJECTION, series_time=SCAN,
-    )  # fmt: skip
+        tmp_path / "exam" / "pet", _suv(geometry.shape), geometry, ACQ, patient_id="P01"
+    )
     first = pydicom.dcmread(pet[0], stop_before_pixels=True)
     hu = np.arange(16, dtype=float)[None, None, :] * 10 + np.zeros(ct_geometry.shape)
     write_ct_series(

@@ -14,7 +14,7 @@ from petseg import __version__
 from petseg.cli import export as export_cli
 from petseg.contours import align_to_grid
 from petseg.io.atomic import OutputExistsError
-from petseg.io.dicom_write import write_pet_series
+from petseg.io.dicom_write import PetAcquisition, write_pet_series
 from petseg.io.nifti import read_nifti, write_nifti
 from petseg.io.rtstruct import read_rtstruct
 from petseg.io.rtstruct_export import (
@@ -66,16 +66,19 @@ def _phantom_series(tmp_path: Path, geometry: Geometry, labels: np.ndarray, **kw
     """A PET series in Bq/mL written by petseg.io.dicom_write: background SUV 1,
     lesions SUV 8."""
     suv = np.where(labels > 0, 8.0, 1.0).astype(np.float32)
-    return write_pet_series(
-        tmp_path / "pet",
-        suv,
-        geometry,
-        patient_id="PHANTOM_01",
-        patient_name="Phantom^Export",
+    acquisition = PetAcquisition(
         weight_kg=70.0,
         dose_bq=200e6,
         injection_time=dt.datetime(2024, 3, 1, 9, 0, 0),
         series_time=dt.datetime(2024, 3, 1, 10, 0, 0),
+    )
+    return write_pet_series(
+        tmp_path / "pet",
+        suv,
+        geometry,
+        acquisition,
+        patient_id="PHANTOM_01",
+        patient_name="Phantom^Export",
         **kw,
     )
 

@@ -8,7 +8,7 @@ pydicom and nibabel are imported inside the functions that use them.
 """
 
 from petseg.io.dicom import DicomSeries, DicomVolume, discover_series, read_series
-from petseg.io.dicom_write import write_ct_series, write_pet_series
+from petseg.io.dicom_write import PetAcquisition, write_ct_series, write_pet_series
 from petseg.io.nifti import read_nifti, write_nifti
 from petseg.io.resample import resample_to_grid
 from petseg.io.rtstruct import RtstructError, import_rtstruct, read_rtstruct
@@ -18,6 +18,7 @@ from petseg.io.suv import SuvConversion, SuvError, suv_factor
 __all__ = [
     "DicomSeries",
     "DicomVolume",
+    "PetAcquisition",
     "RtstructError",
     "SuvConversion",
     "SuvError",

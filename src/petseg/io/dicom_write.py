@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,70 @@ from petseg.io.atomic import atomic_dir
 from petseg.io.suv import suv_factor_from_values
 from petseg.study import Geometry
 
-__all__ = ["CU64_HALF_LIFE_S", "write_ct_series", "write_pet_series"]
+__all__ = ["CU64_HALF_LIFE_S", "PetAcquisition", "write_ct_series", "write_pet_series"]
 
 #: Cu-64 half-life: 12.7 h.
 CU64_HALF_LIFE_S = 45720.0
 _INT16_MAX = 32767
+PET_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.128"
+CT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.2"
+
+
+@dataclass(frozen=True)
+class PetAcquisition:
+    """What a reader needs to compute SUVbw from a PET series (QIBA).
+
+    Attributes
+    ----------
+    weight_kg : float
+        Patient's Weight in kg.
+    dose_bq : float
+        Radionuclide Total Dose in Bq at ``injection_time``.
+    injection_time : datetime
+        Radiopharmaceutical start.
+    series_time : datetime
+        Acquisition start: the Series Date/Time and the decay reference (START).
+    half_life_s : float
+        Radionuclide half-life in s (default Cu-64, 12.7 h).
+    radiopharmaceutical : str
+        Radiopharmaceutical name.
+    """
+
+    weight_kg: float
+    dose_bq: float
+    injection_time: dt.datetime
+    series_time: dt.datetime
+    half_life_s: float = CU64_HALF_LIFE_S
+    radiopharmaceutical: str = "Cu-64 DOTATATE"
+
+    @property
+    def suv_factor(self) -> float:
+        """SUVbw per Bq/mL (g/mL per Bq/mL), the dose decayed to ``series_time``."""
+        return suv_factor_from_values(
+            weight_kg=self.weight_kg,
+            dose_bq=self.dose_bq,
+            half_life_s=self.half_life_s,
+            decay_time_s=(self.series_time - self.injection_time).total_seconds(),
+        )
+
+
+@dataclass(frozen=True)
+class _SeriesHeader:
+    """Header values shared by every slice of one series."""
+
+    sop_class_uid: str
+    modality: str
+    series_number: int
+    patient_id: str
+    patient_name: str
+    study_instance_uid: str
+    series_instance_uid: str
+    frame_of_reference_uid: str
+    study_time: dt.datetime
+    series_time: dt.datetime
+    description: str
+    patient_position: str
+    name: str
 
 
 def _orientation(
@@ -55,69 +116,53 @@ def _orientation(
     return [float(v) for v in row_cos], [float(v) for v in col_cos], dy, dx, dz
 
 
-def _base_dataset(
-    sop_class_uid: str,
-    *,
-    geometry: Geometry,
-    k: int,
-    patient_id: str,
-    patient_name: str,
-    study_instance_uid: str,
-    series_instance_uid: str,
-    frame_of_reference_uid: str,
-    study_time: dt.datetime,
-    series_time: dt.datetime,
-    modality: str,
-    description: str,
-    series_number: int,
-    name: str,
-    patient_position: str,
-) -> Any:
+def _base_dataset(header: _SeriesHeader, geometry: Geometry, k: int) -> Any:
+    """The modules every slice carries: patient, study, series, frame, image plane, pixels."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
     from petseg import __version__
 
-    row_cos, col_cos, dy, dx, dz = _orientation(geometry, name)
+    row_cos, col_cos, dy, dx, dz = _orientation(geometry, header.name)
     sop_instance_uid = generate_uid()
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
+    meta.MediaStorageSOPClassUID = UID(header.sop_class_uid)
     meta.MediaStorageSOPInstanceUID = sop_instance_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     ds = Dataset()
     ds.file_meta = meta
     ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = sop_class_uid
+    ds.SOPClassUID = header.sop_class_uid
     ds.SOPInstanceUID = sop_instance_uid
-    ds.StudyDate = study_time.strftime("%Y%m%d")
-    ds.StudyTime = study_time.strftime("%H%M%S.%f")
-    ds.SeriesDate = series_time.strftime("%Y%m%d")
-    ds.SeriesTime = series_time.strftime("%H%M%S.%f")
+    ds.StudyDate = header.study_time.strftime("%Y%m%d")
+    ds.StudyTime = header.study_time.strftime("%H%M%S.%f")
+    ds.SeriesDate = header.series_time.strftime("%Y%m%d")
+    ds.SeriesTime = header.series_time.strftime("%H%M%S.%f")
     ds.AcquisitionDate = ds.SeriesDate
     ds.AcquisitionTime = ds.SeriesTime
     ds.ContentDate = ds.SeriesDate
     ds.ContentTime = ds.SeriesTime
     ds.AccessionNumber = ""
-    ds.Modality = modality
+    ds.Modality = header.modality
     ds.Manufacturer = "petseg"
     ds.ManufacturerModelName = "petseg"
     ds.SoftwareVersions = str(__version__)
     ds.ReferringPhysicianName = ""
-    ds.SeriesDescription = description
-    ds.PatientName = patient_name
-    ds.PatientID = patient_id
+    ds.SeriesDescription = header.description
+    ds.PatientName = header.patient_name
+    ds.PatientID = header.patient_id
     ds.PatientBirthDate = ""
     ds.PatientSex = ""
-    ds.StudyInstanceUID = study_instance_uid
-    ds.SeriesInstanceUID = series_instance_uid
+    ds.StudyInstanceUID = header.study_instance_uid
+    ds.SeriesInstanceUID = header.series_instance_uid
     ds.StudyID = "1"
     ds.Laterality = ""
-    if patient_position:  # PET carries PatientOrientationCodeSequence instead
-        ds.PatientPosition = patient_position
-    ds.SeriesNumber = series_number
+    if header.patient_position:  # PET carries PatientOrientationCodeSequence instead
+        ds.PatientPosition = header.patient_position
+    ds.SeriesNumber = header.series_number
     ds.InstanceNumber = k + 1
-    ds.FrameOfReferenceUID = frame_of_reference_uid
+    ds.FrameOfReferenceUID = header.frame_of_reference_uid
     ds.PositionReferenceIndicator = ""
     ds.PatientOrientation = ""
     position = geometry.index_to_patient([k, 0, 0])
@@ -136,6 +181,28 @@ def _base_dataset(
     return ds
 
 
+def _write_series(
+    folder: str | os.PathLike[str],
+    geometry: Geometry,
+    header: _SeriesHeader,
+    prefix: str,
+    add_slice: Callable[[Any, int], NDArray[np.int16]],
+    force: bool,
+) -> list[Path]:
+    """One file per slice, atomically; ``add_slice(ds, k)`` fills the modality's modules
+    into the base dataset and returns the stored pixels."""
+    paths: list[Path] = []
+    target = Path(folder)
+    with atomic_dir(target, force=force) as tmp:
+        for k in range(geometry.shape[0]):
+            ds = _base_dataset(header, geometry, k)
+            stored = add_slice(ds, k)
+            path = tmp / f"{prefix}_{k:04d}.dcm"
+            _save(ds, path, stored)
+            paths.append(target / path.name)
+    return paths
+
+
 def _save(ds: Any, path: Path, pixels: NDArray[np.int16]) -> None:
     ds.PixelData = np.ascontiguousarray(pixels, dtype="<i2").tobytes()
     ds.save_as(path, enforce_file_format=True)
@@ -152,19 +219,59 @@ def _check_volume(
     return array
 
 
+def _pet_modules(
+    ds: Any, bqml_slice: NDArray[np.float64], k: int, n_slices: int, acq: PetAcquisition
+) -> NDArray[np.int16]:
+    """PET Series and PET Image modules of slice ``k``; returns the stored int16 pixels."""
+    from pydicom.dataset import Dataset
+
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    ds.PatientWeight = f"{acq.weight_kg:.4f}"
+    slice_max = float(bqml_slice.max())
+    slope = slice_max / _INT16_MAX if slice_max > 0 else 1.0
+    stored = np.rint(bqml_slice / slope).astype(np.int16)
+    ds.RescaleSlope = f"{slope:.10g}"
+    ds.RescaleIntercept = "0"
+    ds.LargestImagePixelValue = int(stored.max())
+    ds.SmallestImagePixelValue = int(stored.min())
+    ds["LargestImagePixelValue"].VR = "SS"
+    ds["SmallestImagePixelValue"].VR = "SS"
+    ds.Units = "BQML"
+    ds.CountsSource = "EMISSION"
+    ds.SeriesType = ["STATIC", "IMAGE"]
+    ds.CorrectedImage = ["ATTN", "DECY", "SCAT", "NORM"]
+    ds.DecayCorrection = "START"
+    ds.RandomsCorrectionMethod = "NONE"
+    ds.AttenuationCorrectionMethod = "CT-based (synthetic)"
+    ds.ReconstructionMethod = "synthetic"
+    ds.CollimatorType = "NONE"
+    ds.NumberOfSlices = n_slices
+    ds.ImageIndex = k + 1
+    ds.FrameReferenceTime = "0"
+    ds.ActualFrameDuration = 0
+    ds.DecayFactor = "1"
+    ds.PatientGantryRelationshipCodeSequence = []
+    ds.PatientOrientationCodeSequence = []
+    nuclide = Dataset()
+    nuclide.Radiopharmaceutical = acq.radiopharmaceutical
+    nuclide.RadiopharmaceuticalStartTime = acq.injection_time.strftime("%H%M%S.%f")
+    nuclide.RadiopharmaceuticalStartDateTime = acq.injection_time.strftime("%Y%m%d%H%M%S.%f")
+    nuclide.RadionuclideTotalDose = f"{acq.dose_bq:.6g}"
+    nuclide.RadionuclideHalfLife = f"{acq.half_life_s:.6g}"
+    nuclide.RadionuclideCodeSequence = []
+    ds.RadiopharmaceuticalInformationSequence = [nuclide]
+    ds.LossyImageCompression = "00"
+    return stored
+
+
 def write_pet_series(
     folder: str | os.PathLike[str],
     suv: NDArray[np.floating],
     geometry: Geometry,
+    acquisition: PetAcquisition,
     *,
     patient_id: str,
     patient_name: str = "",
-    weight_kg: float,
-    dose_bq: float,
-    injection_time: dt.datetime,
-    series_time: dt.datetime,
-    half_life_s: float = CU64_HALF_LIFE_S,
-    radiopharmaceutical: str = "Cu-64 DOTATATE",
     study_instance_uid: str | None = None,
     frame_of_reference_uid: str | None = None,
     series_instance_uid: str | None = None,
@@ -181,16 +288,11 @@ def write_pet_series(
         SUVbw in g/mL, ≥ 0.
     geometry : Geometry
         Orthonormal grid (any orientation, right-handed: axis 0 along row × column).
+    acquisition : PetAcquisition
+        Weight, dose, injection and series times, half-life, radiopharmaceutical: the
+        values that turn Bq/mL back into SUVbw.
     patient_id, patient_name : str
-    weight_kg : float
-        Patient's Weight (kg).
-    dose_bq : float
-        Radionuclide Total Dose (Bq) at ``injection_time``.
-    injection_time, series_time : datetime
-        Radiopharmaceutical start and acquisition (= series, decay reference) start.
-    half_life_s : float
-        Radionuclide half-life (s); default Cu-64 (12.7 h).
-    radiopharmaceutical : str
+        Patient ID and Patient's Name.
     study_instance_uid, frame_of_reference_uid, series_instance_uid : str, optional
         Generated with pydicom's ``generate_uid`` when not given (pass the same study and
         frame UIDs to :func:`write_ct_series` for a PET/CT pair).
@@ -204,82 +306,47 @@ def write_pet_series(
     list of Path
         Files in slice order (index ``k``).
     """
-    from pydicom.dataset import Dataset
     from pydicom.uid import generate_uid
 
     suv = _check_volume(suv, geometry, "SUV volume")
     if suv.min() < 0:
         raise ValueError(f"SUV volume has negative values (min {suv.min():.4g}); PET must be ≥ 0")
-    decay_time = (series_time - injection_time).total_seconds()
-    factor = suv_factor_from_values(
-        weight_kg=weight_kg, dose_bq=dose_bq, half_life_s=half_life_s, decay_time_s=decay_time
+    bqml = suv / acquisition.suv_factor
+    header = _SeriesHeader(
+        sop_class_uid=PET_SOP_CLASS,
+        modality="PT",
+        series_number=1,
+        patient_id=patient_id,
+        patient_name=patient_name,
+        study_instance_uid=study_instance_uid or generate_uid(),
+        series_instance_uid=series_instance_uid or generate_uid(),
+        frame_of_reference_uid=frame_of_reference_uid or generate_uid(),
+        study_time=acquisition.injection_time,
+        series_time=acquisition.series_time,
+        description=description,
+        patient_position="",
+        name=str(Path(folder)),
     )
-    bqml = suv / factor
-    study_uid = study_instance_uid or generate_uid()
-    series_uid = series_instance_uid or generate_uid()
-    frame_uid = frame_of_reference_uid or generate_uid()
-    paths: list[Path] = []
-    target = Path(folder)
-    with atomic_dir(target, force=force) as tmp:
-        for k in range(geometry.shape[0]):
-            ds = _base_dataset(
-                "1.2.840.10008.5.1.4.1.1.128",
-                geometry=geometry,
-                k=k,
-                patient_id=patient_id,
-                patient_name=patient_name,
-                study_instance_uid=study_uid,
-                series_instance_uid=series_uid,
-                frame_of_reference_uid=frame_uid,
-                study_time=injection_time,
-                series_time=series_time,
-                modality="PT",
-                description=description,
-                series_number=1,
-                name=str(target),
-                patient_position="",
-            )
-            ds.ImageType = ["ORIGINAL", "PRIMARY"]
-            ds.PatientWeight = f"{weight_kg:.4f}"
-            slice_max = float(bqml[k].max())
-            slope = slice_max / _INT16_MAX if slice_max > 0 else 1.0
-            stored = np.rint(bqml[k] / slope).astype(np.int16)
-            ds.RescaleSlope = f"{slope:.10g}"
-            ds.RescaleIntercept = "0"
-            ds.LargestImagePixelValue = int(stored.max())
-            ds.SmallestImagePixelValue = int(stored.min())
-            ds["LargestImagePixelValue"].VR = "SS"
-            ds["SmallestImagePixelValue"].VR = "SS"
-            # PET Series module
-            ds.Units = "BQML"
-            ds.CountsSource = "EMISSION"
-            ds.SeriesType = ["STATIC", "IMAGE"]
-            ds.CorrectedImage = ["ATTN", "DECY", "SCAT", "NORM"]
-            ds.DecayCorrection = "START"
-            ds.RandomsCorrectionMethod = "NONE"
-            ds.AttenuationCorrectionMethod = "CT-based (synthetic)"
-            ds.ReconstructionMethod = "synthetic"
-            ds.CollimatorType = "NONE"
-            ds.NumberOfSlices = geometry.shape[0]
-            ds.ImageIndex = k + 1
-            ds.FrameReferenceTime = "0"
-            ds.ActualFrameDuration = 0
-            ds.DecayFactor = "1"
-            ds.PatientGantryRelationshipCodeSequence = []
-            ds.PatientOrientationCodeSequence = []
-            nuclide = Dataset()
-            nuclide.Radiopharmaceutical = radiopharmaceutical
-            nuclide.RadiopharmaceuticalStartTime = injection_time.strftime("%H%M%S.%f")
-            nuclide.RadiopharmaceuticalStartDateTime = injection_time.strftime("%Y%m%d%H%M%S.%f")
-            nuclide.RadionuclideTotalDose = f"{dose_bq:.6g}"
-            nuclide.RadionuclideHalfLife = f"{half_life_s:.6g}"
-            nuclide.RadionuclideCodeSequence = []
-            ds.RadiopharmaceuticalInformationSequence = [nuclide]
-            ds.LossyImageCompression = "00"
-            path = tmp / f"PT_{k:04d}.dcm"
-            _save(ds, path, stored)
-            paths.append(target / path.name)
-    return paths
+    n = geometry.shape[0]
+    return _write_series(
+        folder,
+        geometry,
+        header,
+        "PT",
+        lambda ds, k: _pet_modules(ds, bqml[k], k, n, acquisition),
+        force,
+    )
+
+
+def _ct_modules(ds: Any, stored: NDArray[np.int16]) -> NDArray[np.int16]:
+    """CT Image module (HU, slope 1, intercept 0); returns the stored pixels."""
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.RescaleIntercept = "0"
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "HU"
+    ds.KVP = ""
+    ds.AcquisitionNumber = 1
+    return stored
 
 
 def write_ct_series(
@@ -312,14 +379,18 @@ def write_ct_series(
         Orthonormal right-handed grid (see :func:`write_pet_series`).
     patient_id, patient_name, study_instance_uid, frame_of_reference_uid : str
         Pass the PET series' values to make a PET/CT pair.
+    series_instance_uid : str, optional
+        Generated when not given.
     study_time, series_time : datetime, optional
         Default: now.
+    description : str
+        Series Description.
     patient_position : str
         Patient Position (0018,5100), e.g. ``"HFS"`` or ``"FFS"``; descriptive only (the
         geometry is carried by Image Position/Orientation). PET series leave it out, as
         the PET IOD forbids it beside the (empty) Patient Orientation Code Sequence.
-    description, force
-        As in :func:`write_pet_series`.
+    force : bool
+        Replace an existing ``folder``.
 
     Returns
     -------
@@ -330,40 +401,22 @@ def write_ct_series(
 
     hu = _check_volume(hu, geometry, "CT volume")
     now = dt.datetime.now().replace(microsecond=0)
-    study_time = study_time or now
-    series_time = series_time or now
-    study_uid = study_instance_uid or generate_uid()
-    series_uid = series_instance_uid or generate_uid()
-    frame_uid = frame_of_reference_uid or generate_uid()
+    header = _SeriesHeader(
+        sop_class_uid=CT_SOP_CLASS,
+        modality="CT",
+        series_number=2,
+        patient_id=patient_id,
+        patient_name=patient_name,
+        study_instance_uid=study_instance_uid or generate_uid(),
+        series_instance_uid=series_instance_uid or generate_uid(),
+        frame_of_reference_uid=frame_of_reference_uid or generate_uid(),
+        study_time=study_time or now,
+        series_time=series_time or now,
+        description=description,
+        patient_position=patient_position,
+        name=str(Path(folder)),
+    )
     stored_all = np.clip(np.rint(hu), -32768, 32767).astype(np.int16)
-    paths: list[Path] = []
-    target = Path(folder)
-    with atomic_dir(target, force=force) as tmp:
-        for k in range(geometry.shape[0]):
-            ds = _base_dataset(
-                "1.2.840.10008.5.1.4.1.1.2",
-                geometry=geometry,
-                k=k,
-                patient_id=patient_id,
-                patient_name=patient_name,
-                study_instance_uid=study_uid,
-                series_instance_uid=series_uid,
-                frame_of_reference_uid=frame_uid,
-                study_time=study_time,
-                series_time=series_time,
-                modality="CT",
-                description=description,
-                series_number=2,
-                name=str(target),
-                patient_position=patient_position,
-            )
-            ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-            ds.RescaleIntercept = "0"
-            ds.RescaleSlope = "1"
-            ds.RescaleType = "HU"
-            ds.KVP = ""
-            ds.AcquisitionNumber = 1
-            path = tmp / f"CT_{k:04d}.dcm"
-            _save(ds, path, stored_all[k])
-            paths.append(target / path.name)
-    return paths
+    return _write_series(
+        folder, geometry, header, "CT", lambda ds, k: _ct_modules(ds, stored_all[k]), force
+    )
