@@ -47,7 +47,9 @@ from petseg.metrics import (
     MINOR_DICE_CUT,
     NEGATIVE_CONTROL_LIMIT_ML,
     SCORE_NAMES,
+    Criterion,
     EmptyPolicy,
+    Matching,
     PixelMetrics,
     autopet_from_components,
     label_pair,
@@ -76,18 +78,28 @@ _LESION_MAP = "lesions.nii.gz"
 class EvaluationParams:
     """Every choice the evaluation makes (saved with each report).
 
-    connectivity : lesion connectivity for matching, scoring and negative controls
-    criterion, iou_threshold, matching : lesion matching (:func:`petseg.metrics.match_lesions`)
-    autopet_connectivity : connectivity of the autoPET FP/FN volumes (18 in the challenge)
-    empty : policy for 0/0 ratios (:data:`petseg.metrics.EMPTY_POLICIES`)
-    minor_dice : per-lesion Dice below which a detected lesion is a minor error
-    negative_limit_ml : the negative-control volume limit (Carlsen: 1.5 mL)
+    Attributes
+    ----------
+    connectivity : int
+        Lesion connectivity (6, 18, 26) for matching, scoring and negative controls.
+    criterion, matching : str
+        Lesion matching (:func:`petseg.metrics.match_lesions`).
+    iou_threshold : float
+        In (0, 1], with ``criterion="iou"``.
+    autopet_connectivity : int
+        Connectivity of the autoPET FP/FN volumes (18 in the challenge).
+    empty : str
+        Policy for 0/0 ratios (:data:`petseg.metrics.EMPTY_POLICIES`).
+    minor_dice : float
+        Per-lesion Dice in [0, 1] below which a detected lesion is a minor error.
+    negative_limit_ml : float
+        The negative-control volume limit in mL (Carlsen: 1.5 mL).
     """
 
     connectivity: int = DEFAULT_CONNECTIVITY
-    criterion: str = DEFAULT_CRITERION
+    criterion: Criterion = DEFAULT_CRITERION
     iou_threshold: float = 0.5
-    matching: str = DEFAULT_MATCHING
+    matching: Matching = DEFAULT_MATCHING
     autopet_connectivity: int = AUTOPET_CONNECTIVITY
     empty: EmptyPolicy = "nan"
     minor_dice: float = MINOR_DICE_CUT
@@ -109,6 +121,7 @@ class EvaluationParams:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """The choices as a JSON-ready dict (``summary.json`` ``parameters``)."""
         return asdict(self)
 
 
@@ -125,9 +138,12 @@ def evaluate_case(
 
     Parameters
     ----------
-    pred, truth : (Z, Y, X) lesion maps or masks on ``geometry``, read as ``> 0``
-    geometry : the grid of both (voxel volume for mL)
-    params : evaluation choices (defaults: :class:`EvaluationParams`)
+    pred, truth : (Z, Y, X) ndarray
+        Lesion maps or masks on ``geometry``, read as ``> 0``.
+    geometry : Geometry
+        The grid of both (its voxel volume gives mL).
+    params : EvaluationParams, optional
+        Evaluation choices (defaults: :class:`EvaluationParams`).
 
     Returns
     -------
@@ -196,13 +212,25 @@ def _best(values: dict[str, float], higher: bool) -> list[str]:
 def summarize_cohort(
     rows: Sequence[Mapping[str, Any]], models: Sequence[str], params: EvaluationParams
 ) -> dict[str, Any]:
-    """Summaries of per-case rows (each with ``model`` and ``case`` keys).
+    """Summaries of per-case rows, per model.
 
-    Returns a JSON-ready dict with ``metrics`` (per metric and model: n, mean, sd, median,
-    iqr, q1, q3, over the cases with lesions), ``best`` (model(s) with the best mean and
-    median per metric), ``scores`` (Table 1 distribution per model), ``negative_controls``
-    (per model), ``tests`` (per metric, paired t-test and Wilcoxon between every pair of
-    models) and the case counts.
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Rows of :func:`evaluate_case`, each with ``model`` and ``case`` keys added.
+    models : sequence of str
+        Model names, in report order; every model has a row for every case.
+    params : EvaluationParams
+        The choices the rows were computed with (negative-control limit).
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``metrics`` (per metric and model: n, mean, sd, median, iqr, q1, q3,
+        over the cases with lesions), ``best`` (model(s) with the best mean and median
+        per metric), ``scores`` (Table 1 distribution per model), ``negative_controls``
+        (per model), ``tests`` (per metric, paired t-test and Wilcoxon between every pair
+        of models) and the case counts.
     """
     by_model: dict[str, list[Mapping[str, Any]]] = {m: [] for m in models}
     for row in rows:
@@ -258,6 +286,16 @@ def find_cases(folder: str | os.PathLike[str]) -> dict[str, Path]:
     sub-folder per case holding ``lesions.nii.gz``) and flat folders of
     ``<case>.nii.gz`` / ``<case>.nii``. Sub-folders without ``lesions.nii.gz`` and
     hidden entries are ignored.
+
+    Parameters
+    ----------
+    folder : path
+        The folder of cases.
+
+    Returns
+    -------
+    dict of str to Path
+        Lesion-map file per case id, sorted by id.
     """
     root = Path(folder)
     if not root.is_dir():
@@ -350,13 +388,19 @@ def evaluate_cohort(
 
     Parameters
     ----------
-    predictions : ``{model name: folder}`` (see :func:`find_cases` for the layouts)
-    truth : folder of true lesion maps, same layouts
-    out : report folder; must not exist unless ``force``
-    params : evaluation choices
-    thresholds : optional CSV of per-slice ``optimal`` and ``predicted`` thresholds
-        (Rainio Fig. 3): adds the least-squares fit to the summary and ``thresholds.png``
-    force : replace an existing ``out``
+    predictions : mapping of str to path
+        ``{model name: folder}`` (see :func:`find_cases` for the layouts).
+    truth : path
+        Folder of true lesion maps, same layouts.
+    out : path
+        Report folder; must not exist unless ``force``.
+    params : EvaluationParams, optional
+        Evaluation choices (defaults: :class:`EvaluationParams`).
+    thresholds : path, optional
+        CSV of per-slice ``optimal`` and ``predicted`` thresholds (Rainio Fig. 3): adds
+        the least-squares fit to the summary and ``thresholds.png``.
+    force : bool
+        Replace an existing ``out``.
 
     Returns
     -------

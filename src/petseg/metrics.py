@@ -153,8 +153,12 @@ def _ratio(num: float, den: float, empty: str) -> float:
 class PixelMetrics:
     """Voxel counts and the three ratios of Carlsen's "Testing of models".
 
-    ``tp``, ``fp``, ``fn`` are voxel counts; ``dice``, ``precision``, ``sensitivity`` are
-    in [0, 1] or NaN where the empty policy says so.
+    Attributes
+    ----------
+    tp, fp, fn : int
+        True-positive, false-positive and false-negative voxel counts.
+    dice, precision, sensitivity : float
+        In [0, 1], or NaN where the empty policy says so.
     """
 
     tp: int
@@ -497,8 +501,15 @@ def match_components(
     ----------
     pair : ComponentPair
         Both sides' components, from :func:`label_pair`.
-    criterion, iou_threshold, matching, empty
-        As in :func:`match_lesions`.
+    criterion : str
+        ``"overlap"`` or ``"iou"`` (see :func:`match_lesions`).
+    iou_threshold : float
+        In (0, 1]; used with ``criterion="iou"``.
+    matching : str
+        ``"one-to-one"``, ``"many-to-one"`` or ``"many-to-many"`` (see
+        :func:`match_lesions`).
+    empty : str
+        Policy for 0/0 in the lesion-wise ratios (see :data:`EMPTY_POLICIES`).
 
     Returns
     -------
@@ -617,9 +628,16 @@ def match_lesions(
 class AutoPETMetrics:
     """autoPET III evaluation of one case.
 
-    ``dice`` is NaN when the truth is empty; ``fp_volume_ml`` is the volume of predicted
-    components touching no true voxel (0 for an empty prediction); ``fn_volume_ml`` is the
-    volume of true components touching no predicted voxel (NaN when the truth is empty).
+    Attributes
+    ----------
+    dice : float
+        Pixel-wise Dice; NaN when the truth is empty.
+    fp_volume_ml : float
+        Volume in mL of the predicted components touching no true voxel (0 for an empty
+        prediction).
+    fn_volume_ml : float
+        Volume in mL of the true components touching no predicted voxel (NaN when the
+        truth is empty).
     """
 
     dice: float

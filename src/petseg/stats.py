@@ -52,6 +52,15 @@ def mean_sd(values: ArrayLike) -> tuple[float, float]:
     """Mean and sample standard deviation (``ddof=1``, R's ``sd``) of the non-NaN values.
 
     SD is NaN with fewer than two values; both are NaN with none.
+
+    Parameters
+    ----------
+    values : (n,) float ndarray
+        Per-case values; NaN (undefined) values are left out.
+
+    Returns
+    -------
+    mean, sd : float
     """
     x = _finite(values)
     if x.size == 0:
@@ -65,6 +74,15 @@ def median_iqr(values: ArrayLike) -> tuple[float, float]:
 
     Percentiles use NumPy's default linear interpolation (``method="linear"``, R's
     ``quantile`` type 7), so ``IQR = percentile(75) − percentile(25)``.
+
+    Parameters
+    ----------
+    values : (n,) float ndarray
+        Per-case values; NaN (undefined) values are left out.
+
+    Returns
+    -------
+    median, iqr : float
     """
     x = _finite(values)
     if x.size == 0:
@@ -74,7 +92,18 @@ def median_iqr(values: ArrayLike) -> tuple[float, float]:
 
 
 def summarize(values: ArrayLike) -> dict[str, float]:
-    """``n`` (non-NaN values), ``mean``, ``sd``, ``median``, ``iqr``, ``q1``, ``q3``."""
+    """Summary of one sample: count, mean (SD), median [IQR] and quartiles.
+
+    Parameters
+    ----------
+    values : (n,) float ndarray
+        Per-case values; NaN (undefined) values are left out.
+
+    Returns
+    -------
+    dict
+        ``n`` (non-NaN values), ``mean``, ``sd``, ``median``, ``iqr``, ``q1``, ``q3``.
+    """
     x = _finite(values)
     mean, sd = mean_sd(x)
     med, iqr = median_iqr(x)
@@ -93,7 +122,15 @@ def summarize(values: ArrayLike) -> dict[str, float]:
 def paired_t_test(a: ArrayLike, b: ArrayLike) -> dict[str, float]:
     """Two-sided paired t-test (``scipy.stats.ttest_rel``, R ``t.test(paired=TRUE)``).
 
-    Returns ``statistic``, ``pvalue``, ``n`` (pairs used) and ``mean_difference`` (a − b).
+    Parameters
+    ----------
+    a, b : (n,) float ndarray
+        Paired per-case values in the same case order; pairs with a NaN are dropped.
+
+    Returns
+    -------
+    dict
+        ``statistic``, ``pvalue``, ``n`` (pairs used) and ``mean_difference`` (a − b).
     """
     from scipy import stats
 
@@ -126,7 +163,19 @@ def unpaired_t_test(a: ArrayLike, b: ArrayLike, *, equal_var: bool = False) -> d
     """Two-sided unpaired t-test (``scipy.stats.ttest_ind``).
 
     ``equal_var=False`` (Welch's test) is the default because it is R's ``t.test``
-    default, which Carlsen et al. used. NaN values are dropped from each group.
+    default, which Carlsen et al. used.
+
+    Parameters
+    ----------
+    a, b : (n_a,), (n_b,) float ndarray
+        The two groups; NaN values are dropped from each.
+    equal_var : bool
+        Student's test (pooled variance) instead of Welch's.
+
+    Returns
+    -------
+    dict
+        ``statistic``, ``pvalue``, ``n_a``, ``n_b``.
     """
     from scipy import stats
 
@@ -160,8 +209,17 @@ def wilcoxon_signed_rank(
     or zeros and the normal approximation otherwise (``method="auto"``). When every
     difference is zero the test is undefined and NaN is returned.
 
-    Returns ``statistic``, ``pvalue``, ``n`` (pairs used, zeros included) and
-    ``n_nonzero``.
+    Parameters
+    ----------
+    a, b : (n,) float ndarray
+        Paired per-case values in the same case order; pairs with a NaN are dropped.
+    zero_method : str
+        ``"wilcox"``, ``"pratt"`` or ``"zsplit"`` (``scipy.stats.wilcoxon``).
+
+    Returns
+    -------
+    dict
+        ``statistic``, ``pvalue``, ``n`` (pairs used, zeros included) and ``n_nonzero``.
     """
     from scipy import stats
 
@@ -184,6 +242,18 @@ def chi_squared_test(table: ArrayLike, *, correction: bool = True) -> dict[str, 
 
     ``scipy.stats.chi2_contingency``; for 2×2 tables Yates' continuity correction is
     applied by default, as in R's ``chisq.test``.
+
+    Parameters
+    ----------
+    table : (r, c) int ndarray
+        Observed counts, at least 2×2.
+    correction : bool
+        Yates' continuity correction for 2×2 tables.
+
+    Returns
+    -------
+    dict
+        ``statistic``, ``pvalue``, ``dof`` and ``expected`` (expected counts).
     """
     from scipy import stats
 
@@ -204,7 +274,18 @@ def chi_squared_test(table: ArrayLike, *, correction: bool = True) -> dict[str, 
 def linear_fit(x: ArrayLike, y: ArrayLike) -> dict[str, float]:
     """Least-squares line ``y = slope·x + intercept`` with Pearson's r and R² = r².
 
-    As in Rainio Fig. 3 (predicted vs optimal thresholds). Pairs with a NaN are dropped.
+    As in Rainio Fig. 3 (predicted vs optimal thresholds).
+
+    Parameters
+    ----------
+    x, y : (n,) float ndarray
+        Paired values (at least two distinct x); pairs with a NaN are dropped.
+
+    Returns
+    -------
+    dict
+        ``slope``, ``intercept``, ``pearson_r``, ``r_squared``, ``pvalue`` (of the
+        slope) and ``n`` (pairs used).
     """
     from scipy import stats
 
@@ -225,9 +306,17 @@ def linear_fit(x: ArrayLike, y: ArrayLike) -> dict[str, float]:
 def pairwise_tests(samples: Mapping[str, ArrayLike]) -> list[dict[str, Any]]:
     """Paired t-test and Wilcoxon signed-rank test between every pair of models.
 
-    ``samples`` maps a model name to its per-case values, all in the same case order.
-    Returns one row per pair (in insertion order) with ``a``, ``b``, ``n``,
-    ``median_a``, ``median_b``, ``t_pvalue``, ``wilcoxon_pvalue``.
+    Parameters
+    ----------
+    samples : mapping of str to (n,) float ndarray
+        Model name to its per-case values, all in the same case order.
+
+    Returns
+    -------
+    list of dict
+        One row per pair (in insertion order) with ``a``, ``b``, ``n``, ``mean_a``,
+        ``mean_b``, ``median_a``, ``median_b``, ``t_statistic``, ``t_pvalue``,
+        ``wilcoxon_statistic``, ``wilcoxon_pvalue``.
     """
     rows = []
     for (name_a, va), (name_b, vb) in combinations(samples.items(), 2):

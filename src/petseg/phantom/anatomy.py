@@ -57,9 +57,17 @@ LABEL = {name: label for label, name in ORGANS.items()}
 class Body:
     """Maps reference-adult positions to this patient's LPS mm.
 
-    ``z_vertex``: LPS z of the top of the head; ``height``: axial scale; ``girth``:
-    scale of the body outline; organ positions scale with ``0.6 + 0.4·girth`` (the extra
-    girth of a heavier patient is mostly fat).
+    Organ positions scale with ``0.6 + 0.4·girth`` (the extra girth of a heavier patient
+    is mostly fat).
+
+    Attributes
+    ----------
+    z_vertex : float
+        LPS z of the top of the head in mm.
+    height : float
+        Axial scale (1 = reference adult).
+    girth : float
+        Scale of the body outline (1 = reference adult).
     """
 
     z_vertex: float
@@ -68,15 +76,43 @@ class Body:
 
     @property
     def inner(self) -> float:
+        """Scale of organ positions and sizes: ``0.6 + 0.4·girth``."""
         return 0.6 + 0.4 * self.girth
 
     def p(
         self, x: float, y: float, depth: float, outline: bool = False
     ) -> tuple[float, float, float]:
+        """This patient's LPS position of a reference-adult position.
+
+        Parameters
+        ----------
+        x, y : float
+            Reference-adult x (patient's left) and y (posterior) in mm.
+        depth : float
+            Depth below the vertex in mm.
+        outline : bool
+            Scale x and y with the girth (body outline) instead of :attr:`inner` (organs).
+
+        Returns
+        -------
+        (3,) tuple of float
+            ``(x, y, z)`` in LPS mm.
+        """
         s = self.girth if outline else self.inner
         return (x * s, y * s, self.z(depth))
 
     def z(self, depth: float) -> float:
+        """LPS z in mm of a reference-adult depth below the vertex.
+
+        Parameters
+        ----------
+        depth : float
+            Depth below the vertex in mm (scaled by :attr:`height`).
+
+        Returns
+        -------
+        float
+        """
         return self.z_vertex - depth * self.height
 
 

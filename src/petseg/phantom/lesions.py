@@ -186,7 +186,22 @@ class LesionPlacer:
         return self.cache[site]
 
     def place(self, rng: np.random.Generator, lesion: Lesion, attempts: int = 40) -> bool:
-        """Find a centre for ``lesion`` (sets ``lesion.centre``); False if none fits."""
+        """Find a centre for a lesion inside its host tissue, away from the others.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Source of the candidate centres.
+        lesion : Lesion
+            Its ``centre`` is set when a place is found.
+        attempts : int
+            Candidate centres tried before giving up.
+
+        Returns
+        -------
+        bool
+            False when no candidate fitted (the lesion is dropped).
+        """
         found = self._candidates(lesion.site)
         if found is None:
             return False

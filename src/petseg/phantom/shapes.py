@@ -35,7 +35,17 @@ Point = Sequence[float] | NDArray[np.float64]
 
 
 def random_rotation(rng: np.random.Generator) -> NDArray[np.float64]:
-    """Uniformly random 3×3 rotation matrix (from a normalised Gaussian quaternion)."""
+    """Uniformly random 3×3 rotation matrix (from a normalised Gaussian quaternion).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the four Gaussian draws.
+
+    Returns
+    -------
+    (3, 3) float64 ndarray
+    """
     w, x, y, z = rng.standard_normal(4) / 1.0
     n = np.sqrt(w * w + x * x + y * y + z * z)
     w, x, y, z = w / n, x / n, y / n, z / n
@@ -49,7 +59,19 @@ def random_rotation(rng: np.random.Generator) -> NDArray[np.float64]:
 
 
 def axis_rotation(axis: str, degrees: float) -> NDArray[np.float64]:
-    """Rotation about the patient x, y or z axis by ``degrees``."""
+    """Rotation about a patient axis.
+
+    Parameters
+    ----------
+    axis : str
+        ``"x"``, ``"y"`` or ``"z"`` (LPS).
+    degrees : float
+        Angle, counter-clockwise looking down the axis.
+
+    Returns
+    -------
+    (3, 3) float64 ndarray
+    """
     a = np.deg2rad(degrees)
     c, s = np.cos(a), np.sin(a)
     if axis == "x":
@@ -69,6 +91,18 @@ class Shape:
     hi: NDArray[np.float64]
 
     def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """Signed distance to the surface at the points ``(X, Y, Z)``.
+
+        Parameters
+        ----------
+        X, Y, Z : float32 ndarray
+            LPS coordinates in mm, broadcastable against each other.
+
+        Returns
+        -------
+        float32 ndarray
+            Signed distance in mm of the broadcast shape (< 0 inside).
+        """
         raise NotImplementedError
 
 
@@ -92,6 +126,18 @@ class Ellipsoid(Shape):
         self.lo, self.hi = self.c - half, self.c + half
 
     def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """Quilez's first-order bound (exact on the surface; 0 at the centre).
+
+        Parameters
+        ----------
+        X, Y, Z : float32 ndarray
+            LPS coordinates in mm, broadcastable against each other.
+
+        Returns
+        -------
+        float32 ndarray
+            Signed distance in mm of the broadcast shape (< 0 inside).
+        """
         d = (X - F32(self.c[0]), Y - F32(self.c[1]), Z - F32(self.c[2]))
         k0 = np.zeros(np.broadcast_shapes(X.shape, Y.shape, Z.shape), F32)
         k1 = np.zeros_like(k0)
@@ -122,6 +168,18 @@ class Capsule(Shape):
         self.hi = np.maximum(self.pa, self.pb) + r
 
     def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """Distance to the axis segment minus the interpolated radius.
+
+        Parameters
+        ----------
+        X, Y, Z : float32 ndarray
+            LPS coordinates in mm, broadcastable against each other.
+
+        Returns
+        -------
+        float32 ndarray
+            Signed distance in mm of the broadcast shape (< 0 inside).
+        """
         ab = (self.pb - self.pa).astype(F32)
         den = F32(max(float(ab @ ab), 1e-9))
         d = (X - F32(self.pa[0]), Y - F32(self.pa[1]), Z - F32(self.pa[2]))
@@ -152,6 +210,18 @@ class ZProfile(Shape):
         self.hi = np.array([cx + mx, cy + my, self.k[-1, 0]])
 
     def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """The larger of the radial (elliptic) distance and the distance to the end caps.
+
+        Parameters
+        ----------
+        X, Y, Z : float32 ndarray
+            LPS coordinates in mm, broadcastable against each other.
+
+        Returns
+        -------
+        float32 ndarray
+            Signed distance in mm of the broadcast shape (< 0 inside).
+        """
         z = np.asarray(Z, dtype=np.float64)
         ax = np.interp(z, self.k[:, 0], self.k[:, 1]).astype(F32) - F32(self.offset)
         ay = np.interp(z, self.k[:, 0], self.k[:, 2]).astype(F32) - F32(self.offset)
@@ -178,6 +248,18 @@ class Intersect(Shape):
         self.n /= np.linalg.norm(self.n)
 
     def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """The larger of the shape's distance and the half-space's.
+
+        Parameters
+        ----------
+        X, Y, Z : float32 ndarray
+            LPS coordinates in mm, broadcastable against each other.
+
+        Returns
+        -------
+        float32 ndarray
+            Signed distance in mm of the broadcast shape (< 0 inside).
+        """
         plane = F32(self.n[0]) * X + F32(self.n[1]) * Y + F32(self.n[2]) * Z - F32(self.offset)
         return np.maximum(self.shape.sd(X, Y, Z), plane).astype(F32, copy=False)
 
@@ -194,6 +276,18 @@ class Shell(Shape):
         self.lo, self.hi = self.shape.lo, self.shape.hi
 
     def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """Distance to a surface ``inset`` mm inside the shape, minus half the thickness.
+
+        Parameters
+        ----------
+        X, Y, Z : float32 ndarray
+            LPS coordinates in mm, broadcastable against each other.
+
+        Returns
+        -------
+        float32 ndarray
+            Signed distance in mm of the broadcast shape (< 0 inside).
+        """
         half = F32(self.thickness / 2)
         mid = self.shape.sd(X, Y, Z) + F32(self.inset) + half
         return (np.abs(mid) - half).astype(F32, copy=False)
@@ -256,7 +350,20 @@ class Canvas:
         self.organs = np.zeros(self.shape, np.uint8)
 
     def index_range(self, lo: NDArray, hi: NDArray) -> tuple[slice, slice, slice] | None:
-        """Index slices (k, j, i) of the voxels whose centres lie in the mm box ``lo..hi``."""
+        """Index slices (k, j, i) of the voxels whose centres lie in a box.
+
+        The box is widened by one voxel (the anti-aliasing ramp) on every side.
+
+        Parameters
+        ----------
+        lo, hi : (3,) float ndarray
+            Box corners ``(x, y, z)`` in LPS mm.
+
+        Returns
+        -------
+        tuple of slice or None
+            ``(k, j, i)`` slices; None when no voxel centre lies in the box.
+        """
         out = []
         for axis, coords in zip((2, 1, 0), (self.z, self.y, self.x), strict=True):
             start = int(np.searchsorted(coords, lo[axis] - self.ramp, side="left"))
@@ -267,7 +374,18 @@ class Canvas:
         return (out[0], out[1], out[2])
 
     def grid(self, region: tuple[slice, slice, slice]) -> Grid:
-        """Broadcastable ``(Z, Y, X)`` mm coordinate arrays of a region."""
+        """Broadcastable coordinate arrays of a region.
+
+        Parameters
+        ----------
+        region : tuple of slice
+            ``(k, j, i)`` index slices.
+
+        Returns
+        -------
+        X, Y, Z : float32 ndarray
+            LPS coordinates in mm, shaped ``(1, 1, nx)``, ``(1, ny, 1)``, ``(nz, 1, 1)``.
+        """
         ks, js, is_ = region
         return (
             self.x[is_][None, None, :],
@@ -278,7 +396,22 @@ class Canvas:
     def union_sd(
         self, shapes: Sequence[Shape], region: tuple[slice, slice, slice], clip: Shape | None
     ) -> NDArray[np.float32]:
-        """Signed distance of the union of ``shapes`` over ``region`` (clipped by ``clip``)."""
+        """Signed distance of the union of shapes over a region.
+
+        Parameters
+        ----------
+        shapes : sequence of Shape
+            The union.
+        region : tuple of slice
+            ``(k, j, i)`` index slices.
+        clip : Shape or None
+            The union is intersected with it.
+
+        Returns
+        -------
+        (nz, ny, nx) float32 ndarray
+            Signed distance in mm (1e4 far from every shape).
+        """
         ks, js, is_ = region
         sd = np.full((ks.stop - ks.start, js.stop - js.start, is_.stop - is_.start), 1e4, F32)
         for shape in shapes:
@@ -303,6 +436,17 @@ class Canvas:
         return sd
 
     def slabs(self, lo: NDArray, hi: NDArray) -> list[tuple[slice, slice, slice]]:
+        """The region of a box cut into slabs of at most ``slab`` slices.
+
+        Parameters
+        ----------
+        lo, hi : (3,) float ndarray
+            Box corners ``(x, y, z)`` in LPS mm.
+
+        Returns
+        -------
+        list of tuple of slice
+        """
         region = self.index_range(lo, hi)
         if region is None:
             return []
@@ -313,7 +457,13 @@ class Canvas:
         ]
 
     def paint(self, layer: Layer) -> None:
-        """Paint a layer over what is there (later layers win), slab by slab."""
+        """Paint a layer over what is there (later layers win), slab by slab.
+
+        Parameters
+        ----------
+        layer : Layer
+            Its union is blended into activity and CT and labels the voxel centres inside.
+        """
         shapes = [s for s in layer.shapes if s is not None]
         if not shapes:
             return
@@ -332,6 +482,22 @@ class Canvas:
         The fraction is a linear ramp of the signed distance over one voxel width
         (geometric-mean spacing), which approximates the volume fraction of a smooth
         surface through a voxel; a voxel whose centre is inside gets at least 0.5.
+
+        Parameters
+        ----------
+        region : tuple of slice
+            ``(k, j, i)`` index slices.
+        sd : (nz, ny, nx) float32 ndarray
+            Signed distance in mm over the region.
+        suv : float
+            Activity concentration, SUVbw in g/mL.
+        hu : float
+            CT number in HU.
+
+        Returns
+        -------
+        (nz, ny, nx) float32 ndarray
+            The fraction of each voxel inside, in [0, 1].
         """
         frac = np.clip(F32(0.5) - sd / F32(self.ramp), 0.0, 1.0)
         act = self.activity[region]

@@ -63,7 +63,7 @@ def _write_dicom(folder: Path, case: PhantomCase, case_seed: int) -> dict[str, A
 
     study = case.study
     assert study.ct is not None
-    identity = {
+    identity: dict[str, Any] = {
         "patient_id": study.patient_id,
         "patient_name": f"PHANTOM^{study.patient_id}",
         "study_instance_uid": uid("study"),

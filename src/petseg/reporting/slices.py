@@ -92,8 +92,11 @@ def experiment_markdown(
 
     Parameters
     ----------
-    table4, table5, pet_constant
-        As :func:`experiment_tables`.
+    table4, table5 : sequence of mapping
+        Rows of Tables 4 and 5 (see :func:`experiment_tables`).
+    pet_constant : mapping
+        ``threshold`` and ``median_dice`` of the best constant threshold over all PET
+        slices.
 
     Returns
     -------

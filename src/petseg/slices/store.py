@@ -35,7 +35,17 @@ MODEL_FILES = {"unet": "unet.pt", "cnn_pet": "cnn_pet.pt", "cnn_unet": "cnn_unet
 
 
 def save_slice_set(path: str | os.PathLike[str], slices: SliceSet, force: bool = False) -> None:
-    """Write a SliceSet as one compressed ``.npz`` (arrays + ``meta`` as JSON text)."""
+    """Write a SliceSet as one compressed ``.npz`` (arrays + ``meta`` as JSON text).
+
+    Parameters
+    ----------
+    path : path
+        The ``.npz`` file, written atomically.
+    slices : SliceSet
+        The slices to store.
+    force : bool
+        Replace an existing file.
+    """
     with atomic_file(path, force=force) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(
@@ -51,7 +61,17 @@ def save_slice_set(path: str | os.PathLike[str], slices: SliceSet, force: bool =
 
 
 def load_slice_set(path: str | os.PathLike[str]) -> SliceSet:
-    """Read a ``.npz`` written by :func:`save_slice_set`."""
+    """Read a ``.npz`` written by :func:`save_slice_set`.
+
+    Parameters
+    ----------
+    path : path
+        The ``.npz`` file.
+
+    Returns
+    -------
+    SliceSet
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; make it with `petseg slices build`")

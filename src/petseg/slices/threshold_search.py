@@ -20,6 +20,8 @@ for empty masks is :func:`petseg.metrics.slice_dice` / :func:`petseg.metrics.pix
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -59,7 +61,7 @@ def _check_stack(
     return x.reshape(n, -1), m
 
 
-def _grid_counts(x: NDArray[np.floating], grid: NDArray[np.float64]) -> NDArray[np.int64]:
+def _grid_counts(x: NDArray[Any], grid: NDArray[np.float64]) -> NDArray[np.int64]:
     """Number of ``grid`` values strictly below each pixel (exact, in float64 semantics).
 
     For float32 pixels on the 0.00-0.99 grid this avoids a binary search: the guess
