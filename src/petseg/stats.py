@@ -78,7 +78,7 @@ def median_iqr(values: ArrayLike) -> tuple[float, float]:
     Parameters
     ----------
     values : (n,) float ndarray
-        Per-case values; NaN (undefined) values are left out.
+        Per-case values; NaN values (undefined for a case) do not count.
 
     Returns
     -------
@@ -97,7 +97,7 @@ def summarize(values: ArrayLike) -> dict[str, float]:
     Parameters
     ----------
     values : (n,) float ndarray
-        Per-case values; NaN (undefined) values are left out.
+        One sample, e.g. a metric per case; NaN values are left out and not counted.
 
     Returns
     -------

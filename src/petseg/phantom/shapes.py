@@ -8,6 +8,7 @@ needs more than a few slab-sized temporaries.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -84,8 +85,11 @@ def axis_rotation(axis: str, degrees: float) -> NDArray[np.float64]:
 # --------------------------------------------------------------------------- shapes
 
 
-class Shape:
-    """A signed-distance shape: ``sd(X, Y, Z)`` in mm (< 0 inside) and an LPS bounding box."""
+class Shape(ABC):
+    """A signed-distance shape: ``sd(X, Y, Z)`` in mm (< 0 inside) and an LPS bounding box.
+
+    Subclasses implement ``_distance`` and set ``lo``/``hi`` (box corners, LPS mm).
+    """
 
     lo: NDArray[np.float64]
     hi: NDArray[np.float64]
@@ -103,7 +107,11 @@ class Shape:
         float32 ndarray
             Signed distance in mm of the broadcast shape (< 0 inside).
         """
-        raise NotImplementedError
+        return self._distance(X, Y, Z)
+
+    @abstractmethod
+    def _distance(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """The shape's signed distance (see :meth:`sd`)."""
 
 
 @dataclass
@@ -125,19 +133,8 @@ class Ellipsoid(Shape):
         half = np.sqrt(((self.r * self.a) ** 2).sum(axis=1))
         self.lo, self.hi = self.c - half, self.c + half
 
-    def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
-        """Quilez's first-order bound (exact on the surface; 0 at the centre).
-
-        Parameters
-        ----------
-        X, Y, Z : float32 ndarray
-            LPS coordinates in mm, broadcastable against each other.
-
-        Returns
-        -------
-        float32 ndarray
-            Signed distance in mm of the broadcast shape (< 0 inside).
-        """
+    def _distance(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """Quilez's first-order bound (exact on the surface; 0 at the centre)."""
         d = (X - F32(self.c[0]), Y - F32(self.c[1]), Z - F32(self.c[2]))
         k0 = np.zeros(np.broadcast_shapes(X.shape, Y.shape, Z.shape), F32)
         k1 = np.zeros_like(k0)
@@ -167,19 +164,8 @@ class Capsule(Shape):
         self.lo = np.minimum(self.pa, self.pb) - r
         self.hi = np.maximum(self.pa, self.pb) + r
 
-    def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
-        """Distance to the axis segment minus the interpolated radius.
-
-        Parameters
-        ----------
-        X, Y, Z : float32 ndarray
-            LPS coordinates in mm, broadcastable against each other.
-
-        Returns
-        -------
-        float32 ndarray
-            Signed distance in mm of the broadcast shape (< 0 inside).
-        """
+    def _distance(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """Distance to the axis segment minus the interpolated radius."""
         ab = (self.pb - self.pa).astype(F32)
         den = F32(max(float(ab @ ab), 1e-9))
         d = (X - F32(self.pa[0]), Y - F32(self.pa[1]), Z - F32(self.pa[2]))
@@ -209,19 +195,8 @@ class ZProfile(Shape):
         self.lo = np.array([cx - mx, cy - my, self.k[0, 0]])
         self.hi = np.array([cx + mx, cy + my, self.k[-1, 0]])
 
-    def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
-        """The larger of the radial (elliptic) distance and the distance to the end caps.
-
-        Parameters
-        ----------
-        X, Y, Z : float32 ndarray
-            LPS coordinates in mm, broadcastable against each other.
-
-        Returns
-        -------
-        float32 ndarray
-            Signed distance in mm of the broadcast shape (< 0 inside).
-        """
+    def _distance(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """The larger of the radial (elliptic) distance and the distance to the end caps."""
         z = np.asarray(Z, dtype=np.float64)
         ax = np.interp(z, self.k[:, 0], self.k[:, 1]).astype(F32) - F32(self.offset)
         ay = np.interp(z, self.k[:, 0], self.k[:, 2]).astype(F32) - F32(self.offset)
@@ -247,19 +222,8 @@ class Intersect(Shape):
         self.n = np.asarray(self.normal, dtype=np.float64)
         self.n /= np.linalg.norm(self.n)
 
-    def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
-        """The larger of the shape's distance and the half-space's.
-
-        Parameters
-        ----------
-        X, Y, Z : float32 ndarray
-            LPS coordinates in mm, broadcastable against each other.
-
-        Returns
-        -------
-        float32 ndarray
-            Signed distance in mm of the broadcast shape (< 0 inside).
-        """
+    def _distance(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """The larger of the shape's distance and the half-space's."""
         plane = F32(self.n[0]) * X + F32(self.n[1]) * Y + F32(self.n[2]) * Z - F32(self.offset)
         return np.maximum(self.shape.sd(X, Y, Z), plane).astype(F32, copy=False)
 
@@ -275,19 +239,8 @@ class Shell(Shape):
     def __post_init__(self) -> None:
         self.lo, self.hi = self.shape.lo, self.shape.hi
 
-    def sd(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
-        """Distance to a surface ``inset`` mm inside the shape, minus half the thickness.
-
-        Parameters
-        ----------
-        X, Y, Z : float32 ndarray
-            LPS coordinates in mm, broadcastable against each other.
-
-        Returns
-        -------
-        float32 ndarray
-            Signed distance in mm of the broadcast shape (< 0 inside).
-        """
+    def _distance(self, X: NDArray, Y: NDArray, Z: NDArray) -> NDArray[np.float32]:
+        """Distance to a surface ``inset`` mm inside the shape, minus half the thickness."""
         half = F32(self.thickness / 2)
         mid = self.shape.sd(X, Y, Z) + F32(self.inset) + half
         return (np.abs(mid) - half).astype(F32, copy=False)

@@ -31,47 +31,31 @@ def _summary_tables(report: Mapping[str, Any]) -> list[Table]:
     models = report["models"]
     metrics, best = report["metrics"], report["best"]
     several = len(models) > 1
-    mean_rows, median_rows = [], []
-    for key, label, _higher in CASE_METRICS:
-        per_model = [(m, metrics[key][m]) for m in models]
-        mean_rows.append(
-            (
-                Cell(label),
-                *(
-                    Cell(
-                        f"{fmt_number(c['mean'])} ({fmt_number(c['sd'])})",
-                        several and m in best[key]["mean"],
-                    )
-                    for m, c in per_model
-                ),
-            )
-        )
-        median_rows.append(
-            (
-                Cell(label),
-                *(
-                    Cell(
-                        f"{fmt_number(c['median'])} [{fmt_number(c['iqr'])}]",
-                        several and m in best[key]["median"],
-                    )
-                    for m, c in per_model
-                ),
-            )
-        )
+
+    def row(key: str, label: str, centre: str, spread: str, brackets: str) -> tuple[Cell, ...]:
+        cells = []
+        for m in models:
+            c = metrics[key][m]
+            text = f"{fmt_number(c[centre])} {brackets[0]}{fmt_number(c[spread])}{brackets[1]}"
+            cells.append(Cell(text, several and m in best[key][centre]))
+        return (Cell(label), *cells)
+
+    mean_rows = tuple(row(key, label, "mean", "sd", "()") for key, label, _ in CASE_METRICS)
+    median_rows = tuple(row(key, label, "median", "iqr", "[]") for key, label, _ in CASE_METRICS)
     n_pos = report["n_cases_with_lesions"]
     header = ("Metric", *models)
     return [
         Table(
             f"Mean (SD) over the {n_pos} cases with lesions (as Carlsen Table 3)",
             header,
-            tuple(mean_rows),
+            mean_rows,
             "SD is the sample SD (ddof=1). Bold: best value of the row. NaN values "
             "(undefined for a case) are left out; n per cell is in summary.json.",
         ),
         Table(
             f"Median [IQR] over the {n_pos} cases with lesions (as Rainio Table 4)",
             header,
-            tuple(median_rows),
+            median_rows,
             "IQR = 75th − 25th percentile (linear interpolation). Bold: best value of the row.",
         ),
     ]

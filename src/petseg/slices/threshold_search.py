@@ -124,12 +124,10 @@ def optimal_thresholds(
 
     Parameters
     ----------
-    images : (N, ...) float ndarray
-        Slices (or patches), usually scaled to [0, 1] per image.
-    masks : (N, ...) bool ndarray
-        Ground truth of the same shape; every image must hold tumour.
+    images, masks : (N, ...) ndarray
+        Float images and their bool truth, as in :func:`dice_curves`.
     grid : (T,) float64 ndarray
-        Strictly increasing thresholds (default 0.00-0.99 by 0.01).
+        The thresholds (default 0.00-0.99 by 0.01).
 
     Returns
     -------
@@ -153,12 +151,10 @@ def best_constant_threshold(
 
     Parameters
     ----------
-    images : (N, ...) float ndarray
-        Slices (or patches), usually scaled to [0, 1] per image.
-    masks : (N, ...) bool ndarray
-        Ground truth of the same shape; every image must hold tumour.
+    images, masks : (N, ...) ndarray
+        Float images and their bool truth (tumour in every image).
     grid : (T,) float64 ndarray
-        Strictly increasing thresholds (default 0.00-0.99 by 0.01).
+        Candidate thresholds, increasing (default 0.00-0.99 by 0.01).
 
     Returns
     -------
