@@ -44,9 +44,8 @@ def _loop(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
     for i, (img, m) in enumerate(zip(images, masks, strict=True)):
         for k, t in enumerate(THRESHOLD_GRID):
             pred = img > t
-            tp = np.count_nonzero(pred & m)
-            den = np.count_nonzero(pred) + np.count_nonzero(m)
-            out[i, k] = 2 * tp / den if den else 1.0
+            tp = np.count_nonzero(pred & m)  # every synthetic slice holds tumour: den > 0
+            out[i, k] = 2 * tp / (np.count_nonzero(pred) + np.count_nonzero(m))
     return out
 
 
