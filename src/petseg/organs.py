@@ -117,7 +117,7 @@ PHYSIOLOGICAL_FRACTION = 0.5
 # non-alphanumerics → "_"). TotalSegmentator's ``total`` classes are mostly vocabulary
 # names already; its lung lobes map to the lung of their side.
 _SYNONYMS: dict[str, str] = {
-    # petseg phantom (petseg._phantom_anatomy.ORGANS)
+    # petseg phantom (petseg.phantom.ORGANS)
     "adrenals": "adrenal_glands",
     "bladder": "urinary_bladder",
     "pituitary": "pituitary_gland",
