@@ -20,10 +20,22 @@ def test_demo_writes_outputs_and_finds_lesions(tmp_path, capsys):
     assert corrected["lesion_fp"] <= automatic["lesion_fp"]
     assert corrected["pixel_dice"] > automatic["pixel_dice"]
     assert corrected["lesion_sensitivity"] > 0.4  # most lesions are above the liver threshold
-    for folder in ("phantom", "liver-threshold", "liver-threshold-corrected"):
+    # no coordinate given: the automatic VOI matches the physician-corrected row
+    assert rows["liver-automatic"]["pixel_dice"] == pytest.approx(corrected["pixel_dice"], abs=0.02)
+    assert rows["liver-automatic"]["lesion_fp"] == 0
+    for folder in ("phantom", "liver-threshold", "liver-threshold-corrected", "liver-automatic"):
         assert (out / folder).is_dir()
     report = json.loads((out / "liver-threshold-corrected" / "report.json").read_text())
     assert report["synthetic"] is True and report["reference"]["organ"] == "liver"
+    report = json.loads((out / "liver-automatic" / "report.json").read_text())
+    automatic = report["reference"]["automatic"]
+    assert (automatic["source"], automatic["organ"], automatic["switch"]) == (
+        "organ map",
+        "liver",
+        None,
+    )
+    assert report["threshold_suv"] == pytest.approx(automatic["threshold_suv"])
+    assert summary["automatic_reference"]["centre_mm"] == automatic["centre_mm"]
     # refuses to overwrite without --force
     assert main(["demo", "--out", str(out), "--seed", "7"]) == 2
 

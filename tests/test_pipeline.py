@@ -64,9 +64,9 @@ def test_body_off_keeps_outside_blob(toy_study):
     assert result.patient.lesion_count == 4
 
 
-def test_missing_reference_names_fix(toy_study):
-    study, _ = toy_study
-    with pytest.raises(ValueError, match="--ref-sphere"):
+def test_automatic_reference_refused_without_a_liver_names_the_fix(toy_study):
+    study, _ = toy_study  # a 112 mm cylinder: no trunk, so no liver to place the VOI in
+    with pytest.raises(ValueError, match=r"no plausible liver.*--ref-sphere"):
         segment_study(study, SegmentParams(method="liver"))
 
 
@@ -292,3 +292,108 @@ def test_segment_cli_with_an_organ_map_and_a_tracer(tmp_path, capsys):
     assert inputs == {
         p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(case.rglob("*.*"))
     }
+
+
+@pytest.fixture(scope="module")
+def phantom_case(tmp_path_factory):
+    from petseg.phantom import write_dataset
+
+    root = tmp_path_factory.mktemp("autoref")
+    dataset = write_dataset(root / "ds", n=1, seed=3, spacing=(4.0, 4.0, 4.0), progress=False)
+    return next(p for p in sorted(dataset.iterdir()) if p.is_dir())
+
+
+@pytest.mark.parametrize("with_ct", [True, False], ids=["ct", "pet-only"])
+def test_segment_cli_places_the_reference_without_a_coordinate(
+    phantom_case, tmp_path, capsys, with_ct
+):
+    import json
+    import shutil
+
+    from petseg.cli import main
+    from petseg.io.nifti import read_nifti
+    from petseg.reference import sphere_mask
+
+    case = tmp_path / "case"
+    shutil.copytree(phantom_case, case)
+    if not with_ct:
+        (case / "ct.nii.gz").unlink()
+    out = tmp_path / "out"
+    assert main(["segment", str(case), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    source = "CT" if with_ct else "PET"
+    assert f"reference automatic liver sphere ({source}) at (" in printed
+    report = json.loads((out / "report.json").read_text())
+    automatic = report["reference"]["automatic"]
+    assert automatic["source"] == source and automatic["converged"]
+    assert 0 <= automatic["confidence"] <= 1 and automatic["iterations"] >= 2
+    assert automatic["organ_detection"]["chosen"]["failed"] == []
+    organs, geometry = read_nifti(case / "organs.nii.gz")
+    lesions, _ = read_nifti(case / "lesions.nii.gz")
+    sphere = sphere_mask(geometry, tuple(automatic["centre_mm"]), automatic["radius_mm"])
+    assert (organs[sphere] == 9).all() and not lesions[sphere].any()  # 9: liver
+    truth = json.loads((case / "truth.json").read_text())["reference"]["liver"]
+    assert report["threshold_suv"] == pytest.approx(truth["threshold_suv"], rel=0.05)
+
+
+def test_reference_sphere_and_mask_together_is_one_line(phantom_case, tmp_path, capsys):
+    from petseg.cli import main
+
+    code = main(
+        [
+            "segment",
+            str(phantom_case),
+            "--ref-sphere",
+            "0,0,0,15",
+            "--ref-mask",
+            str(phantom_case / "organs.nii.gz"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "give either a reference sphere (--ref-sphere) or a reference mask (--ref-mask)" in err
+
+
+def test_organ_map_without_liver_is_refused(toy_study):
+    from petseg.autoref import NoReferenceError
+    from petseg.organs import organ_map_from_labels
+    from petseg.tracers import TracerChoice, get_tracer
+
+    study, info = toy_study
+    labels = np.zeros(study.geometry.shape, np.uint8)
+    labels[info["liver_slices"]] = 1
+    spleen_only = organ_map_from_labels(labels, study.geometry, {1: "spleen"})
+    tracer = TracerChoice(get_tracer("dotatate"), "test", None)
+    with pytest.raises(NoReferenceError, match=r"the organ map has no liver.*--ref-sphere"):
+        segment_study(study, organs=spleen_only, tracer=tracer)
+
+
+def test_study_without_liver_is_refused_on_the_command_line(shared_data, tmp_path, capsys):
+    from petseg.cli import main
+
+    code = main(["segment", str(shared_data / "sts-pet" / "STS_019"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "no plausible liver in the field of view" in err and "--ref-sphere" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_segment_cli_places_the_reference_in_the_organ_maps_liver(phantom_case, tmp_path, capsys):
+    import json
+
+    from petseg.cli import main
+    from petseg.io.nifti import read_nifti
+    from petseg.reference import sphere_mask
+
+    organs = phantom_case / "organs.nii.gz"  # names from truth.json's organ_legend
+    out = tmp_path / "out"
+    argv = ["segment", str(phantom_case), "--organs", str(organs), "--tracer", "dotatate"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "reference automatic liver sphere (organ map) at (" in capsys.readouterr().out
+    automatic = json.loads((out / "report.json").read_text())["reference"]["automatic"]
+    assert automatic["source"] == "organ map" and automatic["organ_detection"] is None
+    labels, geometry = read_nifti(organs)
+    sphere = sphere_mask(geometry, tuple(automatic["centre_mm"]), automatic["radius_mm"])
+    assert (labels[sphere] == 9).all()  # 9: liver

@@ -99,3 +99,18 @@ def test_region_grow_from_seed():
         region_grow(suv, (0, 0, 5), threshold=1.0)
     with pytest.raises(ValueError, match="outside the image"):
         region_grow(suv, (0, 0, 10), threshold=1.0)
+
+
+def test_sphere_kernel_is_the_sphere_mask_at_a_voxel_centre():
+    from petseg.reference import sphere_kernel
+
+    geometry = Geometry.from_spacing((30, 30, 30), (3.0, 2.0, 2.5))
+    kernel = sphere_kernel(geometry, 9.0)
+    a, b, c = (n // 2 for n in kernel.shape)
+    mask = sphere_mask(geometry, (15, 14, 13), 9.0, units="voxel")
+    placed = np.zeros_like(mask)
+    placed[15 - a : 15 + a + 1, 14 - b : 14 + b + 1, 13 - c : 13 + c + 1] = kernel
+    assert kernel.shape == (7, 11, 9)  # ceil(9/3), ceil(9/2), ceil(9/2.5) voxels each side
+    assert np.array_equal(placed, mask)
+    with pytest.raises(ValueError, match="positive"):
+        sphere_kernel(geometry, 0.0)

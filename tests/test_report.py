@@ -103,3 +103,26 @@ def test_extras_are_written_inside_the_atomic_folder(toy_study, tmp_path):
     with pytest.raises(OSError, match="disk full"):
         write_segmentation_outputs(tmp_path / "other", study, result, mip=False, extras=failing)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case"]  # nothing half-written
+
+
+def test_mip_outlines_the_reference_voi(toy_study, tmp_path):
+    from PIL import Image
+
+    from petseg.report import REFERENCE_COLOUR, reference_overlay
+
+    study, _ = toy_study
+    centre = study.geometry.index_to_patient((10, 17, 13))
+    with_voi = segment_study(study, SegmentParams(method="liver", ref_sphere=(*centre, 12.0)))
+    without = segment_study(study, SegmentParams(method="fixed", threshold=8.0))
+    (overlay,) = reference_overlay(with_voi)
+    assert overlay.name == "liver reference VOI" and overlay.colour == REFERENCE_COLOUR
+    assert np.array_equal(overlay.mask, with_voi.reference_mask) and overlay.mask.sum() > 10
+    assert reference_overlay(without) == []
+
+    def magenta_pixels(result, name):
+        out = write_segmentation_outputs(tmp_path / name, study, result)
+        rgb = np.asarray(Image.open(out / "mip.png").convert("RGB")).astype(int)
+        return int(np.sum((rgb[..., 0] > 200) & (rgb[..., 1] < 80) & (rgb[..., 2] > 200)))
+
+    assert magenta_pixels(with_voi, "voi") > 50
+    assert magenta_pixels(without, "none") == 0

@@ -3,7 +3,10 @@
 Makes one synthetic whole-body [64Cu]Cu-DOTATATE PET/CT phantom study, segments it with
 the liver-reference threshold method of Carlsen et al. 2022 (reference sphere in normal
 liver), compares the result with the phantom's ground truth, and — when the shipped
-demonstration model is installed — does the same with the 3D network ensemble.
+demonstration model is installed — does the same with the 3D network ensemble. The
+``liver-automatic`` row is the method with no coordinate given: the reference VOI placed
+automatically in the liver of the phantom's organ map (:mod:`petseg.autoref`) and
+physiological uptake removed by the DOTATATE tracer profile.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from petseg import __version__
 from petseg.io.atomic import atomic_dir, check_writable_target
+from petseg.jsonable import to_jsonable
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -96,11 +100,14 @@ def run_demo(
     """Generate a phantom, segment it, compare with the truth; write everything to ``out_dir``.
 
     Layout: ``phantom/`` (pet, ct, truth lesions, organs, truth.json),
-    ``liver-threshold/`` (automatic), ``liver-threshold-corrected/`` (physiological
-    uptake removed as the physician does in the paper, here by the DOTATATE tracer profile
-    with the phantom's organ labels as organ map: spleen, kidneys, adrenal glands, urinary
-    bladder, pituitary) and, with the shipped model, ``ai-ensemble/`` (case folders as
-    ``petseg segment`` writes them), and ``summary.json``.
+    ``liver-threshold/`` (reference sphere at the liver's centre from the truth),
+    ``liver-threshold-corrected/`` (physiological uptake removed as the physician does in
+    the paper, here by the DOTATATE tracer profile with the phantom's organ labels as organ
+    map: spleen, kidneys, adrenal glands, urinary bladder, pituitary), ``liver-automatic/``
+    (no coordinate: the reference VOI placed automatically in the organ map's liver, the
+    same removal), and, with the shipped
+    model, ``ai-ensemble/`` (case folders as ``petseg segment`` writes them), and
+    ``summary.json``.
     """
     from petseg.io.nifti import write_nifti
     from petseg.phantom import generate_study
@@ -140,9 +147,17 @@ def run_demo(
         # The physician's step of Carlsen et al.: volumes of physiological uptake removed,
         # here by the DOTATATE profile with the phantom's own organ labels.
         tracer = TracerChoice(get_tracer("dotatate"), "phantom ([64Cu]Cu-DOTATATE)", None)
-        corrected = segment_study(study, params, organs=phantom_organ_map(case), tracer=tracer)
+        organ_map = phantom_organ_map(case)
+        corrected = segment_study(study, params, organs=organ_map, tracer=tracer)
         write_segmentation_outputs(tmp / "liver-threshold-corrected", study, corrected)
         rows["liver-corrected"] = _summary_row(corrected.labels, case, corrected.patient.to_dict())
+
+        # No coordinate given: the reference VOI is placed in the organ map's liver.
+        automatic = segment_study(
+            study, SegmentParams(method="liver"), organs=organ_map, tracer=tracer
+        )
+        write_segmentation_outputs(tmp / "liver-automatic", study, automatic)
+        rows["liver-automatic"] = _summary_row(automatic.labels, case, automatic.patient.to_dict())
 
         model_dir = _demo_model_dir() if ai else None
         if model_dir is not None:
@@ -164,20 +179,14 @@ def run_demo(
             "spacing_mm_zyx": list(spacing),
             "reference_sphere": liver,
             "threshold_suv": result.threshold_suv,
+            "automatic_reference": (automatic.reference or {}).get("automatic"),
+            "automatic_threshold_suv": automatic.threshold_suv,
             "rows": rows,
         }
-        (tmp / "summary.json").write_text(json.dumps(_finite(summary), indent=2) + "\n")
+        (tmp / "summary.json").write_text(
+            json.dumps(to_jsonable(summary), indent=2, allow_nan=False) + "\n"
+        )
     return DemoResult(out_dir=out_dir, rows=rows)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def format_summary(result: DemoResult) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -11,7 +12,23 @@ from numpy.typing import NDArray
 
 from petseg.study import Geometry
 
-__all__ = ["mip_projections", "render_mip"]
+__all__ = ["MipOverlay", "mip_projections", "render_mip"]
+
+
+@dataclass(frozen=True)
+class MipOverlay:
+    """A structure outlined on both projections and named in the legend.
+
+    Attributes
+    ----------
+    mask : (Z, Y, X) bool ndarray on the PET grid (e.g. the reference VOI)
+    colour : RGB bytes of its outline
+    name : what the legend calls it ("liver reference VOI")
+    """
+
+    mask: NDArray[np.bool_]
+    colour: tuple[int, int, int]
+    name: str
 
 
 def mip_projections(
@@ -35,6 +52,11 @@ def mip_projections(
     return out
 
 
+def _rgb(colour: tuple[int, int, int]) -> tuple[float, float, float]:
+    red, green, blue = colour
+    return (red / 255, green / 255, blue / 255)
+
+
 def render_mip(
     path: str | Path,
     suv: NDArray[np.floating],
@@ -43,9 +65,13 @@ def render_mip(
     *,
     title: str = "",
     suv_max_display: float | None = None,
+    overlays: Sequence[MipOverlay] = (),
 ) -> None:
     """Write a PNG: coronal and sagittal PET MIPs (inverted grey, SUV window) with lesion
-    outlines in colour, at the true aspect ratio (pixel sizes from ``geometry``)."""
+    outlines in colour, at the true aspect ratio (pixel sizes from ``geometry``).
+
+    ``overlays`` are further structures (the reference VOI) outlined on both projections
+    (the outline of their projection) and named in a legend."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -69,7 +95,9 @@ def render_mip(
     # Axis 0 of the volume runs inferior→superior for axial series sorted by position, so
     # flip it for display (head at the top) when the slice axis points to +z.
     flip = geometry.affine[2, 0] > 0
-    for ax, (name, (mip, lab)), pixel in zip(axes, views.items(), (dx, dy), strict=True):
+    for ax, (name, (mip, lab)), pixel, axis in zip(
+        axes, views.items(), (dx, dy), (1, 2), strict=True
+    ):
         if flip:
             mip, lab = mip[::-1], lab[::-1]
         extent = (0, mip.shape[1] * pixel, 0, mip.shape[0] * dz)
@@ -84,10 +112,31 @@ def render_mip(
                 extent=extent,
                 origin="upper",
             )
+        for overlay in overlays:
+            shadow = np.asarray(np.asarray(overlay.mask, dtype=bool).any(axis=axis))
+            if flip:
+                shadow = shadow[::-1]
+            if shadow.any():
+                ax.contour(
+                    shadow,
+                    levels=[0.5],
+                    colors=[_rgb(overlay.colour)],
+                    linewidths=1.4,
+                    linestyles="dashed",
+                    extent=extent,
+                    origin="upper",
+                )
         ax.set_title(f"{name} MIP (SUV 0–{vmax:.1f} g/mL)", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
+    if overlays:
+        from matplotlib.lines import Line2D
+
+        handles = [
+            Line2D([], [], color=_rgb(o.colour), linestyle="dashed", label=o.name) for o in overlays
+        ]
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04 if overlays else 0, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)

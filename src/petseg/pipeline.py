@@ -1,8 +1,9 @@
-"""The semi-automatic threshold pipeline of Carlsen et al. 2022, from Study to lesion map.
+"""The threshold pipeline of Carlsen et al. 2022, from Study to lesion map.
 
-reference VOI (liver or spleen) → threshold → voxels above it → body contour and
-exclusions → connected components → components < 0.1 mL removed → physiological uptake
-removed with an organ map and a tracer profile (:mod:`petseg.organs`) → per-lesion table.
+reference VOI (liver or spleen; given, or placed automatically by :mod:`petseg.autoref`)
+→ threshold → voxels above it → body contour and exclusions → connected components →
+components < 0.1 mL removed → physiological uptake removed with an organ map and a tracer
+profile (:mod:`petseg.organs`) → per-lesion table.
 A fixed SUV threshold and the adaptive % of SUVmax rule are offered as well.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from petseg.autoref import place_reference
 from petseg.body import BODY_THRESHOLD_SUV, body_mask
 from petseg.checks import check_choice
 from petseg.lesions import (
@@ -143,23 +145,30 @@ class SegmentParams:
         return asdict(self)
 
 
-def _reference_mask(
+def _given_reference(
     study: Study, params: SegmentParams, reference_mask: NDArray[np.bool_] | None
-) -> tuple[NDArray[np.bool_], str]:
+) -> tuple[NDArray[np.bool_], str] | None:
+    """The reference VOI the user gave (mask or sphere) and its description, or None."""
     if reference_mask is not None:
         if params.ref_sphere is not None:
-            raise ValueError("give either a reference sphere or a reference mask, not both")
+            raise ValueError(
+                "give either a reference sphere (--ref-sphere) or a reference mask "
+                "(--ref-mask), not both"
+            )
         return np.asarray(reference_mask, dtype=bool), "mask"
     if params.ref_sphere is None:
-        raise ValueError(
-            f"method {params.method!r} needs a reference VOI in normal "
-            f"{'spleen' if params.method == 'spleen' else 'liver'}: give --ref-sphere X,Y,Z,R "
-            "(mm) or --ref-mask FILE, or use --method fixed --threshold SUV"
-        )
+        return None
     a, b, c, radius = params.ref_sphere
     mask = sphere_mask(study.geometry, (a, b, c), radius, units=params.ref_units)  # type: ignore[arg-type]
     unit = "mm" if params.ref_units == "mm" else "voxel index"
     return mask, f"sphere centre ({a}, {b}, {c}) {unit}, radius {radius} mm"
+
+
+def _reference_organs(organs: OrganMap | None) -> dict[str, NDArray[np.bool_]] | None:
+    """The liver and spleen of an organ map (those it has), for the automatic VOI."""
+    if organs is None:
+        return None
+    return {name: organs.mask(name) for name in ("liver", "spleen") if organs.has(name)}
 
 
 def segment_study(
@@ -178,8 +187,9 @@ def segment_study(
     study : Study
         The PET (SUV g/mL) on its grid.
     params : SegmentParams, optional
-        Pipeline parameters (default: liver reference, which needs ``ref_sphere`` or
-        ``reference_mask``).
+        Pipeline parameters (default: liver reference; without ``ref_sphere`` or
+        ``reference_mask`` the VOI is placed automatically,
+        :func:`petseg.autoref.place_reference`).
     reference_mask : (Z, Y, X) bool ndarray, optional
         VOI in normal liver/spleen, instead of a sphere.
     exclusions : sequence of (Z, Y, X) bool ndarray
@@ -188,8 +198,17 @@ def segment_study(
         Organs on the study's grid; with ``tracer``, the components of physiological
         uptake in the profile's organs are removed (:func:`petseg.organs.remove_organ_uptake`)
         and kept in ``result.physiological``.
+        Its liver (and spleen, where the VOI goes when the liver holds no lesion-free
+        sphere) also places an automatic reference VOI; without an organ map the liver is
+        found on the CT, or on the PET when there is no CT.
     tracer : TracerChoice, optional
         The tracer profile; required with ``organs``.
+
+    Raises
+    ------
+    petseg.autoref.NoReferenceError
+        The VOI is to be placed automatically and no plausible reference organ or no
+        lesion-free sphere is found (an organ map without a liver included).
     """
     params = params or SegmentParams()
     if (organs is None) != (tracer is None):
@@ -209,15 +228,24 @@ def segment_study(
     )
 
     reference = None
+    mask: NDArray[np.bool_] | None = None
     threshold: float | None = params.threshold
     if params.uses_reference:
-        mask, description = _reference_mask(study, params, reference_mask)
         organ = "spleen" if params.method == "spleen" else "liver"
-        stats = reference_stats(
-            suv, mask, geometry, description=f"{organ} {description}", body=body
-        )
+        given = _given_reference(study, params, reference_mask)
+        automatic = None
+        if given is None:
+            automatic = place_reference(
+                suv, geometry, organ=organ, organ_masks=_reference_organs(organs), ct=study.ct
+            )
+            mask, organ, description = automatic.mask, automatic.organ, automatic.describe()
+        else:
+            mask, description = given[0], f"{organ} {given[1]}"
+        stats = reference_stats(suv, mask, geometry, description=description, body=body)
         threshold = reference_threshold(stats, organ)
         reference = {"organ": organ, **stats.to_dict()}
+        if automatic is not None:
+            reference["automatic"] = automatic.to_dict()
     if threshold is None:  # pragma: no cover - SegmentParams validation prevents it
         raise ValueError(f"method {params.method!r} produced no threshold")
 
@@ -265,4 +293,5 @@ def segment_study(
         physiological=physiological,
         organ_map=organs,
         extra=extra,
+        reference_mask=mask,
     )

@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_SPHERE_RADIUS_MM",
     "ReferenceStats",
     "reference_stats",
+    "sphere_kernel",
     "sphere_mask",
 ]
 
@@ -93,6 +94,30 @@ def sphere_mask(
             "contains no voxel centre of the image; move it inside the image or enlarge it"
         )
     return mask
+
+
+def sphere_kernel(geometry: Geometry, radius_mm: float) -> NDArray[np.bool_]:
+    """The voxel offsets of a sphere centred on a voxel centre, as an odd-sized bool kernel.
+
+    ``sphere_kernel(g, r)`` placed with its centre on voxel ``(k, j, i)`` selects exactly
+    the voxels of ``sphere_mask(g, (k, j, i), r, units="voxel")`` (a voxel is in when its
+    centre lies within ``radius_mm``, distances measured with the grid's affine).
+
+    Parameters
+    ----------
+    geometry : the image grid (its 3×3 affine part sets the voxel steps in mm)
+    radius_mm : radius in mm
+
+    Returns
+    -------
+    (2a+1, 2b+1, 2c+1) bool ndarray, centre at ``(a, b, c)``
+    """
+    if radius_mm <= 0:
+        raise ValueError(f"sphere radius must be positive, got {radius_mm} mm")
+    half = np.ceil(radius_mm / np.asarray(geometry.spacing)).astype(int)
+    grid = np.stack(np.meshgrid(*(np.arange(-h, h + 1) for h in half), indexing="ij"), axis=-1)
+    dist = np.linalg.norm(grid @ geometry.affine[:3, :3].T, axis=-1)
+    return np.asarray(dist <= radius_mm)
 
 
 def reference_stats(

@@ -10,7 +10,7 @@
 * ``report.json`` — patient measures, reference VOI, threshold, parameters, inputs,
   geometry, petseg version and time, and ``result_id`` (new for every result; a review
   records the ``result_id`` it was made on)
-* ``mip.png`` — coronal and sagittal MIPs with lesion outlines
+* ``mip.png`` — coronal and sagittal MIPs with lesion outlines and the reference VOI
 * ``rtstruct.dcm`` — when the study was read from DICOM and the export is available
 * with an organ map and a tracer profile: ``removed.nii.gz`` (int32 labels of the
   physiological uptake removed), ``removed.csv`` (one row per removed component: label,
@@ -111,6 +111,21 @@ def study_sources(study: Study) -> list[Path]:
     return [Path(p) for p in named if isinstance(p, str) and p]
 
 
+#: Outline colour (RGB) of the reference VOI on the MIP: magenta, not one of the lesions'.
+REFERENCE_COLOUR = (255, 0, 255)
+
+
+def reference_overlay(result: SegmentationResult) -> list[Any]:
+    """The reference VOI as a MIP overlay (none for methods without one)."""
+    from petseg.mip import MipOverlay
+
+    if result.reference_mask is None or result.reference is None:
+        return []
+    automatic = " (automatic)" if result.reference.get("automatic") else ""
+    name = f"{result.reference.get('organ', 'reference')} reference VOI{automatic}"
+    return [MipOverlay(result.reference_mask, REFERENCE_COLOUR, name)]
+
+
 def write_segmentation_outputs(
     out_dir: str | Path,
     study: Study,
@@ -170,7 +185,14 @@ def write_segmentation_outputs(
             title = f"{study.patient_id} — {result.method}: {result.patient.lesion_count} lesions, TTV {result.patient.total_tumour_volume_ml:.1f} mL"
             if report["synthetic"]:
                 title += " (SYNTHETIC phantom)"
-            render_mip(tmp / "mip.png", study.pet, result.labels, study.geometry, title=title)
+            render_mip(
+                tmp / "mip.png",
+                study.pet,
+                result.labels,
+                study.geometry,
+                title=title,
+                overlays=reference_overlay(result),
+            )
             outputs.append("mip.png")
         if rtstruct and study.provenance.get("dicom"):
             from petseg.io.rtstruct_export import export_lesions_for_study

@@ -36,7 +36,9 @@ class SegmentationResult:
     ``labels`` is the (Z, Y, X) int32 lesion map; ``physiological`` what was removed as
     physiological organ uptake (written as ``removed.nii.gz``) with the ``organ_map`` used
     (``organ_map.nii.gz``); ``extra`` holds
-    method-specific provenance (for example the model and folds of a network prediction).
+    method-specific provenance (for example the model and folds of a network prediction);
+    ``reference_mask`` is the (Z, Y, X) bool reference VOI of a threshold method (outlined
+    on the MIP).
     """
 
     labels: NDArray[np.int32]
@@ -49,6 +51,7 @@ class SegmentationResult:
     physiological: PhysiologicalRemoval | None = None
     organ_map: OrganMap | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    reference_mask: NDArray[np.bool_] | None = None
 
 
 def segmentation_from_mask(

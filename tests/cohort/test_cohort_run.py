@@ -354,3 +354,26 @@ def test_a_study_folder_petseg_did_not_write_is_never_replaced(tmp_path, make_co
     assert "not written by petseg" in rows["case_001"]["error"]
     assert (out / "case_001" / "lesions.nii.gz").is_file()  # left as it was
     assert (mine / "notes.txt").read_text() == "mine" and "case_002" not in rows
+
+
+def test_liver_method_without_ref_sphere_places_the_reference(tmp_path) -> None:
+    """No ref_sphere column: each study's VOI is placed automatically; a study's
+    ref_sphere in the manifest still overrides it."""
+    from petseg.phantom import write_dataset
+
+    dataset = write_dataset(tmp_path / "ds", n=2, seed=5, spacing=(6.0, 6.0, 6.0), progress=False)
+    given, auto = sorted(p for p in dataset.iterdir() if p.is_dir())
+    x, y, z = json.loads((given / "truth.json").read_text())["reference"]["liver"]["centre_mm"]
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text(
+        "id,pet,ct,ref_sphere\n"
+        f"auto,{auto}/pet.nii.gz,{auto}/ct.nii.gz,\n"
+        f'given,{given}/pet.nii.gz,{given}/ct.nii.gz,"{x},{y},{z},15"\n'
+    )
+    pipeline = SegmentPipeline(SegmentParams(method="liver"), rtstruct=False)
+    run = run_cohort(manifest, tmp_path / "out", pipeline, workers=0, progress=False)
+    assert run.counts == {"done": 2, "skipped": 0, "failed": 0}
+    found = json.loads((tmp_path / "out" / "auto" / "report.json").read_text())["reference"]
+    kept = json.loads((tmp_path / "out" / "given" / "report.json").read_text())["reference"]
+    assert found["automatic"]["source"] == "CT" and found["organ"] == "liver"
+    assert "automatic" not in kept and kept["description"].startswith("liver sphere centre")

@@ -494,3 +494,36 @@ def test_removed_uptake_layer_and_restore(client: Client, cohort_dir: Path) -> N
     assert version["patient"]["lesion_count"] == 3
     labels, _ = read_nifti(folder / "review" / "v001" / "lesions.nii.gz")
     assert np.all(labels[LESION_C] == 3)
+
+
+def test_case_meta_gives_the_reference_sphere_in_voxels(tmp_path: Path) -> None:
+    from petseg.review.server import reference_voi
+    from petseg.study import Geometry
+
+    geometry = Geometry.from_spacing((20, 32, 32), (3.0, 2.0, 2.0), origin=(-31.0, -31.0, 0.0))
+    automatic = {
+        "reference": {
+            "organ": "spleen",
+            "automatic": {"centre_mm": [-11.0, -7.0, 30.0], "radius_mm": 15.0},
+        },
+        "parameters": {"ref_sphere": None},
+    }
+    # x = -31 + 2 i, y = -31 + 2 j, z = 3 k
+    assert reference_voi(automatic, geometry) == {
+        "organ": "spleen",
+        "automatic": True,
+        "centre_kji": [10.0, 12.0, 10.0],
+        "radius_mm": 15.0,
+    }
+    given = {
+        "reference": {"organ": "liver"},
+        "parameters": {"ref_sphere": [-11.0, -7.0, 30.0, 12.0], "ref_units": "mm"},
+    }
+    assert reference_voi(given, geometry)["centre_kji"] == [10.0, 12.0, 10.0]
+    in_voxels = {
+        "reference": {"organ": "liver"},
+        "parameters": {"ref_sphere": [4, 5, 6, 12.0], "ref_units": "voxel"},
+    }
+    assert reference_voi(in_voxels, geometry)["centre_kji"] == [4.0, 5.0, 6.0]
+    assert reference_voi({"reference": {"organ": "liver"}, "parameters": {}}, geometry) is None
+    assert reference_voi({"reference": None, "parameters": {}}, geometry) is None

@@ -119,7 +119,8 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         type=lambda t: parse_floats(t, 4, "--ref-sphere"),
         metavar="X,Y,Z,R",
         help="reference sphere: centre in patient mm (DICOM LPS x,y,z) — or voxel indices k,j,i "
-        f"with --ref-units voxel — and radius R in mm (a 3 cm sphere is R={DEFAULT_SPHERE_RADIUS_MM:g})",
+        f"with --ref-units voxel — and radius R in mm (a 3 cm sphere is R={DEFAULT_SPHERE_RADIUS_MM:g}); "
+        "default: placed automatically in normal liver",
     )
     group.add_argument(
         "--ref-units", choices=("mm", "voxel"), help="units of the sphere centre (default mm)"

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         "liver-corrected: the same with physiological uptake removed, the physician's step of\n"
         "Carlsen et al.: DOTATATE profile (spleen, kidneys, adrenals, bladder, pituitary) with the\n"
         "phantom's organ labels as organ map (see removed.csv);\n"
+        "liver-automatic: no coordinate given: the reference VOI placed automatically in the\n"
+        "organ map's liver, physiological uptake removed as in liver-corrected;\n"
         "score: the paper's 1-5 scheme (Table 1); min SUVmean: lowest lesion SUVmean (g/mL)"
     )
     out = result.out_dir

@@ -81,8 +81,9 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
 
     if args.ref_mask is not None or args.exclude:
         raise ValueError(
-            "--ref-mask and --exclude name one study's masks; a cohort run "
-            "takes a reference sphere per study from the CSV manifest's ref_sphere column instead"
+            "--ref-mask and --exclude name one study's masks; a cohort run places each "
+            "reference VOI automatically, or takes a sphere per study from the CSV manifest's "
+            "ref_sphere column"
         )
     if args.organs is not None and args.organs != RUN_TOTALSEGMENTATOR:
         raise ValueError(

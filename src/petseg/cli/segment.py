@@ -18,9 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "segment",
         help="segment every lesion with the liver/spleen-reference (or another) threshold",
-        description="Segment a PET/CT study with the Carlsen et al. 2022 semi-automatic method "
-        "(threshold from a reference VOI, components < 0.1 mL and outside the body removed) "
-        "and write lesions.nii.gz, lesions.csv, report.json, mip.png (and rtstruct.dcm for DICOM).",
+        description="Segment a PET/CT study with the Carlsen et al. 2022 method (threshold from "
+        "a reference VOI, components < 0.1 mL and outside the body removed) and write "
+        "lesions.nii.gz, lesions.csv, report.json, mip.png (and rtstruct.dcm for DICOM). "
+        "Without --ref-sphere or --ref-mask the reference VOI is placed automatically in "
+        "normal liver (found on the CT, or on the PET when there is no CT; in the spleen when "
+        "the liver holds no lesion-free sphere) and recorded in report.json.",
     )
     add_study_arguments(parser)
     add_method_arguments(parser)
@@ -47,6 +50,15 @@ def run(args: argparse.Namespace) -> int:
         force=args.force,
         rtstruct=not args.no_rtstruct,
     )
+    reference = result.reference or {}
+    automatic = reference.get("automatic")
+    if automatic is not None:
+        print(f"{study.patient_id}: reference {reference['description']}")
+        if automatic["switch"] is not None:
+            print(
+                f"{study.patient_id}: reference switched from the liver to the spleen "
+                f"(spleen formula 0.67·SUVmean + 2·SD): {automatic['switch']['reason']}"
+            )
     p = result.patient
     threshold = f"{result.threshold_suv:.2f} g/mL" if result.threshold_suv is not None else "-"
     removed = ""

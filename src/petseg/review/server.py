@@ -93,6 +93,7 @@ from petseg.review.session import (
     result_id,
     summarise_reviews,
 )
+from petseg.study import Geometry
 
 __all__ = [
     "BODY_TIMEOUT_S",
@@ -169,6 +170,29 @@ def labels_nifti_bytes(labels: NDArray[np.integer], affine_lps_kji: NDArray[np.f
     top = int(labels.max()) if labels.size else 0
     dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int32
     return volume_nifti_bytes(np.asarray(labels, dtype=dtype), affine_lps_kji)
+
+
+def reference_voi(report: dict[str, Any], geometry: Geometry) -> dict[str, Any] | None:
+    """The report's reference sphere as the page draws it: centre in voxel indices
+    ``(k, j, i)`` and radius in mm; None for a mask VOI or a method without one."""
+    reference = report.get("reference") or {}
+    automatic = reference.get("automatic")
+    parameters = report.get("parameters") or {}
+    if automatic:
+        centre = geometry.patient_to_index(automatic["centre_mm"])
+        radius = float(automatic["radius_mm"])
+    elif parameters.get("ref_sphere") and reference:
+        a, b, c, radius = (float(v) for v in parameters["ref_sphere"])
+        voxel = parameters.get("ref_units") == "voxel"
+        centre = np.array([a, b, c]) if voxel else geometry.patient_to_index([a, b, c])
+    else:
+        return None
+    return {
+        "organ": reference.get("organ"),
+        "automatic": bool(automatic),
+        "centre_kji": [round(float(v), 2) for v in centre],
+        "radius_mm": radius,
+    }
 
 
 class HttpError(Exception):
@@ -384,6 +408,7 @@ class ReviewApp:
             "suv_max": float(suv.max()),
             "suv_window": [0.0, max(5.0, round(high, 1))],
             "reference": case.report.get("reference"),
+            "reference_voi": reference_voi(case.report, case.geometry),
             "threshold_suv": case.report.get("threshold_suv"),
             "method": case.report.get("method"),
             "synthetic": bool(case.report.get("synthetic", False)),

@@ -146,6 +146,7 @@ async function openCase(caseId, viewerReady = Promise.resolve()) {
   $("older-result").textContent = older.length
     ? `${older.join(", ")}: made on an older segmentation (kept in review/); this review starts from the new one`
     : "";
+  showReference(opened.meta);
   const [w0, w1] = opened.meta.suv_window;
   $("suv-min").value = w0;
   $("suv-max").value = w1;
@@ -473,6 +474,7 @@ function drawLabelMip() {
     }
   }
   ctx.putImageData(image, 0, 0);
+  drawReferenceVoi(ctx);
 }
 
 $("mip").addEventListener("click", (e) => {
@@ -520,6 +522,37 @@ function renderScoreTable() {
   note.className = "footnote";
   note.textContent = state.listing.table1_footnote;
   div.append(note);
+}
+
+/** The reference VOI under the seed options; seeds grow with its organ's threshold. */
+function showReference(meta) {
+  const ref = meta.reference;
+  const how = meta.reference_voi && meta.reference_voi.automatic ? "placed automatically" : "given";
+  $("reference").textContent = ref
+    ? `reference VOI: ${ref.organ} (${how}, magenta on the MIP), threshold ${Number(meta.threshold_suv).toFixed(2)} g/mL`
+    : "";
+  if (ref && ["liver", "spleen"].includes($("method").value)) {
+    $("method").value = ref.organ;
+    $("method").dispatchEvent(new Event("change"));
+  }
+}
+
+/** Outline the reference sphere's coronal projection (an ellipse in MIP pixels). */
+function drawReferenceVoi(ctx) {
+  const voi = state.meta.reference_voi;
+  if (!voi) return;
+  const [k, , i] = voi.centre_kji;
+  const [dz, , dx] = state.meta.spacing_mm_zyx;
+  const { flip_rows, flip_cols } = state.meta.mip;
+  const row = flip_rows ? mip.Z - 1 - k : k;
+  const col = flip_cols ? mip.X - 1 - i : i;
+  ctx.strokeStyle = "#ff00ff";
+  ctx.lineWidth = 1;
+  ctx.setLineDash([2, 2]);
+  ctx.beginPath();
+  ctx.ellipse(col + 0.5, row + 0.5, voi.radius_mm / dx, voi.radius_mm / dz, 0, 0, 2 * Math.PI);
+  ctx.stroke();
+  ctx.setLineDash([]);
 }
 
 function renderMethods() {

@@ -1,0 +1,359 @@
+"""Placement of a reference sphere inside an organ mask, at a fixed point with its own lesions.
+
+The sphere goes where the organ is homogeneous, representative and free of lesions.
+Lesions are what lies above the threshold the sphere itself sets, so placement and
+threshold depend on each other; :func:`place_in_organ` iterates the two to a fixed point:
+
+0. Excluded voxels ``L`` = none.
+1. Allowed centres: voxels whose sphere lies inside the organ eroded by
+   ``organ_margin_mm`` and at least ``lesion_margin_mm`` from every voxel of ``L``
+   (``depth_in_organ >= r + organ_margin`` and ``distance_to_L > r + lesion_margin``,
+   Euclidean distance transforms in mm), and whose SUV SD is at most 35 % of its mean
+   (normal tissue; a sphere full of lesions would set a threshold above them all and be
+   its own fixed point). When no centre allows the full radius, the
+   radius shrinks (whole mm) to what fits, down to ``min_radius_mm``.
+2. Centre: of the most homogeneous quarter of the allowed centres (sphere SD at most the
+   25th percentile), the one whose threshold is closest to the median threshold of all
+   allowed centres. The lowest SD alone would pick a sphere whose SD, and so threshold,
+   is low by chance; the median keeps the threshold typical of the organ. Sphere means
+   and SDs at every voxel come from two FFT convolutions (SUV and SUV²) with the sphere
+   kernel, computed once.
+3. Threshold ``T = a·mean + b·SD`` of that sphere (liver 1.5, 2; spleen 0.67, 2).
+4. ``L`` = every voxel above ``T`` (the lesions by the sphere's own rule), and every
+   component of at least 1 mL above ``mean + 3·SD`` (hot spots below the threshold:
+   low-uptake lesions, the realistic misses of the method, still do not belong in a
+   reference VOI). The spleen's formula gives a threshold below normal spleen uptake;
+   there, and wherever ``T < mean + 3·SD``, single voxels count from ``mean + 3·SD``.
+   Back to 1, until centre and radius repeat (then ``T`` and ``L`` repeat too: a fixed
+   point), at most ``max_iterations`` placements. A centre that comes back after a
+   different one is a cycle: the iteration stops and the result is marked not
+   converged.
+
+The confidence figure is the *threshold agreement*: the share of the allowed centres at
+the fixed point (the lesion-free, eroded organ) whose own sphere gives a threshold within
+±5 % of the chosen one. Near 1, any lesion-free sphere of the organ gives the same
+threshold; a low value means the organ's uptake varies (diffuse disease, an organ found
+in the wrong place, little lesion-free room) and the VOI should be looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage, signal
+
+from petseg.lesions import label_components, min_voxels_for_volume
+from petseg.reference import (
+    DEFAULT_SPHERE_RADIUS_MM,
+    MIN_REFERENCE_VOXELS,
+    ReferenceStats,
+    sphere_kernel,
+)
+from petseg.study import Geometry
+from petseg.threshold import ORGAN_FACTORS, reference_threshold
+
+__all__ = [
+    "AGREEMENT_TOLERANCE",
+    "HOMOGENEOUS_QUANTILE",
+    "HOT_SPOT_ML",
+    "HOT_SPOT_SD",
+    "LESION_MARGIN_MM",
+    "MAX_COV",
+    "MAX_ITERATIONS",
+    "MIN_RADIUS_MM",
+    "ORGAN_MARGIN_MM",
+    "NoPositionError",
+    "Placement",
+    "place_in_organ",
+    "sphere_statistics",
+]
+
+#: The sphere lies inside the organ eroded by this much (mm): no partial volume with its
+#: neighbours, room for misregistration of an organ map.
+ORGAN_MARGIN_MM = 10.0
+#: Least distance (mm) between the sphere and any voxel above its threshold: the
+#: spill-over of a hot lesion reaches about one resolution FWHM around it.
+LESION_MARGIN_MM = 10.0
+#: Smallest radius (mm) the sphere may shrink to when the full one does not fit.
+MIN_RADIUS_MM = 10.0
+MAX_ITERATIONS = 10
+#: Relative threshold difference counted as agreement by the confidence figure.
+AGREEMENT_TOLERANCE = 0.05
+#: A sphere whose SD exceeds this share of its mean is not normal tissue (normal liver:
+#: 10-25 % in PET and SPECT); a sphere full of lesions would otherwise set a threshold
+#: above them all and be its own fixed point.
+MAX_COV = 0.35
+#: Centres whose sphere SD is at most this quantile of the allowed ones are "homogeneous".
+HOMOGENEOUS_QUANTILE = 0.25
+#: Hot spots above ``mean + HOT_SPOT_SD·SD`` of the sphere, of at least ``HOT_SPOT_ML``,
+#: are kept out of the sphere even below the threshold.
+HOT_SPOT_SD = 3.0
+HOT_SPOT_ML = 1.0
+
+
+class NoPositionError(ValueError):
+    """No lesion-free sphere fits in the organ."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A reference sphere placed in one organ.
+
+    Attributes
+    ----------
+    organ : "liver" or "spleen" (sets the threshold formula)
+    centre_index : (k, j, i) voxel of the sphere's centre
+    centre_mm : (x, y, z) LPS mm of the centre
+    radius_mm : sphere radius in mm
+    stats : SUV mean and SD (g/mL) in the sphere
+    threshold_suv : the organ's threshold from ``stats`` (g/mL)
+    iterations : placements made, the confirming one included (2 = the first was stable)
+    converged : False when the iteration cycled or reached its bound
+    confidence : threshold agreement in [0, 1] (module docstring)
+    allowed_volume_ml : volume of the allowed centres at the fixed point (mL)
+    history : per iteration: centre (mm), radius, threshold and excluded voxels
+    """
+
+    organ: str
+    centre_index: tuple[int, int, int]
+    centre_mm: tuple[float, float, float]
+    radius_mm: float
+    stats: ReferenceStats
+    threshold_suv: float
+    iterations: int
+    converged: bool
+    confidence: float
+    allowed_volume_ml: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record (statistics under ``stats``)."""
+        return {
+            "organ": self.organ,
+            "centre_mm": [round(v, 3) for v in self.centre_mm],
+            "centre_index_kji": list(self.centre_index),
+            "radius_mm": self.radius_mm,
+            "threshold_suv": self.threshold_suv,
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "confidence": self.confidence,
+            "confidence_definition": (
+                "share of the lesion-free eroded organ whose sphere gives a threshold within "
+                f"±{AGREEMENT_TOLERANCE:.0%} of this one"
+            ),
+            "allowed_volume_ml": self.allowed_volume_ml,
+            "stats": self.stats.to_dict(),
+            "history": self.history,
+        }
+
+
+def sphere_statistics(
+    suv: NDArray[np.floating], kernel: NDArray[np.bool_]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Mean and sample SD (ddof=1) of ``suv`` in the sphere ``kernel`` centred on every voxel.
+
+    Two FFT convolutions (of SUV and SUV², float64), so the cost does not grow with the
+    sphere. Values near the array's faces count the zeros beyond it; use the interior.
+
+    Parameters
+    ----------
+    suv : (Z, Y, X) SUV in g/mL
+    kernel : odd-sized bool sphere (:func:`petseg.reference.sphere_kernel`)
+
+    Returns
+    -------
+    mean, sd : (Z, Y, X) float64 ndarrays, g/mL
+    """
+    n = int(kernel.sum())
+    if n < 2:
+        raise ValueError(f"the sphere kernel holds {n} voxel(s); at least 2 are needed for an SD")
+    values = np.asarray(suv, dtype=np.float64)
+    weights = kernel.astype(np.float64)
+    total = signal.fftconvolve(values, weights, mode="same")
+    squares = signal.fftconvolve(values * values, weights, mode="same")
+    mean = total / n
+    variance = np.maximum(squares - total * mean, 0.0) / (n - 1)
+    return mean, np.sqrt(variance)
+
+
+def _box(mask: NDArray[np.bool_], pad: NDArray[np.int_]) -> tuple[slice, slice, slice]:
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    if not found or found[0] is None:
+        raise NoPositionError("the organ mask is empty")
+    box = found[0]
+    return tuple(  # type: ignore[return-value]
+        slice(max(b.start - p, 0), min(b.stop + p, n))
+        for b, p, n in zip(box, pad, mask.shape, strict=True)
+    )
+
+
+def _distance_inside(mask: NDArray[np.bool_], spacing: tuple[float, float, float]) -> NDArray:
+    """Distance (mm) from each voxel of ``mask`` to the nearest voxel outside it; the
+    array's faces count as outside."""
+    padded = np.pad(mask, 1, constant_values=False)
+    return ndimage.distance_transform_edt(padded, sampling=spacing)[1:-1, 1:-1, 1:-1]
+
+
+def _representative(mean: NDArray[np.float64], sd: NDArray[np.float64], a: float, b: float) -> int:
+    """Index of the centre chosen among allowed ones (1-D arrays of their sphere statistics):
+    of the most homogeneous quarter (sphere SD at most its 25th percentile), the one whose
+    threshold is closest to the median threshold of all allowed centres."""
+    thresholds = a * mean + b * sd
+    homogeneous = sd <= np.quantile(sd, HOMOGENEOUS_QUANTILE)
+    distance = np.where(homogeneous, np.abs(thresholds - np.median(thresholds)), np.inf)
+    return int(np.argmin(distance))
+
+
+def place_in_organ(
+    suv: NDArray[np.floating],
+    geometry: Geometry,
+    organ_mask: NDArray[np.bool_],
+    *,
+    organ: str = "liver",
+    radius_mm: float = DEFAULT_SPHERE_RADIUS_MM,
+    organ_margin_mm: float = ORGAN_MARGIN_MM,
+    lesion_margin_mm: float = LESION_MARGIN_MM,
+    min_radius_mm: float = MIN_RADIUS_MM,
+    max_iterations: int = MAX_ITERATIONS,
+) -> Placement:
+    """Place the reference sphere in ``organ_mask`` by the fixed-point scheme (module docstring).
+
+    Parameters
+    ----------
+    suv : (Z, Y, X) SUVbw in g/mL
+    geometry : grid of ``suv`` and ``organ_mask``
+    organ_mask : (Z, Y, X) bool, the organ (liver or spleen) on the PET grid
+    organ : "liver" or "spleen": the threshold formula
+    radius_mm : sphere radius (mm); Carlsen et al.'s 3 cm VOI is 15 mm
+    organ_margin_mm : the sphere lies inside the organ eroded by this (mm)
+    lesion_margin_mm : least distance (mm) between the sphere and any voxel above its threshold
+    min_radius_mm : smallest radius (mm) when the full sphere fits nowhere
+    max_iterations : bound on the placements
+
+    Raises
+    ------
+    NoPositionError
+        No lesion-free sphere of at least ``min_radius_mm`` fits in the eroded organ.
+    """
+    if organ not in ORGAN_FACTORS:
+        raise ValueError(f"organ must be one of {sorted(ORGAN_FACTORS)}, got {organ!r}")
+    if not 0 < min_radius_mm <= radius_mm:
+        raise ValueError(
+            f"need 0 < min_radius_mm <= radius_mm, got {min_radius_mm} and {radius_mm} mm"
+        )
+    if organ_margin_mm < 0 or lesion_margin_mm < 0:
+        raise ValueError(
+            f"margins must be >= 0 mm, got organ {organ_margin_mm} and lesion {lesion_margin_mm}"
+        )
+    if max_iterations < 1:
+        raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
+    organ_mask = np.asarray(organ_mask, dtype=bool)
+    if organ_mask.shape != suv.shape or suv.shape != geometry.shape:
+        raise ValueError(
+            f"organ mask {organ_mask.shape}, SUV {suv.shape} and geometry {geometry.shape} "
+            "must share one shape"
+        )
+    spacing = geometry.spacing
+    reach = radius_mm + max(organ_margin_mm, lesion_margin_mm)
+    box = _box(organ_mask, np.ceil(reach / np.asarray(spacing)).astype(int) + 1)
+    offset = np.array([b.start for b in box])
+    local_suv = np.asarray(suv[box], dtype=np.float32)
+    depth = _distance_inside(organ_mask[box], spacing) - organ_margin_mm
+    if depth.max() < min_radius_mm:
+        raise NoPositionError(
+            f"the {organ} is nowhere thicker than {2 * (min_radius_mm + organ_margin_mm):.0f} mm "
+            f"(a {2 * min_radius_mm:.0f} mm sphere {organ_margin_mm:.0f} mm inside its border)"
+        )
+
+    statistics: dict[float, tuple[NDArray[np.float64], NDArray[np.float64], int]] = {}
+
+    def stats_for(radius: float) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
+        if radius not in statistics:
+            kernel = sphere_kernel(geometry, radius)
+            if kernel.sum() < MIN_REFERENCE_VOXELS:
+                raise NoPositionError(
+                    f"a {radius:g} mm sphere holds {int(kernel.sum())} voxels of "
+                    f"{geometry.spacing} mm, fewer than the {MIN_REFERENCE_VOXELS} a "
+                    "reference VOI needs"
+                )
+            mean, sd = sphere_statistics(local_suv, kernel)
+            statistics[radius] = (mean, sd, int(kernel.sum()))
+        return statistics[radius]
+
+    a, b = ORGAN_FACTORS[organ]
+    hot_voxels = max(2, min_voxels_for_volume(HOT_SPOT_ML, geometry.voxel_volume_ml))
+    lesions = np.zeros(local_suv.shape, dtype=bool)
+    history: list[dict[str, Any]] = []
+    seen: list[tuple[tuple[int, int, int], float]] = []
+    converged = False
+    for _ in range(max_iterations):
+        room = depth
+        if lesions.any():
+            clearance = _distance_inside(~lesions, spacing) - lesion_margin_mm
+            room = np.minimum(depth, clearance)
+        best_room = float(room.max())
+        if best_room < min_radius_mm:
+            raise NoPositionError(
+                f"no lesion-free {2 * min_radius_mm:.0f} mm sphere fits in the {organ}: "
+                f"{int(lesions.sum())} voxels above its threshold "
+                f"{history[-1]['threshold_suv']:.2f} g/mL or in hot spots leave no room "
+                f"({lesion_margin_mm:.0f} mm margin around them)"
+            )
+        radius = radius_mm if best_room >= radius_mm else float(np.floor(best_room))
+        mean, sd, voxels = stats_for(radius)
+        allowed = (room >= radius) & (sd <= MAX_COV * mean)
+        if not allowed.any():
+            raise NoPositionError(
+                f"no {2 * radius:g} mm sphere in the {organ} is homogeneous enough for normal "
+                f"tissue (SD at most {MAX_COV:.0%} of the mean; diffuse involvement?)"
+            )
+        flat = np.flatnonzero(allowed)
+        best = int(flat[_representative(mean.ravel()[flat], sd.ravel()[flat], a, b)])
+        local = np.unravel_index(best, allowed.shape)
+        k, j, i = (int(v) for v in np.asarray(local) + offset)
+        centre = (k, j, i)
+        stats = ReferenceStats(
+            mean=float(mean[local]),
+            sd=float(sd[local]),
+            voxels=voxels,
+            volume_ml=voxels * geometry.voxel_volume_ml,
+        )
+        threshold = reference_threshold(stats, organ)
+        history.append(
+            {
+                "centre_mm": [round(float(v), 3) for v in geometry.index_to_patient(centre)],
+                "radius_mm": radius,
+                "threshold_suv": threshold,
+                "excluded_voxels": int(lesions.sum()),
+            }
+        )
+        key = (centre, radius)
+        if seen and seen[-1] == key:
+            converged = True
+            break
+        if key in seen:  # a cycle: stop at this position
+            break
+        seen.append(key)
+        hot = stats.mean + HOT_SPOT_SD * stats.sd
+        lesions = (local_suv > max(threshold, hot)) | (
+            label_components(local_suv > hot, 26, min_voxels=hot_voxels) > 0
+        )
+    thresholds = a * mean[allowed] + b * sd[allowed]
+    agreement = float(np.mean(np.abs(thresholds - threshold) <= AGREEMENT_TOLERANCE * threshold))
+    centre_mm = geometry.index_to_patient(np.asarray(centre, dtype=np.float64))
+    return Placement(
+        organ=organ,
+        centre_index=centre,
+        centre_mm=(float(centre_mm[0]), float(centre_mm[1]), float(centre_mm[2])),
+        radius_mm=radius,
+        stats=stats,
+        threshold_suv=threshold,
+        iterations=len(history),
+        converged=converged,
+        confidence=round(agreement, 4),
+        allowed_volume_ml=float(allowed.sum() * geometry.voxel_volume_ml),
+        history=history,
+    )
