@@ -527,3 +527,4 @@ def test_case_meta_gives_the_reference_sphere_in_voxels(tmp_path: Path) -> None:
     assert reference_voi(in_voxels, geometry)["centre_kji"] == [4.0, 5.0, 6.0]
     assert reference_voi({"reference": {"organ": "liver"}, "parameters": {}}, geometry) is None
     assert reference_voi({"reference": None, "parameters": {}}, geometry) is None
+    assert reference_voi({"reference": "liver", "parameters": {}}, geometry) is None

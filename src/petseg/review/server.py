@@ -175,13 +175,15 @@ def labels_nifti_bytes(labels: NDArray[np.integer], affine_lps_kji: NDArray[np.f
 def reference_voi(report: dict[str, Any], geometry: Geometry) -> dict[str, Any] | None:
     """The report's reference sphere as the page draws it: centre in voxel indices
     ``(k, j, i)`` and radius in mm; None for a mask VOI or a method without one."""
-    reference = report.get("reference") or {}
+    reference = report.get("reference")
+    parameters = report.get("parameters")
+    if not isinstance(reference, dict) or not isinstance(parameters, dict):
+        return None  # a method without a reference VOI (or a report petseg did not write)
     automatic = reference.get("automatic")
-    parameters = report.get("parameters") or {}
-    if automatic:
+    if isinstance(automatic, dict):
         centre = geometry.patient_to_index(automatic["centre_mm"])
         radius = float(automatic["radius_mm"])
-    elif parameters.get("ref_sphere") and reference:
+    elif parameters.get("ref_sphere"):
         a, b, c, radius = (float(v) for v in parameters["ref_sphere"])
         voxel = parameters.get("ref_units") == "voxel"
         centre = np.array([a, b, c]) if voxel else geometry.patient_to_index([a, b, c])

@@ -526,7 +526,7 @@ function renderScoreTable() {
 
 /** The reference VOI under the seed options; seeds grow with its organ's threshold. */
 function showReference(meta) {
-  const ref = meta.reference;
+  const ref = meta.reference && typeof meta.reference === "object" ? meta.reference : null;
   const how = meta.reference_voi && meta.reference_voi.automatic ? "placed automatically" : "given";
   $("reference").textContent = ref
     ? `reference VOI: ${ref.organ} (${how}, magenta on the MIP), threshold ${Number(meta.threshold_suv).toFixed(2)} g/mL`
