@@ -194,7 +194,7 @@ def write_segmentation_outputs(
                 overlays=reference_overlay(result),
             )
             outputs.append("mip.png")
-        if rtstruct and study.provenance.get("dicom"):
+        if rtstruct and study.dicom is not None:
             from petseg.io.rtstruct_export import export_lesions_for_study
 
             written = export_lesions_for_study(tmp, result.labels, study, rtstruct=True)

@@ -14,12 +14,13 @@ is ``(dz, dy, dx)`` in mm, in array-axis order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Geometry", "Study"]
+__all__ = ["DicomSource", "Geometry", "Study"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,47 @@ class Geometry:
         }
 
 
+@dataclass(frozen=True)
+class DicomSource:
+    """The DICOM image series a :class:`Study` was read from, kept for export.
+
+    Built once when the series is read (:func:`petseg.io.dicom.dicom_source`), so
+    RTSTRUCT and SEG export reference the same instances without reading a file again.
+
+    Parameters
+    ----------
+    headers : tuple of pydicom.Dataset
+        One per slice, without pixel data, sorted so ``headers[k]`` is slice ``k`` of
+        ``geometry`` (identity, SOP instance UIDs, Frame of Reference).
+    geometry : Geometry
+        The series grid.
+    files : tuple of Path
+        The instance files in the same order (empty when built from datasets in memory).
+    """
+
+    headers: tuple[Any, ...]
+    geometry: Geometry
+    files: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.headers:
+            raise ValueError("a DICOM source needs at least one instance header")
+        if len(self.headers) != self.geometry.shape[0]:
+            raise ValueError(
+                f"{len(self.headers)} instance headers for a grid of {self.geometry.shape[0]} "
+                "slices: one header per slice is expected"
+            )
+        if self.files and len(self.files) != len(self.headers):
+            raise ValueError(f"{len(self.files)} files for {len(self.headers)} instance headers")
+        object.__setattr__(self, "headers", tuple(self.headers))
+        object.__setattr__(self, "files", tuple(Path(f) for f in self.files))
+
+    @property
+    def first(self) -> Any:
+        """Header of slice 0 (patient and study identity are the same in every slice)."""
+        return self.headers[0]
+
+
 @dataclass
 class Study:
     """One PET/CT examination on the PET voxel grid.
@@ -138,6 +180,9 @@ class Study:
         Identifiers written into every output.
     provenance : dict
         Where the data came from (files, series UIDs, SUV conversion), JSON-ready.
+    dicom : DicomSource or None
+        The PET series headers when the study was read from DICOM (what RTSTRUCT and
+        SEG export reference); None for NIfTI input.
     """
 
     pet: NDArray[np.float32]
@@ -146,6 +191,7 @@ class Study:
     patient_id: str = "anonymous"
     study_id: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
+    dicom: DicomSource | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.pet = np.ascontiguousarray(self.pet, dtype=np.float32)
@@ -163,6 +209,11 @@ class Study:
             )
         if not np.any(self.pet):
             raise ValueError(f"PET of {self.patient_id!r} is empty (all voxels are 0)")
+        if self.dicom is not None and not self.dicom.geometry.same_grid(self.geometry):
+            raise ValueError(
+                f"the DICOM source of {self.patient_id!r} is on another grid than its PET "
+                f"({self.dicom.geometry.shape} vs {self.geometry.shape})"
+            )
         if self.ct is not None:
             self.ct = np.ascontiguousarray(self.ct, dtype=np.float32)
             if self.ct.shape != self.pet.shape:

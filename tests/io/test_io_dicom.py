@@ -109,6 +109,30 @@ def test_provenance_lists_sorted_pet_files_and_uids() -> None:
     assert study.patient_id == "STS_004"
 
 
+@needs_data
+def test_study_keeps_the_sorted_pet_headers_so_export_reads_no_file_again(tmp_path) -> None:
+    from petseg.io.rtstruct_export import export_lesions_for_study
+
+    folder = _copy_pet("STS_004", tmp_path / "pet")
+    study = load_study(folder)
+    assert study.dicom is not None and study.dicom.geometry.same_grid(study.geometry)
+    sop_uids = [str(ds.SOPInstanceUID) for ds in study.dicom.headers]
+    assert sop_uids == study.provenance["dicom"]["sop_instance_uids"]
+    assert not any("PixelData" in ds for ds in study.dicom.headers)
+    shutil.rmtree(folder)  # the export must reference the headers kept on the Study
+    labels = np.zeros(study.geometry.shape, np.int32)
+    labels[40:44, 20:24, 20:24] = 1
+    (written,) = export_lesions_for_study(tmp_path / "out", labels, study)
+    rtstruct = pydicom.dcmread(written)
+    contour_uids = {
+        item.ReferencedSOPInstanceUID
+        for roi in rtstruct.ROIContourSequence
+        for contour in roi.ContourSequence
+        for item in contour.ContourImageSequence
+    }
+    assert contour_uids == set(sop_uids[40:44])
+
+
 def _copy_pet(patient: str, target: Path) -> Path:
     shutil.copytree(STS / patient / "pet", target)
     return target

@@ -369,7 +369,7 @@ def test_export_lesions_for_study_writes_into_case_folder(tmp_path, sts004) -> N
     from_dicom = Study(
         pet=pet,
         geometry=reference.geometry,
-        provenance={"dicom": {"pet_files": [str(p) for p in reference.files]}},
+        dicom=reference,
     )
     written = export_lesions_for_study(tmp_path / "a", labels, from_dicom, seg=True)
     assert [p.name for p in written] == ["rtstruct.dcm", "seg.dcm"]

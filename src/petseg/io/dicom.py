@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from petseg.study import Geometry
+from petseg.study import DicomSource, Geometry
 
 __all__ = [
     "SPACING_TOLERANCE",
     "DicomSeries",
     "DicomVolume",
+    "dicom_source",
     "discover_series",
     "read_series",
     "series_geometry",
@@ -264,6 +265,38 @@ def series_geometry(
     affine[:3, 2] = row_cos * spacing[1]
     affine[:3, 3] = positions[0]
     return Geometry(affine, (len(order), rows, cols)), order
+
+
+def dicom_source(datasets: Sequence[Any], files: Sequence[Path] = ()) -> DicomSource:
+    """Sort the headers of one single-frame image series into a :class:`DicomSource`.
+
+    Parameters
+    ----------
+    datasets : sequence of pydicom.Dataset
+        The instances of one series (pixel data not needed), in any order.
+    files : sequence of Path, optional
+        Their files, in the same order as ``datasets`` (names them in errors).
+
+    Raises
+    ------
+    ValueError
+        Several series or Frames of Reference, or no Frame of Reference UID.
+    """
+    datasets = list(datasets)
+    paths = [Path(f) for f in files] or [Path(f"instance {n}") for n in range(len(datasets))]
+    uids = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
+    frames = {str(ds.get("FrameOfReferenceUID", "")) for ds in datasets}
+    if len(uids) != 1 or len(frames) != 1 or "" in frames:
+        raise ValueError(
+            f"reference images must be one series with one Frame of Reference UID; got "
+            f"series {sorted(uids)} and frames {sorted(frames)} (first file {paths[0]})"
+        )
+    geometry, order = series_geometry(datasets, paths, name=f"reference series {uids.pop()}")
+    return DicomSource(
+        headers=tuple(datasets[i] for i in order),
+        geometry=geometry,
+        files=tuple(paths[i] for i in order) if files else (),
+    )
 
 
 def read_series(

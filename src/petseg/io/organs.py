@@ -404,13 +404,9 @@ def read_organ_map(
 
 def read_radiopharmaceutical(study: Study) -> Radiopharmaceutical | None:
     """The Radiopharmaceutical Information of a DICOM study's first PET file (None for NIfTI)."""
-    import pydicom
-
-    files = (study.provenance.get("dicom") or {}).get("pet_files") or []
-    if not files:
+    if study.dicom is None:
         return None
-    header = pydicom.dcmread(files[0], stop_before_pixels=True)
-    return radiopharmaceutical_from_dataset(header)
+    return radiopharmaceutical_from_dataset(study.dicom.first)
 
 
 class TotalSegmentatorError(ValueError):

@@ -28,7 +28,7 @@ import colorsys
 import datetime as _dt
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,9 @@ from numpy.typing import NDArray
 
 from petseg.contours import align_to_grid, label_contours, mask_contours
 from petseg.io.atomic import atomic_file, check_writable_target
+from petseg.io.dicom import dicom_source, discover_series
 from petseg.lesions import as_label_map
-from petseg.study import Geometry, Study
+from petseg.study import DicomSource, Geometry, Study
 
 __all__ = [
     "GENERATION_ALGORITHMS",
@@ -46,7 +47,6 @@ __all__ = [
     "TOTAL_ROI_NAME",
     "EmptyLesionMapError",
     "ExportResult",
-    "ReferenceSeries",
     "build_rtstruct",
     "export_lesions_for_study",
     "export_rtstruct",
@@ -93,54 +93,9 @@ class EmptyLesionMapError(ValueError):
     """The lesion map has no lesion, so there is nothing to export."""
 
 
-@dataclass(frozen=True)
-class ReferenceSeries:
-    """Headers of the image series a lesion map is exported against.
-
-    Attributes
-    ----------
-    headers : list of pydicom.Dataset
-        One per slice (no pixel data), sorted by position along the slice normal, so
-        ``headers[k]`` is slice ``k`` of ``geometry``.
-    geometry : Geometry
-        The series grid, as :func:`petseg.io.dicom.series_geometry` builds it.
-    files : list of Path
-        The instance files in the same order (empty when built from datasets).
-    """
-
-    headers: list[Any]
-    geometry: Geometry
-    files: list[Path] = field(default_factory=list)
-
-    @classmethod
-    def from_datasets(cls, datasets: Sequence[Any], files: Sequence[Path] = ()) -> ReferenceSeries:
-        """Sort headers of one single-frame series and compute its grid."""
-        from petseg.io.dicom import series_geometry
-
-        datasets = list(datasets)
-        paths = [Path(f) for f in files] or [Path(f"instance {n}") for n in range(len(datasets))]
-        uids = {str(ds.get("SeriesInstanceUID", "")) for ds in datasets}
-        frames = {str(ds.get("FrameOfReferenceUID", "")) for ds in datasets}
-        if len(uids) != 1 or len(frames) != 1 or "" in frames:
-            raise ValueError(
-                f"reference images must be one series with one Frame of Reference UID; got "
-                f"series {sorted(uids)} and frames {sorted(frames)} (first file {paths[0]})"
-            )
-        geometry, order = series_geometry(datasets, paths, name=f"reference series {uids.pop()}")
-        return cls(
-            headers=[datasets[i] for i in order],
-            geometry=geometry,
-            files=[paths[i] for i in order] if files else [],
-        )
-
-    @property
-    def first(self) -> Any:
-        return self.headers[0]
-
-
 def read_reference_series(
     source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-) -> ReferenceSeries:
+) -> DicomSource:
     """Read the headers of the PET (or other image) series to reference.
 
     Parameters
@@ -155,8 +110,6 @@ def read_reference_series(
         No image series, or several and not exactly one PET series.
     """
     import pydicom
-
-    from petseg.io.dicom import discover_series
 
     if isinstance(source, (str, os.PathLike)):
         folder = Path(source)
@@ -179,7 +132,7 @@ def read_reference_series(
         if not files:
             raise ValueError("no reference DICOM files given")
     headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
-    return ReferenceSeries.from_datasets(headers, files)
+    return dicom_source(headers, files)
 
 
 def lesion_roi_name(label: int) -> str:
@@ -266,7 +219,7 @@ def _image_reference(header: Any) -> Any:
 def build_rtstruct(
     labels: NDArray[np.integer],
     geometry: Geometry,
-    reference: ReferenceSeries | Sequence[Any],
+    reference: DicomSource | Sequence[Any],
     *,
     roi_names: Mapping[int, str] | None = None,
     include_total: bool = False,
@@ -285,7 +238,7 @@ def build_rtstruct(
     geometry : Geometry
         Grid of ``labels``; must be the reference series grid up to axis order and
         direction.
-    reference : ReferenceSeries or sequence of pydicom.Dataset
+    reference : DicomSource or sequence of pydicom.Dataset
         Headers of the PET series (any order if datasets are given).
     roi_names : mapping label → str, optional
         ROI names (default ``lesion_001``, ...; at most 64 characters).
@@ -326,8 +279,8 @@ def build_rtstruct(
             f"generation_algorithm must be one of {GENERATION_ALGORITHMS}, "
             f"got {generation_algorithm!r}"
         )
-    if not isinstance(reference, ReferenceSeries):
-        reference = ReferenceSeries.from_datasets(reference)
+    if not isinstance(reference, DicomSource):
+        reference = dicom_source(reference)
     aligned = np.asarray(align_to_grid(np.asarray(labels), geometry, reference.geometry))
     ref_geometry = reference.geometry
     contours_by_label = label_contours(aligned, ref_geometry)
@@ -480,7 +433,7 @@ def write_rtstruct(
     path: str | os.PathLike[str],
     labels: NDArray[np.integer],
     geometry: Geometry,
-    reference: ReferenceSeries | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    reference: DicomSource | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     force: bool = False,
     **options: Any,
@@ -493,7 +446,7 @@ def write_rtstruct(
         Output file (``.dcm``); never replaced unless ``force``.
     labels, geometry
         Lesion map and its grid.
-    reference : ReferenceSeries, folder or files
+    reference : DicomSource, folder or files
         The PET series.
     force : bool
         Replace an existing file.
@@ -502,7 +455,7 @@ def write_rtstruct(
     """
     path = Path(path)
     check_writable_target(path, force)
-    if not isinstance(reference, ReferenceSeries):
+    if not isinstance(reference, DicomSource):
         reference = read_reference_series(reference)
     ds = build_rtstruct(labels, geometry, reference, **options)
     with atomic_file(path, force=force) as tmp:
@@ -574,8 +527,8 @@ def export_lesions_for_study(
 ) -> list[Path]:
     """Write ``rtstruct.dcm`` (and ``seg.dcm``) into ``out_dir`` for a study read from DICOM.
 
-    Nothing is written when the study did not come from DICOM (no
-    ``study.provenance["dicom"]``) or when the lesion map is empty (an RTSTRUCT needs
+    Nothing is written when the study did not come from DICOM (``study.dicom`` is
+    None) or when the lesion map is empty (an RTSTRUCT needs
     at least one ROI); the caller's report states the lesion count.
 
     Parameters
@@ -585,7 +538,8 @@ def export_lesions_for_study(
     labels : (Z, Y, X) int ndarray
         Lesion map on ``study.geometry``.
     study : Study
-        With ``provenance["dicom"]`` naming the PET series (``pet_files`` or ``pet_dir``).
+        Read from DICOM: its ``dicom`` source holds the PET headers to reference (no
+        file is read again).
     rtstruct, seg : bool
         Which objects to write.
     force : bool
@@ -596,10 +550,9 @@ def export_lesions_for_study(
     list of Path
         The files written.
     """
-    dicom = study.provenance.get("dicom")
-    if not dicom or not (rtstruct or seg) or not np.any(labels):
+    reference = study.dicom
+    if reference is None or not (rtstruct or seg) or not np.any(labels):
         return []
-    reference = read_reference_series(_pet_source(dicom))
     out_dir = Path(out_dir)
     written = []
     if rtstruct:
@@ -615,15 +568,3 @@ def export_lesions_for_study(
             write_seg(out_dir / "seg.dcm", labels, study.geometry, reference, force=force).path
         )
     return written
-
-
-def _pet_source(dicom: Mapping[str, Any]) -> Path | list[Path]:
-    """The PET series files (or folder) recorded by :func:`petseg.io.study_loader.load_study`."""
-    if dicom.get("pet_files"):
-        return [Path(f) for f in dicom["pet_files"]]
-    if dicom.get("pet_dir"):
-        return Path(dicom["pet_dir"])
-    raise ValueError(
-        f"study.provenance['dicom'] does not name the PET series (keys {sorted(dicom)}); "
-        "expected 'pet_files' or 'pet_dir' as written by petseg.io.load_study"
-    )

@@ -34,17 +34,17 @@ from numpy.typing import NDArray
 
 from petseg.contours import align_to_grid
 from petseg.io.atomic import atomic_file, check_writable_target
+from petseg.io.dicom import dicom_source
 from petseg.io.rtstruct_export import (
     EmptyLesionMapError,
     ExportResult,
-    ReferenceSeries,
     _read_lesion_map,
     identity_problems,
     lesion_colors,
     lesion_roi_name,
     read_reference_series,
 )
-from petseg.study import Geometry
+from petseg.study import DicomSource, Geometry
 
 __all__ = ["ALGORITHM_FAMILIES", "SEG_TYPES", "build_seg", "export_seg", "write_seg"]
 
@@ -83,7 +83,7 @@ def _clean_sources(headers: Sequence[Any]) -> list[Any]:
 def build_seg(
     labels: NDArray[np.integer],
     geometry: Geometry,
-    reference: ReferenceSeries | Sequence[Any],
+    reference: DicomSource | Sequence[Any],
     *,
     seg_type: str = "binary",
     segment_labels: Mapping[int, str] | None = None,
@@ -101,7 +101,7 @@ def build_seg(
         Lesion map: 0 = background, one positive label per lesion.
     geometry : Geometry
         Grid of ``labels``; must be the reference grid up to axis order and direction.
-    reference : ReferenceSeries or sequence of pydicom.Dataset
+    reference : DicomSource or sequence of pydicom.Dataset
         The PET series headers (pixel data not needed).
     seg_type : {"binary", "labelmap"}
     segment_labels : mapping label → str, optional
@@ -138,8 +138,8 @@ def build_seg(
     ):
         if value not in choices:
             raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    if not isinstance(reference, ReferenceSeries):
-        reference = ReferenceSeries.from_datasets(reference)
+    if not isinstance(reference, DicomSource):
+        reference = dicom_source(reference)
     aligned = np.asarray(align_to_grid(np.asarray(labels), geometry, reference.geometry))
     present = [int(v) for v in np.unique(aligned) if v > 0]
     if not present:
@@ -202,7 +202,7 @@ def write_seg(
     path: str | os.PathLike[str],
     labels: NDArray[np.integer],
     geometry: Geometry,
-    reference: ReferenceSeries | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    reference: DicomSource | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     force: bool = False,
     **options: Any,
@@ -215,7 +215,7 @@ def write_seg(
         Output file (``.dcm``); never replaced unless ``force``.
     labels, geometry
         Lesion map and its grid.
-    reference : ReferenceSeries, folder or files
+    reference : DicomSource, folder or files
         The PET series.
     force : bool
         Replace an existing file.
@@ -224,7 +224,7 @@ def write_seg(
     """
     path = Path(path)
     check_writable_target(path, force)
-    if not isinstance(reference, ReferenceSeries):
+    if not isinstance(reference, DicomSource):
         reference = read_reference_series(reference)
     seg = build_seg(labels, geometry, reference, **options)
     with atomic_file(path, force=force) as tmp:

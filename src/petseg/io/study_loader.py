@@ -31,7 +31,7 @@ from petseg.io.suv import (
     suv_factor,
     to_datetime,
 )
-from petseg.study import Geometry, Study
+from petseg.study import DicomSource, Geometry, Study
 
 __all__ = ["PET_UNITS", "load_study", "select_series"]
 
@@ -284,6 +284,11 @@ def _load_dicom(
         patient_id=provenance["patient_id"] or "anonymous",
         study_id=str(head.get("StudyID", "") or provenance["dicom"]["study_instance_uid"]),
         provenance=provenance,
+        dicom=DicomSource(
+            headers=tuple(pet_volume.headers),
+            geometry=pet_volume.geometry,
+            files=tuple(pet_volume.files),
+        ),
     )
 
 
