@@ -27,6 +27,11 @@ class Cohort:
     Case ids are folder names; :meth:`case_dir` accepts only ids that name a direct
     sub-folder (no ``..``, no separators, no absolute paths, no symlink leaving the
     cohort), so a request can never reach a file outside ``root``.
+
+    Parameters
+    ----------
+    root : str or Path
+        Case output folder of ``petseg segment``, or a cohort folder of such case folders.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -95,7 +100,25 @@ class Cohort:
 
 @dataclass
 class CaseData:
-    """The read-only images of a case, shared by all sessions on it."""
+    """The read-only images of a case, shared by all sessions on it.
+
+    Attributes
+    ----------
+    case_id : str
+        The case folder's name.
+    folder : Path
+        The case folder.
+    suv : (Z, Y, X) float32 ndarray
+        PET in SUVbw (g/mL).
+    geometry : Geometry
+        The PET grid (spacing in mm).
+    report : dict
+        The case's ``report.json``.
+    has_ct : bool
+        The folder holds ``ct.nii.gz``.
+    removed : (Z, Y, X) int32 ndarray or None
+        What the organ map removed as physiological uptake (``removed.nii.gz``), if anything.
+    """
 
     case_id: str
     folder: Path
@@ -108,6 +131,19 @@ class CaseData:
 
     @classmethod
     def load(cls, folder: Path, case_id: str) -> CaseData:
+        """Read the case folder's PET, report and removed components (422 when unreadable).
+
+        Parameters
+        ----------
+        folder : Path
+            Case folder with ``pet_suv.nii.gz`` and ``report.json``.
+        case_id : str
+            Its id in the cohort.
+
+        Returns
+        -------
+        CaseData
+        """
         from petseg.io.nifti import read_nifti
 
         try:
@@ -132,11 +168,25 @@ class CaseData:
 
     @property
     def connectivity(self) -> int:
+        """The lesion connectivity (6, 18, 26) the segmentation used (its report's parameters)."""
         params = self.report.get("parameters") or {}
         return check_connectivity(int(params.get("connectivity", DEFAULT_CONNECTIVITY)))
 
 
 def load_labels(path: Path, geometry: Geometry) -> NDArray[np.int32]:
+    """A lesion or removed-component map of a case, checked to lie on its PET grid (else 422).
+
+    Parameters
+    ----------
+    path : Path
+        NIfTI label map (``lesions.nii.gz``, ``removed.nii.gz``).
+    geometry : Geometry
+        The case's PET grid, which the map must share.
+
+    Returns
+    -------
+    (Z, Y, X) int32 ndarray
+    """
     from petseg.io.nifti import read_nifti
 
     try:

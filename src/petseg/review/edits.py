@@ -26,7 +26,17 @@ Box = tuple[slice, ...]
 
 @dataclass(frozen=True)
 class Change:
-    """One edit as a voxel difference on the flattened ``(Z, Y, X)`` label map."""
+    """One edit as a voxel difference on the flattened ``(Z, Y, X)`` label map.
+
+    Attributes
+    ----------
+    index : (N,) int64 ndarray
+        Flat indices of the changed voxels.
+    before : (N,) int32 ndarray
+        Their labels before the edit.
+    after : (N,) int32 ndarray
+        Their labels after it.
+    """
 
     index: NDArray[np.int64]
     before: NDArray[np.int32]
@@ -35,7 +45,15 @@ class Change:
 
 @dataclass
 class EditStep:
-    """One edit in a session's history: its record (as saved in ``report.json``) and change."""
+    """One edit in a session's history: its record (as saved in ``report.json``) and change.
+
+    Attributes
+    ----------
+    record : dict
+        ``op`` (remove, add, restore), its arguments and the UTC time.
+    change : Change
+        The voxels it changed.
+    """
 
     record: dict[str, Any]
     change: Change

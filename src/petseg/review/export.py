@@ -17,6 +17,18 @@ def export_saved_version(session: CaseSession, fmt: Any) -> dict[str, Any]:
     Needs a case read from DICOM (``report["inputs"]["dicom"]``) and no unsaved edits. A
     saved version never changes, so exporting it again answers with the files written
     the first time (``"existing": true``).
+
+    Parameters
+    ----------
+    session : CaseSession
+        A session on a saved version, without unsaved edits.
+    fmt : {"rtstruct", "seg"}
+        The DICOM object to write.
+
+    Returns
+    -------
+    dict
+        ``written`` (the files) and ``existing`` (written by an earlier export).
     """
     from petseg.io.atomic import MARKER, atomic_dir, is_petseg_output
     from petseg.study import Study

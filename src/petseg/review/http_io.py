@@ -26,7 +26,15 @@ BODY_TIMEOUT_S = 10.0
 
 
 def json_answer(status: int, data: Any) -> Any:
-    """A JSON response with HTTP status ``status``."""
+    """A JSON response with HTTP status ``status``.
+
+    Parameters
+    ----------
+    status : int
+        HTTP status.
+    data : any
+        JSON-ready value (NumPy values are converted; NaN is refused).
+    """
     from starlette.responses import Response
 
     body = json.dumps(to_jsonable(data), allow_nan=False).encode("utf-8")
@@ -34,12 +42,30 @@ def json_answer(status: int, data: Any) -> Any:
 
 
 def error_answer(status: int, message: str) -> Any:
-    """The JSON answer ``{"error": message}`` with HTTP status ``status``."""
+    """The JSON answer ``{"error": message}`` with HTTP status ``status``.
+
+    Parameters
+    ----------
+    status : int
+        HTTP status (4xx or 5xx).
+    message : str
+        One line.
+    """
     return json_answer(status, {"error": message})
 
 
 async def read_body(request: Any) -> bytes:
-    """The request body: at most :data:`MAX_BODY_BYTES`, within :data:`BODY_TIMEOUT_S`."""
+    """The request body: at most :data:`MAX_BODY_BYTES`, within :data:`BODY_TIMEOUT_S`.
+
+    Parameters
+    ----------
+    request : starlette.requests.Request
+        The request being answered.
+
+    Returns
+    -------
+    bytes
+    """
     declared = request.headers.get("content-length")
     if declared is not None and int(declared) > MAX_BODY_BYTES:  # h11 checked it is a number
         raise HttpError(
@@ -65,7 +91,17 @@ async def read_body(request: Any) -> bytes:
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
-    """The JSON object of a request body (``{}`` for an empty body); 400 for anything else."""
+    """The JSON object of a request body (``{}`` for an empty body); 400 for anything else.
+
+    Parameters
+    ----------
+    body : bytes
+        The request body, UTF-8.
+
+    Returns
+    -------
+    dict
+    """
     if not body:
         return {}
     try:
@@ -80,7 +116,15 @@ def parse_json(body: bytes) -> dict[str, Any]:
 
 
 def only_keys(payload: dict[str, Any], allowed: set[str]) -> None:
-    """Refuse (400) a request object with fields outside ``allowed``."""
+    """Refuse (400) a request object with fields outside ``allowed``.
+
+    Parameters
+    ----------
+    payload : dict
+        The request's JSON object.
+    allowed : set of str
+        The fields the endpoint takes.
+    """
     unknown = sorted(set(payload) - allowed)
     if unknown:
         raise BadRequestError(f"unknown field(s) {unknown}; expected some of {sorted(allowed)}")

@@ -29,6 +29,17 @@ def volume_nifti_bytes(volume: NDArray[np.generic], affine_lps_kji: NDArray[np.f
     index ``n`` of the C-ordered ``(Z, Y, X)`` array — the page patches label maps in
     place. The affine conversion is :func:`petseg.io.nifti.lps_kji_to_ras_ijk`, the one
     used for the case's PET file.
+
+    Parameters
+    ----------
+    volume : (Z, Y, X) ndarray
+        Image or label map.
+    affine_lps_kji : (4, 4) float ndarray
+        Voxel index (k, j, i) to patient LPS mm.
+
+    Returns
+    -------
+    bytes
     """
     import nibabel as nib
 
@@ -43,7 +54,19 @@ def volume_nifti_bytes(volume: NDArray[np.generic], affine_lps_kji: NDArray[np.f
 
 
 def labels_nifti_bytes(labels: NDArray[np.integer], affine_lps_kji: NDArray[np.float64]) -> bytes:
-    """:func:`volume_nifti_bytes` of a label map in the smallest unsigned type that fits."""
+    """:func:`volume_nifti_bytes` of a label map in the smallest unsigned type that fits.
+
+    Parameters
+    ----------
+    labels : (Z, Y, X) integer ndarray
+        Label map (0 background).
+    affine_lps_kji : (4, 4) float ndarray
+        Voxel index (k, j, i) to patient LPS mm.
+
+    Returns
+    -------
+    bytes
+    """
     top = int(labels.max()) if labels.size else 0
     dtype = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.int32
     return volume_nifti_bytes(np.asarray(labels, dtype=dtype), affine_lps_kji)
@@ -51,7 +74,20 @@ def labels_nifti_bytes(labels: NDArray[np.integer], affine_lps_kji: NDArray[np.f
 
 def reference_voi(report: dict[str, Any], geometry: Geometry) -> dict[str, Any] | None:
     """The report's reference sphere as the page draws it: centre in voxel indices
-    ``(k, j, i)`` and radius in mm; None for a mask VOI or a method without one."""
+    ``(k, j, i)`` and radius in mm; None for a mask VOI or a method without one.
+
+    Parameters
+    ----------
+    report : dict
+        The case's ``report.json``.
+    geometry : Geometry
+        The PET grid (spacing in mm).
+
+    Returns
+    -------
+    dict or None
+        ``organ``, ``automatic``, ``centre_kji`` and ``radius_mm``.
+    """
     reference = report.get("reference")
     parameters = report.get("parameters")
     if not isinstance(reference, dict) or not isinstance(parameters, dict):

@@ -32,6 +32,8 @@ class LesionIndex:
         PET in SUVbw (g/mL).
     geometry : Geometry
         Grid of the PET and of the lesion maps indexed (spacing in mm).
+    entries : dict
+        label -> (bounding box, LesionStats, SUVmax voxel (k, j, i)); filled by :meth:`rebuild`.
     """
 
     suv: NDArray[np.float32]

@@ -60,7 +60,8 @@ def summarise_reviews(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     Parameters
     ----------
-    rows : output of :meth:`Cohort.status`
+    rows : list of dict
+        The rows of :meth:`petseg.review.cases.Cohort.status`.
 
     Returns
     -------

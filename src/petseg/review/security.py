@@ -38,7 +38,17 @@ SECURITY_HEADERS = {
 
 
 def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    """True for 127.0.0.0/8, ::1 and ``localhost``.
+
+    Parameters
+    ----------
+    host : str
+        Host name or IP address, without port or brackets.
+
+    Returns
+    -------
+    bool
+    """
     if host == "localhost":
         return True
     try:
@@ -49,7 +59,17 @@ def is_loopback(host: str) -> bool:
 
 class RequestGuard:
     """ASGI middleware: the host, token, origin and request-header checks of the module
-    docstring, and the headers every answer carries."""
+    docstring, and the headers every answer carries.
+
+    Parameters
+    ----------
+    app : ASGI application
+        The application answering the requests that pass.
+    token : str or None
+        Access token required on ``/api/`` requests (None: none required).
+    loopback : bool
+        The server binds a loopback address: refuse other ``Host`` headers.
+    """
 
     def __init__(self, app: Any, *, token: str | None, loopback: bool) -> None:
         self.app = app

@@ -60,10 +60,16 @@ class ReviewServer:
     """The review served by uvicorn on a socket bound at construction (so ``port=0``
     is resolved at once); ``serve_forever`` blocks until ``shutdown``.
 
-    Attributes
+    Parameters
     ----------
     app : ReviewApp
-        What is served.
+        What is served (kept as the attribute ``app``).
+    host : str
+        Address to bind (127.0.0.1 by default in :func:`make_server`).
+    port : int
+        TCP port; 0 picks a free one.
+    verbose : bool
+        Log every request.
     """
 
     def __init__(self, app: ReviewApp, host: str, port: int, *, verbose: bool) -> None:
@@ -132,6 +138,27 @@ def make_server(
     the URL names this machine (its host name for ``0.0.0.0`` / ``::``). ``port=0`` picks
     a free port. Studies with more than ``preview_voxels`` voxels are first shown reduced
     (:mod:`petseg.review.preview`).
+
+    Parameters
+    ----------
+    root : str or Path
+        Case output folder or cohort folder.
+    host : str
+        Address to bind; a non-loopback address needs a token.
+    port : int
+        TCP port; 0 picks a free one.
+    token : str or None
+        Access token required on ``/api/`` requests (generated for a non-loopback host).
+    verbose : bool
+        Log every request.
+    preview_voxels : int
+        Studies larger than this many voxels are first served reduced (0: never).
+
+    Returns
+    -------
+    server : ReviewServer
+    url : str
+        The URL to open (with the token, if any).
     """
     if preview_voxels < 0:
         raise ValueError(f"preview_voxels must be 0 (no preview) or positive, got {preview_voxels}")
@@ -158,7 +185,25 @@ def serve(
     verbose: bool = False,
     preview_voxels: int = PREVIEW_VOXELS,
 ) -> None:
-    """Run the review server until interrupted (the ``petseg review`` command)."""
+    """Run the review server until interrupted (the ``petseg review`` command).
+
+    Parameters
+    ----------
+    root : str or Path
+        Case output folder or cohort folder.
+    host : str
+        Address to bind; a non-loopback address needs a token.
+    port : int
+        TCP port; 0 picks a free one.
+    token : str or None
+        Access token required on ``/api/`` requests (generated for a non-loopback host).
+    open_browser : bool
+        Open the page in the default browser once the first case is read.
+    verbose : bool
+        Log every request.
+    preview_voxels : int
+        Studies larger than this many voxels are first served reduced (0: never).
+    """
     server, url = make_server(
         root, host=host, port=port, token=token, verbose=verbose, preview_voxels=preview_voxels
     )

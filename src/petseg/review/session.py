@@ -79,6 +79,18 @@ class CaseSession:
         The lesion map the session starts from; edited in place.
     base_version : int
         The saved version ``labels`` comes from (0: the segmentation itself).
+    started_utc : str
+        When the session started (ISO 8601, UTC); the active time is capped by it.
+    revision : int
+        Counts the changes of ``labels`` (the page's cache key).
+    steps : list of EditStep
+        The edit history, undone edits included.
+    position : int
+        How many of ``steps`` are in effect.
+    lock : threading.Lock
+        Held by the server while a request reads or edits the session.
+    preview_cache : ((base_version, revision, step), bytes) or None
+        The page's reduced label map as served (:mod:`petseg.review.app`).
     """
 
     case: CaseData

@@ -138,13 +138,33 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def result_id(report: dict[str, Any]) -> str | None:
     """The id of the segmentation a ``report.json`` describes (its creation time for
-    reports written before ``result_id`` existed)."""
+    reports written before ``result_id`` existed).
+
+    Parameters
+    ----------
+    report : dict
+        A ``report.json``.
+
+    Returns
+    -------
+    str or None
+    """
     value = report.get("result_id") or report.get("created_utc")
     return None if value is None else str(value)
 
 
 def made_on(version_report: dict[str, Any]) -> str | None:
-    """The :func:`result_id` a saved version corrects."""
+    """The :func:`result_id` a saved version corrects.
+
+    Parameters
+    ----------
+    version_report : dict
+        A saved version's ``report.json``.
+
+    Returns
+    -------
+    str or None
+    """
     review = version_report.get("review")
     if not isinstance(review, dict):
         return None
@@ -153,31 +173,79 @@ def made_on(version_report: dict[str, Any]) -> str | None:
 
 
 def version_report(case_dir: Path, number: int) -> dict[str, Any]:
-    """The ``report.json`` of saved version ``number`` of a case folder."""
+    """The ``report.json`` of saved version ``number`` of a case folder.
+
+    Parameters
+    ----------
+    case_dir : Path
+        Case folder.
+    number : int
+        Saved version number.
+
+    Returns
+    -------
+    dict
+    """
     return read_json(case_dir / "review" / version_name(number) / "report.json")
 
 
 def current_result(case_dir: Path) -> str | None:
-    """The :func:`result_id` of a case folder's segmentation (its ``report.json``)."""
+    """The :func:`result_id` of a case folder's segmentation (its ``report.json``).
+
+    Parameters
+    ----------
+    case_dir : Path
+        Case folder.
+
+    Returns
+    -------
+    str or None
+    """
     return result_id(read_json(case_dir / "report.json"))
 
 
 def current_versions(case_dir: Path) -> list[int]:
-    """Saved versions made on the case's current segmentation, oldest first."""
+    """Saved versions made on the case's current segmentation, oldest first.
+
+    Parameters
+    ----------
+    case_dir : Path
+        Case folder.
+
+    Returns
+    -------
+    list of int
+    """
     current = current_result(case_dir)
     return [n for n in saved_versions(case_dir) if made_on(version_report(case_dir, n)) == current]
 
 
 def latest_version(case_dir: Path) -> int:
     """Number of the latest version saved on the case's current segmentation; 0 for the
-    segmentation itself."""
+    segmentation itself.
+
+    Parameters
+    ----------
+    case_dir : Path
+        Case folder.
+
+    Returns
+    -------
+    int
+    """
     versions = current_versions(case_dir)
     return versions[-1] if versions else 0
 
 
 @contextlib.contextmanager
 def case_lock(case_dir: Path) -> Iterator[None]:
-    """Exclusive lock on ``CASE/review/.lock`` (also between processes)."""
+    """Exclusive lock on ``CASE/review/.lock`` (also between processes).
+
+    Parameters
+    ----------
+    case_dir : Path
+        Case folder.
+    """
     review = case_dir / "review"
     review.mkdir(exist_ok=True)
     with open(review / ".lock", "a+") as handle:
@@ -208,6 +276,18 @@ def case_status(case_dir: Path, case_id: str) -> dict[str, Any]:
     ``versions``, ``latest_version``, ``score``, ``reviewer`` and ``active_seconds`` (the
     sum over versions) count the versions made on the current segmentation;
     ``older_result_versions`` names those made on an earlier one.
+
+    Parameters
+    ----------
+    case_dir : Path
+        Case folder.
+    case_id : str
+        Its id in the cohort.
+
+    Returns
+    -------
+    dict
+        One row of :meth:`petseg.review.cases.Cohort.status`.
     """
     current = current_result(case_dir)
     row = status_row(case_id)
