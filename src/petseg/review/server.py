@@ -189,20 +189,10 @@ def serve(
 
     Parameters
     ----------
-    root : str or Path
-        Case output folder or cohort folder.
-    host : str
-        Address to bind; a non-loopback address needs a token.
-    port : int
-        TCP port; 0 picks a free one.
-    token : str or None
-        Access token required on ``/api/`` requests (generated for a non-loopback host).
+    root, host, port, token, verbose, preview_voxels : see :func:`make_server`
+        The same options.
     open_browser : bool
         Open the page in the default browser once the first case is read.
-    verbose : bool
-        Log every request.
-    preview_voxels : int
-        Studies larger than this many voxels are first served reduced (0: never).
     """
     server, url = make_server(
         root, host=host, port=port, token=token, verbose=verbose, preview_voxels=preview_voxels

@@ -93,7 +93,7 @@ def saved_versions(case_dir: Path) -> list[int]:
     Parameters
     ----------
     case_dir : Path
-        Case folder.
+        Case folder; its ``review/`` holds the versions.
 
     Returns
     -------
@@ -116,11 +116,12 @@ def read_json(path: Path) -> dict[str, Any]:
     Parameters
     ----------
     path : Path
-        A ``report.json``.
+        The JSON file (a case's or a saved version's ``report.json``).
 
     Returns
     -------
     dict
+        The object it holds.
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -178,7 +179,7 @@ def version_report(case_dir: Path, number: int) -> dict[str, Any]:
     Parameters
     ----------
     case_dir : Path
-        Case folder.
+        Case folder holding ``review/vNNN/report.json``.
     number : int
         Saved version number.
 
@@ -195,7 +196,7 @@ def current_result(case_dir: Path) -> str | None:
     Parameters
     ----------
     case_dir : Path
-        Case folder.
+        Case folder holding the segmentation's ``report.json``.
 
     Returns
     -------
@@ -210,7 +211,7 @@ def current_versions(case_dir: Path) -> list[int]:
     Parameters
     ----------
     case_dir : Path
-        Case folder.
+        Case folder of the segmentation and its ``review/``.
 
     Returns
     -------
@@ -227,7 +228,7 @@ def latest_version(case_dir: Path) -> int:
     Parameters
     ----------
     case_dir : Path
-        Case folder.
+        Case folder under review.
 
     Returns
     -------
@@ -244,7 +245,7 @@ def case_lock(case_dir: Path) -> Iterator[None]:
     Parameters
     ----------
     case_dir : Path
-        Case folder.
+        Case folder; the lock file is ``review/.lock``.
     """
     review = case_dir / "review"
     review.mkdir(exist_ok=True)
@@ -280,7 +281,7 @@ def case_status(case_dir: Path, case_id: str) -> dict[str, Any]:
     Parameters
     ----------
     case_dir : Path
-        Case folder.
+        Case folder with its ``report.json`` and ``review/``.
     case_id : str
         Its id in the cohort.
 
