@@ -37,7 +37,8 @@ from petseg.edit import add_lesion_by_seed
 from petseg.io.nifti import write_nifti
 from petseg.lesions import label_components, patient_stats, quantify_lesions, remove_labels
 from petseg.review.preview import PREVIEW_VOXELS
-from petseg.review.server import REQUEST_HEADER, make_server
+from petseg.review.security import REQUEST_HEADER
+from petseg.review.server import make_server
 from petseg.study import Geometry
 
 SHAPE = (300, 336, 336)

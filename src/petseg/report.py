@@ -18,7 +18,7 @@
   organ map on the PET grid; its legend is ``report.json["organs"]["organ_map"]["labels"]``)
 
 A folder being replaced (``force``) keeps its ``review/`` (the physician's saved versions,
-:mod:`petseg.review.session`), which then refer to an older result. The study's own files
+:mod:`petseg.review.versions`), which then refer to an older result. The study's own files
 (``study_sources``) and any further ``inputs`` are never replaced and never inside the
 folder being replaced.
 """

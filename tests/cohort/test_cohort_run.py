@@ -264,7 +264,8 @@ def test_organ_maps_from_the_manifest_remove_uptake_and_rerun_when_changed(
 
 def _review(case_dir: Path, reviewer: str) -> str:
     """Save a review of ``case_dir`` that removes its first lesion; return the version."""
-    from petseg.review.session import CaseData, CaseSession
+    from petseg.review.cases import CaseData
+    from petseg.review.session import CaseSession
 
     session = CaseSession.open(CaseData.load(case_dir, case_dir.name))
     session.remove(1)
@@ -276,7 +277,8 @@ def _review(case_dir: Path, reviewer: str) -> str:
 
 @pytest.mark.parametrize("trigger", ["input changed", "--force with new parameters"])
 def test_a_redone_study_keeps_its_reviews_marked_as_older(tmp_path, make_cohort, trigger) -> None:
-    from petseg.review.session import CaseData, CaseSession, Cohort
+    from petseg.review.cases import CaseData, Cohort
+    from petseg.review.session import CaseSession
 
     from .conftest import GEOMETRY, case_pet
 

@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from petseg.review.server import REQUEST_HEADER, ReviewApp, create_asgi_app
+from petseg.review.app import ReviewApp
+from petseg.review.routes import create_asgi_app
+from petseg.review.security import REQUEST_HEADER
 
 from .conftest import SEED_C, SHAPE
 from .test_server import review_files

@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 
 from petseg.io.nifti import write_nifti
-from petseg.review import server as review_server
-from petseg.review.server import MAX_SESSIONS, REQUEST_HEADER, ReviewServer, make_server
+from petseg.review import http_io
+from petseg.review.app import MAX_SESSIONS
+from petseg.review.security import REQUEST_HEADER
+from petseg.review.server import ReviewServer, make_server
 from petseg.study import Geometry
 
 from .conftest import make_case
@@ -102,7 +104,7 @@ def test_malformed_and_incomplete_requests_get_json(
     server, client = serving
     port = server.server_address[1]
     sid = client.open()["session"]
-    monkeypatch.setattr(review_server, "BODY_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(http_io, "BODY_TIMEOUT_S", 0.5)
     head = f"POST /api/session/{sid}/remove HTTP/1.1\r\nHost: 127.0.0.1\r\n{REQUEST_HEADER}: 1\r\n"
     cases = {
         "a body shorter than its Content-Length": (
@@ -197,7 +199,7 @@ def test_exporting_a_version_twice_answers_with_the_same_files(
 ) -> None:
     from petseg.io import load_study
     from petseg.pipeline import SegmentParams
-    from petseg.review.server import ReviewApp
+    from petseg.review.app import ReviewApp
     from petseg.workflows import segment_to_folder
 
     case_dir = tmp_path / "cohort" / "sts019"

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from petseg.io.nifti import read_nifti
-from petseg.review.server import MAX_BODY_BYTES, REQUEST_HEADER, make_server
+from petseg.review.http_io import MAX_BODY_BYTES
+from petseg.review.security import REQUEST_HEADER
+from petseg.review.server import make_server
 
 from .conftest import LESION_A, LESION_B, SEED_C, make_case
 
@@ -396,7 +398,7 @@ def test_no_preview_for_small_cases_and_when_disabled(cohort_dir: Path) -> None:
 
 
 def test_preload_reads_the_first_case_before_the_page_asks(cohort_dir: Path) -> None:
-    from petseg.review.server import ReviewApp
+    from petseg.review.app import ReviewApp
 
     app = ReviewApp(cohort_dir, preview_voxels=20 * 32 * 32 // 8)
     future = app.preload_first_case()
@@ -416,7 +418,7 @@ def test_preload_reads_the_first_case_before_the_page_asks(cohort_dir: Path) -> 
 
 
 def test_a_prepared_session_of_an_older_version_is_not_handed_out(cohort_dir: Path) -> None:
-    from petseg.review.server import ReviewApp
+    from petseg.review.app import ReviewApp
     from petseg.review.session import CaseSession
 
     app = ReviewApp(cohort_dir)
@@ -432,7 +434,7 @@ def test_a_prepared_session_of_an_older_version_is_not_handed_out(cohort_dir: Pa
 
 
 def test_only_the_most_recent_cases_stay_in_memory(tmp_path: Path) -> None:
-    from petseg.review.server import MAX_CASES, ReviewApp
+    from petseg.review.app import MAX_CASES, ReviewApp
 
     from .conftest import make_case
 
@@ -497,7 +499,7 @@ def test_removed_uptake_layer_and_restore(client: Client, cohort_dir: Path) -> N
 
 
 def test_case_meta_gives_the_reference_sphere_in_voxels(tmp_path: Path) -> None:
-    from petseg.review.server import reference_voi
+    from petseg.review.images import reference_voi
     from petseg.study import Geometry
 
     geometry = Geometry.from_spacing((20, 32, 32), (3.0, 2.0, 2.0), origin=(-31.0, -31.0, 0.0))

@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from petseg.review.session import (
-    CaseData,
-    CaseNotFoundError,
-    CaseSession,
-    Cohort,
-    summarise_reviews,
-)
+from petseg.review.cases import CaseData, Cohort
+from petseg.review.errors import CaseNotFoundError
+from petseg.review.scoring import summarise_reviews
+from petseg.review.session import CaseSession
 
 from .conftest import SEED_C
 

@@ -40,7 +40,7 @@ function setStatus(text, isError = false) {
 
 async function api(method, path, body, extra = {}) {
   // every POST carries X-Petseg-Request: the server refuses POSTs without it, which a
-  // page of another site cannot send (petseg.review.server)
+  // page of another site cannot send (petseg.review.security)
   const init = { method, headers: { ...headers, ...(method === "POST" ? { "X-Petseg-Request": "1" } : {}) }, ...extra };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
