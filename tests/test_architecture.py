@@ -59,7 +59,6 @@ PRIVATE_IMPORTS_PENDING: frozenset[str] = frozenset(
 #: ``module.function`` still longer than :data:`MAX_FUNCTION_LINES`.
 LONG_FUNCTIONS_PENDING: frozenset[str] = frozenset(
     {
-        "petseg.autoref.place.place_in_organ",
         "petseg.cohort.run.run_cohort",
         "petseg.io.dicom.series_geometry",
         "petseg.io.rtstruct_export.build_rtstruct",
@@ -67,7 +66,6 @@ LONG_FUNCTIONS_PENDING: frozenset[str] = frozenset(
         "petseg.io.suv.suv_factor",
         "petseg.nn.train.train_fold",
         "petseg.nnunet.engine.train_nnunet",
-        "petseg.pipeline.segment_study",
         "petseg.review.session.CaseSession.save",
         "petseg.slices.experiment.run_experiment",
     }
