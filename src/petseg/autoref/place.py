@@ -247,14 +247,7 @@ class _Step:
 
 
 def _check_arguments(
-    suv: NDArray[np.floating],
-    geometry: Geometry,
-    organ_mask: NDArray[np.bool_],
-    organ: str,
-    radius_mm: float,
-    margins_mm: tuple[float, float],
-    min_radius_mm: float,
-    max_iterations: int,
+    organ: str, radius_mm: float, margins_mm: tuple[float, float], min_radius_mm: float
 ) -> None:
     if organ not in ORGAN_FACTORS:
         raise ValueError(f"organ must be one of {sorted(ORGAN_FACTORS)}, got {organ!r}")
@@ -265,13 +258,6 @@ def _check_arguments(
     if min(margins_mm) < 0:
         raise ValueError(
             f"margins must be >= 0 mm, got organ {margins_mm[0]} and lesion {margins_mm[1]}"
-        )
-    if max_iterations < 1:
-        raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
-    if organ_mask.shape != suv.shape or suv.shape != geometry.shape:
-        raise ValueError(
-            f"organ mask {organ_mask.shape}, SUV {suv.shape} and geometry {geometry.shape} "
-            "must share one shape"
         )
 
 
@@ -285,6 +271,11 @@ def _search_box(
     min_radius_mm: float,
 ) -> _Search:
     """The organ's box padded by ``reach_mm``, with the depth inside the eroded organ."""
+    if organ_mask.shape != suv.shape or suv.shape != geometry.shape:
+        raise ValueError(
+            f"organ mask {organ_mask.shape}, SUV {suv.shape} and geometry {geometry.shape} "
+            "must share one shape"
+        )
     spacing = geometry.spacing
     box = _box(organ_mask, np.ceil(reach_mm / np.asarray(spacing)).astype(int) + 1)
     depth = _distance_inside(organ_mask[box], spacing) - organ_margin_mm
@@ -437,9 +428,9 @@ def place_in_organ(
     """
     organ_mask = np.asarray(organ_mask, dtype=bool)
     margins = (organ_margin_mm, lesion_margin_mm)
-    _check_arguments(
-        suv, geometry, organ_mask, organ, radius_mm, margins, min_radius_mm, max_iterations
-    )
+    _check_arguments(organ, radius_mm, margins, min_radius_mm)
+    if max_iterations < 1:
+        raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
     reach = radius_mm + max(margins)
     search = _search_box(suv, geometry, organ_mask, organ, reach, organ_margin_mm, min_radius_mm)
     step, history, converged = _fixed_point(
