@@ -400,7 +400,7 @@ def quantify_lesions(
     suv : (Z, Y, X) float ndarray
         SUVbw in g/mL.
     labels : (Z, Y, X) int ndarray
-        Lesion map on the same grid, 0 background.
+        One label per lesion, 0 background, on the grid of ``suv``.
     geometry : Geometry
         The grid of both arrays (voxel volume, patient coordinates).
 
