@@ -14,7 +14,20 @@ __all__ = ["check_choice", "did_you_mean"]
 
 
 def did_you_mean(value: object, choices: Iterable[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the closest of ``choices``, or ``""`` when none is close."""
+    """``" (did you mean 'x'?)"`` for the closest of ``choices``, or ``""`` when none is close.
+
+    Parameters
+    ----------
+    value : object
+        What the user gave (compared as ``str(value)``).
+    choices : iterable of str
+        The accepted values.
+
+    Returns
+    -------
+    str
+        The suffix to append to an error message.
+    """
     close = difflib.get_close_matches(str(value), list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -24,9 +37,17 @@ def check_choice(what: str, value: str, choices: Iterable[str]) -> str:
 
     Parameters
     ----------
-    what : the option's name, as the user knows it (``"method"``, ``"--tracer"``)
-    value : the value received
-    choices : the accepted values
+    what : str
+        The option's name, as the user knows it (``"method"``, ``"--tracer"``).
+    value : str
+        The value received.
+    choices : iterable of str
+        The accepted values.
+
+    Returns
+    -------
+    str
+        ``value``, unchanged.
 
     Raises
     ------

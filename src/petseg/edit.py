@@ -55,9 +55,23 @@ def seed_threshold(
 ) -> float:
     """SUV threshold (g/mL) for seeded growing.
 
-    ``liver``/``spleen`` need ``reference`` (ReferenceStats or a dict with ``mean`` and
-    ``sd``); ``fixed`` needs ``value`` (SUV); ``percent_max`` uses ``value`` as the
-    fraction (default 0.40) of ``lesion_suv_max``.
+    Parameters
+    ----------
+    method : {"liver", "spleen", "fixed", "percent_max"}
+        The threshold rule (:data:`SEED_METHODS`).
+    value : float, optional
+        SUV in g/mL for "fixed"; fraction of ``lesion_suv_max`` for "percent_max"
+        (default 0.40).
+    reference : ReferenceStats or dict, optional
+        The reference VOI's statistics (a dict needs ``mean`` and ``sd``, g/mL); required
+        for "liver" and "spleen".
+    lesion_suv_max : float, optional
+        The lesion's SUVmax in g/mL; required for "percent_max".
+
+    Returns
+    -------
+    float
+        The threshold, SUV in g/mL.
     """
     _check_method(method)
     if method in ("liver", "spleen"):
@@ -105,18 +119,29 @@ def add_lesion_by_seed(
 
     Parameters
     ----------
-    labels : (Z, Y, X) int lesion map (not modified)
-    suv : (Z, Y, X) SUV in g/mL
-    geometry : the grid
-    seed_index : (k, j, i) voxel index
-    method : "liver", "spleen", "fixed" or "percent_max"
-    value : SUV for "fixed", fraction for "percent_max"
-    reference : reference VOI statistics for "liver"/"spleen"
-    connectivity : 6, 18 or 26
+    labels : (Z, Y, X) int ndarray
+        Lesion map, 0 background (not modified).
+    suv : (Z, Y, X) float ndarray
+        SUVbw in g/mL.
+    geometry : Geometry
+        The grid of both arrays.
+    seed_index : (3,) tuple of int
+        ``(k, j, i)`` voxel index of the seed.
+    method : {"liver", "spleen", "fixed", "percent_max"}
+        The threshold rule (:func:`seed_threshold`).
+    value : float, optional
+        SUV in g/mL for "fixed", fraction of SUVmax for "percent_max".
+    reference : ReferenceStats or dict, optional
+        Reference VOI statistics for "liver" and "spleen".
+    connectivity : int
+        6, 18 or 26.
 
     Returns
     -------
-    (new_labels, new_label) : the edited copy and the label given to the new lesion
+    new_labels : (Z, Y, X) int32 ndarray
+        The edited copy.
+    new_label : int
+        The label given to the new lesion.
 
     Raises
     ------

@@ -27,6 +27,16 @@ def to_jsonable(value: Any) -> Any:
     * NaN and ±inf become ``None`` (JSON has no such numbers);
     * paths become ``str``; dataclass instances become dicts of their fields.
 
+    Parameters
+    ----------
+    value : Any
+        A result to write: mapping, sequence, array, scalar, path or dataclass.
+
+    Returns
+    -------
+    Any
+        The same value in plain JSON types.
+
     Raises
     ------
     TypeError

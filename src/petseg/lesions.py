@@ -56,6 +56,11 @@ def as_label_map(values: NDArray[Any], source: str) -> NDArray[np.int32]:
     source : str
         What the values came from (a file name), for the error message.
 
+    Returns
+    -------
+    (Z, Y, X) int32 ndarray
+        The labels; a bool mask becomes 0/1.
+
     Raises
     ------
     ValueError
@@ -88,7 +93,18 @@ SUV_PEAK_SPHERE_ML = 1.0
 
 
 def check_connectivity(connectivity: int) -> Connectivity:
-    """Return ``connectivity`` if it is 6, 18 or 26, else raise a ValueError naming the choices."""
+    """Return ``connectivity`` if it is 6, 18 or 26, else raise a ValueError naming the choices.
+
+    Parameters
+    ----------
+    connectivity : int
+        3D neighbourhood: 6 (faces), 18 (faces and edges) or 26 (faces, edges and corners).
+
+    Returns
+    -------
+    Connectivity
+        The same value, typed as one of :data:`CONNECTIVITIES`.
+    """
     if connectivity not in CONNECTIVITIES:
         raise ValueError(
             f"connectivity must be one of {CONNECTIVITIES} (3D face/edge/corner neighbours), "
@@ -107,9 +123,19 @@ def label_components(
     Components of fewer than ``min_voxels`` voxels are dropped before labelling
     (``cc3d.dust``), which is faster than labelling then removing them.
 
+    Parameters
+    ----------
+    mask : (Z, Y, X) bool ndarray
+        Voxels segmented as lesion (any dtype, read as ``!= 0``).
+    connectivity : int
+        6, 18 or 26.
+    min_voxels : int
+        Components smaller than this many voxels are dropped; 0 or 1 keeps all.
+
     Returns
     -------
     (Z, Y, X) int32 ndarray
+        0 background, components 1..N.
     """
     connectivity = check_connectivity(connectivity)
     mask = np.asarray(mask)
@@ -127,6 +153,18 @@ def min_voxels_for_volume(volume_ml: float, voxel_volume_ml: float) -> int:
 
     On the Carlsen grid (2×2×3 mm = 0.012 mL) 0.1 mL is 9 voxels (8.33 rounded up); 0 mL
     is 0 voxels (every component kept).
+
+    Parameters
+    ----------
+    volume_ml : float
+        The volume in mL, finite and >= 0.
+    voxel_volume_ml : float
+        Volume of one voxel in mL (``Geometry.voxel_volume_ml``), > 0.
+
+    Returns
+    -------
+    int
+        Number of voxels.
 
     Raises
     ------
@@ -149,7 +187,19 @@ def remove_small_components(
 ) -> NDArray[np.int32]:
     """Set to 0 every label whose volume is below ``min_volume_ml`` (mL).
 
-    Remaining labels are renumbered 1..N in their previous order.
+    Parameters
+    ----------
+    labels : (Z, Y, X) int ndarray
+        Lesion map, 0 background.
+    voxel_volume_ml : float
+        Volume of one voxel in mL.
+    min_volume_ml : float
+        Smallest volume kept, in mL (Carlsen: 0.1 mL).
+
+    Returns
+    -------
+    (Z, Y, X) int32 ndarray
+        The remaining labels renumbered 1..N in their previous order.
     """
     labels = np.asarray(labels)
     counts = np.bincount(labels.ravel())
@@ -162,6 +212,18 @@ def remove_labels(
     labels: NDArray[np.integer], remove: list[int] | tuple[int, ...]
 ) -> NDArray[np.int32]:
     """Remove the given lesion labels; the others keep their numbers.
+
+    Parameters
+    ----------
+    labels : (Z, Y, X) int ndarray
+        Lesion map, 0 background.
+    remove : list or tuple of int
+        Labels to set to 0; each must be present.
+
+    Returns
+    -------
+    (Z, Y, X) int32 ndarray
+        A new lesion map.
 
     Raises
     ------
@@ -180,7 +242,18 @@ def remove_labels(
 
 
 def relabel_sequential(labels: NDArray[np.integer]) -> NDArray[np.int32]:
-    """Renumber labels to 1..N keeping their order."""
+    """Renumber labels to 1..N keeping their order.
+
+    Parameters
+    ----------
+    labels : (Z, Y, X) int ndarray
+        Lesion map with gaps in its labels, 0 background.
+
+    Returns
+    -------
+    (Z, Y, X) int32 ndarray
+        Labels 1..N, in the order of the old numbers.
+    """
     labels = np.asarray(labels)
     counts = np.bincount(labels.ravel())
     keep = counts > 0
@@ -196,7 +269,23 @@ def _apply_keep(labels: NDArray[np.integer], keep: NDArray[np.bool_]) -> NDArray
 
 @dataclass(frozen=True)
 class LesionStats:
-    """Per-lesion quantities. SUV in g/mL, volume in mL, TLG in g, centroid in LPS mm."""
+    """Per-lesion quantities of one label of a lesion map.
+
+    Attributes
+    ----------
+    label : int
+        The lesion's label.
+    voxels : int
+        Number of voxels.
+    volume_ml : float
+        Volume in mL.
+    suv_max, suv_mean, suv_peak : float
+        SUVbw maximum, mean and peak (1 mL sphere, :func:`suv_peak`) in g/mL.
+    tlg_g : float
+        Total lesion glycolysis, SUVmean × volume, in g.
+    centroid_x_mm, centroid_y_mm, centroid_z_mm : float
+        Centroid in LPS patient coordinates, mm.
+    """
 
     label: int
     voxels: int
@@ -210,6 +299,7 @@ class LesionStats:
     centroid_z_mm: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The quantities under their field names."""
         return asdict(self)
 
 
@@ -217,8 +307,18 @@ class LesionStats:
 class PatientStats:
     """Per-patient totals over all lesions (Carlsen's prognostic measures).
 
-    ``lowest_lesion_suv_mean`` is the smallest per-lesion SUVmean (g/mL), NaN without
-    lesions; ``total_tumour_volume_ml`` is TTV.
+    Attributes
+    ----------
+    lesion_count : int
+        Number of lesions.
+    total_tumour_volume_ml : float
+        TTV: the sum of the lesion volumes, mL.
+    lowest_lesion_suv_mean : float
+        The smallest per-lesion SUVmean (g/mL); NaN without lesions.
+    highest_suv_max : float
+        The largest per-lesion SUVmax (g/mL); NaN without lesions.
+    total_tlg_g : float
+        Sum of the lesions' TLG, g.
     """
 
     lesion_count: int
@@ -228,6 +328,7 @@ class PatientStats:
     total_tlg_g: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The totals under their field names, NaN written as None (JSON null)."""
         return {
             k: (None if isinstance(v, float) and np.isnan(v) else v)
             for k, v in asdict(self).items()
@@ -251,7 +352,23 @@ def suv_peak(
     """SUVpeak per label: the highest mean SUV of a ``sphere_ml`` sphere centred on a lesion voxel.
 
     The sphere mean uses all image voxels inside the sphere (PERCIST); centres are
-    restricted to voxels of the lesion. Returns an array indexed by label (index 0 unused).
+    restricted to voxels of the lesion.
+
+    Parameters
+    ----------
+    suv : (Z, Y, X) float ndarray
+        SUVbw in g/mL.
+    labels : (Z, Y, X) int ndarray
+        Lesion map on the same grid, 0 background.
+    spacing : (3,) tuple of float
+        Voxel size ``(dz, dy, dx)`` in mm.
+    sphere_ml : float
+        Sphere volume in mL (PERCIST: 1 mL).
+
+    Returns
+    -------
+    (N + 1,) float64 ndarray
+        SUVpeak in g/mL indexed by label (index 0 unused, 0 for absent labels).
     """
     kernel = _sphere_kernel(spacing, sphere_ml).astype(np.float32)
     kernel /= kernel.sum()
@@ -280,13 +397,17 @@ def quantify_lesions(
 
     Parameters
     ----------
-    suv : (Z, Y, X) ndarray, SUVbw in g/mL
-    labels : (Z, Y, X) int ndarray, 0 background
-    geometry : the grid of both arrays
+    suv : (Z, Y, X) float ndarray
+        SUVbw in g/mL.
+    labels : (Z, Y, X) int ndarray
+        One label per lesion, 0 background, on the grid of ``suv``.
+    geometry : Geometry
+        The grid of both arrays (voxel volume, patient coordinates).
 
     Returns
     -------
-    list of LesionStats, ordered by label
+    list of LesionStats
+        One per label present, ordered by label.
     """
     if suv.shape != labels.shape:
         raise ValueError(f"SUV shape {suv.shape} and label shape {labels.shape} differ")
@@ -323,7 +444,18 @@ def quantify_lesions(
 
 
 def patient_stats(lesions: list[LesionStats]) -> PatientStats:
-    """TTV, lesion count, lowest lesion SUVmean, highest SUVmax and total TLG."""
+    """TTV, lesion count, lowest lesion SUVmean, highest SUVmax and total TLG.
+
+    Parameters
+    ----------
+    lesions : list of LesionStats
+        The patient's lesions (:func:`quantify_lesions`).
+
+    Returns
+    -------
+    PatientStats
+        Zero count and volume, NaN SUVs, for an empty list.
+    """
     if not lesions:
         return PatientStats(0, 0.0, float("nan"), float("nan"), 0.0)
     return PatientStats(

@@ -514,6 +514,7 @@ def match_components(
     Returns
     -------
     LesionMatch
+        The qualifying pairs kept and the per-lesion Dice of every true lesion.
     """
     _check_match_options(criterion, iou_threshold, matching, empty)
     pred_l, true_l = pair.pred_labels, pair.true_labels

@@ -36,7 +36,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from petseg.checks import did_you_mean
-from petseg.lesions import DEFAULT_CONNECTIVITY, label_components, relabel_sequential
+from petseg.lesions import (
+    DEFAULT_CONNECTIVITY,
+    label_components,
+    quantify_lesions,
+    relabel_sequential,
+)
 from petseg.study import Geometry
 
 if TYPE_CHECKING:
@@ -494,53 +499,26 @@ def remove_physiological_uptake(
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     labels = np.asarray(labels)
     names = list(organs)
-    owner = np.zeros(labels.shape, dtype=np.uint8 if len(names) < 255 else np.uint16)
-    for number, name in enumerate(names, start=1):
-        mask = np.asarray(organs[name], dtype=bool)
-        if mask.shape != labels.shape:
-            raise ValueError(
-                f"organ mask {name!r} has shape {mask.shape}, the lesion map {labels.shape}"
-            )
-        owner[mask & (owner == 0)] = number
-    n = int(labels.max()) + 1 if labels.size else 1
-    inside = owner > 0
-    total = np.bincount(labels.ravel(), minlength=n)
-    # overlap[label, organ]: voxels of each component in each organ (column 0 = outside)
-    overlap = np.bincount(
-        labels.ravel().astype(np.int64) * (len(names) + 1) + owner.ravel(),
-        minlength=n * (len(names) + 1),
-    ).reshape(n, len(names) + 1)
-    in_organs = overlap[:, 1:].sum(axis=1)
-    share = np.divide(in_organs, total, out=np.zeros(n), where=total > 0)
-    share[0] = 0.0
-    dominant = overlap[:, 1:].argmax(axis=1) if names else np.zeros(n, dtype=np.int64)
+    owner = _organ_owner(labels, organs)
+    share, dominant = _organ_shares(labels, owner, len(names))
     whole = share >= fraction
     cut = (share > 0) & ~whole
-
-    removed_voxels = whole[labels] | (cut[labels] & inside)
+    removed_voxels = whole[labels] | (cut[labels] & (owner > 0))
     kept = label_components((labels > 0) & ~removed_voxels, connectivity)
     if min_voxels > 1 and cut.any():
-        # pieces of cut components below the minimum volume go with the cut
-        sizes = np.bincount(kept.ravel())
-        from_cut = np.zeros(sizes.size, dtype=bool)
-        from_cut[kept[cut[labels]]] = True
-        drop = from_cut & (sizes < min_voxels)
-        drop[0] = False
-        if drop.any():
-            kept = relabel_sequential(np.where(drop[kept], 0, kept))
+        kept = _drop_small_cut_pieces(kept, cut[labels], min_voxels)
     removed_voxels = (labels > 0) & (kept == 0)
 
     components: list[RemovedComponent] = []
     removed = np.zeros(labels.shape, dtype=np.int32)
     sources = np.unique(labels[removed_voxels])
-    group = np.zeros(n, dtype=np.int32)
+    group = np.zeros(share.size, dtype=np.int32)
     for source in sources[sources > 0]:
-        rule = "inside" if whole[source] else "cut"
         components.append(
             RemovedComponent(
                 label=len(components) + 1,
                 organ=names[int(dominant[source])] if names else "",
-                rule=rule,
+                rule="inside" if whole[source] else "cut",
                 fraction_in_organs=float(share[source]),
             )
         )
@@ -553,6 +531,54 @@ def remove_physiological_uptake(
         organs=tuple(names),
         fraction=float(fraction),
     )
+
+
+def _organ_owner(
+    labels: NDArray[np.integer], organs: Mapping[str, NDArray[np.bool_]]
+) -> NDArray[np.unsignedinteger]:
+    """Number (1-based, in ``organs`` order) of the first organ holding each voxel; 0 outside."""
+    owner = np.zeros(labels.shape, dtype=np.uint8 if len(organs) < 255 else np.uint16)
+    for number, name in enumerate(organs, start=1):
+        mask = np.asarray(organs[name], dtype=bool)
+        if mask.shape != labels.shape:
+            raise ValueError(
+                f"organ mask {name!r} has shape {mask.shape}, the lesion map {labels.shape}"
+            )
+        owner[mask & (owner == 0)] = number
+    return owner
+
+
+def _organ_shares(
+    labels: NDArray[np.integer], owner: NDArray[np.unsignedinteger], n_organs: int
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Per label: share of its voxels inside the organs (0 for the background) and the
+    index of the organ holding most of them."""
+    n = int(labels.max()) + 1 if labels.size else 1
+    total = np.bincount(labels.ravel(), minlength=n)
+    # overlap[label, organ]: voxels of each component in each organ (column 0 = outside)
+    overlap = np.bincount(
+        labels.ravel().astype(np.int64) * (n_organs + 1) + owner.ravel(),
+        minlength=n * (n_organs + 1),
+    ).reshape(n, n_organs + 1)
+    in_organs = overlap[:, 1:].sum(axis=1)
+    share = np.divide(in_organs, total, out=np.zeros(n), where=total > 0)
+    share[0] = 0.0
+    dominant = overlap[:, 1:].argmax(axis=1) if n_organs else np.zeros(n, dtype=np.int64)
+    return share, dominant
+
+
+def _drop_small_cut_pieces(
+    kept: NDArray[np.int32], in_cut: NDArray[np.bool_], min_voxels: int
+) -> NDArray[np.int32]:
+    """Remove the kept components left from cut ones (``in_cut``) below ``min_voxels``."""
+    sizes = np.bincount(kept.ravel())
+    from_cut = np.zeros(sizes.size, dtype=bool)
+    from_cut[kept[in_cut]] = True
+    drop = from_cut & (sizes < min_voxels)
+    drop[0] = False
+    if drop.any():
+        return relabel_sequential(np.where(drop[kept], 0, kept))
+    return kept
 
 
 def profile_organ_masks(
@@ -605,8 +631,6 @@ def remove_organ_uptake(
         JSON-ready: organ map provenance, tracer, organs used and missing, the rule's
         fraction, and one row per removed component (organ, rule, volume, SUV).
     """
-    from petseg.lesions import quantify_lesions
-
     if np.shape(labels) != organ_map.geometry.shape:
         raise ValueError(
             f"the organ map ({organ_map.describe()}) has shape {organ_map.geometry.shape}, "

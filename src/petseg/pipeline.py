@@ -171,6 +171,85 @@ def _reference_organs(organs: OrganMap | None) -> dict[str, NDArray[np.bool_]] |
     return {name: organs.mask(name) for name in ("liver", "spleen") if organs.has(name)}
 
 
+def _check_inputs(
+    params: SegmentParams,
+    reference_mask: NDArray[np.bool_] | None,
+    organs: OrganMap | None,
+    tracer: TracerChoice | None,
+) -> None:
+    if (organs is None) != (tracer is None):
+        raise ValueError(
+            "removing physiological uptake needs both an organ map (--organs) and a tracer "
+            "profile (--tracer); got only the " + ("organ map" if organs is not None else "tracer")
+        )
+    if reference_mask is not None and not params.uses_reference:
+        raise ValueError(
+            f"a reference mask does not apply to method {params.method!r}, whose threshold is "
+            "given; drop the mask or use method liver/spleen"
+        )
+
+
+def _threshold_of(
+    study: Study,
+    params: SegmentParams,
+    reference_mask: NDArray[np.bool_] | None,
+    organs: OrganMap | None,
+    body: NDArray[np.bool_] | None,
+) -> tuple[float, dict[str, Any] | None, NDArray[np.bool_] | None]:
+    """The SUV threshold (g/mL), the reference record and the reference VOI (when used)."""
+    if not params.uses_reference:
+        if params.threshold is None:  # pragma: no cover - SegmentParams validation prevents it
+            raise ValueError(f"method {params.method!r} produced no threshold")
+        return params.threshold, None, None
+    suv, geometry = study.pet, study.geometry
+    organ = "spleen" if params.method == "spleen" else "liver"
+    given = _given_reference(study, params, reference_mask)
+    automatic = None
+    if given is None:
+        automatic = place_reference(
+            suv, geometry, organ=organ, organ_masks=_reference_organs(organs), ct=study.ct
+        )
+        mask, organ, description = automatic.mask, automatic.organ, automatic.describe()
+    else:
+        mask, description = given[0], f"{organ} {given[1]}"
+    stats = reference_stats(suv, mask, geometry, description=description, body=body)
+    reference: dict[str, Any] = {"organ": organ, **stats.to_dict()}
+    if automatic is not None:
+        reference["automatic"] = automatic.to_dict()
+    return reference_threshold(stats, organ), reference, mask
+
+
+def _threshold_components(
+    study: Study,
+    params: SegmentParams,
+    threshold: float,
+    body: NDArray[np.bool_] | None,
+    exclusions: Sequence[NDArray[np.bool_]],
+) -> tuple[NDArray[np.int32], int]:
+    """Components above ``threshold`` (g/mL) after post-processing, and the minimum size
+    (voxels) they were held to."""
+    suv, geometry = study.pet, study.geometry
+    segmented = threshold_mask(suv, threshold)
+    if params.method == "percent_max":
+        segmented = percent_max_mask(suv, segmented, params.percent_max, params.connectivity)
+
+    labels = postprocess(
+        segmented,
+        suv,
+        geometry,
+        min_volume_ml=params.min_volume_ml,
+        connectivity=params.connectivity,
+        body=body if body is not None else False,
+        exclusions=exclusions,
+    )
+    min_voxels = (
+        min_voxels_for_volume(params.min_volume_ml, geometry.voxel_volume_ml)
+        if params.min_volume_ml > 0
+        else 0
+    )
+    return labels, min_voxels
+
+
 def segment_study(
     study: Study,
     params: SegmentParams | None = None,
@@ -204,6 +283,12 @@ def segment_study(
     tracer : TracerChoice, optional
         The tracer profile; required with ``organs``.
 
+    Returns
+    -------
+    SegmentationResult
+        The lesion map, per-lesion and per-patient quantities, the threshold and the
+        parameters that made them.
+
     Raises
     ------
     petseg.autoref.NoReferenceError
@@ -211,70 +296,20 @@ def segment_study(
         lesion-free sphere is found (an organ map without a liver included).
     """
     params = params or SegmentParams()
-    if (organs is None) != (tracer is None):
-        raise ValueError(
-            "removing physiological uptake needs both an organ map (--organs) and a tracer "
-            "profile (--tracer); got only the " + ("organ map" if organs is not None else "tracer")
-        )
-    if reference_mask is not None and not params.uses_reference:
-        raise ValueError(
-            f"a reference mask does not apply to method {params.method!r}, whose threshold is "
-            "given; drop the mask or use method liver/spleen"
-        )
-    suv = study.pet
-    geometry = study.geometry
+    _check_inputs(params, reference_mask, organs, tracer)
+    suv, geometry = study.pet, study.geometry
     body = (
         body_mask(suv, geometry, threshold_suv=params.body_threshold_suv) if params.body else None
     )
-
-    reference = None
-    mask: NDArray[np.bool_] | None = None
-    threshold: float | None = params.threshold
-    if params.uses_reference:
-        organ = "spleen" if params.method == "spleen" else "liver"
-        given = _given_reference(study, params, reference_mask)
-        automatic = None
-        if given is None:
-            automatic = place_reference(
-                suv, geometry, organ=organ, organ_masks=_reference_organs(organs), ct=study.ct
-            )
-            mask, organ, description = automatic.mask, automatic.organ, automatic.describe()
-        else:
-            mask, description = given[0], f"{organ} {given[1]}"
-        stats = reference_stats(suv, mask, geometry, description=description, body=body)
-        threshold = reference_threshold(stats, organ)
-        reference = {"organ": organ, **stats.to_dict()}
-        if automatic is not None:
-            reference["automatic"] = automatic.to_dict()
-    if threshold is None:  # pragma: no cover - SegmentParams validation prevents it
-        raise ValueError(f"method {params.method!r} produced no threshold")
-
-    segmented = threshold_mask(suv, threshold)
-    if params.method == "percent_max":
-        segmented = percent_max_mask(suv, segmented, params.percent_max, params.connectivity)
-
-    labels = postprocess(
-        segmented,
-        suv,
-        geometry,
-        min_volume_ml=params.min_volume_ml,
-        connectivity=params.connectivity,
-        body=body if body is not None else False,
-        exclusions=exclusions,
-    )
-    min_voxels = (
-        min_voxels_for_volume(params.min_volume_ml, geometry.voxel_volume_ml)
-        if params.min_volume_ml > 0
-        else 0
-    )
+    threshold, reference, mask = _threshold_of(study, params, reference_mask, organs, body)
+    labels, min_voxels = _threshold_components(study, params, threshold, body, exclusions)
     physiological: PhysiologicalRemoval | None = None
     extra: dict[str, Any] = {}
     if organs is not None and tracer is not None:
-        physiological, record = remove_organ_uptake(
+        physiological, extra["organs"] = remove_organ_uptake(
             labels, organs, tracer, suv=suv, connectivity=params.connectivity, min_voxels=min_voxels
         )
         labels = physiological.labels
-        extra["organs"] = record
     lesions = quantify_lesions(suv, labels, geometry)
     return SegmentationResult(
         labels=labels,

@@ -39,18 +39,26 @@ def postprocess(
 
     Parameters
     ----------
-    mask : (Z, Y, X) bool, voxels segmented as tumour
-    suv : (Z, Y, X) SUVbw in g/mL (for the body contour)
-    geometry : the grid (voxel volume for the minimum volume)
-    min_volume_ml : components smaller than this (mL) are removed; 0 keeps all
-    connectivity : 6, 18 or 26 for lesion components
-    body : True derives the body contour from PET (`petseg.body.body_mask`), False skips
-        it, an array is used as the body mask
-    exclusions : (Z, Y, X) bool masks whose voxels are removed
+    mask : (Z, Y, X) bool ndarray
+        Voxels segmented as tumour.
+    suv : (Z, Y, X) float ndarray
+        SUVbw in g/mL (for the body contour).
+    geometry : Geometry
+        The grid (voxel volume for the minimum volume).
+    min_volume_ml : float
+        Components smaller than this (mL) are removed; 0 keeps all.
+    connectivity : int
+        6, 18 or 26, for lesion components.
+    body : bool or (Z, Y, X) bool ndarray
+        True derives the body contour from the PET (:func:`petseg.body.body_mask`), False
+        skips it, an array is used as the body mask.
+    exclusions : sequence of (Z, Y, X) bool ndarray
+        Masks whose voxels are removed.
 
     Returns
     -------
-    (Z, Y, X) int32 ndarray, lesion labels 1..N
+    (Z, Y, X) int32 ndarray
+        Lesion labels 1..N, 0 background.
     """
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != geometry.shape or suv.shape != geometry.shape:

@@ -30,7 +30,21 @@ MIN_REFERENCE_VOXELS = 10
 
 @dataclass(frozen=True)
 class ReferenceStats:
-    """SUV statistics inside a reference VOI (g/mL). ``sd`` is the sample SD (ddof=1)."""
+    """SUV statistics inside a reference VOI.
+
+    Attributes
+    ----------
+    mean : float
+        SUVmean in g/mL.
+    sd : float
+        Sample SD (ddof=1) of the SUV in g/mL.
+    voxels : int
+        Number of voxels in the VOI.
+    volume_ml : float
+        VOI volume in mL.
+    description : str
+        How the VOI was defined (recorded in reports).
+    """
 
     mean: float
     sd: float
@@ -39,6 +53,7 @@ class ReferenceStats:
     description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The statistics under their field names."""
         return asdict(self)
 
 
@@ -52,11 +67,20 @@ def sphere_mask(
 
     Parameters
     ----------
-    geometry : the image grid
-    centre : sphere centre; with ``units="mm"`` LPS patient coordinates ``(x, y, z)`` in mm,
-        with ``units="voxel"`` array indices ``(k, j, i)`` (may be fractional)
-    radius_mm : radius in mm (always mm, whatever ``units`` is)
-    units : how ``centre`` is given
+    geometry : Geometry
+        The image grid.
+    centre : (3,) tuple of float
+        Sphere centre: LPS patient coordinates ``(x, y, z)`` in mm with ``units="mm"``,
+        array indices ``(k, j, i)`` (may be fractional) with ``units="voxel"``.
+    radius_mm : float
+        Radius in mm (always mm, whatever ``units`` is).
+    units : {"mm", "voxel"}
+        How ``centre`` is given.
+
+    Returns
+    -------
+    (Z, Y, X) bool ndarray
+        The sphere on ``geometry``.
 
     Raises
     ------
@@ -105,12 +129,15 @@ def sphere_kernel(geometry: Geometry, radius_mm: float) -> NDArray[np.bool_]:
 
     Parameters
     ----------
-    geometry : the image grid (its 3×3 affine part sets the voxel steps in mm)
-    radius_mm : radius in mm
+    geometry : Geometry
+        The image grid; its 3×3 affine part sets the voxel steps in mm.
+    radius_mm : float
+        Radius in mm.
 
     Returns
     -------
-    (2a+1, 2b+1, 2c+1) bool ndarray, centre at ``(a, b, c)``
+    (2a+1, 2b+1, 2c+1) bool ndarray
+        The sphere, its centre at index ``(a, b, c)``.
     """
     if radius_mm <= 0:
         raise ValueError(f"sphere radius must be positive, got {radius_mm} mm")
@@ -131,11 +158,20 @@ def reference_stats(
 
     Parameters
     ----------
-    suv : (Z, Y, X) SUVbw in g/mL
-    mask : (Z, Y, X) bool, the reference VOI
-    geometry : grid of both, for the VOI volume in mL
-    description : how the VOI was defined (recorded in reports)
-    body : optional (Z, Y, X) bool body mask; a VOI mostly outside it is refused
+    suv : (Z, Y, X) float ndarray
+        SUVbw in g/mL.
+    mask : (Z, Y, X) bool ndarray
+        The reference VOI.
+    geometry : Geometry
+        Grid of both, for the VOI volume in mL.
+    description : str
+        How the VOI was defined (recorded in reports).
+    body : (Z, Y, X) bool ndarray, optional
+        Body mask; a VOI mostly outside it is refused.
+
+    Returns
+    -------
+    ReferenceStats
 
     Raises
     ------

@@ -70,7 +70,20 @@ REMOVED_COLUMNS = ("label", "organ", "rule", "fraction_in_organs", *LESION_COLUM
 
 
 def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
-    """The JSON-ready report of one segmentation (see module docstring for the fields)."""
+    """The JSON-ready report of one segmentation (see module docstring for the fields).
+
+    Parameters
+    ----------
+    study : Study
+        The study segmented (identity, geometry, provenance).
+    result : SegmentationResult
+        The lesion map's measurements and parameters.
+
+    Returns
+    -------
+    dict
+        Plain JSON values (:func:`petseg.jsonable.to_jsonable`), NaN as null.
+    """
     synthetic = bool(study.provenance.get("synthetic", False))
     report = {
         "petseg_version": __version__,
@@ -104,7 +117,17 @@ def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
 
 
 def study_sources(study: Study) -> list[Path]:
-    """The files and folders a study was read from (its provenance), for output checks."""
+    """The files and folders a study was read from (its provenance), for output checks.
+
+    Parameters
+    ----------
+    study : Study
+        A study read by :func:`petseg.io.load_study` (a phantom has none).
+
+    Returns
+    -------
+    list of Path
+    """
     provenance = study.provenance
     ct = provenance.get("ct") or {}
     named = (provenance.get("source"), provenance.get("pet"), ct.get("path"), ct.get("dir"))
@@ -116,7 +139,18 @@ REFERENCE_COLOUR = (255, 0, 255)
 
 
 def reference_overlay(result: SegmentationResult) -> list[Any]:
-    """The reference VOI as a MIP overlay (none for methods without one)."""
+    """The reference VOI as a MIP overlay (none for methods without one).
+
+    Parameters
+    ----------
+    result : SegmentationResult
+        Its ``reference_mask`` is outlined in :data:`REFERENCE_COLOUR`.
+
+    Returns
+    -------
+    list of MipOverlay
+        Empty, or the one outline.
+    """
     from petseg.mip import MipOverlay
 
     if result.reference_mask is None or result.reference is None:
@@ -159,6 +193,11 @@ def write_segmentation_outputs(
         folder before it is renamed and returns their names for ``report.json``.
     inputs : iterable of str or os.PathLike
         Further files the result was made from (masks, a model folder).
+
+    Returns
+    -------
+    Path
+        The case folder.
     """
     import json
 

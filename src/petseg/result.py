@@ -33,12 +33,30 @@ __all__ = ["SegmentationResult", "segmentation_from_mask"]
 class SegmentationResult:
     """A lesion map and its measurements, as written by :mod:`petseg.report`.
 
-    ``labels`` is the (Z, Y, X) int32 lesion map; ``physiological`` what was removed as
-    physiological organ uptake (written as ``removed.nii.gz``) with the ``organ_map`` used
-    (``organ_map.nii.gz``); ``extra`` holds
-    method-specific provenance (for example the model and folds of a network prediction);
-    ``reference_mask`` is the (Z, Y, X) bool reference VOI of a threshold method (outlined
-    on the MIP).
+    Attributes
+    ----------
+    labels : (Z, Y, X) int32 ndarray
+        The lesion map on the study's grid, 0 background.
+    lesions : list of LesionStats
+        One row per label.
+    patient : PatientStats
+        Totals over the lesions.
+    method : str
+        What made the map ("liver", "spleen", "fixed", "percent_max", "network", …).
+    parameters : dict
+        The method's parameters, recorded in ``report.json``.
+    reference : dict, optional
+        The reference VOI's organ and statistics (threshold methods).
+    threshold_suv : float, optional
+        The threshold applied, SUV in g/mL.
+    physiological : PhysiologicalRemoval, optional
+        What was removed as physiological organ uptake (written as ``removed.nii.gz``).
+    organ_map : OrganMap, optional
+        The organ map used for the removal (``organ_map.nii.gz``).
+    extra : dict
+        Method-specific provenance, e.g. the model and folds of a network prediction.
+    reference_mask : (Z, Y, X) bool ndarray, optional
+        The reference VOI of a threshold method (outlined on the MIP).
     """
 
     labels: NDArray[np.int32]
@@ -66,9 +84,27 @@ def segmentation_from_mask(
 ) -> SegmentationResult:
     """Post-process a network's (Z, Y, X) lesion mask and measure it (both network engines).
 
-    The Carlsen post-processing (body contour, < 0.1 mL) then the lesion table;
-    ``model`` (its provenance) goes to ``extra["model"]``, ``parameters`` are added to the
-    post-processing parameters.
+    Parameters
+    ----------
+    study : Study
+        The PET (SUVbw, g/mL) the mask was predicted on.
+    mask : (Z, Y, X) bool ndarray
+        Voxels predicted as lesion, on the study's grid.
+    model : mapping
+        The model's provenance, kept as ``extra["model"]``.
+    min_volume_ml : float
+        Components below this volume (mL) are removed (Carlsen: 0.1 mL).
+    connectivity : int
+        6, 18 or 26.
+    body : bool
+        Remove what lies outside the PET body contour.
+    parameters : mapping, optional
+        Added to the post-processing parameters in ``report.json``.
+
+    Returns
+    -------
+    SegmentationResult
+        Method "network", with the lesion table.
     """
     labels = postprocess(
         mask,

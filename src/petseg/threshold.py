@@ -42,6 +42,18 @@ def reference_threshold(stats: ReferenceStats, organ: str = "liver") -> float:
     >>> reference_threshold(ReferenceStats(mean=6.0, sd=1.0, voxels=100, volume_ml=14.0))
     11.0
 
+    Parameters
+    ----------
+    stats : ReferenceStats
+        SUV mean and SD (g/mL) of the reference VOI.
+    organ : {"liver", "spleen"}
+        Liver: ``1.5·mean + 2·SD``; spleen: ``0.67·mean + 2·SD`` (:data:`ORGAN_FACTORS`).
+
+    Returns
+    -------
+    float
+        The threshold, SUV in g/mL.
+
     Raises
     ------
     ValueError
@@ -63,7 +75,19 @@ def reference_threshold(stats: ReferenceStats, organ: str = "liver") -> float:
 
 
 def threshold_mask(suv: NDArray[np.floating], threshold: float) -> NDArray[np.bool_]:
-    """Voxels with SUV strictly greater than ``threshold`` (g/mL)."""
+    """Voxels with SUV strictly greater than ``threshold`` (g/mL).
+
+    Parameters
+    ----------
+    suv : (Z, Y, X) float ndarray
+        SUVbw in g/mL.
+    threshold : float
+        SUV in g/mL, finite.
+
+    Returns
+    -------
+    (Z, Y, X) bool ndarray
+    """
     if not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite SUV, got {threshold}")
     return np.asarray(suv > threshold)
@@ -80,6 +104,21 @@ def percent_max_mask(
     Each connected component of ``candidates`` (for example a region above a low fixed
     threshold) is thresholded at ``fraction`` of its own maximum; voxels outside the
     candidates are never included.
+
+    Parameters
+    ----------
+    suv : (Z, Y, X) float ndarray
+        SUVbw in g/mL.
+    candidates : (Z, Y, X) bool ndarray
+        The regions to threshold one by one.
+    fraction : float
+        Share of each component's SUVmax, in (0, 1) (default 0.40).
+    connectivity : int
+        6, 18 or 26, for the components of ``candidates``.
+
+    Returns
+    -------
+    (Z, Y, X) bool ndarray
     """
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction of SUVmax must be in (0, 1), got {fraction}")
@@ -102,10 +141,19 @@ def region_grow(
 
     Parameters
     ----------
-    suv : (Z, Y, X) SUV in g/mL
-    seed_index : (k, j, i) voxel index of the seed
-    threshold : SUV (g/mL)
-    connectivity : 6, 18 or 26
+    suv : (Z, Y, X) float ndarray
+        SUVbw in g/mL.
+    seed_index : (3,) tuple of int
+        ``(k, j, i)`` voxel index of the seed.
+    threshold : float
+        SUV in g/mL.
+    connectivity : int
+        6, 18 or 26.
+
+    Returns
+    -------
+    (Z, Y, X) bool ndarray
+        The region holding the seed.
 
     Raises
     ------

@@ -155,7 +155,22 @@ def place_reference(
             f"SUV {suv.shape}{'' if ct is None else f', CT {np.shape(ct)}'} and geometry "
             f"{geometry.shape} must share one shape"
         )
-    detection: dict[str, Any] | None = None
+    region, source, detection = _reference_region(suv, geometry, organ, organ_masks, ct)
+    placement, switch = _place_with_fallback(
+        suv, geometry, region, organ, organ_masks, spleen_fallback
+    )
+    mask = sphere_mask(geometry, placement.centre_mm, placement.radius_mm)
+    return AutoReference(placement, mask, source, detection, switch)
+
+
+def _reference_region(
+    suv: NDArray[np.floating],
+    geometry: Geometry,
+    organ: str,
+    organ_masks: Mapping[str, NDArray[np.bool_]] | None,
+    ct: NDArray[np.floating] | None,
+) -> tuple[NDArray[np.bool_], str, dict[str, Any] | None]:
+    """The organ to place the sphere in, where it came from, and how it was found."""
     if organ_masks is not None:
         masks = {name: np.asarray(m, dtype=bool) for name, m in organ_masks.items()}
         for name, mask in masks.items():
@@ -169,18 +184,26 @@ def place_reference(
                 f"which the automatic reference VOI needs; give an organ map with the {organ}, "
                 f"or {MANUAL_HINT}"
             )
-        region, source = masks[organ], "organ map"
-    elif organ == "spleen":
+        return masks[organ], "organ map", None
+    if organ == "spleen":
         raise NoReferenceError(
             "finding the spleen needs an organ map; give one with the spleen, or " + MANUAL_HINT
         )
-    else:
-        estimate = _liver_estimate(suv, geometry, ct)
-        region, source, detection = estimate.mask, estimate.source, estimate.details
+    estimate = _liver_estimate(suv, geometry, ct)
+    return estimate.mask, estimate.source, estimate.details
 
+
+def _place_with_fallback(
+    suv: NDArray[np.floating],
+    geometry: Geometry,
+    region: NDArray[np.bool_],
+    organ: str,
+    organ_masks: Mapping[str, NDArray[np.bool_]] | None,
+    spleen_fallback: bool,
+) -> tuple[Placement, dict[str, str] | None]:
+    """The sphere in ``region``, or in the organ map's spleen when the liver holds none."""
     try:
-        placement = place_in_organ(suv, geometry, region, organ=organ)
-        switch = None
+        return place_in_organ(suv, geometry, region, organ=organ), None
     except NoPositionError as err:
         spleen = None if organ_masks is None else organ_masks.get("spleen")
         if organ != "liver" or not spleen_fallback or spleen is None or not np.any(spleen):
@@ -200,6 +223,4 @@ def place_reference(
             raise NoReferenceError(
                 f"no lesion-free reference VOI: {err}, and {spleen_err}; {MANUAL_HINT}"
             ) from spleen_err
-        switch = {"from": "liver", "to": "spleen", "reason": str(err)}
-    mask = sphere_mask(geometry, placement.centre_mm, placement.radius_mm)
-    return AutoReference(placement, mask, source, detection, switch)
+        return placement, {"from": "liver", "to": "spleen", "reason": str(err)}

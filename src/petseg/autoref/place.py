@@ -207,6 +207,180 @@ def _representative(mean: NDArray[np.float64], sd: NDArray[np.float64], a: float
     return int(np.argmin(distance))
 
 
+@dataclass
+class _Search:
+    """The organ's bounding box, searched by every placement: SUV and room in it, and the
+    sphere statistics at each radius tried (computed once per radius)."""
+
+    geometry: Geometry
+    offset: NDArray[np.int_]
+    suv: NDArray[np.float32]
+    depth: NDArray[np.float64]
+    statistics: dict[float, tuple[NDArray[np.float64], NDArray[np.float64], int]] = field(
+        default_factory=dict
+    )
+
+    def sphere(self, radius: float) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
+        """Sphere mean, SD (g/mL) at every voxel of the box, and the sphere's voxel count."""
+        if radius not in self.statistics:
+            kernel = sphere_kernel(self.geometry, radius)
+            if kernel.sum() < MIN_REFERENCE_VOXELS:
+                raise NoPositionError(
+                    f"a {radius:g} mm sphere holds {int(kernel.sum())} voxels of "
+                    f"{self.geometry.spacing} mm, fewer than the {MIN_REFERENCE_VOXELS} a "
+                    "reference VOI needs"
+                )
+            mean, sd = sphere_statistics(self.suv, kernel)
+            self.statistics[radius] = (mean, sd, int(kernel.sum()))
+        return self.statistics[radius]
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One placement: the chosen sphere and the thresholds of every allowed centre."""
+
+    centre: tuple[int, int, int]
+    radius: float
+    stats: ReferenceStats
+    threshold: float
+    allowed_thresholds: NDArray[np.float64]
+
+
+def _check_arguments(
+    organ: str, radius_mm: float, margins_mm: tuple[float, float], min_radius_mm: float
+) -> None:
+    if organ not in ORGAN_FACTORS:
+        raise ValueError(f"organ must be one of {sorted(ORGAN_FACTORS)}, got {organ!r}")
+    if not 0 < min_radius_mm <= radius_mm:
+        raise ValueError(
+            f"need 0 < min_radius_mm <= radius_mm, got {min_radius_mm} and {radius_mm} mm"
+        )
+    if min(margins_mm) < 0:
+        raise ValueError(
+            f"margins must be >= 0 mm, got organ {margins_mm[0]} and lesion {margins_mm[1]}"
+        )
+
+
+def _search_box(
+    suv: NDArray[np.floating],
+    geometry: Geometry,
+    organ_mask: NDArray[np.bool_],
+    organ: str,
+    reach_mm: float,
+    organ_margin_mm: float,
+    min_radius_mm: float,
+) -> _Search:
+    """The organ's box padded by ``reach_mm``, with the depth inside the eroded organ."""
+    if organ_mask.shape != suv.shape or suv.shape != geometry.shape:
+        raise ValueError(
+            f"organ mask {organ_mask.shape}, SUV {suv.shape} and geometry {geometry.shape} "
+            "must share one shape"
+        )
+    spacing = geometry.spacing
+    box = _box(organ_mask, np.ceil(reach_mm / np.asarray(spacing)).astype(int) + 1)
+    depth = _distance_inside(organ_mask[box], spacing) - organ_margin_mm
+    if depth.max() < min_radius_mm:
+        raise NoPositionError(
+            f"the {organ} is nowhere thicker than {2 * (min_radius_mm + organ_margin_mm):.0f} mm "
+            f"(a {2 * min_radius_mm:.0f} mm sphere {organ_margin_mm:.0f} mm inside its border)"
+        )
+    offset = np.array([b.start for b in box])
+    return _Search(geometry, offset, np.asarray(suv[box], dtype=np.float32), depth)
+
+
+def _place_once(
+    search: _Search,
+    lesions: NDArray[np.bool_],
+    organ: str,
+    radius_mm: float,
+    lesion_margin_mm: float,
+    min_radius_mm: float,
+    last_threshold: float,
+) -> _Step:
+    """Steps 1 to 3 of the scheme: allowed centres, the chosen one, its threshold."""
+    room = search.depth
+    if lesions.any():
+        clearance = _distance_inside(~lesions, search.geometry.spacing) - lesion_margin_mm
+        room = np.minimum(search.depth, clearance)
+    best_room = float(room.max())
+    if best_room < min_radius_mm:
+        raise NoPositionError(
+            f"no lesion-free {2 * min_radius_mm:.0f} mm sphere fits in the {organ}: "
+            f"{int(lesions.sum())} voxels above its threshold "
+            f"{last_threshold:.2f} g/mL or in hot spots leave no room "
+            f"({lesion_margin_mm:.0f} mm margin around them)"
+        )
+    radius = radius_mm if best_room >= radius_mm else float(np.floor(best_room))
+    mean, sd, voxels = search.sphere(radius)
+    allowed = (room >= radius) & (sd <= MAX_COV * mean)
+    if not allowed.any():
+        raise NoPositionError(
+            f"no {2 * radius:g} mm sphere in the {organ} is homogeneous enough for normal "
+            f"tissue (SD at most {MAX_COV:.0%} of the mean; diffuse involvement?)"
+        )
+    a, b = ORGAN_FACTORS[organ]
+    flat = np.flatnonzero(allowed)
+    best = int(flat[_representative(mean.ravel()[flat], sd.ravel()[flat], a, b)])
+    local = np.unravel_index(best, allowed.shape)
+    k, j, i = (int(v) for v in np.asarray(local) + search.offset)
+    stats = ReferenceStats(
+        mean=float(mean[local]),
+        sd=float(sd[local]),
+        voxels=voxels,
+        volume_ml=voxels * search.geometry.voxel_volume_ml,
+    )
+    threshold = reference_threshold(stats, organ)
+    return _Step((k, j, i), radius, stats, threshold, a * mean[allowed] + b * sd[allowed])
+
+
+def _excluded(
+    suv: NDArray[np.float32], stats: ReferenceStats, threshold: float, hot_voxels: int
+) -> NDArray[np.bool_]:
+    """Step 4: voxels above the threshold, and hot spots above ``mean + 3·SD``."""
+    hot = stats.mean + HOT_SPOT_SD * stats.sd
+    return (suv > max(threshold, hot)) | (
+        label_components(suv > hot, 26, min_voxels=hot_voxels) > 0
+    )
+
+
+def _fixed_point(
+    search: _Search,
+    organ: str,
+    radius_mm: float,
+    lesion_margin_mm: float,
+    min_radius_mm: float,
+    max_iterations: int,
+) -> tuple[_Step, list[dict[str, Any]], bool]:
+    """Placements until centre and radius repeat: the last one, the history, converged."""
+    geometry = search.geometry
+    hot_voxels = max(2, min_voxels_for_volume(HOT_SPOT_ML, geometry.voxel_volume_ml))
+    lesions = np.zeros(search.suv.shape, dtype=bool)
+    history: list[dict[str, Any]] = []
+    seen: list[tuple[tuple[int, int, int], float]] = []
+    threshold = float("nan")
+    for _ in range(max_iterations):
+        step = _place_once(
+            search, lesions, organ, radius_mm, lesion_margin_mm, min_radius_mm, threshold
+        )
+        threshold = step.threshold
+        history.append(
+            {
+                "centre_mm": [round(float(v), 3) for v in geometry.index_to_patient(step.centre)],
+                "radius_mm": step.radius,
+                "threshold_suv": threshold,
+                "excluded_voxels": int(lesions.sum()),
+            }
+        )
+        key = (step.centre, step.radius)
+        if seen and seen[-1] == key:
+            return step, history, True
+        if key in seen:  # a cycle: stop at this position
+            break
+        seen.append(key)
+        lesions = _excluded(search.suv, step.stats, threshold, hot_voxels)
+    return step, history, False
+
+
 def place_in_organ(
     suv: NDArray[np.floating],
     geometry: Geometry,
@@ -223,137 +397,60 @@ def place_in_organ(
 
     Parameters
     ----------
-    suv : (Z, Y, X) SUVbw in g/mL
-    geometry : grid of ``suv`` and ``organ_mask``
-    organ_mask : (Z, Y, X) bool, the organ (liver or spleen) on the PET grid
-    organ : "liver" or "spleen": the threshold formula
-    radius_mm : sphere radius (mm); Carlsen et al.'s 3 cm VOI is 15 mm
-    organ_margin_mm : the sphere lies inside the organ eroded by this (mm)
-    lesion_margin_mm : least distance (mm) between the sphere and any voxel above its threshold
-    min_radius_mm : smallest radius (mm) when the full sphere fits nowhere
-    max_iterations : bound on the placements
+    suv : (Z, Y, X) float ndarray
+        SUVbw in g/mL.
+    geometry : Geometry
+        Grid of ``suv`` and ``organ_mask``.
+    organ_mask : (Z, Y, X) bool ndarray
+        The organ (liver or spleen) on the PET grid.
+    organ : {"liver", "spleen"}
+        Sets the threshold formula.
+    radius_mm : float
+        Sphere radius in mm; Carlsen et al.'s 3 cm VOI is 15 mm.
+    organ_margin_mm : float
+        The sphere lies inside the organ eroded by this much (mm).
+    lesion_margin_mm : float
+        Least distance (mm) between the sphere and any voxel above its threshold.
+    min_radius_mm : float
+        Smallest radius (mm) when the full sphere fits nowhere.
+    max_iterations : int
+        Bound on the placements.
+
+    Returns
+    -------
+    Placement
+        The sphere at the fixed point (or where a cycle stopped the iteration).
 
     Raises
     ------
     NoPositionError
         No lesion-free sphere of at least ``min_radius_mm`` fits in the eroded organ.
     """
-    if organ not in ORGAN_FACTORS:
-        raise ValueError(f"organ must be one of {sorted(ORGAN_FACTORS)}, got {organ!r}")
-    if not 0 < min_radius_mm <= radius_mm:
-        raise ValueError(
-            f"need 0 < min_radius_mm <= radius_mm, got {min_radius_mm} and {radius_mm} mm"
-        )
-    if organ_margin_mm < 0 or lesion_margin_mm < 0:
-        raise ValueError(
-            f"margins must be >= 0 mm, got organ {organ_margin_mm} and lesion {lesion_margin_mm}"
-        )
+    organ_mask = np.asarray(organ_mask, dtype=bool)
+    margins = (organ_margin_mm, lesion_margin_mm)
+    _check_arguments(organ, radius_mm, margins, min_radius_mm)
     if max_iterations < 1:
         raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")
-    organ_mask = np.asarray(organ_mask, dtype=bool)
-    if organ_mask.shape != suv.shape or suv.shape != geometry.shape:
-        raise ValueError(
-            f"organ mask {organ_mask.shape}, SUV {suv.shape} and geometry {geometry.shape} "
-            "must share one shape"
-        )
-    spacing = geometry.spacing
-    reach = radius_mm + max(organ_margin_mm, lesion_margin_mm)
-    box = _box(organ_mask, np.ceil(reach / np.asarray(spacing)).astype(int) + 1)
-    offset = np.array([b.start for b in box])
-    local_suv = np.asarray(suv[box], dtype=np.float32)
-    depth = _distance_inside(organ_mask[box], spacing) - organ_margin_mm
-    if depth.max() < min_radius_mm:
-        raise NoPositionError(
-            f"the {organ} is nowhere thicker than {2 * (min_radius_mm + organ_margin_mm):.0f} mm "
-            f"(a {2 * min_radius_mm:.0f} mm sphere {organ_margin_mm:.0f} mm inside its border)"
-        )
-
-    statistics: dict[float, tuple[NDArray[np.float64], NDArray[np.float64], int]] = {}
-
-    def stats_for(radius: float) -> tuple[NDArray[np.float64], NDArray[np.float64], int]:
-        if radius not in statistics:
-            kernel = sphere_kernel(geometry, radius)
-            if kernel.sum() < MIN_REFERENCE_VOXELS:
-                raise NoPositionError(
-                    f"a {radius:g} mm sphere holds {int(kernel.sum())} voxels of "
-                    f"{geometry.spacing} mm, fewer than the {MIN_REFERENCE_VOXELS} a "
-                    "reference VOI needs"
-                )
-            mean, sd = sphere_statistics(local_suv, kernel)
-            statistics[radius] = (mean, sd, int(kernel.sum()))
-        return statistics[radius]
-
-    a, b = ORGAN_FACTORS[organ]
-    hot_voxels = max(2, min_voxels_for_volume(HOT_SPOT_ML, geometry.voxel_volume_ml))
-    lesions = np.zeros(local_suv.shape, dtype=bool)
-    history: list[dict[str, Any]] = []
-    seen: list[tuple[tuple[int, int, int], float]] = []
-    converged = False
-    for _ in range(max_iterations):
-        room = depth
-        if lesions.any():
-            clearance = _distance_inside(~lesions, spacing) - lesion_margin_mm
-            room = np.minimum(depth, clearance)
-        best_room = float(room.max())
-        if best_room < min_radius_mm:
-            raise NoPositionError(
-                f"no lesion-free {2 * min_radius_mm:.0f} mm sphere fits in the {organ}: "
-                f"{int(lesions.sum())} voxels above its threshold "
-                f"{history[-1]['threshold_suv']:.2f} g/mL or in hot spots leave no room "
-                f"({lesion_margin_mm:.0f} mm margin around them)"
-            )
-        radius = radius_mm if best_room >= radius_mm else float(np.floor(best_room))
-        mean, sd, voxels = stats_for(radius)
-        allowed = (room >= radius) & (sd <= MAX_COV * mean)
-        if not allowed.any():
-            raise NoPositionError(
-                f"no {2 * radius:g} mm sphere in the {organ} is homogeneous enough for normal "
-                f"tissue (SD at most {MAX_COV:.0%} of the mean; diffuse involvement?)"
-            )
-        flat = np.flatnonzero(allowed)
-        best = int(flat[_representative(mean.ravel()[flat], sd.ravel()[flat], a, b)])
-        local = np.unravel_index(best, allowed.shape)
-        k, j, i = (int(v) for v in np.asarray(local) + offset)
-        centre = (k, j, i)
-        stats = ReferenceStats(
-            mean=float(mean[local]),
-            sd=float(sd[local]),
-            voxels=voxels,
-            volume_ml=voxels * geometry.voxel_volume_ml,
-        )
-        threshold = reference_threshold(stats, organ)
-        history.append(
-            {
-                "centre_mm": [round(float(v), 3) for v in geometry.index_to_patient(centre)],
-                "radius_mm": radius,
-                "threshold_suv": threshold,
-                "excluded_voxels": int(lesions.sum()),
-            }
-        )
-        key = (centre, radius)
-        if seen and seen[-1] == key:
-            converged = True
-            break
-        if key in seen:  # a cycle: stop at this position
-            break
-        seen.append(key)
-        hot = stats.mean + HOT_SPOT_SD * stats.sd
-        lesions = (local_suv > max(threshold, hot)) | (
-            label_components(local_suv > hot, 26, min_voxels=hot_voxels) > 0
-        )
-    thresholds = a * mean[allowed] + b * sd[allowed]
-    agreement = float(np.mean(np.abs(thresholds - threshold) <= AGREEMENT_TOLERANCE * threshold))
-    centre_mm = geometry.index_to_patient(np.asarray(centre, dtype=np.float64))
+    reach = radius_mm + max(margins)
+    search = _search_box(suv, geometry, organ_mask, organ, reach, organ_margin_mm, min_radius_mm)
+    step, history, converged = _fixed_point(
+        search, organ, radius_mm, lesion_margin_mm, min_radius_mm, max_iterations
+    )
+    threshold = step.threshold
+    agreement = np.mean(
+        np.abs(step.allowed_thresholds - threshold) <= AGREEMENT_TOLERANCE * threshold
+    )
+    centre_mm = geometry.index_to_patient(np.asarray(step.centre, dtype=np.float64))
     return Placement(
         organ=organ,
-        centre_index=centre,
+        centre_index=step.centre,
         centre_mm=(float(centre_mm[0]), float(centre_mm[1]), float(centre_mm[2])),
-        radius_mm=radius,
-        stats=stats,
+        radius_mm=step.radius,
+        stats=step.stats,
         threshold_suv=threshold,
         iterations=len(history),
         converged=converged,
-        confidence=round(agreement, 4),
-        allowed_volume_ml=float(allowed.sum() * geometry.voxel_volume_ml),
+        confidence=round(float(agreement), 4),
+        allowed_volume_ml=float(step.allowed_thresholds.size * geometry.voxel_volume_ml),
         history=history,
     )

@@ -250,10 +250,7 @@ def generate_study(
     config = config or PhantomConfig()
     rng, seed = _rng(rng_or_seed)
     spacing = check_spacing(spacing)
-    if negative_control and n_lesions:
-        raise ValueError(f"a negative control has no lesions; got n_lesions={n_lesions}")
-    if n_lesions is not None and not 0 <= n_lesions <= config.max_lesions:
-        raise ValueError(f"n_lesions must be in 0..{config.max_lesions}, got {n_lesions}")
+    _check_lesion_count(n_lesions, negative_control, config)
     geometry = phantom_geometry(spacing, config)
     patient = _draw_patient(rng, geometry, config)
     canvas = _paint_anatomy(rng, geometry, patient, config)
@@ -278,13 +275,7 @@ def generate_study(
         seed=seed,
         config=config,
         patient=_patient_record(patient, patient_id, primary),
-        noise={
-            "model": "PET = max(0, B + sqrt(k*B)*n), B = PSF-blurred activity, n unit Gaussian field",
-            "liver_cov_target": round(patient.liver_cov, 4),
-            "k_suv": round(k, 5),
-            "noise_fwhm_mm": config.noise_fwhm_mm,
-            "texture_cov": config.texture_cov,
-        },
+        noise=_noise_record(patient, k, config),
         negative_control=negative_control,
         requested=n,
         threshold_estimate=threshold_estimate,
@@ -295,15 +286,40 @@ def generate_study(
         ct=ct,
         patient_id=patient_id,
         study_id=f"{patient_id}-phantom",
-        provenance={
-            "synthetic": True,
-            "generator": "petseg.phantom.generate_study",
-            "petseg_version": __version__,
-            "seed": seed,
-            "note": SYNTHETIC_NOTE,
-        },
+        provenance=_provenance(seed),
     )
     return PhantomCase(study=study, lesions=lesions, organs=canvas.organs, truth=truth)
+
+
+def _check_lesion_count(
+    n_lesions: int | None, negative_control: bool, config: PhantomConfig
+) -> None:
+    if negative_control and n_lesions:
+        raise ValueError(f"a negative control has no lesions; got n_lesions={n_lesions}")
+    if n_lesions is not None and not 0 <= n_lesions <= config.max_lesions:
+        raise ValueError(f"n_lesions must be in 0..{config.max_lesions}, got {n_lesions}")
+
+
+def _noise_record(patient: _Patient, k: float, config: PhantomConfig) -> dict[str, Any]:
+    """The noise part of the truth table."""
+    return {
+        "model": "PET = max(0, B + sqrt(k*B)*n), B = PSF-blurred activity, n unit Gaussian field",
+        "liver_cov_target": round(patient.liver_cov, 4),
+        "k_suv": round(k, 5),
+        "noise_fwhm_mm": config.noise_fwhm_mm,
+        "texture_cov": config.texture_cov,
+    }
+
+
+def _provenance(seed: int | None) -> dict[str, Any]:
+    """The study's provenance: synthetic, the generator and its seed."""
+    return {
+        "synthetic": True,
+        "generator": "petseg.phantom.generate_study",
+        "petseg_version": __version__,
+        "seed": seed,
+        "note": SYNTHETIC_NOTE,
+    }
 
 
 def _patient_record(patient: _Patient, patient_id: str, primary: str) -> dict[str, Any]:

@@ -394,11 +394,12 @@ class Canvas:
         Parameters
         ----------
         lo, hi : (3,) float ndarray
-            Box corners ``(x, y, z)`` in LPS mm.
+            The box, as for :meth:`index_range`.
 
         Returns
         -------
         list of tuple of slice
+            ``(k, j, i)`` slices, in slice order; empty when the box holds no voxel centre.
         """
         region = self.index_range(lo, hi)
         if region is None:

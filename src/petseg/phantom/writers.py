@@ -150,9 +150,8 @@ def write_dataset(
     Path
         The dataset folder.
     """
-    from tqdm import tqdm
-
     from petseg.io.atomic import atomic_dir, write_json_atomic
+    from petseg.progress import progress as progress_bar
 
     config = config or PhantomConfig()
     spacing = check_spacing(spacing)
@@ -163,8 +162,8 @@ def write_dataset(
     plan = _case_plan(n, seed, negatives)
     out = Path(out_dir)
     with atomic_dir(out, force=force) as tmp:
-        for case_id, case_seed, negative in tqdm(
-            plan, desc="phantom", unit="case", disable=not progress
+        for case_id, case_seed, negative in (
+            progress_bar(plan, desc="phantom", unit="case") if progress else plan
         ):
             case = generate_study(
                 case_seed,
@@ -175,28 +174,39 @@ def write_dataset(
             )
             truth = {"case_id": case_id, "dataset_seed": seed, **case.truth}
             _write_case(tmp / case_id, case, truth, case_seed if dicom else None)
-        record = {
-            "name": "petseg whole-body [64Cu]Cu-DOTATATE phantom",
-            "synthetic": True,
-            "note": SYNTHETIC_NOTE,
-            "petseg_version": __version__,
-            "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "generator": "petseg.phantom.write_dataset",
-            "parameters": {
-                "n": n,
-                "negatives": negatives,
-                "seed": seed,
-                "spacing_mm_zyx": list(spacing),
-                "dicom": dicom,
-                "config": config.to_dict(),
-            },
-            "cases": [case_id for case_id, _, _ in plan],
-            "negative_controls": [case_id for case_id, _, neg in plan if neg],
-            "case_seeds": {case_id: s for case_id, s, _ in plan},
-            "files": [*CASE_FILES, *(["dicom/pet", "dicom/ct"] if dicom else [])],
-        }
+        record = _dataset_record(plan, seed, dicom, config, spacing)
         write_json_atomic(tmp / "dataset.json", record)
     return out
+
+
+def _dataset_record(
+    plan: list[tuple[str, int, bool]],
+    seed: int,
+    dicom: bool,
+    config: PhantomConfig,
+    spacing: tuple[float, float, float],
+) -> dict[str, Any]:
+    """The dataset.json record: what was generated, how, and each case's seed."""
+    return {
+        "name": "petseg whole-body [64Cu]Cu-DOTATATE phantom",
+        "synthetic": True,
+        "note": SYNTHETIC_NOTE,
+        "petseg_version": __version__,
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "generator": "petseg.phantom.write_dataset",
+        "parameters": {
+            "n": sum(not negative for _, _, negative in plan),
+            "negatives": sum(negative for _, _, negative in plan),
+            "seed": seed,
+            "spacing_mm_zyx": list(spacing),
+            "dicom": dicom,
+            "config": config.to_dict(),
+        },
+        "cases": [case_id for case_id, _, _ in plan],
+        "negative_controls": [case_id for case_id, _, neg in plan if neg],
+        "case_seeds": {case_id: s for case_id, s, _ in plan},
+        "files": [*CASE_FILES, *(["dicom/pet", "dicom/ct"] if dicom else [])],
+    }
 
 
 def _write_case(
