@@ -121,7 +121,7 @@ def compare_csv(new: Path, old: Path) -> list[str]:
         b = list(csv.reader(f))
     if len(a) != len(b):
         return [f"{len(a)} rows != {len(b)} rows"]
-    return [f"row {r}: {x} != {y}" for r, (x, y) in enumerate(zip(a, b)) if x != y]
+    return [f"row {r}: {x} != {y}" for r, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
 
 
 def compare_nifti(new: Path, old: Path) -> list[str]:
@@ -158,7 +158,8 @@ def compare_rtstruct(new: Path, old: Path) -> list[str]:
         if len(a[name]) != len(b[name]):
             diffs.append(f"{name}: {len(a[name])} contours != {len(b[name])}")
         elif any(
-            p.shape != q.shape or not np.array_equal(p, q) for p, q in zip(a[name], b[name])
+            p.shape != q.shape or not np.array_equal(p, q)
+            for p, q in zip(a[name], b[name], strict=True)
         ):
             diffs.append(f"{name}: contour points differ")
     return diffs
