@@ -370,10 +370,10 @@ def test_organ_map_without_liver_is_refused(toy_study):
         segment_study(study, organs=spleen_only, tracer=tracer)
 
 
-def test_study_without_liver_is_refused_on_the_command_line(shared_data, tmp_path, capsys):
+def test_study_without_liver_is_refused_on_the_command_line(sts_study, tmp_path, capsys):
     from petseg.cli import main
 
-    code = main(["segment", str(shared_data / "sts-pet" / "STS_019"), "--out", str(tmp_path / "o")])
+    code = main(["segment", str(sts_study("STS_019")), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err
     assert "no plausible liver in the field of view" in err and "--ref-sphere" in err

@@ -36,13 +36,13 @@ def _first_pet_header(folder):
     raise AssertionError(f"no PET file in {folder}")
 
 
-def test_real_fdg_headers_by_code_and_by_name(shared_data):
-    # STS_002 codes FDG as SNM3 C-B1031; STS_001 with a private 99SDM code whose meaning
+def test_real_fdg_headers_by_code_and_by_name(sts_study):
+    # STS_002 codes FDG as SNM3 C-B1031; STS_004 with a private 99SDM code whose meaning
     # and Radiopharmaceutical name say "FDG -- fluorodeoxyglucose"
-    coded = radiopharmaceutical_from_dataset(_first_pet_header(shared_data / "sts-pet/STS_002/pet"))
+    coded = radiopharmaceutical_from_dataset(_first_pet_header(sts_study("STS_002") / "pet"))
     assert ("SNM3", "C-B1031", "FDG -- fluorodeoxyglucose") in coded.codes
     assert tracer_from_radiopharmaceutical(coded) == "fdg"
-    named = radiopharmaceutical_from_dataset(_first_pet_header(shared_data / "sts-pet/STS_001/pet"))
+    named = radiopharmaceutical_from_dataset(_first_pet_header(sts_study("STS_004") / "pet"))
     assert named.codes[0][:2] == ("99SDM", "Y-X1743")
     assert tracer_from_radiopharmaceutical(named) == "fdg"
     choice = resolve_tracer(None, named)

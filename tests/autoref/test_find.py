@@ -14,34 +14,26 @@ from petseg.phantom import generate_study
 from petseg.reference import sphere_mask
 from petseg.study import Geometry
 
-STS = [
-    "STS_001", "STS_002", "STS_004", "STS_005", "STS_007", "STS_008", "STS_010", "STS_011",
-    "STS_013", "STS_014", "STS_016", "STS_017", "STS_019", "STS_020", "STS_022", "STS_023",
-    "STS_025", "STS_026", "STS_028", "STS_029", "STS_031", "STS_032", "STS_034", "STS_035",
-    "STS_037", "STS_038", "STS_040", "STS_041", "STS_043", "STS_044", "STS_046", "STS_047",
-    "STS_049", "STS_050",
-]  # fmt: skip
 
-
-def totalsegmentator_liver(shared_data, ct_shape):
+def totalsegmentator_liver(real_data, ct_shape):
     """TotalSegmentator's liver (label 5 of the total task) on example_ct_sm, placed on a
     CT of ``ct_shape`` slices: the small CT is slices 82-111 of the full one."""
     from petseg.io.nifti import read_nifti
 
-    names = json.loads((shared_data / "ct-organs" / "example_seg_labels.json").read_text())
+    names = json.loads((real_data / "ct-organs" / "example_seg_labels.json").read_text())
     assert names["5"] == "liver"
-    seg, _ = read_nifti(shared_data / "ct-organs" / "example_seg.nii.gz")
+    seg, _ = read_nifti(real_data / "ct-organs" / "example_seg.nii.gz")
     liver = np.zeros(ct_shape, bool)
     liver[ct_shape[0] - seg.shape[0] :] = seg == 5
     return liver
 
 
 @pytest.mark.parametrize("name", ["example_ct_sm", "example_ct"])
-def test_ct_liver_lies_in_totalsegmentators_liver(shared_data, name):
+def test_ct_liver_lies_in_totalsegmentators_liver(real_data, name):
     from petseg.io.nifti import read_nifti
 
-    ct, geometry = read_nifti(shared_data / "ct-organs" / f"{name}.nii.gz")
-    truth = totalsegmentator_liver(shared_data, ct.shape)
+    ct, geometry = read_nifti(real_data / "ct-organs" / f"{name}.nii.gz")
+    truth = totalsegmentator_liver(real_data, ct.shape)
     found = find_liver_ct(ct, geometry)
     depth = ndimage.distance_transform_edt(found.mask, sampling=geometry.spacing)
     deepest = np.unravel_index(int(np.argmax(depth)), depth.shape)
@@ -87,11 +79,10 @@ def test_pet_only_voi_in_the_spect_keeps_10_mm_from_both_lesions(spect):
     assert auto.placement.centre_mm[0] < 0
 
 
-@pytest.mark.parametrize("name", STS)
-def test_cropped_sarcoma_studies_are_refused(shared_data, name):
+def test_cropped_sarcoma_studies_are_refused(sts_study, sts_patient):
     from petseg.io import load_study
 
-    study = load_study(shared_data / "sts-pet" / name)
+    study = load_study(sts_study(sts_patient))
     with pytest.raises(NoReferenceError, match=r"no plausible liver.*--ref-sphere"):
         place_reference(study.pet, study.geometry, ct=study.ct)
 

@@ -195,14 +195,14 @@ def test_truth_runs_petseg_evaluate_at_the_end(tmp_path, make_cohort, phantom_pe
     assert (tmp_path / "out" / "evaluation").is_dir()
 
 
-def test_csv_manifest_with_a_real_dicom_study(tmp_path, shared_data, make_cohort) -> None:
+def test_csv_manifest_with_a_real_dicom_study(tmp_path, sts_study, make_cohort) -> None:
     """A real GE FDG-PET study (DICOM, already SUVbw) beside a NIfTI case, through a CSV
     manifest: the DICOM one gets an RTSTRUCT, and its row equals petseg segment's result."""
     from petseg.io import load_study
     from petseg.pipeline import segment_study
 
     make_cohort(tmp_path / "nifti", 1)
-    dicom = shared_data / "sts-pet" / "STS_019"
+    dicom = sts_study("STS_019")
     manifest = tmp_path / "cohort.csv"
     manifest.write_text(f"id,pet,dicom\nsts019,,{dicom}\nphantom,nifti/case_000/pet.nii.gz,\n")
     pipeline = SegmentPipeline(SegmentParams(method="fixed", threshold=2.5))

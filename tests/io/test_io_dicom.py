@@ -1,4 +1,5 @@
-"""DICOM reading on the 34 real sarcoma studies, and the loader's refusals."""
+"""DICOM reading on the real sarcoma studies (the repository subset, and all 34 when
+../shared/data holds them), and the loader's refusals."""
 
 from __future__ import annotations
 
@@ -13,21 +14,15 @@ import pytest
 from petseg.io import discover_series, load_study
 from petseg.io.dicom import series_geometry
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-STS = DATA / "sts-pet"
-needs_data = pytest.mark.skipif(
-    not STS.is_dir(), reason=f"real test data not found at {STS} (shared/ beside the repo)"
-)
 
-
-def readme_table() -> dict[str, dict]:
+def readme_table(readme: Path) -> dict[str, dict]:
     """The patient table of sts-pet/README.md (the specification of each study)."""
     rows = {}
     pattern = re.compile(
         r"^\| (STS_\d+) \| (HFS|FFS) \| (\d+) x (\d+) \| ([\d.]+) x ([\d.]+) \| ([\d.]+) \| "
         r"(\d+) \|"
     )
-    for line in (STS / "README.md").read_text().splitlines():
+    for line in readme.read_text().splitlines():
         m = pattern.match(line)
         if m:
             rows[m[1]] = {
@@ -41,19 +36,13 @@ def readme_table() -> dict[str, dict]:
     return rows
 
 
-PATIENTS = sorted(readme_table()) if STS.is_dir() else []
+def test_readme_lists_34_patients(real_data: Path) -> None:
+    assert len(readme_table(real_data / "sts-pet" / "README.md")) == 34
 
 
-@needs_data
-def test_readme_lists_34_patients() -> None:
-    assert len(PATIENTS) == 34
-
-
-@needs_data
-@pytest.mark.parametrize("patient", PATIENTS)
-def test_geometry_matches_readme(patient: str) -> None:
-    expected = readme_table()[patient]
-    (pet,) = [s for s in discover_series(STS / patient) if s.modality == "PT"]
+def test_geometry_matches_readme(real_data: Path, sts_study, sts_patient: str) -> None:
+    expected = readme_table(real_data / "sts-pet" / "README.md")[sts_patient]
+    (pet,) = [s for s in discover_series(sts_study(sts_patient)) if s.modality == "PT"]
     headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in pet.files]
     geometry, order = series_geometry(headers, list(pet.files))
     assert geometry.shape == (expected["slices"], expected["rows"], expected["cols"])
@@ -68,17 +57,16 @@ def test_geometry_matches_readme(patient: str) -> None:
     assert geometry.origin[2] == pytest.approx(min(z))
 
 
-@needs_data
 @pytest.mark.parametrize("patient", ["STS_001", "STS_002"])
-def test_ct_is_resampled_onto_pet_grid(patient: str) -> None:
-    study = load_study(STS / patient)
+def test_ct_is_resampled_onto_pet_grid(sts_study, patient: str) -> None:
+    study = load_study(sts_study(patient))
     assert study.ct is not None and study.ct.shape == study.pet.shape
     # README: CT values range from -1000 to about 1400 HU; -1024 only outside the CT's FOV.
     assert study.ct.min() >= -1024 and study.ct.max() <= 1500
     # Independent check of one voxel: trilinear interpolation by hand at the PET voxel centre.
     from petseg.io.dicom import read_series
 
-    (ct_series,) = [s for s in discover_series(STS / patient) if s.modality == "CT"]
+    (ct_series,) = [s for s in discover_series(sts_study(patient)) if s.modality == "CT"]
     ct = read_series(ct_series)
     k, j, i = (s // 2 for s in study.pet.shape)
     point = study.geometry.index_to_patient([k, j, i])
@@ -96,9 +84,8 @@ def test_ct_is_resampled_onto_pet_grid(patient: str) -> None:
     assert study.provenance["ct"]["series_instance_uid"] == ct_series.series_uid
 
 
-@needs_data
-def test_provenance_lists_sorted_pet_files_and_uids() -> None:
-    study = load_study(STS / "STS_004")  # FFS patient
+def test_provenance_lists_sorted_pet_files_and_uids(sts_study) -> None:
+    study = load_study(sts_study("STS_004"))  # FFS patient
     dicom = study.provenance["dicom"]
     assert [Path(p).name for p in dicom["pet_files"]] == [f"{n:06d}.dcm" for n in range(85)]
     first = pydicom.dcmread(dicom["pet_files"][0], stop_before_pixels=True)
@@ -109,11 +96,23 @@ def test_provenance_lists_sorted_pet_files_and_uids() -> None:
     assert study.patient_id == "STS_004"
 
 
-@needs_data
-def test_study_keeps_the_sorted_pet_headers_so_export_reads_no_file_again(tmp_path) -> None:
+@pytest.fixture
+def copy_pet(sts_study):
+    """Copy one subset patient's PET series to a folder (the copy may be edited)."""
+
+    def copy(patient: str, target: Path) -> Path:
+        shutil.copytree(sts_study(patient) / "pet", target)
+        return target
+
+    return copy
+
+
+def test_study_keeps_the_sorted_pet_headers_so_export_reads_no_file_again(
+    copy_pet, tmp_path
+) -> None:
     from petseg.io.rtstruct_export import export_lesions_for_study
 
-    folder = _copy_pet("STS_004", tmp_path / "pet")
+    folder = copy_pet("STS_004", tmp_path / "pet")
     study = load_study(folder)
     assert study.dicom is not None and study.dicom.geometry.same_grid(study.geometry)
     sop_uids = [str(ds.SOPInstanceUID) for ds in study.dicom.headers]
@@ -133,48 +132,41 @@ def test_study_keeps_the_sorted_pet_headers_so_export_reads_no_file_again(tmp_pa
     assert contour_uids == set(sop_uids[40:44])
 
 
-def _copy_pet(patient: str, target: Path) -> Path:
-    shutil.copytree(STS / patient / "pet", target)
-    return target
-
-
-@needs_data
-def test_folder_without_pet_is_refused(tmp_path: Path) -> None:
-    shutil.copy(STS / "STS_008" / "pet-rtstruct.dcm", tmp_path / "rs.dcm")
+def test_folder_without_pet_is_refused(sts_study, tmp_path: Path) -> None:
+    shutil.copy(sts_study("STS_019") / "pet-rtstruct.dcm", tmp_path / "rs.dcm")
     (tmp_path / "notes.txt").write_text("not DICOM")  # skipped by discovery
     with pytest.raises(ValueError, match=r"holds no PET series.*RTSTRUCT"):
         load_study(tmp_path)
 
 
-@needs_data
-def test_two_pet_series_are_listed_and_one_can_be_chosen(tmp_path: Path) -> None:
-    _copy_pet("STS_008", tmp_path / "a")
-    _copy_pet("STS_019", tmp_path / "b")
+def test_two_pet_series_are_listed_and_one_can_be_chosen(
+    sts_study, copy_pet, tmp_path: Path
+) -> None:
+    copy_pet("STS_002", tmp_path / "a")
+    copy_pet("STS_019", tmp_path / "b")
     uids = {
-        p: str(pydicom.dcmread(STS / p / "pet" / "000000.dcm").SeriesInstanceUID)
-        for p in ("STS_008", "STS_019")
+        p: str(pydicom.dcmread(sts_study(p) / "pet" / "000000.dcm").SeriesInstanceUID)
+        for p in ("STS_002", "STS_019")
     }
     with pytest.raises(ValueError) as info:
         load_study(tmp_path)
     message = str(info.value)
     assert "2 PT series" in message and "series_uid=" in message and "--pet-series" in message
-    assert uids["STS_008"] in message and uids["STS_019"] in message
-    assert "51 files" in message and "47 files" in message  # README slice counts
+    assert uids["STS_002"] in message and uids["STS_019"] in message
+    assert "48 files" in message and "47 files" in message  # README slice counts
     study = load_study(tmp_path, series_uid=uids["STS_019"])
     assert study.pet.shape == (47, 28, 28)
 
 
-@needs_data
-def test_missing_slice_is_refused_naming_the_gap(tmp_path: Path) -> None:
-    folder = _copy_pet("STS_008", tmp_path / "pet")
+def test_missing_slice_is_refused_naming_the_gap(copy_pet, tmp_path: Path) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
     (folder / "000025.dcm").unlink()
     with pytest.raises(ValueError, match=r"irregular slice spacing.*000024\.dcm.*000026\.dcm"):
         load_study(folder)
 
 
-@needs_data
-def test_duplicate_slice_is_refused(tmp_path: Path) -> None:
-    folder = _copy_pet("STS_008", tmp_path / "pet")
+def test_duplicate_slice_is_refused(copy_pet, tmp_path: Path) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
     ds = pydicom.dcmread(folder / "000010.dcm")
     ds.SOPInstanceUID = pydicom.uid.generate_uid()
     ds.save_as(folder / "copy.dcm")
@@ -182,9 +174,8 @@ def test_duplicate_slice_is_refused(tmp_path: Path) -> None:
         load_study(folder)
 
 
-@needs_data
-def test_ct_with_other_frame_of_reference_is_refused(tmp_path: Path) -> None:
-    shutil.copytree(STS / "STS_002", tmp_path / "study")
+def test_ct_with_other_frame_of_reference_is_refused(sts_study, tmp_path: Path) -> None:
+    shutil.copytree(sts_study("STS_002"), tmp_path / "study")
     for path in (tmp_path / "study" / "ct").iterdir():
         ds = pydicom.dcmread(path)
         ds.FrameOfReferenceUID = "1.2.3.4"

@@ -1,4 +1,4 @@
-"""Organ maps from real TotalSegmentator output (shared/data/ct-organs) in every form the
+"""Organ maps from real TotalSegmentator output (tests/data/real/ct-organs) in every form the
 reader takes: multi-label NIfTI with a names JSON, with the names in its header, with the
 numbering given; a folder of per-class masks; a DICOM SEG; resampled onto a PET grid."""
 
@@ -34,8 +34,8 @@ README_COUNTS = {
 
 
 @pytest.fixture
-def ct_organs(shared_data):
-    return shared_data / "ct-organs"
+def ct_organs(real_data):
+    return real_data / "ct-organs"
 
 
 def _counts(organ_map):

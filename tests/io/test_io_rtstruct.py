@@ -1,4 +1,4 @@
-"""RTSTRUCT import: the 34 real GTVs against the README table, small hand cases, the CLI."""
+"""RTSTRUCT import: the real GTVs against the README table, small hand cases, the CLI."""
 
 from __future__ import annotations
 
@@ -16,37 +16,27 @@ from petseg.io.atomic import OutputExistsError
 from petseg.io.rtstruct import RtstructError, rasterise_contours
 from petseg.study import Geometry
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-STS = DATA / "sts-pet"
-needs_data = pytest.mark.skipif(
-    not STS.is_dir(), reason=f"real test data not found at {STS} (shared/ beside the repo)"
-)
 
-
-def gtv_table() -> dict[str, tuple[int, float, float]]:
+def gtv_table(readme: Path) -> dict[str, tuple[int, float, float]]:
     """GTV voxels, SUVmax, SUVmean per patient from sts-pet/README.md."""
     rows = {}
-    for line in (STS / "README.md").read_text().splitlines():
+    for line in readme.read_text().splitlines():
         m = re.match(r"^\| (STS_\d+) \|.*\| (\d+) \| ([\d.]+) \| ([\d.]+) \|[^|]*\|$", line)
         if m:
             rows[m[1]] = (int(m[2]), float(m[3]), float(m[4]))
     return rows
 
 
-PATIENTS = sorted(gtv_table()) if STS.is_dir() else []
-
-
-@needs_data
-@pytest.mark.parametrize("patient", PATIENTS)
-def test_gtv_matches_readme_exactly(patient: str) -> None:
-    voxels, suv_max, suv_mean = gtv_table()[patient]
-    (pet,) = [s for s in discover_series(STS / patient) if s.modality == "PT"]
+def test_gtv_matches_readme_exactly(real_data: Path, sts_study, sts_patient: str) -> None:
+    voxels, suv_max, suv_mean = gtv_table(real_data / "sts-pet" / "README.md")[sts_patient]
+    folder = sts_study(sts_patient)
+    (pet,) = [s for s in discover_series(folder) if s.modality == "PT"]
     volume = read_series(pet)
     # README: plausibility of values already in SUV (min ~0, small median in the crop).
     assert 0.0 <= volume.array.min() < 0.001
     assert 0.005 < float(np.median(volume.array)) < 1.0
     masks = read_rtstruct(
-        STS / patient / "pet-rtstruct.dcm",
+        folder / "pet-rtstruct.dcm",
         volume.geometry,
         "GTV_Mass_PET",
         frame_of_reference_uid=pet.frame_of_reference_uid,
@@ -88,19 +78,17 @@ def test_contour_across_slices_is_refused() -> None:
         rasterise_contours([tilted], geometry)
 
 
-@needs_data
-def test_unknown_roi_lists_available(tmp_path: Path) -> None:
-    (pet,) = [s for s in discover_series(STS / "STS_008") if s.modality == "PT"]
+def test_unknown_roi_lists_available(sts_study) -> None:
+    folder = sts_study("STS_019")
+    (pet,) = [s for s in discover_series(folder) if s.modality == "PT"]
     geometry = read_series(pet).geometry
     with pytest.raises(
         RtstructError,
         match=r"'GTV_Mass' is not in.*available ROIs: \['GTV_Mass_PET'\].*did you mean",
     ):
-        read_rtstruct(STS / "STS_008" / "pet-rtstruct.dcm", geometry, "GTV_Mass")
+        read_rtstruct(folder / "pet-rtstruct.dcm", geometry, "GTV_Mass")
     with pytest.raises(RtstructError, match="does not belong to this image"):
-        read_rtstruct(
-            STS / "STS_008" / "pet-rtstruct.dcm", geometry, frame_of_reference_uid="1.2.3"
-        )
+        read_rtstruct(folder / "pet-rtstruct.dcm", geometry, frame_of_reference_uid="1.2.3")
 
 
 def _cli(argv: list[str]) -> int:
@@ -110,19 +98,19 @@ def _cli(argv: list[str]) -> int:
     return int(args.func(args))
 
 
-@needs_data
-def test_cli_import_rtstruct_writes_mask_and_legend(tmp_path: Path) -> None:
+def test_cli_import_rtstruct_writes_mask_and_legend(sts_study, tmp_path: Path) -> None:
     out = tmp_path / "gtv.nii.gz"
-    argv = ["import", "rtstruct", str(STS / "STS_008" / "pet-rtstruct.dcm"),
-            "--reference", str(STS / "STS_008"), "--out", str(out)]  # fmt: skip
+    folder = sts_study("STS_019")
+    argv = ["import", "rtstruct", str(folder / "pet-rtstruct.dcm"),
+            "--reference", str(folder), "--out", str(out)]  # fmt: skip
     assert _cli(argv) == 0
     labels, geometry = read_nifti(out)
-    assert int((labels == 1).sum()) == 388  # README: STS_008 GTV voxels
-    assert geometry.shape == (51, 29, 30)
+    assert int((labels == 1).sum()) == 239  # README: STS_019 GTV voxels
+    assert geometry.shape == (47, 28, 28)
     legend = json.loads((tmp_path / "gtv.json").read_text())
     assert legend["labels"][0]["roi_name"] == "GTV_Mass_PET"
     assert legend["labels"][0]["volume_ml"] == pytest.approx(
-        388 * 4.6875**2 * 3.27 / 1000, rel=1e-4
+        239 * 4.6875**2 * 3.27 / 1000, rel=1e-4
     )
     assert "petseg_version" in legend
     with pytest.raises(OutputExistsError, match="--force"):

@@ -14,35 +14,52 @@ from petseg.io import load_study
 from petseg.io.dicom import read_series
 from petseg.io.suv import SuvError, header_from_dataset, suv_factor
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-HEADERS = DATA / "suv-headers"
-SLICES = DATA / "pet-slices"
-needs_data = pytest.mark.skipif(
-    not DATA.is_dir(), reason=f"real test data not found at {DATA} (shared/ beside the repo)"
-)
-# Expected factors: the literal values of suv-headers/expected.json (calculate-suv's suite).
-CASES = sorted(json.loads((HEADERS / "expected.json").read_text())) if DATA.is_dir() else []
+# The cases of suv-headers/expected.json, whose factors are calculate-suv's literal values.
+CASES = [
+    "BQML_AC_DT_lessThan_S_DT_SIEMENS",
+    "CPS_AND_BQML_AC_DT_-_S_DT",
+    "GE_MEDICAL_AND_BQML",
+    "PHILIPS_BQML",
+    "PHILIPS_CNTS_AND_BQML_SUV",
+    "PHILIPS_CNTS_AND_SUV",
+    "RADIOPHARM_DATETIME_UNDEFINED",
+    "SIEMENS",
+]
 
 
-@needs_data
+@pytest.fixture
+def headers_dir(real_data: Path) -> Path:
+    return real_data / "suv-headers"
+
+
+@pytest.fixture
+def slices_dir(real_data: Path) -> Path:
+    return real_data / "pet-slices"
+
+
+def test_every_header_case_is_tested(headers_dir: Path) -> None:
+    assert sorted(json.loads((headers_dir / "expected.json").read_text())) == CASES
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_factor_matches_calculate_suv_fixture(case: str) -> None:
-    expected = json.loads((HEADERS / "expected.json").read_text())[case]
-    headers = json.loads((HEADERS / f"{case}.json").read_text())
+def test_factor_matches_calculate_suv_fixture(headers_dir: Path, case: str) -> None:
+    expected = json.loads((headers_dir / "expected.json").read_text())[case]
+    headers = json.loads((headers_dir / f"{case}.json").read_text())
     conversion = suv_factor(headers, source=case)
     assert conversion.factor == pytest.approx(expected, rel=1e-6)
 
 
-@needs_data
-def test_time_reference_rules_follow_the_readme_table() -> None:
+def test_time_reference_rules_follow_the_readme_table(headers_dir: Path) -> None:
     # suv-headers/README.md: dt 3254.999995 s from AcquisitionTime (earlier than SeriesTime);
     # PHILIPS_BQML ignores its private factor (0.003515736) and uses dt 3657 s.
-    early = suv_factor(json.loads((HEADERS / "BQML_AC_DT_lessThan_S_DT_SIEMENS.json").read_text()))
+    early = suv_factor(
+        json.loads((headers_dir / "BQML_AC_DT_lessThan_S_DT_SIEMENS.json").read_text())
+    )
     assert early.reference_source == "earliest AcquisitionDateTime"
     assert early.decay_time_s == pytest.approx(3254.999995, abs=1e-6)
-    philips = suv_factor(json.loads((HEADERS / "PHILIPS_BQML.json").read_text()))
+    philips = suv_factor(json.loads((headers_dir / "PHILIPS_BQML.json").read_text()))
     assert (philips.rule, philips.decay_time_s) == ("BQML-START", pytest.approx(3657.0))
-    assert suv_factor(json.loads((HEADERS / "PHILIPS_CNTS_AND_SUV.json").read_text())).rule == (
+    assert suv_factor(json.loads((headers_dir / "PHILIPS_CNTS_AND_SUV.json").read_text())).rule == (
         "CNTS-PHILIPS"
     )
 
@@ -54,11 +71,12 @@ SLICE_EXPECTED = {
 }
 
 
-@needs_data
 @pytest.mark.parametrize("name", sorted(SLICE_EXPECTED))
-def test_real_bqml_slice_gives_readme_factor_and_suv(name: str, tmp_path: Path) -> None:
+def test_real_bqml_slice_gives_readme_factor_and_suv(
+    slices_dir: Path, name: str, tmp_path: Path
+) -> None:
     factor, suv_max, suv_mean = SLICE_EXPECTED[name]
-    volume = read_series([SLICES / name])
+    volume = read_series([slices_dir / name])
     # The Icon Image Sequence holds a 64x64 nested Pixel Data; the image is 168x168.
     assert volume.array.shape == (1, 168, 168)
     conversion = suv_factor([header_from_dataset(volume.headers[0])], source=name)
@@ -67,7 +85,7 @@ def test_real_bqml_slice_gives_readme_factor_and_suv(name: str, tmp_path: Path) 
     assert round(float(suv.max()), 4) == suv_max
     assert round(float(suv.mean()), 6) == suv_mean
     # Whole path through load_study (a folder holding just this slice).
-    shutil.copy(SLICES / name, tmp_path / name)
+    shutil.copy(slices_dir / name, tmp_path / name)
     study = load_study(tmp_path)
     assert study.provenance["suv"]["factor"] == pytest.approx(factor, rel=1e-12)
     assert round(float(study.pet.max()), 4) == suv_max
@@ -145,10 +163,9 @@ def test_bad_headers_raise_suv_error_naming_field_and_fix(changes: dict, words: 
         assert word in message
 
 
-@needs_data
-def test_real_slice_without_weight_names_file_and_fix(tmp_path: Path) -> None:
-    # Edit a copy (never the shared file): remove Patient's Weight.
-    ds = pydicom.dcmread(SLICES / "acrin-flt-static.dcm")
+def test_real_slice_without_weight_names_file_and_fix(slices_dir: Path, tmp_path: Path) -> None:
+    # Edit a copy (never the original file): remove Patient's Weight.
+    ds = pydicom.dcmread(slices_dir / "acrin-flt-static.dcm")
     del ds.PatientWeight
     ds.save_as(tmp_path / "slice.dcm")
     with pytest.raises(SuvError, match=r"slice\.dcm.*PatientWeight \(0010,1030\).*--weight-kg"):

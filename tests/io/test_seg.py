@@ -1,5 +1,5 @@
 """DICOM SEG export, checked by dciodvfy and read back with highdicom on real PET series
-(STS_001 head-first, STS_004 feet-first)."""
+(STS_019 head-first, STS_004 feet-first)."""
 
 import shutil
 import subprocess
@@ -16,16 +16,18 @@ from petseg.io.rtstruct import read_rtstruct
 from petseg.io.rtstruct_export import EmptyLesionMapError, read_reference_series
 from petseg.io.seg import build_seg, export_seg, write_seg
 
-STS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sts-pet"
 
+@pytest.fixture
+def sts_reference(sts_study):
+    """A sarcoma study's folder, PET reference series and physician GTV on its grid."""
 
-def _reference(case: str):
-    folder = STS / case
-    if not folder.is_dir():
-        pytest.skip(f"real sarcoma data not found at {STS} (clone with shared/ beside the repo)")
-    reference = read_reference_series(folder / "pet")
-    gtv = read_rtstruct(folder / "pet-rtstruct.dcm", reference.geometry)["GTV_Mass_PET"]
-    return folder, reference, gtv
+    def load(case: str):
+        folder = sts_study(case)
+        reference = read_reference_series(folder / "pet")
+        gtv = read_rtstruct(folder / "pet-rtstruct.dcm", reference.geometry)["GTV_Mass_PET"]
+        return folder, reference, gtv
+
+    return load
 
 
 def _dciodvfy(path: Path) -> list[str]:
@@ -63,9 +65,9 @@ def _read_back(seg: hd.seg.Segmentation, reference) -> dict[str, np.ndarray]:
     return masks
 
 
-@pytest.mark.parametrize("case", ["STS_001", "STS_004"], ids=["HFS", "FFS"])
-def test_binary_seg_passes_dciodvfy_and_reads_back(tmp_path, case) -> None:
-    _, reference, gtv = _reference(case)
+@pytest.mark.parametrize("case", ["STS_019", "STS_004"], ids=["HFS", "FFS"])
+def test_binary_seg_passes_dciodvfy_and_reads_back(sts_reference, tmp_path, case) -> None:
+    _, reference, gtv = sts_reference(case)
     labels = _labels(gtv)
     result = write_seg(tmp_path / "seg.dcm", labels, reference.geometry, reference)
     lines = _dciodvfy(result.path)
@@ -100,8 +102,8 @@ def test_binary_seg_passes_dciodvfy_and_reads_back(tmp_path, case) -> None:
         np.testing.assert_array_equal(masks[f"lesion_{label:03d}"], labels == label)
 
 
-def test_labelmap_seg_reads_back(tmp_path) -> None:
-    _, reference, gtv = _reference("STS_004")
+def test_labelmap_seg_reads_back(sts_reference, tmp_path) -> None:
+    _, reference, gtv = sts_reference("STS_004")
     labels = _labels(gtv)
     seg = build_seg(labels, reference.geometry, reference, seg_type="labelmap")
     seg.save_as(tmp_path / "seg.dcm")
@@ -119,8 +121,8 @@ def test_labelmap_seg_reads_back(tmp_path) -> None:
     assert [s for s in lines if s.startswith("Error")] == []
 
 
-def test_cli_level_export_and_options(tmp_path) -> None:
-    folder, reference, gtv = _reference("STS_001")
+def test_cli_level_export_and_options(sts_reference, tmp_path) -> None:
+    folder, reference, gtv = sts_reference("STS_019")
     write_nifti(tmp_path / "lesions.nii.gz", gtv.astype(np.uint8), reference.geometry)
     result = export_seg(
         tmp_path / "lesions.nii.gz",

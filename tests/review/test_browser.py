@@ -254,7 +254,7 @@ def test_removed_uptake_layer_and_restore_in_browser(tmp_path: Path) -> None:
     assert "restored" in restored
 
 
-def test_export_buttons_on_a_real_dicom_case(shared_data: Path, tmp_path: Path) -> None:
+def test_export_buttons_on_a_real_dicom_case(sts_study, tmp_path: Path) -> None:
     """A real FDG-PET study (STS_019, DICOM) segmented at SUV 2.5: remove the smallest
     lesion in the list, save, then the two export buttons write an RTSTRUCT and a SEG of
     the saved version that reference the PET series."""
@@ -267,7 +267,7 @@ def test_export_buttons_on_a_real_dicom_case(shared_data: Path, tmp_path: Path) 
     from petseg.review.server import make_server
     from petseg.workflows import segment_to_folder
 
-    dicom = shared_data / "sts-pet" / "STS_019"
+    dicom = sts_study("STS_019")
     study = load_study(dicom)
     case_dir = tmp_path / "cohort" / "sts019"
     result = segment_to_folder(study, SegmentParams(method="fixed", threshold=2.5), case_dir)

@@ -194,16 +194,14 @@ def test_an_internal_error_is_a_json_500_with_a_log(
     assert client.request("GET", f"/api/session/{sid}/state")[0] == 200
 
 
-def test_exporting_a_version_twice_answers_with_the_same_files(
-    shared_data: Path, tmp_path: Path
-) -> None:
+def test_exporting_a_version_twice_answers_with_the_same_files(sts_study, tmp_path: Path) -> None:
     from petseg.io import load_study
     from petseg.pipeline import SegmentParams
     from petseg.review.app import ReviewApp
     from petseg.workflows import segment_to_folder
 
     case_dir = tmp_path / "cohort" / "sts019"
-    study = load_study(shared_data / "sts-pet" / "STS_019")
+    study = load_study(sts_study("STS_019"))
     segment_to_folder(study, SegmentParams(method="fixed", threshold=2.5), case_dir)
     app = ReviewApp(tmp_path / "cohort")
     sid = app.open_case("sts019")["session"]

@@ -1,12 +1,11 @@
 """A small real-data experiment (2 folds, 1 epoch) through the CLI, its outputs and predict.
 
-Data: four real sarcoma FDG-PET studies with physician GTVs (shared/data/sts-pet).
+Data: the three real sarcoma FDG-PET studies with physician GTVs of tests/data/real.
 """
 
 import csv
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,7 @@ import pytest
 from petseg.cli import main
 from petseg.slices.experiment import patient_folds
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sts-pet"
-PATIENTS = ("STS_002", "STS_008", "STS_019", "STS_035")  # the four smallest GTVs
+PATIENTS = ("STS_002", "STS_004", "STS_019")
 
 
 def _csv(path):
@@ -36,12 +34,10 @@ def test_patient_folds_balance_slice_counts():
 
 
 @pytest.fixture(scope="module")
-def small_dataset(tmp_path_factory):
-    if not DATA.is_dir():
-        pytest.skip(f"real sarcoma PET data not found at {DATA} (clone shared/ beside the repo)")
+def small_dataset(tmp_path_factory, sts_study):
     root = tmp_path_factory.mktemp("sts")
     for p in PATIENTS:
-        (root / p).symlink_to((DATA / p).resolve())
+        (root / p).symlink_to(sts_study(p).resolve())
     return root
 
 
@@ -70,7 +66,7 @@ def test_build_experiment_predict(small_dataset, tmp_path):
     args += ["--unet-epochs", "1", "--cnn-epochs", "1", "--threshold3d-epochs", "1"]
     assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_patients"] == 4 and summary["n_slices"] == len(ss.images)
+    assert summary["n_patients"] == 3 and summary["n_slices"] == len(ss.images)
     assert summary["parameters"]["n_folds"] == 2 and summary["petseg_version"]
     rows = _csv(out / "slices.csv")
     assert len(rows) == len(ss.images)
@@ -81,7 +77,7 @@ def test_build_experiment_predict(small_dataset, tmp_path):
     m2 = np.array([float(r["dice_method2"]) for r in rows])
     assert np.all(m2 <= oracle + 1e-12)
     assert [r["fold"] for r in summary["table4"]] == [1, 2, "all"]
-    assert len(_csv(out / "threshold3d.csv")) == 4
+    assert len(_csv(out / "threshold3d.csv")) == 3
     for name in ("fig3.png", "fig4.png", "tables.md", "models/fold_2/cnn_pet.pt"):
         assert (out / name).is_file()
     assert main(args) == 2  # refuses to overwrite without --force
