@@ -111,7 +111,7 @@ def test_provenance_lists_sorted_pet_files_and_uids() -> None:
 
 @needs_data
 def test_study_keeps_the_sorted_pet_headers_so_export_reads_no_file_again(tmp_path) -> None:
-    from petseg.io.rtstruct_export import export_lesions_for_study
+    from petseg.io.export import export_lesions_for_study
 
     folder = _copy_pet("STS_004", tmp_path / "pet")
     study = load_study(folder)
