@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from petseg.io.dicom_write import PetAcquisition, write_pet_series
+from petseg.io.export import read_reference_series, write_rtstruct
 from petseg.io.rtstruct import read_rtstruct
-from petseg.io.rtstruct_export import read_reference_series, write_rtstruct
 from petseg.study import Geometry
 
 SHAPE = (326, 200, 200)

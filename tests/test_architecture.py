@@ -47,22 +47,18 @@ MAX_FUNCTION_LINES = 100
 MODULE_LEVEL_CYCLES_PENDING: frozenset[tuple[str, ...]] = frozenset()
 
 #: Import cycles that close only through an import deferred into a function.
-DEFERRED_CYCLES_PENDING: frozenset[tuple[str, ...]] = frozenset(
-    {("petseg.io.rtstruct_export", "petseg.io.seg")}
-)
+DEFERRED_CYCLES_PENDING: frozenset[tuple[str, ...]] = frozenset()
 
 #: ``importer: module.name`` for private names still imported across modules.
-PRIVATE_IMPORTS_PENDING: frozenset[str] = frozenset(
-    {"petseg.io.seg: petseg.io.rtstruct_export._read_lesion_map"}
-)
+PRIVATE_IMPORTS_PENDING: frozenset[str] = frozenset()
 
 #: ``module.function`` still longer than :data:`MAX_FUNCTION_LINES`.
 LONG_FUNCTIONS_PENDING: frozenset[str] = frozenset(
     {
         "petseg.cohort.run.run_cohort",
         "petseg.io.dicom.series_geometry",
-        "petseg.io.rtstruct_export.build_rtstruct",
-        "petseg.io.seg.build_seg",
+        "petseg.io.export.rtstruct.build_rtstruct",
+        "petseg.io.export.seg.build_seg",
         "petseg.io.suv.suv_factor",
         "petseg.nn.train.train_fold",
         "petseg.nnunet.engine.train_nnunet",
@@ -116,13 +112,11 @@ UNDOCUMENTED_PENDING: frozenset[str] = frozenset(
         "petseg.io.organs.totalsegmentator_rois",
         "petseg.io.resample.fov_overlap_fraction",
         "petseg.io.rtstruct.rtstruct_roi_names",
-        "petseg.io.rtstruct_export.export_rtstruct",
-        "petseg.io.rtstruct_export.identity_problems",
-        "petseg.io.rtstruct_export.lesion_colors",
-        "petseg.io.rtstruct_export.lesion_roi_name",
-        "petseg.io.rtstruct_export.write_rtstruct",
-        "petseg.io.seg.export_seg",
-        "petseg.io.seg.write_seg",
+        "petseg.io.export.common.as_reference",
+        "petseg.io.export.rtstruct.export_rtstruct",
+        "petseg.io.export.rtstruct.write_rtstruct",
+        "petseg.io.export.seg.export_seg",
+        "petseg.io.export.seg.write_seg",
         "petseg.io.study_loader.select_series",
         "petseg.io.suv.header_from_dataset",
         "petseg.io.suv.parse_dicom_datetime",

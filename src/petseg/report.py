@@ -234,7 +234,7 @@ def write_segmentation_outputs(
             )
             outputs.append("mip.png")
         if rtstruct and study.dicom is not None:
-            from petseg.io.rtstruct_export import export_lesions_for_study
+            from petseg.io.export import export_lesions_for_study
 
             written = export_lesions_for_study(tmp, result.labels, study, rtstruct=True)
             outputs.extend(p.name for p in written)

@@ -110,7 +110,7 @@ def copy_pet(sts_study):
 def test_study_keeps_the_sorted_pet_headers_so_export_reads_no_file_again(
     copy_pet, tmp_path
 ) -> None:
-    from petseg.io.rtstruct_export import export_lesions_for_study
+    from petseg.io.export import export_lesions_for_study
 
     folder = copy_pet("STS_004", tmp_path / "pet")
     study = load_study(folder)

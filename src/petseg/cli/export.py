@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 # Choices and defaults come from the library (light modules: numpy and petseg only).
-from petseg.io.rtstruct_export import GENERATION_ALGORITHMS
-from petseg.io.seg import ALGORITHM_FAMILIES, SEG_TYPES
+from petseg.io.export import ALGORITHM_FAMILIES, GENERATION_ALGORITHMS, SEG_TYPES
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _print(result: object) -> None:
-    from petseg.io.rtstruct_export import ExportResult
+    from petseg.io.export import ExportResult
 
     assert isinstance(result, ExportResult)
     contours = f", {result.n_contours} contours" if result.n_contours else ""
@@ -84,7 +83,7 @@ def _print(result: object) -> None:
 
 
 def run_rtstruct(args: argparse.Namespace) -> int:
-    from petseg.io.rtstruct_export import export_rtstruct
+    from petseg.io.export import export_rtstruct
 
     _print(
         export_rtstruct(
@@ -100,7 +99,7 @@ def run_rtstruct(args: argparse.Namespace) -> int:
 
 
 def run_seg(args: argparse.Namespace) -> int:
-    from petseg.io.seg import export_seg
+    from petseg.io.export import export_seg
 
     _print(
         export_seg(

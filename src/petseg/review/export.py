@@ -52,7 +52,7 @@ def export_saved_version(session: CaseSession, fmt: Any) -> dict[str, Any]:
             raise UnprocessableError(f"{target} exists and was not written by petseg; move it away")
         files = sorted(str(p) for p in target.iterdir() if p.name != MARKER)
         return {"written": files, "existing": True}
-    from petseg.io.rtstruct_export import export_lesions_for_study
+    from petseg.io.export import export_lesions_for_study
 
     study = Study(
         pet=case.suv,

@@ -15,9 +15,7 @@ from petseg.cli import export as export_cli
 from petseg.contours import align_to_grid
 from petseg.io.atomic import OutputExistsError
 from petseg.io.dicom_write import PetAcquisition, write_pet_series
-from petseg.io.nifti import read_nifti, write_nifti
-from petseg.io.rtstruct import read_rtstruct
-from petseg.io.rtstruct_export import (
+from petseg.io.export import (
     TOTAL_ROI_NAME,
     EmptyLesionMapError,
     build_rtstruct,
@@ -27,6 +25,8 @@ from petseg.io.rtstruct_export import (
     read_reference_series,
     write_rtstruct,
 )
+from petseg.io.nifti import read_nifti, write_nifti
+from petseg.io.rtstruct import read_rtstruct
 from petseg.study import Geometry, Study
 
 #: dciodvfy warnings our RTSTRUCTs may carry, each explained in docs/dicom-export.md.

@@ -5,55 +5,51 @@ One ROI per lesion, named and numbered after its label (label 7 → ROI number 7
 result in a clinical viewer and delete a false positive in one click (Carlsen et al.
 2022 reformatted the AI output into DICOM RT structures for this review).
 
-Rules (see ``docs/dicom-export.md``):
+Rules (see ``docs/dicom-export.md``; grid, identity and empty maps:
+:mod:`petseg.io.export.common`):
 
-* The lesion map must lie on the PET series grid, up to axis order and direction (a
-  NIfTI written in another orientation is reordered, never resampled).
 * Contours are the 0.5 iso-lines of each lesion on every PET slice it crosses
   (:mod:`petseg.contours`), in LPS patient coordinates on the exact plane of the
   slice's Image Position (Patient). Islands and holes are separate ``CLOSED_PLANAR``
   contours, to be combined with the even-odd rule. Each contour references the SOP
   instance of its slice.
-* Patient and study identity are copied from the PET series; a copied value that is
-  invalid for its VR (e.g. an 18-character Study ID, VR SH allows 16) is left empty
-  rather than truncated, and :func:`identity_problems` reports it.
 * New Series and SOP Instance UIDs come from :func:`pydicom.uid.generate_uid`.
-* An empty lesion map is refused (:class:`EmptyLesionMapError`): the Structure Set
-  ROI Sequence must hold at least one item.
 """
 
 from __future__ import annotations
 
-import colorsys
 import datetime as _dt
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from petseg.contours import align_to_grid, label_contours, mask_contours
-from petseg.io.atomic import atomic_file, check_writable_target
-from petseg.io.dicom import dicom_source, discover_series
-from petseg.lesions import as_label_map
-from petseg.study import DicomSource, Geometry, Study
+from petseg.contours import label_contours, mask_contours
+from petseg.io.atomic import check_writable_target
+from petseg.io.export.common import (
+    GENERATION_ALGORITHMS,
+    EmptyLesionMapError,
+    ExportResult,
+    align_to_reference,
+    as_reference,
+    check_export_paths,
+    copy_identity,
+    identity_problems,
+    lesion_colors,
+    lesion_names,
+    read_lesion_map,
+    save_dataset,
+)
+from petseg.study import DicomSource, Geometry
 
 __all__ = [
-    "GENERATION_ALGORITHMS",
     "RTSTRUCT_SOP_CLASS_UID",
     "TOTAL_ROI_NAME",
-    "EmptyLesionMapError",
-    "ExportResult",
     "build_rtstruct",
-    "export_lesions_for_study",
     "export_rtstruct",
-    "identity_problems",
-    "lesion_colors",
-    "lesion_roi_name",
-    "read_reference_series",
     "write_rtstruct",
 ]
 
@@ -61,140 +57,8 @@ RTSTRUCT_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.481.3"
 #: Referenced SOP Class of the RT Referenced Study Sequence (Detached Study Management,
 #: the value the standard's RT examples and clinical systems use).
 STUDY_COMPONENT_SOP_CLASS_UID = "1.2.840.10008.3.1.2.3.1"
-#: ROI Generation Algorithm (3006,0036) defined terms.
-GENERATION_ALGORITHMS = ("AUTOMATIC", "SEMIAUTOMATIC", "MANUAL")
 TOTAL_ROI_NAME = "total_tumour"
 TOTAL_ROI_COLOR = (255, 255, 0)
-
-#: Type 2 identity attributes (Patient and General Study modules): always written,
-#: empty when the reference lacks them or holds a value invalid for the VR.
-_IDENTITY_TYPE2 = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyDate",
-    "StudyTime",
-    "ReferringPhysicianName",
-    "StudyID",
-    "AccessionNumber",
-)
-#: Type 3 identity attributes: copied when present and valid.
-_IDENTITY_TYPE3 = (
-    "IssuerOfPatientID",
-    "PatientAge",
-    "PatientSize",
-    "PatientWeight",
-    "StudyDescription",
-)
-
-
-class EmptyLesionMapError(ValueError):
-    """The lesion map has no lesion, so there is nothing to export."""
-
-
-def read_reference_series(
-    source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-) -> DicomSource:
-    """Read the headers of the PET (or other image) series to reference.
-
-    Parameters
-    ----------
-    source : path or sequence of paths
-        A folder (searched recursively) holding the series, or its instance files.
-        A folder with several image series must hold exactly one PET series.
-
-    Raises
-    ------
-    ValueError
-        No image series, or several and not exactly one PET series.
-    """
-    import pydicom
-
-    if isinstance(source, (str, os.PathLike)):
-        folder = Path(source)
-        series = [
-            s
-            for s in discover_series(folder)
-            if s.modality not in {"RTSTRUCT", "SEG", "SR", "RTPLAN", "RTDOSE", "PR", "KO"}
-        ]
-        if len(series) > 1:
-            series = [s for s in series if s.modality == "PT"] or series
-        if len(series) != 1:
-            listing = "; ".join(s.summary() for s in series) or "no image series"
-            raise ValueError(
-                f"{folder}: need exactly one PET image series to reference, found {listing}; "
-                "pass the folder of the PET series itself"
-            )
-        files = list(series[0].files)
-    else:
-        files = [Path(f) for f in source]
-        if not files:
-            raise ValueError("no reference DICOM files given")
-    headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
-    return dicom_source(headers, files)
-
-
-def lesion_roi_name(label: int) -> str:
-    """ROI name of lesion ``label``: ``lesion_001``, ..., ``lesion_1234``."""
-    return f"lesion_{int(label):03d}"
-
-
-def lesion_colors(labels: Sequence[int]) -> dict[int, tuple[int, int, int]]:
-    """A distinct, fixed RGB display colour (0–255) per lesion label.
-
-    Hues step by the golden angle (0.618 of a turn) from label to label, alternating
-    two saturations, so neighbouring labels contrast and colours do not repeat within
-    hundreds of lesions. Depends only on the label, so a lesion keeps its colour
-    across exports.
-    """
-    colors = {}
-    for label in labels:
-        hue = (int(label) * 0.6180339887498949) % 1.0
-        saturation = 0.9 if int(label) % 2 else 0.6
-        rgb = colorsys.hsv_to_rgb(hue, saturation, 0.95)
-        colors[int(label)] = (
-            round(rgb[0] * 255),
-            round(rgb[1] * 255),
-            round(rgb[2] * 255),
-        )
-    return colors
-
-
-def identity_problems(reference: Any) -> list[str]:
-    """Identity values of the reference header that are invalid for their VR.
-
-    These are written empty in the exports (Type 2) or left out (Type 3); each message
-    names the attribute, the value and the rule.
-    """
-    from pydicom import config
-    from pydicom.valuerep import validate_value
-
-    problems = []
-    for keyword in (*_IDENTITY_TYPE2, *_IDENTITY_TYPE3):
-        if keyword not in reference:
-            continue
-        elem = reference[keyword]
-        values = elem.value if elem.VM > 1 else [elem.value]
-        for value in values:
-            # Numbers (DS, IS) are validated as the strings they were read from.
-            text = value if isinstance(value, (str, bytes)) or value is None else str(value)
-            try:
-                validate_value(elem.VR, text, config.RAISE)
-            except ValueError as err:
-                problems.append(f"{keyword} {str(value)!r} not copied: {err}")
-    return problems
-
-
-def _copy_identity(reference: Any, ds: Any) -> None:
-    invalid = {p.split(" ", 1)[0] for p in identity_problems(reference)}
-    for keyword in _IDENTITY_TYPE2:
-        valid = keyword in reference and keyword not in invalid
-        setattr(ds, keyword, reference[keyword].value if valid else "")
-    for keyword in _IDENTITY_TYPE3:
-        if keyword in reference and keyword not in invalid and reference[keyword].value:
-            setattr(ds, keyword, reference[keyword].value)
-    ds.StudyInstanceUID = reference.StudyInstanceUID
 
 
 def _ds_values(points: NDArray[np.float64]) -> list[str]:
@@ -279,9 +143,7 @@ def build_rtstruct(
             f"generation_algorithm must be one of {GENERATION_ALGORITHMS}, "
             f"got {generation_algorithm!r}"
         )
-    if not isinstance(reference, DicomSource):
-        reference = dicom_source(reference)
-    aligned = np.asarray(align_to_grid(np.asarray(labels), geometry, reference.geometry))
+    aligned, reference = align_to_reference(labels, geometry, reference)
     ref_geometry = reference.geometry
     contours_by_label = label_contours(aligned, ref_geometry)
     if not contours_by_label:
@@ -289,8 +151,7 @@ def build_rtstruct(
             "the lesion map has no lesion (all voxels are 0): there is nothing to export"
         )
     present = list(contours_by_label)
-    names = {label: lesion_roi_name(label) for label in present}
-    names.update({int(k): str(v) for k, v in (roi_names or {}).items() if int(k) in names})
+    names = lesion_names(present, roi_names)
     palette: dict[int, tuple[int, ...]] = dict(lesion_colors(present))
     palette.update({int(k): tuple(v) for k, v in (colors or {}).items() if int(k) in palette})
     for label, name in names.items():
@@ -338,7 +199,7 @@ def build_rtstruct(
     ds.SoftwareVersions = __version__
     ds.SeriesDescription = series_description[:64]
     ds.OperatorsName = ""
-    _copy_identity(first, ds)
+    copy_identity(first, ds)
     ds.SeriesInstanceUID = generate_uid()
     ds.SeriesNumber = int(series_number)
     ds.InstanceNumber = 1
@@ -407,28 +268,6 @@ def build_rtstruct(
     return ds
 
 
-@dataclass(frozen=True)
-class ExportResult:
-    """What an export wrote.
-
-    Attributes
-    ----------
-    path : Path
-        The written file.
-    n_rois : int
-        ROIs (RTSTRUCT) or segments (SEG).
-    n_contours : int
-        Contours written (RTSTRUCT; 0 for SEG).
-    notes : list of str
-        Reference values not copied (see :func:`identity_problems`).
-    """
-
-    path: Path
-    n_rois: int
-    n_contours: int
-    notes: list[str]
-
-
 def write_rtstruct(
     path: str | os.PathLike[str],
     labels: NDArray[np.integer],
@@ -455,24 +294,15 @@ def write_rtstruct(
     """
     path = Path(path)
     check_writable_target(path, force)
-    if not isinstance(reference, DicomSource):
-        reference = read_reference_series(reference)
+    reference = as_reference(reference)
     ds = build_rtstruct(labels, geometry, reference, **options)
-    with atomic_file(path, force=force) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
+    save_dataset(path, ds, force=force)
     return ExportResult(
         path=path,
         n_rois=len(ds.StructureSetROISequence),
         n_contours=sum(len(item.get("ContourSequence", [])) for item in ds.ROIContourSequence),
         notes=identity_problems(reference.first),
     )
-
-
-def _read_lesion_map(path: Path) -> tuple[NDArray[np.integer], Geometry]:
-    from petseg.io.nifti import read_nifti
-
-    array, geometry = read_nifti(path)
-    return as_label_map(array, str(path)), geometry
 
 
 def export_rtstruct(
@@ -501,9 +331,8 @@ def export_rtstruct(
         Replace an existing output.
     """
     lesions = Path(lesions)
-    sources = [reference] if isinstance(reference, str | os.PathLike) else list(reference)
-    check_writable_target(Path(out), force, inputs=[lesions, *sources])
-    labels, geometry = _read_lesion_map(lesions)
+    check_export_paths(lesions, reference, out, force=force)
+    labels, geometry = read_lesion_map(lesions)
     return write_rtstruct(
         out,
         labels,
@@ -514,57 +343,3 @@ def export_rtstruct(
         generation_algorithm=generation_algorithm,
         source=lesions.name,
     )
-
-
-def export_lesions_for_study(
-    out_dir: str | os.PathLike[str],
-    labels: NDArray[np.integer],
-    study: Study,
-    *,
-    rtstruct: bool = True,
-    seg: bool = False,
-    force: bool = False,
-) -> list[Path]:
-    """Write ``rtstruct.dcm`` (and ``seg.dcm``) into ``out_dir`` for a study read from DICOM.
-
-    Nothing is written when the study did not come from DICOM (``study.dicom`` is
-    None) or when the lesion map is empty (an RTSTRUCT needs
-    at least one ROI); the caller's report states the lesion count.
-
-    Parameters
-    ----------
-    out_dir : path
-        Output folder (created if needed).
-    labels : (Z, Y, X) int ndarray
-        Lesion map on ``study.geometry``.
-    study : Study
-        Read from DICOM: its ``dicom`` source holds the PET headers to reference (no
-        file is read again).
-    rtstruct, seg : bool
-        Which objects to write.
-    force : bool
-        Replace existing files.
-
-    Returns
-    -------
-    list of Path
-        The files written.
-    """
-    reference = study.dicom
-    if reference is None or not (rtstruct or seg) or not np.any(labels):
-        return []
-    out_dir = Path(out_dir)
-    written = []
-    if rtstruct:
-        written.append(
-            write_rtstruct(
-                out_dir / "rtstruct.dcm", labels, study.geometry, reference, force=force
-            ).path
-        )
-    if seg:
-        from petseg.io.seg import write_seg
-
-        written.append(
-            write_seg(out_dir / "seg.dcm", labels, study.geometry, reference, force=force).path
-        )
-    return written

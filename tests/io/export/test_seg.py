@@ -11,10 +11,15 @@ import pydicom
 import pytest
 
 from petseg import __version__
+from petseg.io.export import (
+    EmptyLesionMapError,
+    build_seg,
+    export_seg,
+    read_reference_series,
+    write_seg,
+)
 from petseg.io.nifti import write_nifti
 from petseg.io.rtstruct import read_rtstruct
-from petseg.io.rtstruct_export import EmptyLesionMapError, read_reference_series
-from petseg.io.seg import build_seg, export_seg, write_seg
 
 
 @pytest.fixture

@@ -17,12 +17,11 @@ highdicom's.
   edits) with Algorithm Identification naming petseg and its version; display colour
   as in the RTSTRUCT.
 * Patient and study identity come from the PET headers; values invalid for their VR
-  are blanked first (:func:`petseg.io.rtstruct_export.identity_problems`).
+  are blanked first (:func:`petseg.io.export.common.identity_cleaned`).
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -32,17 +31,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from petseg.contours import align_to_grid
-from petseg.io.atomic import atomic_file, check_writable_target
-from petseg.io.dicom import dicom_source
-from petseg.io.rtstruct_export import (
+from petseg.io.atomic import check_writable_target
+from petseg.io.export.common import (
+    GENERATION_ALGORITHMS,
     EmptyLesionMapError,
     ExportResult,
-    _read_lesion_map,
+    align_to_reference,
+    as_reference,
+    check_export_paths,
+    identity_cleaned,
     identity_problems,
     lesion_colors,
-    lesion_roi_name,
-    read_reference_series,
+    lesion_names,
+    read_lesion_map,
+    save_dataset,
 )
 from petseg.study import DicomSource, Geometry
 
@@ -51,7 +53,6 @@ __all__ = ["ALGORITHM_FAMILIES", "SEG_TYPES", "build_seg", "export_seg", "write_
 SEG_TYPES = ("binary", "labelmap")
 #: Algorithm family (CID 7162) by short name.
 ALGORITHM_FAMILIES = ("ai", "threshold", "manual")
-_ALGORITHM_TYPES = ("AUTOMATIC", "SEMIAUTOMATIC", "MANUAL")
 
 
 def _family_code(name: str) -> Any:
@@ -62,22 +63,6 @@ def _family_code(name: str) -> Any:
         "threshold": codes.cid7162.HistogramAnalysis,
         "manual": codes.cid7162.ManualProcessing,
     }[name]
-
-
-def _clean_sources(headers: Sequence[Any]) -> list[Any]:
-    """Copies of the source headers with identity values invalid for their VR blanked
-    (highdicom copies patient/study attributes from them)."""
-    bad = {problem.split(" ", 1)[0] for problem in identity_problems(headers[0])}
-    if not bad:
-        return list(headers)
-    cleaned = []
-    for header in headers:
-        header = copy.deepcopy(header)
-        for keyword in bad:
-            if keyword in header:
-                header[keyword].value = ""
-        cleaned.append(header)
-    return cleaned
 
 
 def build_seg(
@@ -133,21 +118,18 @@ def build_seg(
 
     for name, value, choices in (
         ("seg_type", seg_type, SEG_TYPES),
-        ("algorithm_type", algorithm_type, _ALGORITHM_TYPES),
+        ("algorithm_type", algorithm_type, GENERATION_ALGORITHMS),
         ("algorithm_family", algorithm_family, ALGORITHM_FAMILIES),
     ):
         if value not in choices:
             raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    if not isinstance(reference, DicomSource):
-        reference = dicom_source(reference)
-    aligned = np.asarray(align_to_grid(np.asarray(labels), geometry, reference.geometry))
+    aligned, reference = align_to_reference(labels, geometry, reference)
     present = [int(v) for v in np.unique(aligned) if v > 0]
     if not present:
         raise EmptyLesionMapError(
             "the lesion map has no lesion (all voxels are 0): there is nothing to export"
         )
-    names = {label: lesion_roi_name(label) for label in present}
-    names.update({int(k): str(v) for k, v in (segment_labels or {}).items() if int(k) in names})
+    names = lesion_names(present, segment_labels)
     colors = lesion_colors(present)
     algorithm = hd.AlgorithmIdentificationSequence(
         name="petseg",
@@ -180,7 +162,7 @@ def build_seg(
         # in the sarcoma data); the reference's name is kept as it is.
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
         return hd.seg.Segmentation(
-            source_images=_clean_sources(reference.headers),
+            source_images=identity_cleaned(reference.headers),
             pixel_array=pixels,
             segmentation_type=seg_type.upper(),
             segment_descriptions=descriptions,
@@ -224,11 +206,9 @@ def write_seg(
     """
     path = Path(path)
     check_writable_target(path, force)
-    if not isinstance(reference, DicomSource):
-        reference = read_reference_series(reference)
+    reference = as_reference(reference)
     seg = build_seg(labels, geometry, reference, **options)
-    with atomic_file(path, force=force) as tmp:
-        seg.save_as(tmp)
+    save_dataset(path, seg, force=force)
     return ExportResult(
         path=path,
         n_rois=sum(int(item.SegmentNumber) > 0 for item in seg.SegmentSequence),
@@ -263,9 +243,8 @@ def export_seg(
         Replace an existing output.
     """
     lesions = Path(lesions)
-    sources = [reference] if isinstance(reference, str | os.PathLike) else list(reference)
-    check_writable_target(Path(out), force, inputs=[lesions, *sources])
-    labels, geometry = _read_lesion_map(lesions)
+    check_export_paths(lesions, reference, out, force=force)
+    labels, geometry = read_lesion_map(lesions)
     return write_seg(
         out,
         labels,
