@@ -172,6 +172,16 @@ def vocabulary_name(name: str) -> str | None:
     Matching ignores case and punctuation (``"Kidney Left"``, ``"kidney-left"`` and
     ``"kidney_left"`` are one name); synonyms cover TotalSegmentator's classes (lung
     lobes → lung of that side) and petseg phantom labels (``adrenals``, ``bladder``).
+
+    Parameters
+    ----------
+    name : str
+        The other tool's class name.
+
+    Returns
+    -------
+    str or None
+        A name of :data:`ORGANS` or :data:`GROUPS`.
     """
     key = _normalise(name)
     if key in ORGANS or key in GROUPS:
@@ -181,6 +191,15 @@ def vocabulary_name(name: str) -> str | None:
 
 def expand_organ(name: str) -> frozenset[str]:
     """``name`` and every vocabulary name it contains (groups are expanded recursively).
+
+    Parameters
+    ----------
+    name : str
+        A name of :data:`ORGANS` or :data:`GROUPS`.
+
+    Returns
+    -------
+    frozenset of str
 
     Raises
     ------
@@ -205,7 +224,7 @@ class OrganMap:
     ----------
     labels : (Z, Y, X) uint8 or uint16 ndarray
         0 is background; each positive label is one organ of ``names``.
-    names : dict int → str
+    names : dict of int to str
         Label → vocabulary name (:data:`ORGANS` or :data:`GROUPS`), one label per name.
     geometry : Geometry
         The grid of ``labels`` (the PET grid once resampled).
@@ -253,6 +272,15 @@ class OrganMap:
 
     def mask(self, *names: str) -> NDArray[np.bool_]:
         """``(Z, Y, X)`` bool mask of the union of ``names`` (vocabulary or group names).
+
+        Parameters
+        ----------
+        *names : str
+            One or more organ or group names.
+
+        Returns
+        -------
+        (Z, Y, X) bool ndarray
 
         Raises
         ------
@@ -312,7 +340,7 @@ def organ_map_from_labels(
         The tool's labels, 0 background.
     geometry : Geometry
         Grid of ``labels``.
-    class_names : mapping int → str
+    class_names : mapping of int to str
         The tool's name of each label; names are mapped with :func:`vocabulary_name`.
         Labels whose name is outside the vocabulary (vertebrae, muscles, …) are dropped
         and listed in ``source["unmapped"]``; labels mapping to one name are merged.
@@ -381,6 +409,19 @@ def _without_empty(organ_map: OrganMap) -> OrganMap:
 def organ_map_on_grid(organ_map: OrganMap, geometry: Geometry) -> OrganMap:
     """Resample an organ map onto another grid by patient coordinates (nearest neighbour).
 
+    Parameters
+    ----------
+    organ_map : OrganMap
+        The map on its own grid (a CT's, for TotalSegmentator).
+    geometry : Geometry
+        The target grid (the PET's).
+
+    Returns
+    -------
+    OrganMap
+        ``organ_map`` itself when the grids agree; else the resampled map, without the
+        organs that fall outside the target grid, its provenance under ``resampled``.
+
     Raises
     ------
     ValueError
@@ -422,12 +463,15 @@ class RemovedComponent:
 
     Attributes
     ----------
-    label : label in the removed map (1..M)
-    organ : the organ (vocabulary name) holding most of its voxels
-    rule : ``"inside"`` (the whole component lay mostly inside the organs) or ``"cut"``
-        (the part of a kept lesion that lay inside an organ, with fragments left below
-        the minimum volume)
-    fraction_in_organs : share of the original component's voxels inside the organs
+    label : int
+        Label in the removed map (1..M).
+    organ : str
+        The organ (vocabulary name) holding most of its voxels.
+    rule : {"inside", "cut"}
+        "inside": the whole component lay mostly inside the organs; "cut": the part of a
+        kept lesion that lay inside an organ, with fragments left below the minimum volume.
+    fraction_in_organs : float
+        Share of the original component's voxels inside the organs, in [0, 1].
     """
 
     label: int
@@ -436,6 +480,7 @@ class RemovedComponent:
     fraction_in_organs: float
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, the fraction rounded to 6 decimals."""
         return {
             "label": self.label,
             "organ": self.organ,
@@ -450,11 +495,16 @@ class PhysiologicalRemoval:
 
     Attributes
     ----------
-    labels : (Z, Y, X) int32 ndarray, the lesions kept (1..N)
-    removed : (Z, Y, X) int32 ndarray, what was removed (1..M, see ``components``)
-    components : one RemovedComponent per label of ``removed``, in label order
-    organs : the organs the rule used (those of the profile that the map holds)
-    fraction : :data:`PHYSIOLOGICAL_FRACTION` or the value given
+    labels : (Z, Y, X) int32 ndarray
+        The lesions kept, 1..N.
+    removed : (Z, Y, X) int32 ndarray
+        What was removed, 1..M (see ``components``).
+    components : list of RemovedComponent
+        One per label of ``removed``, in label order.
+    organs : tuple of str
+        The organs the rule used (those of the profile that the map holds).
+    fraction : float
+        :data:`PHYSIOLOGICAL_FRACTION` or the value given.
     """
 
     labels: NDArray[np.int32]
@@ -478,7 +528,7 @@ def remove_physiological_uptake(
     ----------
     labels : (Z, Y, X) int ndarray
         Lesion candidates, 0 background, one label per connected component.
-    organs : mapping name → (Z, Y, X) bool ndarray
+    organs : mapping of str to (Z, Y, X) bool ndarray
         Masks of the organs with physiological uptake for the tracer. Where masks
         overlap, the first one names the voxel.
     fraction : float
@@ -587,6 +637,20 @@ def profile_organ_masks(
     """Masks of the ``organs`` the map holds, and the names it does not hold.
 
     A group the map holds in part (one kidney) gives the mask of that part.
+
+    Parameters
+    ----------
+    organ_map : OrganMap
+        The organ map, on the grid the masks are wanted on.
+    organs : sequence of str
+        Vocabulary or group names (a tracer profile's organs).
+
+    Returns
+    -------
+    masks : dict of str to (Z, Y, X) bool ndarray
+        One mask per name the map holds, in the order of ``organs``.
+    missing : list of str
+        The names it does not hold.
     """
     masks: dict[str, NDArray[np.bool_]] = {}
     missing: list[str] = []
@@ -621,8 +685,11 @@ def remove_organ_uptake(
         The profile and where it came from.
     suv : (Z, Y, X) ndarray
         SUVbw (g/mL), to measure what is removed.
-    connectivity, min_voxels, fraction
-        See :func:`remove_physiological_uptake`.
+    connectivity, min_voxels : int
+        Component connectivity (6, 18, 26) and the smallest piece kept of a cut
+        component, in voxels (:func:`remove_physiological_uptake`).
+    fraction : float
+        Share of a component inside the organs from which it is removed whole.
 
     Returns
     -------

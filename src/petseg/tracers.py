@@ -40,9 +40,12 @@ class TracerProfile:
 
     Attributes
     ----------
-    name : the ``--tracer`` value
-    title : what the profile covers
-    physiological : organ vocabulary names (groups allowed), in the order they are tried
+    name : str
+        The ``--tracer`` value.
+    title : str
+        What the profile covers.
+    physiological : tuple of str
+        Organ vocabulary names (groups allowed), in the order they are tried.
     """
 
     name: str
@@ -54,6 +57,7 @@ class TracerProfile:
             expand_organ(organ)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: name, title and the organ names."""
         return {"name": self.name, "title": self.title, "physiological": list(self.physiological)}
 
 
@@ -120,6 +124,15 @@ _CODES: dict[tuple[str, str], str] = {
 def get_tracer(name: str) -> TracerProfile:
     """The profile called ``name`` (case-insensitive).
 
+    Parameters
+    ----------
+    name : str
+        A key of :data:`TRACERS`.
+
+    Returns
+    -------
+    TracerProfile
+
     Raises
     ------
     ValueError
@@ -136,10 +149,13 @@ class Radiopharmaceutical:
 
     Attributes
     ----------
-    name : Radiopharmaceutical (0018,0031), "" when absent
-    codes : (coding scheme, code value, code meaning) of the Radiopharmaceutical Code
-        Sequence (0054,0304)
-    radionuclide : code meaning of the Radionuclide Code Sequence (0054,0300), "" when absent
+    name : str
+        Radiopharmaceutical (0018,0031); "" when absent.
+    codes : tuple of (str, str, str)
+        (coding scheme, code value, code meaning) of each item of the Radiopharmaceutical
+        Code Sequence (0054,0304).
+    radionuclide : str
+        Code meaning of the Radionuclide Code Sequence (0054,0300); "" when absent.
     """
 
     name: str = ""
@@ -147,6 +163,7 @@ class Radiopharmaceutical:
     radionuclide: str = ""
 
     def describe(self) -> str:
+        """One phrase naming what the headers hold (for messages)."""
         parts = []
         if self.name:
             parts.append(f"Radiopharmaceutical {self.name!r}")
@@ -157,6 +174,7 @@ class Radiopharmaceutical:
         return ", ".join(parts) or "no Radiopharmaceutical Information"
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: name, codes as lists, radionuclide."""
         return {
             "name": self.name,
             "codes": [list(code) for code in self.codes],
@@ -176,6 +194,11 @@ def radiopharmaceutical_from_dataset(header: Any) -> Radiopharmaceutical:
     header : pydicom.Dataset or mapping
         Anything with ``.get(keyword)`` whose sequences are lists of such objects (a
         pydicom Dataset, or a dict as the JSON header dumps hold).
+
+    Returns
+    -------
+    Radiopharmaceutical
+        Empty fields when the header has no such sequence.
     """
     info = _items(header.get("RadiopharmaceuticalInformationSequence"))
     if not info:
@@ -203,6 +226,16 @@ def tracer_from_radiopharmaceutical(info: Radiopharmaceutical) -> str | None:
     The code is tried first (SNOMED CT and the other schemes of DICOM CID 4021), then
     the code meanings and the Radiopharmaceutical name as text. The radionuclide alone
     decides nothing: Ga-68, Cu-64 and F-18 each label several tracers.
+
+    Parameters
+    ----------
+    info : Radiopharmaceutical
+        What the PET's headers hold.
+
+    Returns
+    -------
+    str or None
+        A key of :data:`TRACERS`.
     """
     for scheme, value, _ in info.codes:
         found = _CODES.get((scheme, value))
@@ -219,13 +252,24 @@ def tracer_from_radiopharmaceutical(info: Radiopharmaceutical) -> str | None:
 
 @dataclass(frozen=True)
 class TracerChoice:
-    """The profile used for a study and where the choice came from (for report.json)."""
+    """The profile used for a study and where the choice came from (for report.json).
+
+    Attributes
+    ----------
+    profile : TracerProfile
+        The profile applied.
+    source : str
+        "--tracer" or "DICOM Radiopharmaceutical Information".
+    header : Radiopharmaceutical or None
+        What the PET's headers hold (None for NIfTI input), recorded either way.
+    """
 
     profile: TracerProfile
     source: str
     header: Radiopharmaceutical | None
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the profile, its source and the header's radiopharmaceutical."""
         return {
             **self.profile.to_dict(),
             "source": self.source,
@@ -242,6 +286,10 @@ def resolve_tracer(option: str | None, header: Radiopharmaceutical | None) -> Tr
         The user's ``--tracer``; it wins over the headers (both are recorded).
     header : Radiopharmaceutical or None
         The PET's Radiopharmaceutical Information; None for NIfTI input.
+
+    Returns
+    -------
+    TracerChoice
 
     Raises
     ------

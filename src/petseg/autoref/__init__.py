@@ -57,12 +57,17 @@ class AutoReference:
 
     Attributes
     ----------
-    placement : the sphere, its statistics, threshold, iterations and confidence
-    mask : (Z, Y, X) bool, the sphere on the study's grid
-    source : where the organ came from: "organ map", "CT" or "PET"
-    detection : how the organ was found without an organ map (None with one)
-    switch : ``{"from": "liver", "to": "spleen", "reason": ...}`` when the liver held no
-        lesion-free sphere, else None
+    placement : Placement
+        The sphere, its statistics, threshold, iterations and confidence.
+    mask : (Z, Y, X) bool ndarray
+        The sphere on the study's grid.
+    source : {"organ map", "CT", "PET"}
+        Where the organ came from.
+    detection : dict, optional
+        How the organ was found without an organ map (None with one).
+    switch : dict, optional
+        ``{"from": "liver", "to": "spleen", "reason": ...}`` when the liver held no
+        lesion-free sphere, else None.
     """
 
     placement: Placement
@@ -73,6 +78,7 @@ class AutoReference:
 
     @property
     def organ(self) -> str:
+        """The organ the sphere lies in ("liver" or "spleen")."""
         return self.placement.organ
 
     def describe(self) -> str:
@@ -133,14 +139,24 @@ def place_reference(
 
     Parameters
     ----------
-    suv : (Z, Y, X) SUVbw in g/mL
-    geometry : the grid of every array
-    organ : "liver" (spleen when the liver holds no lesion-free sphere) or "spleen"
-    organ_masks : organ name → (Z, Y, X) bool mask on the grid ("liver", "spleen"); an
-        organ map. None finds the liver on ``ct``, or on ``suv`` when ``ct`` is None.
-    ct : (Z, Y, X) CT in HU on the grid, optional
-    spleen_fallback : switch to the organ map's spleen when the liver holds no
-        lesion-free sphere
+    suv : (Z, Y, X) float ndarray
+        SUVbw in g/mL.
+    geometry : Geometry
+        The grid of every array.
+    organ : {"liver", "spleen"}
+        The organ asked for; "liver" switches to the spleen when the liver holds no
+        lesion-free sphere.
+    organ_masks : mapping of str to (Z, Y, X) bool ndarray, optional
+        An organ map's "liver" and "spleen" on the grid. None finds the liver on ``ct``,
+        or on ``suv`` when ``ct`` is None.
+    ct : (Z, Y, X) float ndarray, optional
+        CT in HU on the grid.
+    spleen_fallback : bool
+        Switch to the organ map's spleen when the liver holds no lesion-free sphere.
+
+    Returns
+    -------
+    AutoReference
 
     Raises
     ------

@@ -105,10 +105,14 @@ class OrganEstimate:
 
     Attributes
     ----------
-    organ : "liver"
-    mask : (Z, Y, X) bool on the PET grid
-    source : "CT" or "PET"
-    details : JSON-ready record of how it was found (core volume, centroid, checks)
+    organ : str
+        "liver".
+    mask : (Z, Y, X) bool ndarray
+        The organ on the PET grid.
+    source : {"CT", "PET"}
+        The image it was found on.
+    details : dict
+        JSON-ready record of how it was found (core volume, centroid, checks).
     """
 
     organ: str
@@ -506,9 +510,17 @@ def find_liver_ct(
 
     Parameters
     ----------
-    ct : (Z, Y, X) CT in HU (on ``geometry``, e.g. ``Study.ct``)
-    geometry : its grid
-    suv : (Z, Y, X) PET in SUV (g/mL) on the same grid, optional
+    ct : (Z, Y, X) float ndarray
+        CT in HU on ``geometry`` (e.g. ``Study.ct``).
+    geometry : Geometry
+        The grid of ``ct`` and ``suv``.
+    suv : (Z, Y, X) float ndarray, optional
+        PET in SUV (g/mL) on the same grid.
+
+    Returns
+    -------
+    OrganEstimate
+        The liver on the PET grid, source "CT".
 
     Raises
     ------
@@ -597,8 +609,15 @@ def find_liver_pet(suv: NDArray[np.floating], geometry: Geometry) -> OrganEstima
 
     Parameters
     ----------
-    suv : (Z, Y, X) PET in SUV (g/mL)
-    geometry : its grid
+    suv : (Z, Y, X) float ndarray
+        PET in SUV (g/mL).
+    geometry : Geometry
+        Its grid.
+
+    Returns
+    -------
+    OrganEstimate
+        The liver, source "PET".
 
     Raises
     ------

@@ -104,17 +104,28 @@ class Placement:
 
     Attributes
     ----------
-    organ : "liver" or "spleen" (sets the threshold formula)
-    centre_index : (k, j, i) voxel of the sphere's centre
-    centre_mm : (x, y, z) LPS mm of the centre
-    radius_mm : sphere radius in mm
-    stats : SUV mean and SD (g/mL) in the sphere
-    threshold_suv : the organ's threshold from ``stats`` (g/mL)
-    iterations : placements made, the confirming one included (2 = the first was stable)
-    converged : False when the iteration cycled or reached its bound
-    confidence : threshold agreement in [0, 1] (module docstring)
-    allowed_volume_ml : volume of the allowed centres at the fixed point (mL)
-    history : per iteration: centre (mm), radius, threshold and excluded voxels
+    organ : {"liver", "spleen"}
+        Sets the threshold formula.
+    centre_index : (3,) tuple of int
+        ``(k, j, i)`` voxel of the sphere's centre.
+    centre_mm : (3,) tuple of float
+        ``(x, y, z)`` of the centre, LPS mm.
+    radius_mm : float
+        Sphere radius in mm.
+    stats : ReferenceStats
+        SUV mean and SD (g/mL) in the sphere.
+    threshold_suv : float
+        The organ's threshold from ``stats``, g/mL.
+    iterations : int
+        Placements made, the confirming one included (2 = the first was stable).
+    converged : bool
+        False when the iteration cycled or reached its bound.
+    confidence : float
+        Threshold agreement in [0, 1] (module docstring).
+    allowed_volume_ml : float
+        Volume of the allowed centres at the fixed point, mL.
+    history : list of dict
+        Per iteration: centre (mm), radius, threshold and excluded voxels.
     """
 
     organ: str
@@ -160,12 +171,15 @@ def sphere_statistics(
 
     Parameters
     ----------
-    suv : (Z, Y, X) SUV in g/mL
-    kernel : odd-sized bool sphere (:func:`petseg.reference.sphere_kernel`)
+    suv : (Z, Y, X) float ndarray
+        SUV in g/mL.
+    kernel : (2a+1, 2b+1, 2c+1) bool ndarray
+        Odd-sized sphere (:func:`petseg.reference.sphere_kernel`).
 
     Returns
     -------
-    mean, sd : (Z, Y, X) float64 ndarrays, g/mL
+    mean, sd : (Z, Y, X) float64 ndarray
+        In g/mL.
     """
     n = int(kernel.sum())
     if n < 2:
