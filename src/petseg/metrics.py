@@ -724,7 +724,22 @@ def autopet_metrics(
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """Carlsen Table 1 score (1–5) and the counts it was derived from."""
+    """Carlsen Table 1 score (1–5) and the counts it was derived from.
+
+    Attributes
+    ----------
+    score : int
+        The rating, 1 (perfect) to 5 (non-usable); see :data:`SCORE_NAMES`.
+    n_true : int
+        True lesions.
+    n_missed : int
+        True lesions with no predicted lesion.
+    n_false_positive : int
+        Predicted lesions with no true lesion.
+    n_minor : int
+        Detected lesions whose per-lesion Dice is below :data:`MINOR_DICE_CUT` (a minor
+        adjustment).
+    """
 
     score: int
     n_true: int

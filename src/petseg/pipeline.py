@@ -62,24 +62,34 @@ def _finite(value: object) -> bool:
 class SegmentParams:
     """Parameters of the threshold pipeline (all recorded in ``report.json``).
 
-    Attributes
-    ----------
-    method : "liver" | "spleen" (reference-VOI threshold), "fixed" (SUV ``threshold``),
-        "percent_max" (each component above ``threshold`` kept above ``percent_max`` × its SUVmax)
-    ref_sphere : (a, b, c, radius_mm) reference sphere; centre in LPS mm (x, y, z) when
-        ``ref_units="mm"``, in voxel indices (k, j, i) when ``ref_units="voxel"``
-    ref_units : "mm" or "voxel"
-    threshold : SUV in g/mL for "fixed"; the candidate floor for "percent_max" (if None there,
-        the reference threshold is the floor)
-    percent_max : fraction of SUVmax for "percent_max"
-    connectivity : 6, 18 or 26
-    min_volume_ml : components below this volume (mL) are removed (Carlsen: 0.1 mL)
-    body : remove segmentation outside the PET body contour
-    body_threshold_suv : SUV (g/mL) used by the body contour
-
     Every value is checked when the object is built: NaN, infinite or negative numbers
     are refused, and so are options that do not apply to ``method`` (a ``threshold`` for
     "liver"/"spleen", a ``ref_sphere`` for "fixed").
+
+    Attributes
+    ----------
+    method : {"liver", "spleen", "fixed", "percent_max"}
+        "liver" and "spleen": the reference-VOI threshold; "fixed": the SUV ``threshold``;
+        "percent_max": each component above ``threshold`` kept above ``percent_max`` × its
+        SUVmax.
+    ref_sphere : (4,) tuple of float, optional
+        ``(a, b, c, radius_mm)``: centre in LPS mm ``(x, y, z)`` when ``ref_units="mm"``, in
+        voxel indices ``(k, j, i)`` when ``ref_units="voxel"``; radius in mm.
+    ref_units : {"mm", "voxel"}
+        How the sphere's centre is given.
+    threshold : float, optional
+        SUV in g/mL for "fixed"; the candidate floor for "percent_max" (None there: the
+        reference threshold is the floor).
+    percent_max : float
+        Fraction of SUVmax for "percent_max", in (0, 1).
+    connectivity : int
+        6, 18 or 26.
+    min_volume_ml : float
+        Components below this volume (mL) are removed (Carlsen: 0.1 mL).
+    body : bool
+        Remove segmentation outside the PET body contour.
+    body_threshold_suv : float
+        SUV (g/mL) used by the body contour.
     """
 
     method: str = "liver"
@@ -137,11 +147,13 @@ class SegmentParams:
 
     @property
     def uses_reference(self) -> bool:
+        """True when the threshold comes from a reference VOI."""
         return self.method in ("liver", "spleen") or (
             self.method == "percent_max" and self.threshold is None
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The parameters under their field names."""
         return asdict(self)
 
 

@@ -123,6 +123,15 @@ def is_petseg_output(path: PathLike) -> bool:
     marker beside it or inside a marked folder that lists it (or does not list entries).
 
     Symbolic links are never petseg outputs.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file or folder.
+
+    Returns
+    -------
+    bool
     """
     target = Path(path)
     if target.is_symlink():
@@ -263,7 +272,11 @@ def atomic_dir(
         Entries of the folder being replaced that move into the new one (they must not be
         written by the block), e.g. ``("review",)``.
 
-    On error the temporary folder is removed and ``path`` is untouched.
+    Yields
+    ------
+    Path
+        The temporary folder to write into; on error it is removed and ``path`` is
+        untouched.
     """
     target = Path(path)
     sources = _resolved(inputs)
@@ -319,7 +332,11 @@ def atomic_file(
     inputs : iterable of str or os.PathLike
         What the output is made from; ``path`` must not be one of them.
 
-    Outside a marked folder the file gets its marker ``.NAME.petseg-output.json`` beside it.
+    Yields
+    ------
+    Path
+        The temporary file to write. Outside a marked folder the file gets its marker
+        ``.NAME.petseg-output.json`` beside it.
     """
     target = Path(path)
     sources = _resolved(inputs)
@@ -349,7 +366,19 @@ def write_json_atomic(
     *,
     inputs: Iterable[PathLike | None] = (),
 ) -> None:
-    """Write JSON (indented, UTF-8) atomically (see :func:`atomic_file`)."""
+    """Write JSON (indented, UTF-8) atomically (see :func:`atomic_file`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON file.
+    data : Any
+        Plain JSON values (:func:`petseg.jsonable.to_jsonable`); NaN is refused.
+    force : bool
+        Replace an existing petseg output.
+    inputs : iterable of str or os.PathLike
+        What the file is made from; ``path`` must not be one of them.
+    """
     with atomic_file(path, force=force, inputs=inputs) as tmp:
         tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
@@ -377,7 +406,11 @@ def claim_dir(
         Relative paths that, all present, identify an unmarked folder of this kind written
         by an earlier petseg; it is marked and taken up.
 
-    An existing folder without a marker is taken up only when empty or recognised.
+    Returns
+    -------
+    Path
+        The folder. An existing folder without a marker is taken up only when empty or
+        recognised.
     """
     target = Path(path)
     sources = _resolved(inputs)

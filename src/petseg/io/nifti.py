@@ -32,12 +32,34 @@ _SWAP_IK = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dt
 
 
 def ras_ijk_to_lps_kji(affine: NDArray[np.floating]) -> NDArray[np.float64]:
-    """Convert a nibabel affine ((i, j, k) → RAS mm) to petseg's ((k, j, i) → LPS mm)."""
+    """Convert a nibabel affine ((i, j, k) → RAS mm) to petseg's ((k, j, i) → LPS mm).
+
+    Parameters
+    ----------
+    affine : (4, 4) float ndarray
+        NIfTI affine: voxel ``(i, j, k)`` to RAS+ patient coordinates in mm.
+
+    Returns
+    -------
+    (4, 4) float64 ndarray
+        Voxel ``(k, j, i)`` to LPS patient coordinates in mm.
+    """
     return _LPS_FROM_RAS @ np.asarray(affine, dtype=np.float64) @ _SWAP_IK
 
 
 def lps_kji_to_ras_ijk(affine: NDArray[np.floating]) -> NDArray[np.float64]:
-    """Inverse of :func:`ras_ijk_to_lps_kji`."""
+    """Inverse of :func:`ras_ijk_to_lps_kji`.
+
+    Parameters
+    ----------
+    affine : (4, 4) float ndarray
+        petseg affine: voxel ``(k, j, i)`` to LPS mm.
+
+    Returns
+    -------
+    (4, 4) float64 ndarray
+        NIfTI affine: voxel ``(i, j, k)`` to RAS mm.
+    """
     return _LPS_FROM_RAS @ np.asarray(affine, dtype=np.float64) @ _SWAP_IK
 
 
@@ -64,7 +86,18 @@ def _spatial_shape(path: Path, shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 
 def read_nifti_geometry(path: str | os.PathLike[str]) -> Geometry:
-    """Geometry of a NIfTI file without reading its voxels."""
+    """Geometry of a NIfTI file without reading its voxels.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A 3D NIfTI file (``.nii`` or ``.nii.gz``).
+
+    Returns
+    -------
+    Geometry
+        Affine (k, j, i) → LPS mm and the ``(Z, Y, X)`` shape.
+    """
     path = Path(path)
     img = _load(path)
     shape = _spatial_shape(path, tuple(int(s) for s in img.shape))
@@ -75,6 +108,11 @@ def read_nifti(path: str | os.PathLike[str]) -> tuple[NDArray[np.generic], Geome
     """Read a 3D NIfTI image as a ``(Z, Y, X)`` array and its Geometry.
 
     The on-disk data type is kept (scaled data, ``scl_slope`` ≠ 1, come back as float).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A 3D NIfTI file, or a 4D one with a single volume.
 
     Returns
     -------

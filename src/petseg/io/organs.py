@@ -357,6 +357,11 @@ def read_organ_map(
     names : path or "totalsegmentator", optional
         Class names of a NIfTI label map (see the module docstring).
 
+    Returns
+    -------
+    OrganMap
+        Named in petseg's vocabulary; on ``pet_geometry`` when given.
+
     Raises
     ------
     FileNotFoundError
@@ -403,7 +408,17 @@ def read_organ_map(
 
 
 def read_radiopharmaceutical(study: Study) -> Radiopharmaceutical | None:
-    """The Radiopharmaceutical Information of a DICOM study's first PET file (None for NIfTI)."""
+    """The Radiopharmaceutical Information of a DICOM study's first PET file (None for NIfTI).
+
+    Parameters
+    ----------
+    study : Study
+        A study read by :func:`petseg.io.load_study`.
+
+    Returns
+    -------
+    Radiopharmaceutical or None
+    """
     if study.dicom is None:
         return None
     return radiopharmaceutical_from_dataset(study.dicom.first)
@@ -418,6 +433,16 @@ def totalsegmentator_rois(organs: Sequence[str]) -> list[str]:
 
     Organs the ``total`` task does not segment (pituitary, salivary and lacrimal glands)
     have no class and are left out.
+
+    Parameters
+    ----------
+    organs : sequence of str
+        Vocabulary or group names.
+
+    Returns
+    -------
+    list of str
+        TotalSegmentator class names, in its own order.
     """
     wanted: set[str] = set()
     for name in organs:
@@ -445,8 +470,13 @@ def _totalsegmentator_weights() -> tuple[Path, list[str]]:
 def check_totalsegmentator() -> Path:
     """Raise TotalSegmentatorError with the offline fix unless TotalSegmentator can run.
 
-    Returns the weights folder. Nothing is downloaded: TotalSegmentator fetches missing
-    weights from the internet, so petseg refuses to call it until they are in place.
+    Nothing is downloaded: TotalSegmentator fetches missing weights from the internet, so
+    petseg refuses to call it until they are in place.
+
+    Returns
+    -------
+    Path
+        TotalSegmentator's weights folder.
     """
     weights, missing = _totalsegmentator_weights()
     if missing:
@@ -506,6 +536,11 @@ def totalsegmentator_organ_map(
         Folder for TotalSegmentator's output (``<case folder>/totalsegmentator``).
     device : str, optional
         TotalSegmentator's device ("gpu", "cpu"); default "gpu" when torch sees CUDA.
+
+    Returns
+    -------
+    OrganMap
+        On the PET grid, its provenance naming TotalSegmentator and the cache.
 
     Raises
     ------
@@ -599,12 +634,18 @@ def organ_map_for_study(
         An organ-map file or folder (:func:`read_organ_map`), or ``"totalsegmentator"`` to
         run it on the study's CT (:func:`totalsegmentator_organ_map`).
     study : Study
+        The study whose PET grid the map is put on (and whose CT is segmented).
     organs : sequence of str
         Vocabulary names TotalSegmentator must segment (ignored for a file).
     cache : path
         TotalSegmentator's output folder.
     names : path or "totalsegmentator", optional
         ``--organ-names`` for a NIfTI label map.
+
+    Returns
+    -------
+    OrganMap
+        On the PET grid.
     """
     if str(spec) == RUN_TOTALSEGMENTATOR:
         if names is not None:

@@ -85,6 +85,18 @@ def fov_overlap_fraction(src_geometry: Geometry, dst_geometry: Geometry) -> floa
     Computed on the axis-aligned (source index space) box of the destination's corners,
     so it is exact for parallel grids and an estimate for rotated ones. 0 means the
     fields of view do not overlap at all.
+
+    Parameters
+    ----------
+    src_geometry : Geometry
+        The grid resampled from.
+    dst_geometry : Geometry
+        The grid resampled onto.
+
+    Returns
+    -------
+    float
+        In [0, 1].
     """
     dst_corners = np.array(
         list(itertools.product(*[(-0.5, n - 0.5) for n in dst_geometry.shape])), dtype=np.float64

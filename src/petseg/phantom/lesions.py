@@ -64,8 +64,9 @@ class Site:
     ----------
     hosts : tuple of str
         Organs (:data:`~petseg.phantom.anatomy.ORGANS`) a lesion centre may lie in.
-    box : ((x0, x1), (y0, y1), (depth0, depth1)) in mm, or None
-        Reference-adult ranges the centre must lie in (None: anywhere in the hosts).
+    box : ((float, float), (float, float), (float, float)) or None
+        Reference-adult ranges ``((x0, x1), (y0, y1), (depth0, depth1))`` in mm the centre
+        must lie in (None: anywhere in the hosts).
     depth_fraction : float
         How deep inside the host the centre must lie, as a fraction of the lesion's
         largest semi-axis.
@@ -144,10 +145,20 @@ class Lesion:
 
 
 class LesionPlacer:
-    """Samples lesion centres inside host tissue, away from the other lesions."""
+    """Samples lesion centres inside host tissue, away from the other lesions.
+
+    Parameters
+    ----------
+    canvas : Canvas
+        The painted anatomy (organ labels).
+    body : Body
+        The patient's body outline (scales the sites' boxes).
+    gap_mm : float
+        Least distance between two lesions' surfaces, mm.
+    """
 
     def __init__(self, canvas: Canvas, body: Body, gap_mm: float) -> None:
-        """Place on ``canvas`` (painted anatomy) of ``body``, ``gap_mm`` mm apart."""
+        """Keep the canvas, body and gap; no lesion placed yet."""
         self.canvas = canvas
         self.body = body
         self.gap = gap_mm

@@ -120,6 +120,15 @@ class Ellipsoid(Shape):
 
     The distance is Quilez's first-order bound ``k0 (k0 - 1) / k1``: exact on the
     surface and within a few per cent of the true distance near it.
+
+    Attributes
+    ----------
+    centre : (3,) float
+        Centre ``(x, y, z)``, LPS mm.
+    axes : (3,) float
+        Semi-axes in mm.
+    rotation : (3, 3) float ndarray, optional
+        Orthonormal matrix whose columns are the axes' directions (identity when None).
     """
 
     centre: Point
@@ -149,7 +158,17 @@ class Ellipsoid(Shape):
 
 @dataclass
 class Capsule(Shape):
-    """Tube from ``a`` to ``b`` (mm) whose radius goes linearly from ``ra`` to ``rb``."""
+    """Tube from ``a`` to ``b`` (mm) whose radius goes linearly from ``ra`` to ``rb``.
+
+    Attributes
+    ----------
+    a, b : (3,) float
+        End points of the axis, LPS mm.
+    ra : float
+        Radius at ``a`` in mm.
+    rb : float, optional
+        Radius at ``b`` in mm (``ra`` when None).
+    """
 
     a: Point
     b: Point
@@ -179,8 +198,16 @@ class Capsule(Shape):
 class ZProfile(Shape):
     """Elliptic cylinder along z with semi-axes interpolated between z knots.
 
-    ``knots`` rows are ``(z_mm, semi_x_mm, semi_y_mm)``, ``z`` increasing; the shape
-    is cut flat at the first and last knot. ``centre_xy`` is the axis position.
+    The shape is cut flat at the first and last knot.
+
+    Attributes
+    ----------
+    knots : (n, 3) float ndarray
+        Rows ``(z_mm, semi_x_mm, semi_y_mm)``, sorted by ``z``.
+    centre_xy : (2,) float
+        The axis position ``(x, y)``, LPS mm.
+    offset : float
+        Shrinks both semi-axes by this many mm (an inner surface).
     """
 
     knots: NDArray[np.float64]
@@ -211,7 +238,17 @@ class ZProfile(Shape):
 
 @dataclass
 class Intersect(Shape):
-    """Intersection of a shape with a half-space ``normal · p <= offset`` (mm)."""
+    """Intersection of a shape with a half-space ``normal · p <= offset`` (mm).
+
+    Attributes
+    ----------
+    shape : Shape
+        The shape cut.
+    normal : (3,) float
+        Outward normal of the half-space (normalised on construction).
+    offset : float
+        Signed distance of the plane from the origin along ``normal``, mm.
+    """
 
     shape: Shape
     normal: Sequence[float]
@@ -230,7 +267,17 @@ class Intersect(Shape):
 
 @dataclass
 class Shell(Shape):
-    """Shell of thickness ``thickness`` lying ``inset`` mm inside another shape's surface."""
+    """Shell of thickness ``thickness`` lying ``inset`` mm inside another shape's surface.
+
+    Attributes
+    ----------
+    shape : Shape
+        The outer surface.
+    inset : float
+        Depth of the shell's outer face below the surface, mm.
+    thickness : float
+        Shell thickness, mm.
+    """
 
     shape: Shape
     inset: float
@@ -282,6 +329,13 @@ class Canvas:
 
     Holds the noiseless activity (SUV, anti-aliased), CT (HU, anti-aliased) and the
     organ labels (voxel-centre-inside rule).
+
+    Parameters
+    ----------
+    geometry : Geometry
+        Axis-aligned grid with +x, +y, +z axes.
+    slab : int
+        Slices painted at a time (bounds the memory of one painting step).
     """
 
     def __init__(self, geometry: Geometry, slab: int = 24) -> None:

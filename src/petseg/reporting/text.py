@@ -29,7 +29,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Cell:
-    """One table cell: its text and whether it is the best of its row (shown bold)."""
+    """One table cell.
+
+    Attributes
+    ----------
+    text : str
+        The cell's text, already formatted.
+    bold : bool
+        The best value of its row (shown bold).
+    """
 
     text: str
     bold: bool = False
