@@ -120,6 +120,16 @@ def scale_unit(image: NDArray[np.floating]) -> NDArray[np.float32]:
 
     ``(x - min) / (max - min)``. A flat image (max == min) has no contrast to scale and
     becomes all zeros, so no threshold in [0, 1) marks any pixel.
+
+    Parameters
+    ----------
+    image : ndarray
+        Any shape; SUV in g/mL for a PET slice.
+
+    Returns
+    -------
+    float32 ndarray
+        Same shape, values in [0, 1].
     """
     x = np.asarray(image, dtype=np.float64)
     lo, hi = float(x.min()), float(x.max())
@@ -136,7 +146,19 @@ def _check_factor(shape: tuple[int, ...], factor: int) -> None:
 
 
 def block_mean(image: NDArray[np.floating], factor: int = 2) -> NDArray[np.float32]:
-    """Downscale the last two axes by the mean of each ``factor × factor`` block."""
+    """Downscale the last two axes by the mean of each ``factor × factor`` block.
+
+    Parameters
+    ----------
+    image : (..., Y, X) float ndarray
+        Y and X divisible by ``factor``.
+    factor : int
+        Block side in pixels.
+
+    Returns
+    -------
+    (..., Y / factor, X / factor) float32 ndarray
+    """
     x = np.asarray(image, dtype=np.float32)
     _check_factor(x.shape, factor)
     h, w = x.shape[-2] // factor, x.shape[-1] // factor
@@ -148,7 +170,19 @@ def block_mean(image: NDArray[np.floating], factor: int = 2) -> NDArray[np.float
 
 
 def block_any(mask: NDArray[np.bool_], factor: int = 2) -> NDArray[np.bool_]:
-    """Downscale the last two axes: a block is positive if any of its pixels is."""
+    """Downscale the last two axes: a block is positive if any of its pixels is.
+
+    Parameters
+    ----------
+    mask : (..., Y, X) bool ndarray
+        Y and X divisible by ``factor``.
+    factor : int
+        Block side in pixels.
+
+    Returns
+    -------
+    (..., Y / factor, X / factor) bool ndarray
+    """
     m = np.asarray(mask, dtype=bool)
     _check_factor(m.shape, factor)
     h, w = m.shape[-2] // factor, m.shape[-1] // factor
@@ -156,7 +190,18 @@ def block_any(mask: NDArray[np.bool_], factor: int = 2) -> NDArray[np.bool_]:
 
 
 def tumour_slice_indices(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
-    """Indices ``k`` of the transaxial slices of a ``(Z, Y, X)`` mask that hold tumour."""
+    """Indices ``k`` of the transaxial slices of a ``(Z, Y, X)`` mask that hold tumour.
+
+    Parameters
+    ----------
+    mask : (Z, Y, X) bool ndarray
+        Tumour voxels.
+
+    Returns
+    -------
+    (n,) int64 ndarray
+        Increasing slice indices.
+    """
     mask = np.asarray(mask)
     if mask.ndim != 3:
         raise ValueError(f"mask must be a (Z, Y, X) volume, got {mask.ndim}D")
@@ -186,7 +231,11 @@ def crop_window(
     mask : (Z, Y, X) bool ndarray, optional
         Needed by ``bbox:SIZE``.
 
-    The box may extend past the image (``bbox``/``centre``); :func:`extract_box` pads.
+    Returns
+    -------
+    (4,) tuple of int
+        ``(y0, y1, x0, x1)``. The box may extend past the image (``bbox``/``centre``);
+        :func:`extract_box` pads.
     """
     name, *parts = crop.strip().split(":")
     if name == "rainio":
@@ -227,7 +276,22 @@ def crop_window(
 def extract_box(
     volume: NDArray, window: tuple[int, int, int, int], pad_value: float = 0
 ) -> NDArray:
-    """Cut ``[..., y0:y1, x0:x1]`` out of the last two axes, padding outside the image."""
+    """Cut ``[..., y0:y1, x0:x1]`` out of the last two axes, padding outside the image.
+
+    Parameters
+    ----------
+    volume : (..., Y, X) ndarray
+        Image or mask.
+    window : (4,) tuple of int
+        ``(y0, y1, x0, x1)`` pixel indices; may extend past the image.
+    pad_value : float
+        Value of the pixels outside the image.
+
+    Returns
+    -------
+    (..., y1 - y0, x1 - x0) ndarray
+        Of ``volume``'s dtype.
+    """
     y0, y1, x0, x1 = window
     h, w = volume.shape[-2:]
     out = np.full((*volume.shape[:-2], y1 - y0, x1 - x0), pad_value, dtype=volume.dtype)
@@ -309,10 +373,19 @@ def build_slice_set(
 
     Parameters
     ----------
-    cases : iterable of (patient_id, pet (Z, Y, X), mask (Z, Y, X))
-    crop, size : see :func:`slices_from_volume`
+    cases : iterable of (str, (Z, Y, X) float ndarray, (Z, Y, X) bool ndarray)
+        ``(patient_id, pet, mask)`` per study; PET in SUV (g/mL).
+    crop : str
+        Crop specification (:func:`crop_window`).
+    size : int
+        Side of the square slices in pixels (:func:`slices_from_volume`).
     meta : dict, optional
         Extra JSON-ready description stored in ``SliceSet.meta``.
+
+    Returns
+    -------
+    SliceSet
+        The tumour slices of every study, in the order given.
     """
     if not re.fullmatch(r"[a-z]+(:-?\d+)*", crop.strip()):
         raise ValueError(f"unknown crop {crop!r}; choose one of {', '.join(CROP_PRESETS)}")

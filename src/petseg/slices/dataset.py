@@ -27,7 +27,17 @@ __all__ = ["case_folders", "iter_cases"]
 
 
 def case_folders(dataset: str | os.PathLike[str]) -> list[Path]:
-    """Case folders of a dataset, sorted by name (folders holding a PET)."""
+    """Case folders of a dataset, sorted by name (folders holding a PET).
+
+    Parameters
+    ----------
+    dataset : str or os.PathLike
+        Folder of case folders (see the module docstring).
+
+    Returns
+    -------
+    list of Path
+    """
     root = Path(dataset)
     if not root.is_dir():
         raise NotADirectoryError(f"dataset {root} is not a folder")
@@ -48,14 +58,23 @@ def case_folders(dataset: str | os.PathLike[str]) -> list[Path]:
 def iter_cases(
     dataset: str | os.PathLike[str], roi: Sequence[str] | None = None
 ) -> Iterator[tuple[str, NDArray[np.float32], NDArray[np.bool_], Geometry]]:
-    """Yield ``(case id, PET (Z, Y, X) SUV g/mL, tumour mask (Z, Y, X) bool, geometry)``.
+    """Read every case of a dataset with its tumour mask, in folder order.
 
     Parameters
     ----------
-    dataset : path
+    dataset : str or os.PathLike
         Folder of case folders (see the module docstring).
     roi : sequence of str, optional
         RTSTRUCT ROI names to unite into the tumour mask (default: all ROIs).
+
+    Yields
+    ------
+    case_id : str
+    pet : (Z, Y, X) float32 ndarray
+        SUVbw in g/mL.
+    mask : (Z, Y, X) bool ndarray
+        Tumour voxels.
+    geometry : Geometry
     """
     from petseg.io import load_study, read_nifti, read_rtstruct
 

@@ -48,7 +48,16 @@ DEFAULT_DROPOUT = (0.1, 0.1, 0.2, 0.1, 0.1)
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    int
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -76,8 +85,8 @@ class UNet2D(nn.Module):
 
     Parameters
     ----------
-    dropout : five floats
-        Rates of the dropout layers, in the order of Table 2 (default
+    dropout : sequence of float
+        Five rates of the dropout layers, in the order of Table 2 (default
         :data:`DEFAULT_DROPOUT`).
     """
 

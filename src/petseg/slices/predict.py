@@ -30,10 +30,25 @@ def predict_slices(
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
     """Binary masks of ``(N, 64, 64)`` slices scaled to [0, 1].
 
+    Parameters
+    ----------
+    models : list of dict
+        One trained fold each (:func:`petseg.slices.store.load_models`): "unet",
+        "cnn_pet", "cnn_unet" and "constant_threshold".
+    images : (N, 64, 64) float ndarray
+        Slices scaled to [0, 1].
+    method : {"method1", "method2", "method3"}
+        U-Net with the constant threshold; threshold CNN on the PET; threshold CNN on
+        the U-Net output.
+    unet_loss, precision : str
+        The U-Net's training loss and the forward pass's arithmetic
+        (:func:`petseg.slices.training.predict_unet`).
+
     Returns
     -------
-    masks : (N, 64, 64) bool
-    thresholds : (N,) float64, the threshold applied to each slice
+    masks : (N, 64, 64) bool ndarray
+    thresholds : (N,) float64 ndarray
+        The threshold applied to each slice.
     """
     from petseg.slices.training import predict_thresholds, predict_unet
 
@@ -74,19 +89,28 @@ def predict_volume(
 
     Parameters
     ----------
-    pet : (Z, Y, X) float ndarray, SUV g/mL
-    models : trained networks (:func:`petseg.slices.store.load_models`)
+    pet : (Z, Y, X) float ndarray
+        SUV in g/mL.
+    models : list of dict
+        Trained folds (:func:`petseg.slices.store.load_models`).
     crop : str
         ``rainio``, ``fixed:…`` or ``centre:…`` (``bbox`` needs a truth mask); the box is
         cut from every slice, downscaled to ``size`` and scaled to [0, 1].
-    slice_indices : (n,) int, optional
+    size : int
+        Side of the networks' input in pixels; the box side must be a multiple of it.
+    method : {"method1", "method2", "method3"}
+        See :func:`predict_slices`.
+    slice_indices : (n,) int ndarray, optional
         Slices to segment (default: all). The paper's networks only ever saw tumour
         slices; on slices without tumour they will still mark the hottest pixels.
+    unet_loss, precision : str
+        As for :func:`predict_slices`.
 
     Returns
     -------
-    (Z, Y, X) bool ndarray; each predicted pixel of the ``size`` grid covers its
-    ``factor × factor`` block of the box, clipped to the image.
+    (Z, Y, X) bool ndarray
+        Each predicted pixel of the ``size`` grid covers its ``factor × factor`` block of
+        the box, clipped to the image.
     """
     pet = np.asarray(pet, dtype=np.float32)
     if pet.ndim != 3:

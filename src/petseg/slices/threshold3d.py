@@ -60,10 +60,16 @@ def patient_regions(
 ) -> dict[str, tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.bool_]]]:
     """Each patient's tumour slices stacked into one 3D region scaled to [0, 1] as a whole.
 
+    Parameters
+    ----------
+    slices : SliceSet
+        The 2D experiment's slices (their SUV range restores the raw values).
+
     Returns
     -------
-    dict patient id -> (rows of the SliceSet in slice order, region (n, S, S) float32,
-    mask (n, S, S) bool)
+    dict of str to (ndarray, ndarray, ndarray)
+        Patient id → (rows of the SliceSet in slice order, ``(n, S, S)`` float32 region,
+        ``(n, S, S)`` bool mask).
     """
     out = {}
     for pid in slices.patients:
@@ -134,7 +140,13 @@ def _build_model() -> Any:
 
 
 def build_threshold3d_cnn() -> Any:
-    """A fresh 3D threshold CNN (``torch.nn.Module``), Keras-style initialised."""
+    """A fresh 3D threshold CNN, Keras-style initialised.
+
+    Returns
+    -------
+    torch.nn.Module
+        Input ``(B, 1, 32, 32, 32)``, output ``(B,)`` thresholds.
+    """
     return _build_model()
 
 
@@ -185,10 +197,22 @@ def run_threshold3d(
 ) -> dict[str, Any]:
     """Train and test the 3D threshold CNN on the 2D experiment's folds; compare per patient.
 
+    Parameters
+    ----------
+    slices : SliceSet
+        The slices the 2D experiment ran on.
+    result : ExperimentResult
+        The 2D experiment (its folds and per-slice Dice).
+    epochs : int
+        Training epochs of each fold's network.
+    seed : int
+        Seeds weights and batch order.
+
     Returns
     -------
-    dict with ``patients`` (one row per patient), ``summary`` (median/IQR of each Dice
-    column) and ``wilcoxon`` (p-values of the 3D CNN against the stacked 2D methods).
+    dict
+        ``patients`` (one row per patient), ``summary`` (median/IQR of each Dice column)
+        and ``wilcoxon`` (p-values of the 3D CNN against the stacked 2D methods).
     """
     from petseg.stats import wilcoxon_signed_rank
 

@@ -76,8 +76,8 @@ class TrainConfig:
         Seeds weights, dropout and batch order.
     unet_loss : str
         ``"clipped_bce"`` (Keras-faithful) or ``"bce_logits"``.
-    dropout : tuple of five floats
-        U-Net dropout rates (paper: not given; see :data:`~petseg.slices.models.DEFAULT_DROPOUT`).
+    dropout : tuple of float
+        The five U-Net dropout rates (paper: not given; see :data:`~petseg.slices.models.DEFAULT_DROPOUT`).
     precision : str
         ``"bf16"`` (mixed precision autocast) or ``"fp32"``.
     """
@@ -109,7 +109,20 @@ class TrainConfig:
 
 
 def clipped_bce(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Keras' binary cross-entropy of a non-sigmoid output: clip to [ε, 1-ε], then BCE."""
+    """Keras' binary cross-entropy of a non-sigmoid output: clip to [ε, 1-ε], then BCE.
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        The network's linear output, any shape.
+    target : torch.Tensor
+        0/1 float targets of the same shape.
+
+    Returns
+    -------
+    torch.Tensor
+        The mean loss, a scalar.
+    """
     p = output.clamp(BCE_EPSILON, 1.0 - BCE_EPSILON)
     return -(target * torch.log(p) + (1.0 - target) * torch.log(1.0 - p)).mean()
 
@@ -175,7 +188,21 @@ def train_unet(
 ) -> tuple[UNet2D, dict[str, list[float]]]:
     """Train Table 2's U-Net from scratch on ``(N, 64, 64)`` slices and masks.
 
-    Returns the trained model (in eval mode) and the per-epoch ``loss``/``val_loss``.
+    Parameters
+    ----------
+    images : (N, 64, 64) float ndarray
+        Slices scaled to [0, 1].
+    masks : (N, 64, 64) bool ndarray
+        Tumour pixels.
+    config : TrainConfig
+        Epochs, batch, learning rate, loss, precision, seed.
+
+    Returns
+    -------
+    model : UNet2D
+        The trained model, in eval mode.
+    history : dict of str to list of float
+        Per-epoch ``loss`` and ``val_loss``.
     """
     torch.manual_seed(config.seed)
     model = UNet2D(config.dropout).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -188,7 +215,24 @@ def train_unet(
 def train_threshold_cnn(
     images: NDArray[np.floating], thresholds: NDArray[np.floating], config: TrainConfig
 ) -> tuple[ThresholdCNN, dict[str, list[float]]]:
-    """Train Table 3's threshold CNN from scratch (MSE against the optimal thresholds)."""
+    """Train Table 3's threshold CNN from scratch (MSE against the optimal thresholds).
+
+    Parameters
+    ----------
+    images : (N, 64, 64) float ndarray
+        Slices (or U-Net outputs) scaled to [0, 1].
+    thresholds : (N,) float ndarray
+        The optimal threshold of each slice, in [0, 1].
+    config : TrainConfig
+        Epochs, batch, learning rate, precision, seed.
+
+    Returns
+    -------
+    model : ThresholdCNN
+        Trained, in eval mode.
+    history : dict of str to list of float
+        Training and validation loss of each epoch (``loss``, ``val_loss``).
+    """
     thresholds = np.asarray(thresholds, dtype=np.float32)
     if thresholds.shape != (len(images),):
         raise ValueError(
@@ -206,7 +250,24 @@ def predict_unet(
     unet_loss: str = "clipped_bce",
     precision: str = "bf16",
 ) -> NDArray[np.float32]:
-    """Continuous U-Net output in [0, 1], ``(N, 64, 64)`` float32 (see module docstring)."""
+    """Continuous U-Net output in [0, 1] (see module docstring).
+
+    Parameters
+    ----------
+    model : UNet2D
+        A trained U-Net.
+    images : (N, 64, 64) float ndarray
+        Slices scaled to [0, 1].
+    unet_loss : {"clipped_bce", "bce_logits"}
+        The loss the U-Net was trained with: its output is clipped to [0, 1], or passed
+        through a sigmoid.
+    precision : {"bf16", "fp32"}
+        Arithmetic of the forward pass on the CPU.
+
+    Returns
+    -------
+    (N, 64, 64) float32 ndarray
+    """
     if unet_loss not in UNET_LOSSES:
         raise ValueError(f"unet_loss must be one of {UNET_LOSSES}, got {unet_loss!r}")
     x = _as_tensor(images)
@@ -221,7 +282,21 @@ def predict_unet(
 def predict_thresholds(
     model: ThresholdCNN, images: NDArray[np.floating], precision: str = "bf16"
 ) -> NDArray[np.float64]:
-    """One threshold in (0, 1) per image, ``(N,)`` float64."""
+    """One threshold in (0, 1) per image.
+
+    Parameters
+    ----------
+    model : ThresholdCNN
+        A trained threshold CNN.
+    images : (N, 64, 64) float ndarray
+        Its inputs, scaled to [0, 1].
+    precision : {"bf16", "fp32"}
+        Arithmetic of the forward pass on the CPU.
+
+    Returns
+    -------
+    (N,) float64 ndarray
+    """
     x = _as_tensor(images)
     model.eval()
     with torch.no_grad():
