@@ -600,26 +600,40 @@ def test_the_cycle_finder_on_a_hand_drawn_graph() -> None:
     assert import_cycles(edges) == {("a", "b", "c")}
 
 
-def docstring_coverage() -> tuple[int, int]:
-    """Public top-level functions and classes in the package, and how many have Parameters.
+def docstring_coverage() -> dict[str, int]:
+    """Docstring counts over the package's public top-level functions and classes.
 
     Returns
     -------
-    tuple of int
-        (definitions with a ``Parameters`` section, all public top-level definitions).
+    dict of str to int
+        ``public``: all of them; ``parameters_section``: those with a ``Parameters``
+        section; ``taking_parameters``: those that take parameters (class fields
+        count); ``documented``: of the latter, those that document every one.
     """
-    with_section = total = 0
+    counts = dict.fromkeys(("public", "parameters_section", "taking_parameters", "documented"), 0)
     for module in package_modules().values():
         for node in module.tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                if not node.name.startswith("_"):
-                    total += 1
-                    doc = ast.get_docstring(node) or ""
-                    with_section += "Parameters" in docstring_sections(doc)
-    return with_section, total
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            if node.name.startswith("_"):
+                continue
+            counts["public"] += 1
+            counts["parameters_section"] += "Parameters" in docstring_sections(
+                ast.get_docstring(node) or ""
+            )
+            if isinstance(node, ast.ClassDef):
+                takes = bool(_class_fields(node)[1])
+            else:
+                takes = bool(_signature_names(node, method=False))
+            counts["taking_parameters"] += takes
+            counts["documented"] += takes and not missing_parameters(node)
+    return counts
 
 
 if __name__ == "__main__":
-    documented, public = docstring_coverage()
-    print(f"{documented} of {public} public definitions have a Parameters section")
+    c = docstring_coverage()
+    print(
+        f"{c['parameters_section']} of {c['public']} public definitions have a Parameters section"
+    )
+    print(f"{c['documented']} of {c['taking_parameters']} that take parameters document every one")
     print(f"{len(undocumented())} definitions in __all__ lack a parameter entry")
