@@ -21,7 +21,7 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
     value : object
         What the user gave (compared as ``str(value)``).
     choices : iterable of str
-        The accepted values.
+        The values it may be close to.
 
     Returns
     -------

@@ -398,7 +398,7 @@ def quantify_lesions(
     Parameters
     ----------
     suv : (Z, Y, X) float ndarray
-        SUVbw in g/mL.
+        SUVbw (g/mL) on the lesion map's grid.
     labels : (Z, Y, X) int ndarray
         One label per lesion, 0 background, on the grid of ``suv``.
     geometry : Geometry

@@ -606,12 +606,13 @@ def match_lesions(
         counts, so a true lesion is detected when any qualifying prediction touches it and
         a predicted lesion is a false positive only when it qualifies with no true lesion
         (with ``"overlap"`` this is the autoPET FP/FN component rule).
-    empty : str
-        Policy for 0/0 in the lesion-wise ratios (see :data:`EMPTY_POLICIES`).
+    empty : {"nan", "one", "zero", "autopet"}
+        What a 0/0 lesion-wise ratio is (:data:`EMPTY_POLICIES`).
 
     Returns
     -------
     LesionMatch
+        As :func:`match_components`, on the components labelled here.
     """
     return match_components(
         label_pair(pred, truth, connectivity),

@@ -140,7 +140,7 @@ def place_reference(
     Parameters
     ----------
     suv : (Z, Y, X) float ndarray
-        SUVbw in g/mL.
+        The PET, SUVbw in g/mL.
     geometry : Geometry
         The grid of every array.
     organ : {"liver", "spleen"}

@@ -95,8 +95,7 @@ def experiment_markdown(
     table4, table5 : sequence of mapping
         Rows of Tables 4 and 5 (see :func:`experiment_tables`).
     pet_constant : mapping
-        ``threshold`` and ``median_dice`` of the best constant threshold over all PET
-        slices.
+        The best constant threshold over all PET slices (see :func:`experiment_tables`).
 
     Returns
     -------

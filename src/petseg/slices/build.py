@@ -175,9 +175,9 @@ def block_any(mask: NDArray[np.bool_], factor: int = 2) -> NDArray[np.bool_]:
     Parameters
     ----------
     mask : (..., Y, X) bool ndarray
-        Y and X divisible by ``factor``.
+        Y and X multiples of ``factor``.
     factor : int
-        Block side in pixels.
+        Side of the blocks (pixels).
 
     Returns
     -------
