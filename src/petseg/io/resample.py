@@ -45,7 +45,8 @@ def resample_to_grid(
 
     Returns
     -------
-    (Z, Y, X) float32 ndarray on ``dst_geometry``.
+    (Z, Y, X) float32 ndarray
+        The volume on ``dst_geometry``.
     """
     from scipy import ndimage
 

@@ -329,11 +329,15 @@ def slices_from_volume(
 
     Returns
     -------
-    images : (n, size, size) float32, in [0, 1]
-    masks : (n, size, size) bool
-    slice_index : (n,) int, the ``k`` of each slice
-    window : (y0, y1, x0, x1) crop box in the study's pixels
-    suv_range : (n, 2) float32, min and max of each downscaled slice before scaling
+    images : (n, size, size) float32 ndarray
+        The slices, each scaled to [0, 1].
+    masks : (n, size, size) bool ndarray
+    slice_index : (n,) int64 ndarray
+        The ``k`` of each slice.
+    window : (4,) tuple of int
+        ``(y0, y1, x0, x1)``: the crop box in the study's pixels.
+    suv_range : (n, 2) float32 ndarray
+        Minimum and maximum of each downscaled slice before scaling.
     """
     pet = np.asarray(pet, dtype=np.float32)
     mask = np.asarray(mask).astype(bool, copy=False)

@@ -264,8 +264,11 @@ def load_models(folder: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], d
 
     Returns
     -------
-    models : list of dict (``unet``, ``cnn_pet``, ``cnn_unet`` modules, ``constant_threshold``)
-    info : dict, the contents of ``models.json``
+    models : list of dict
+        One per fold: the ``unet``, ``cnn_pet`` and ``cnn_unet`` modules and the
+        ``constant_threshold``.
+    info : dict
+        The contents of ``models.json``.
     """
     import torch
 
