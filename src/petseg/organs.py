@@ -267,7 +267,17 @@ class OrganMap:
         return [label for label, organ in self.names.items() if organ in wanted]
 
     def has(self, name: str) -> bool:
-        """True when the map labels ``name`` or any organ it contains."""
+        """True when the map labels ``name`` or any organ it contains.
+
+        Parameters
+        ----------
+        name : str
+            A vocabulary or group name.
+
+        Returns
+        -------
+        bool
+        """
         return bool(self._labels_of(name))
 
     def mask(self, *names: str) -> NDArray[np.bool_]:
@@ -301,7 +311,17 @@ class OrganMap:
         return np.isin(self.labels, labels)
 
     def masks(self, names: Iterable[str]) -> dict[str, NDArray[np.bool_]]:
-        """``{name: (Z, Y, X) bool mask}`` for each of ``names``; see :meth:`mask`."""
+        """One mask per name; see :meth:`mask`.
+
+        Parameters
+        ----------
+        names : iterable of str
+            Vocabulary or group names, each held by the map.
+
+        Returns
+        -------
+        dict of str to (Z, Y, X) bool ndarray
+        """
         return {name: self.mask(name) for name in names}
 
     def voxel_counts(self) -> dict[str, int]:

@@ -93,23 +93,67 @@ class Geometry:
         return (float(x), float(y), float(z))
 
     def index_to_patient(self, index: NDArray[np.floating] | Any) -> NDArray[np.float64]:
-        """Map ``(..., 3)`` array indices ``(k, j, i)`` to LPS mm ``(..., 3)``."""
+        """Map array indices ``(k, j, i)`` to LPS patient coordinates.
+
+        Parameters
+        ----------
+        index : (..., 3) float ndarray
+            Indices ``(k, j, i)``; fractional values address points between voxel centres.
+
+        Returns
+        -------
+        (..., 3) float64 ndarray
+            ``(x, y, z)`` in LPS mm.
+        """
         index = np.asarray(index, dtype=np.float64)
         return index @ self.affine[:3, :3].T + self.affine[:3, 3]
 
     def patient_to_index(self, point: NDArray[np.floating] | Any) -> NDArray[np.float64]:
-        """Map ``(..., 3)`` LPS mm points to fractional indices ``(k, j, i)``."""
+        """Map LPS patient coordinates to fractional indices ``(k, j, i)``.
+
+        Parameters
+        ----------
+        point : (..., 3) float ndarray
+            ``(x, y, z)`` in LPS mm.
+
+        Returns
+        -------
+        (..., 3) float64 ndarray
+            Indices ``(k, j, i)``, not rounded.
+        """
         point = np.asarray(point, dtype=np.float64)
         inverse = np.linalg.inv(self.affine[:3, :3])
         return (point - self.affine[:3, 3]) @ inverse.T
 
     def is_axis_aligned(self, atol: float = 1e-4) -> bool:
-        """True when every voxel axis is parallel to a patient axis."""
+        """True when every voxel axis is parallel to a patient axis.
+
+        Parameters
+        ----------
+        atol : float
+            Tolerance on the direction cosines (dimensionless).
+
+        Returns
+        -------
+        bool
+        """
         unit = self.affine[:3, :3] / np.linalg.norm(self.affine[:3, :3], axis=0)
         return bool(np.all(np.isclose(np.abs(unit).max(axis=0), 1.0, atol=atol)))
 
     def same_grid(self, other: Geometry, atol_mm: float = 1e-3) -> bool:
-        """True when both grids have the same shape and voxel positions (within ``atol_mm``)."""
+        """True when both grids have the same shape and voxel positions (within ``atol_mm``).
+
+        Parameters
+        ----------
+        other : Geometry
+            The grid compared with.
+        atol_mm : float
+            Tolerance on every affine entry, mm.
+
+        Returns
+        -------
+        bool
+        """
         return self.shape == other.shape and bool(
             np.allclose(self.affine, other.affine, atol=atol_mm)
         )

@@ -103,7 +103,17 @@ class SliceSet:
         return list(dict.fromkeys(self.patient_ids.tolist()))
 
     def subset(self, index: NDArray[np.int64] | NDArray[np.bool_]) -> SliceSet:
-        """The slices selected by an integer or boolean index (same meta)."""
+        """The slices selected by an integer or boolean index (same meta).
+
+        Parameters
+        ----------
+        index : (m,) int64 ndarray or (n,) bool ndarray
+            Rows to keep.
+
+        Returns
+        -------
+        SliceSet
+        """
         return SliceSet(
             self.images[index],
             self.masks[index],

@@ -108,7 +108,18 @@ class UNet2D(nn.Module):
         _keras_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, 64, 64)`` → ``(N, 1, 64, 64)`` (linear, not squashed)."""
+        """Segment a batch of slices.
+
+        Parameters
+        ----------
+        x : (N, 1, 64, 64) torch.Tensor
+            Slices scaled to [0, 1].
+
+        Returns
+        -------
+        (N, 1, 64, 64) torch.Tensor
+            Linear output (not squashed).
+        """
         d1 = self.down1(x)
         d2 = self.down2(self.pool(d1))
         b = self.bottom(self.pool(d2))
@@ -151,5 +162,16 @@ class ThresholdCNN(nn.Module):
         _keras_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, 64, 64)`` → ``(N,)`` thresholds in (0, 1)."""
+        """Predict one threshold per slice.
+
+        Parameters
+        ----------
+        x : (N, 1, 64, 64) torch.Tensor
+            The network's input: PET slices or U-Net outputs in [0, 1].
+
+        Returns
+        -------
+        (N,) torch.Tensor
+            Thresholds in (0, 1).
+        """
         return self.head(self.features(x)).squeeze(1)
