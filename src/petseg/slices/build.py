@@ -148,11 +148,14 @@ def scale_unit(image: NDArray[np.floating]) -> NDArray[np.float32]:
     return ((x - lo) / (hi - lo)).astype(np.float32)
 
 
-def _check_factor(shape: tuple[int, ...], factor: int) -> None:
+def _blocks(x: NDArray, factor: int) -> NDArray:
+    """View of ``(..., Y, X)`` as ``(..., Y/f, f, X/f, f)``: reduce over axes -3 and -1."""
     if factor < 1:
         raise ValueError(f"downscaling factor must be a positive integer, got {factor}")
-    if shape[-1] % factor or shape[-2] % factor:
-        raise ValueError(f"image shape {shape} is not divisible by the block size {factor}")
+    if x.shape[-1] % factor or x.shape[-2] % factor:
+        raise ValueError(f"image shape {x.shape} is not divisible by the block size {factor}")
+    h, w = x.shape[-2] // factor, x.shape[-1] // factor
+    return x.reshape(*x.shape[:-2], h, factor, w, factor)
 
 
 def block_mean(image: NDArray[np.floating], factor: int = 2) -> NDArray[np.float32]:
@@ -169,14 +172,8 @@ def block_mean(image: NDArray[np.floating], factor: int = 2) -> NDArray[np.float
     -------
     (..., Y / factor, X / factor) float32 ndarray
     """
-    x = np.asarray(image, dtype=np.float32)
-    _check_factor(x.shape, factor)
-    h, w = x.shape[-2] // factor, x.shape[-1] // factor
-    return (
-        x.reshape(*x.shape[:-2], h, factor, w, factor)
-        .mean(axis=(-3, -1), dtype=np.float64)
-        .astype(np.float32)
-    )
+    blocks = _blocks(np.asarray(image, dtype=np.float32), factor)
+    return blocks.mean(axis=(-3, -1), dtype=np.float64).astype(np.float32)
 
 
 def block_any(mask: NDArray[np.bool_], factor: int = 2) -> NDArray[np.bool_]:
@@ -193,10 +190,7 @@ def block_any(mask: NDArray[np.bool_], factor: int = 2) -> NDArray[np.bool_]:
     -------
     (..., Y / factor, X / factor) bool ndarray
     """
-    m = np.asarray(mask, dtype=bool)
-    _check_factor(m.shape, factor)
-    h, w = m.shape[-2] // factor, m.shape[-1] // factor
-    return np.asarray(m.reshape(*m.shape[:-2], h, factor, w, factor).any(axis=(-3, -1)))
+    return np.asarray(_blocks(np.asarray(mask, dtype=bool), factor).any(axis=(-3, -1)))
 
 
 def tumour_slice_indices(mask: NDArray[np.bool_]) -> NDArray[np.int64]:
