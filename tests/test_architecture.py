@@ -21,8 +21,9 @@ Four rules, each a test:
 The ``*_PENDING`` constants name what still breaks a rule in modules that are being
 reworked elsewhere; each entry is an offender to fix, after which it is removed.
 
-``python tests/test_architecture.py`` prints the docstring coverage of every public
-top-level definition in the package (with and without a ``Parameters`` section).
+``python tests/test_architecture.py`` prints the docstring coverage of the package's
+public top-level definitions: how many have a ``Parameters`` section, and how many of
+those that take parameters document every one.
 """
 
 from __future__ import annotations
