@@ -219,19 +219,7 @@ def write_segmentation_outputs(
         if result.physiological is not None:
             outputs.extend(_write_removed(tmp, study, result, report))
         if mip:
-            from petseg.mip import render_mip
-
-            title = f"{study.patient_id} — {result.method}: {result.patient.lesion_count} lesions, TTV {result.patient.total_tumour_volume_ml:.1f} mL"
-            if report["synthetic"]:
-                title += " (SYNTHETIC phantom)"
-            render_mip(
-                tmp / "mip.png",
-                study.pet,
-                result.labels,
-                study.geometry,
-                title=title,
-                overlays=reference_overlay(result),
-            )
+            _write_mip(tmp / "mip.png", study, result, synthetic=report["synthetic"])
             outputs.append("mip.png")
         if rtstruct and study.dicom is not None:
             from petseg.io.export import export_lesions_for_study
@@ -245,6 +233,23 @@ def write_segmentation_outputs(
             json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
     return Path(out_dir)
+
+
+def _write_mip(path: Path, study: Study, result: SegmentationResult, *, synthetic: bool) -> None:
+    """``mip.png``: the PET's MIPs with the lesions and the reference VOI outlined."""
+    from petseg.mip import render_mip
+
+    title = f"{study.patient_id} — {result.method}: {result.patient.lesion_count} lesions, TTV {result.patient.total_tumour_volume_ml:.1f} mL"
+    if synthetic:
+        title += " (SYNTHETIC phantom)"
+    render_mip(
+        path,
+        study.pet,
+        result.labels,
+        study.geometry,
+        title=title,
+        overlays=reference_overlay(result),
+    )
 
 
 def _write_removed(

@@ -214,8 +214,6 @@ def run_threshold3d(
         ``patients`` (one row per patient), ``summary`` (median/IQR of each Dice column)
         and ``wilcoxon`` (p-values of the 3D CNN against the stacked 2D methods).
     """
-    from petseg.stats import wilcoxon_signed_rank
-
     regions = patient_regions(slices)
     t = result.table
     fold_of = {p: int(t["fold"][rows[0]]) for p, (rows, _, _) in regions.items()}
@@ -241,15 +239,6 @@ def run_threshold3d(
         const_t = _best_constant_3d([regions[p] for p in train])
         for p, pred in zip(test, predicted, strict=True):
             rows, region, mask = regions[p]
-            stacked = {
-                "method1": result.unet_output[rows]
-                > t["constant_threshold_method1"][rows][:, None, None],
-                "method2": slices.images[rows]
-                > t["predicted_threshold_method2"][rows][:, None, None],
-                "method3": result.unet_output[rows]
-                > t["predicted_threshold_method3"][rows][:, None, None],
-                "oracle2d": slices.images[rows] > t["optimal_threshold_pet"][rows][:, None, None],
-            }
             row: dict[str, Any] = {
                 "patient": p,
                 "fold": f,
@@ -263,24 +252,46 @@ def run_threshold3d(
                     dice_at_thresholds(region[None], mask[None], const_t)[0]
                 ),
             }
-            for name, pred_mask in stacked.items():
-                row[f"dice_2d_{name}_stacked"] = pixel_metrics(pred_mask, mask).dice
+            row |= _stacked_2d_dice(slices, result, rows, mask)
             rows_out.append(row)
     cols = [k for k in rows_out[0] if k.startswith("dice_")]
-    summary = {c: _median_iqr(np.array([r[c] for r in rows_out])) for c in cols}
-    cnn = np.array([r["dice_3d_cnn"] for r in rows_out])
-    tests: dict[str, float | None] = {}
-    for other in ("dice_2d_method1_stacked", "dice_2d_method2_stacked", "dice_2d_method3_stacked"):
-        b = np.array([r[other] for r in rows_out])
-        pvalue = wilcoxon_signed_rank(cnn, b)["pvalue"]
-        tests[f"dice_3d_cnn_vs_{other}"] = None if np.isnan(pvalue) else pvalue
     return {
         "epochs": epochs,
         "network_input_zyx": list(NETWORK_INPUT),
         "patients": rows_out,
-        "summary": summary,
-        "wilcoxon": tests,
+        "summary": {c: _median_iqr(np.array([r[c] for r in rows_out])) for c in cols},
+        "wilcoxon": _wilcoxon_against_2d(rows_out),
     }
+
+
+def _stacked_2d_dice(
+    slices: SliceSet, result: ExperimentResult, rows: NDArray[np.int64], mask: NDArray[np.bool_]
+) -> dict[str, float]:
+    """3D Dice of one patient's 2D predictions (each method, and the 2D oracle) stacked."""
+    t = result.table
+    stacked = {
+        "method1": result.unet_output[rows] > t["constant_threshold_method1"][rows][:, None, None],
+        "method2": slices.images[rows] > t["predicted_threshold_method2"][rows][:, None, None],
+        "method3": result.unet_output[rows] > t["predicted_threshold_method3"][rows][:, None, None],
+        "oracle2d": slices.images[rows] > t["optimal_threshold_pet"][rows][:, None, None],
+    }
+    return {
+        f"dice_2d_{name}_stacked": pixel_metrics(pred_mask, mask).dice
+        for name, pred_mask in stacked.items()
+    }
+
+
+def _wilcoxon_against_2d(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    """p-values of the 3D CNN's Dice against each stacked 2D method (None: all ties)."""
+    from petseg.stats import wilcoxon_signed_rank
+
+    cnn = np.array([r["dice_3d_cnn"] for r in rows])
+    tests: dict[str, float | None] = {}
+    for other in ("dice_2d_method1_stacked", "dice_2d_method2_stacked", "dice_2d_method3_stacked"):
+        b = np.array([r[other] for r in rows])
+        pvalue = wilcoxon_signed_rank(cnn, b)["pvalue"]
+        tests[f"dice_3d_cnn_vs_{other}"] = None if np.isnan(pvalue) else pvalue
+    return tests
 
 
 def _best_constant_3d(regions: list[tuple[Any, NDArray[np.float32], NDArray[np.bool_]]]) -> float:
