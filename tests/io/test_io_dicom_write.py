@@ -149,7 +149,8 @@ GEOMETRY = Geometry.from_spacing((3, 4, 5), (3.0, 2.0, 2.0))
 def test_nifti_pet_units(tmp_path: Path) -> None:
     values = np.full(GEOMETRY.shape, 5000.0, np.float32)  # Bq/mL
     write_nifti(tmp_path / "pet.nii.gz", values, GEOMETRY)
-    assert load_study(pet=tmp_path / "pet.nii.gz").pet.max() == 5000.0  # SUV as given
+    with pytest.raises(SuvError, match=r"not plausible as SUVbw.*--pet-units BQML"):
+        load_study(pet=tmp_path / "pet.nii.gz")  # Bq/mL taken as SUV: refused
     with pytest.raises(SuvError, match=r"pet_units='BQML'.*suv_factor="):
         load_study(pet=tmp_path / "pet.nii.gz", pet_units="BQML")
     given = load_study(pet=tmp_path / "pet.nii.gz", pet_units="BQML", suv_factor=2e-4)

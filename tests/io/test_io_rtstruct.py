@@ -8,12 +8,14 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
+from petseg.cli import EXIT_USER_ERROR, main
 from petseg.cli import import_ as import_cli
 from petseg.io import discover_series, read_nifti, read_rtstruct, read_series
 from petseg.io.atomic import OutputExistsError
-from petseg.io.rtstruct import RtstructError, rasterise_contours
+from petseg.io.rtstruct import RtstructError, import_rtstruct, rasterise_contours
 from petseg.study import Geometry
 
 
@@ -116,3 +118,33 @@ def test_cli_import_rtstruct_writes_mask_and_legend(sts_study, tmp_path: Path) -
     with pytest.raises(OutputExistsError, match="--force"):
         _cli(argv)
     assert _cli([*argv, "--force", "--roi", "GTV_Mass_PET"]) == 0
+
+
+def test_structure_set_of_another_patient_is_refused(sts_study, tmp_path: Path) -> None:
+    """STS_019's GTV against a NIfTI of STS_004 (no UIDs to compare): its contours lie
+    60 cm away from that grid, so nothing would be filled; refused instead."""
+    from petseg.io import load_study, write_nifti
+
+    other = load_study(sts_study("STS_004"))
+    reference = write_nifti(tmp_path / "sts004.nii.gz", other.pet, other.geometry)
+    rtstruct = sts_study("STS_019") / "pet-rtstruct.dcm"
+    with pytest.raises(RtstructError, match=r"GTV_Mass_PET.*none of its \d+ contour points"):
+        import_rtstruct(rtstruct, reference, tmp_path / "gtv.nii.gz")
+    assert not (tmp_path / "gtv.nii.gz").exists()
+
+
+def test_contour_of_an_undefined_roi_is_refused(sts_study, tmp_path: Path) -> None:
+    ds = pydicom.dcmread(sts_study("STS_019") / "pet-rtstruct.dcm")
+    ds.ROIContourSequence[0].ReferencedROINumber = 99
+    ds.save_as(tmp_path / "rs.dcm")
+    with pytest.raises(RtstructError, match=r"rs\.dcm: .*ROI Number 99.*ROI numbers: \[1\]"):
+        import_rtstruct(tmp_path / "rs.dcm", sts_study("STS_019"), tmp_path / "gtv.nii.gz")
+
+
+def test_non_dicom_file_is_one_line_naming_it(sts_study, tmp_path: Path, capsys) -> None:
+    (tmp_path / "notes.dcm").write_text("not DICOM")
+    argv = ["import", "rtstruct", str(tmp_path / "notes.dcm"),
+            "--reference", str(sts_study("STS_019")), "--out", str(tmp_path / "gtv.nii.gz")]  # fmt: skip
+    assert main(argv) == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "notes.dcm is not a readable DICOM file" in err

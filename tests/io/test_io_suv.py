@@ -12,7 +12,14 @@ import pytest
 
 from petseg.io import load_study
 from petseg.io.dicom import read_series
-from petseg.io.suv import SuvError, header_from_dataset, suv_factor
+from petseg.io.suv import (
+    SuvError,
+    check_suv_options,
+    check_suv_plausible,
+    given_suv_factor,
+    header_from_dataset,
+    suv_factor,
+)
 
 # The cases of suv-headers/expected.json, whose factors are calculate-suv's literal values.
 CASES = [
@@ -174,3 +181,93 @@ def test_real_slice_without_weight_names_file_and_fix(slices_dir: Path, tmp_path
     study = load_study(tmp_path, weight_kg=69.7344)
     assert study.provenance["suv"]["factor"] == pytest.approx(0.0005942485308006, rel=1e-12)
     assert np.isclose(study.pet.max(), 7.1943, atol=5e-5)
+
+
+def _bqml_slice_as_nifti(slices_dir: Path, tmp_path: Path) -> Path:
+    """The real static BQML slice (Bq/mL after rescale) written as a one-slice NIfTI."""
+    from petseg.io.nifti import write_nifti
+
+    volume = read_series([slices_dir / "acrin-flt-static.dcm"])
+    return write_nifti(tmp_path / "pet.nii.gz", volume.array, volume.geometry)
+
+
+def test_bqml_nifti_read_as_suv_is_refused(slices_dir: Path, tmp_path: Path) -> None:
+    pet = _bqml_slice_as_nifti(slices_dir, tmp_path)
+    # README: the slice's maximum is 1327 × 9.12329 = 12106.606 Bq/mL, above 500 g/mL
+    with pytest.raises(SuvError, match=r"pet\.nii\.gz: .*maximum 1\.211e\+04 g/mL.*BQML"):
+        load_study(pet=pet)
+    # explicit override: loaded as given, recorded in the provenance (report.json inputs)
+    unchecked = load_study(pet=pet, suv_check=False).provenance["suv"]["plausibility"]
+    assert unchecked["checked"] is False
+    assert unchecked["max_g_ml"] == pytest.approx(12106.606, abs=1e-3)
+    # with its units and the README factor: the README's SUVmax, and the check passed
+    study = load_study(pet=pet, pet_units="BQML", suv_factor=0.0005942485308006)
+    assert round(float(study.pet.max()), 4) == 7.1943
+    assert study.provenance["suv"]["plausibility"]["checked"] is True
+
+
+def test_check_suv_plausible_by_hand() -> None:
+    suv = np.zeros((2, 10, 10), np.float32)
+    suv[:, 2:8, 2:8] = 1.0  # body: 72 voxels at SUV 1
+    suv[0, 5, 5] = 12.0  # a lesion
+    stats = check_suv_plausible(suv, units="GML", source="pet")
+    # body = voxels above 1 % of 12 = 72 voxels: 71 at 1, one at 12: median 1
+    assert stats == {"max_g_ml": 12.0, "body_median_g_ml": 1.0, "checked": True}
+    with pytest.raises(SuvError, match=r"pet: .*maximum 1\.2e\+04.*Units \(0054,1001\) GML"):
+        check_suv_plausible(suv * 1000, units="GML", source="pet")
+    with pytest.raises(SuvError, match=r"body median 30 g/mL"):  # maximum 360 < 500
+        check_suv_plausible(suv * 30, units="SUV (as given)", source="pet")
+    with pytest.raises(SuvError, match=r"maximum 0\.0012 g/mL.*Drop --pet-units BQML"):
+        check_suv_plausible(suv * 1e-4, units="BQML", source="pet")
+    assert (
+        check_suv_plausible(suv * 1e-4, units="BQML", source="pet", check=False)["checked"] is False
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"suv_factor": 2e-4}, ["--suv-factor", "taken as SUVbw", "--pet-units BQML"]),
+        ({"weight_kg": 70.0}, ["--weight-kg", "taken as SUVbw", "drop it"]),
+        ({"dose_bq": 3e8, "weight_kg": 70.0}, ["--weight-kg", "--dose-bq", "drop them"]),
+        (
+            {"pet_units": "BQML", "suv_factor": 2e-4, "dose_bq": 3e8},
+            ["--suv-factor", "replaces the factor that --dose-bq", "drop one"],
+        ),
+    ],
+)
+def test_nifti_options_that_do_not_apply_are_refused(
+    slices_dir: Path, tmp_path: Path, options: dict, words: list[str]
+) -> None:
+    pet = _bqml_slice_as_nifti(slices_dir, tmp_path)
+    with pytest.raises(SuvError) as info:
+        load_study(pet=pet, **options)
+    assert str(info.value).startswith(str(pet))
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"weight_kg": 70.0}, ["--weight-kg", "Units (0054,1001) GML", "drop it"]),
+        ({"injection_time": "2020-01-01T10:00"}, ["--injection-time", "GML"]),
+        ({"suv_factor": 2.0}, ["--suv-factor", "already are SUVbw"]),
+    ],
+)
+def test_dicom_gml_options_that_do_not_apply_are_refused(
+    sts_study, options: dict, words: list[str]
+) -> None:
+    with pytest.raises(SuvError, match=r"STS_019/pet/000000\.dcm") as info:
+        load_study(sts_study("STS_019"), **options)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_cnts_takes_no_weight_but_a_given_factor() -> None:
+    philips = [{"Units": "CNTS", "PhilipsPETPrivateGroup": {"SUVScaleFactor": "0.000728"}}]
+    with pytest.raises(SuvError, match=r"--dose-bq.*CNTS.*Philips SUV Scale Factor"):
+        suv_factor(philips, dose_bq=3e8)
+    check_suv_options("CNTS", source="s", suv_factor=1e-3)  # replaces the private factor
+    with pytest.raises(SuvError, match=r"suv_factor must be a positive number, got nan"):
+        given_suv_factor(float("nan"), units="BQML", source="s")

@@ -58,6 +58,12 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--pet-units", choices=("SUV", "BQML"), default="SUV", help="units of a PET NIfTI"
     )
+    group.add_argument(
+        "--no-suv-check",
+        action="store_true",
+        help="load a PET whose values are implausible as SUVbw (e.g. Bq/mL) instead of "
+        "refusing it; recorded in report.json",
+    )
     group.add_argument("--suv-factor", type=float, help="SUVbw factor (g/Bq) for a BQML PET NIfTI")
     group.add_argument(
         "--weight-kg", type=float, help="patient weight in kg (overrides the header)"
@@ -89,6 +95,7 @@ def load_study_from_args(args: argparse.Namespace) -> Any:
         pet=args.pet,
         ct=args.ct,
         pet_units=args.pet_units,
+        suv_check=not args.no_suv_check,
         suv_factor=args.suv_factor,
         weight_kg=args.weight_kg,
         dose_bq=args.dose_bq,

@@ -47,7 +47,13 @@ def _read(path: str | os.PathLike[str]) -> Any:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"RT Structure Set {path} does not exist")
-    ds = pydicom.dcmread(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except (pydicom.errors.InvalidDicomError, EOFError, OSError, ValueError) as err:
+        raise RtstructError(
+            f"{path} is not a readable DICOM file ({type(err).__name__}: {err}); pass the "
+            "RTSTRUCT file (often RS*.dcm)"
+        ) from None
     if str(ds.get("Modality", "")) != "RTSTRUCT" or "ROIContourSequence" not in ds:
         raise RtstructError(
             f"{path} is not an RT Structure Set (Modality {ds.get('Modality')!r}); "
@@ -197,6 +203,12 @@ def read_rtstruct(
     contours_by_roi: dict[int, list[NDArray[np.float64]]] = {}
     for item in ds.ROIContourSequence:
         number = int(item.ReferencedROINumber)
+        if number not in names:
+            raise RtstructError(
+                f"{path}: an ROI Contour item references ROI Number {number}, which the "
+                f"Structure Set ROI Sequence (3006,0020) does not define (ROI numbers: "
+                f"{sorted(names)}); fix Referenced ROI Number (3006,0084) in the structure set"
+            )
         for contour in item.get("ContourSequence", []):
             kind = str(contour.get("ContourGeometricType", "CLOSED_PLANAR"))
             if kind == "POINT":
@@ -210,8 +222,39 @@ def read_rtstruct(
     masks: dict[str, NDArray[np.bool_]] = {}
     for number, name in names.items():
         if name in wanted and name not in masks:
-            masks[name] = rasterise_contours(contours_by_roi.get(number, []), geometry)
+            contours = contours_by_roi.get(number, [])
+            _check_on_grid(contours, geometry, f"{path}: ROI {name!r}")
+            masks[name] = rasterise_contours(contours, geometry)
     return masks
+
+
+def _check_on_grid(contours: Sequence[NDArray[np.float64]], geometry: Geometry, what: str) -> None:
+    """Refuse contours none of whose points lies on the grid (another image or patient).
+
+    Parameters
+    ----------
+    contours : sequence of (N, 3) float ndarray
+        Contour points in patient coordinates (LPS mm).
+    geometry : Geometry
+        The image grid.
+    what : str
+        The file and ROI, for the error.
+    """
+    if not contours:
+        return
+    points = np.concatenate(contours)
+    index = geometry.patient_to_index(points)
+    inside = np.all((index >= -0.5) & (index <= np.asarray(geometry.shape) - 0.5), axis=1)
+    if not inside.any():
+        low, high = points.min(axis=0), points.max(axis=0)
+        corners = geometry.index_to_patient(np.array([[0, 0, 0], np.asarray(geometry.shape) - 1]))
+        raise RtstructError(
+            f"{what}: none of its {len(points)} contour points lies on the reference grid "
+            f"(contours span {np.round(low, 1).tolist()} to {np.round(high, 1).tolist()} mm, "
+            f"the grid {np.round(corners.min(axis=0), 1).tolist()} to "
+            f"{np.round(corners.max(axis=0), 1).tolist()} mm): the reference is another image "
+            "or patient; pass the image the structure set was drawn on"
+        )
 
 
 def _reference_geometry(reference: Path, rtstruct: Any) -> tuple[Geometry, dict[str, Any]]:

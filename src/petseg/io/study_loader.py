@@ -25,8 +25,12 @@ from petseg.io.dicom import DicomSeries, discover_series, read_series
 from petseg.io.nifti import read_nifti
 from petseg.io.resample import DEFAULT_CT_FILL_HU, fov_overlap_fraction, resample_to_grid
 from petseg.io.suv import (
+    NIFTI_SUV_UNITS,
     SuvConversion,
     SuvError,
+    check_suv_options,
+    check_suv_plausible,
+    given_suv_factor,
     header_from_dataset,
     suv_factor,
     to_datetime,
@@ -103,6 +107,7 @@ def load_study(
     pet: str | os.PathLike[str] | None = None,
     ct: str | os.PathLike[str] | None = None,
     pet_units: str = "SUV",
+    suv_check: bool = True,
     suv_factor: float | None = None,
     weight_kg: float | None = None,
     dose_bq: float | None = None,
@@ -124,6 +129,10 @@ def load_study(
         Units of a NIfTI PET. ``"BQML"`` needs ``suv_factor``, or ``weight_kg`` +
         ``dose_bq`` (+ ``injection_time``, ``scan_time`` and ``half_life_s`` when the
         image is decay-corrected to the scan start rather than to the injection).
+    suv_check : bool
+        Refuse a PET whose values cannot be SUVbw (:func:`petseg.io.suv.check_suv_plausible`:
+        e.g. Bq/mL read as SUV); False only records its statistics in
+        ``provenance["suv"]["plausibility"]``.
     suv_factor : float, optional
         SUVbw = value × factor; for DICOM it replaces the header computation.
     weight_kg, dose_bq, injection_time : optional
@@ -142,7 +151,7 @@ def load_study(
     """
     if path is not None and (pet is not None or ct is not None):
         raise ValueError("give either a DICOM folder (path) or NIfTI files (pet=, ct=), not both")
-    case_dir = None
+    case_dir = study = None
     if path is not None:
         source = Path(path)
         if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
@@ -152,7 +161,7 @@ def load_study(
             pet = source / "pet.nii.gz"
             ct = source / "ct.nii.gz" if (source / "ct.nii.gz").is_file() else None
         else:
-            return _load_dicom(
+            study = _load_dicom(
                 source,
                 suv_factor_override=suv_factor,
                 weight_kg=weight_kg,
@@ -161,21 +170,26 @@ def load_study(
                 series_uid=series_uid,
                 ct_series_uid=ct_series_uid,
             )
-    if pet is None:
-        raise ValueError("no input: pass a DICOM folder, or pet= (and ct=) NIfTI files")
-    study = _load_nifti(
-        Path(pet),
-        None if ct is None else Path(ct),
-        pet_units=pet_units,
-        factor=suv_factor,
-        weight_kg=weight_kg,
-        dose_bq=dose_bq,
-        injection_time=injection_time,
-        scan_time=scan_time,
-        half_life_s=half_life_s,
-    )
+    if study is None:
+        if pet is None:
+            raise ValueError("no input: pass a DICOM folder, or pet= (and ct=) NIfTI files")
+        study = _load_nifti(
+            Path(pet),
+            None if ct is None else Path(ct),
+            pet_units=pet_units,
+            factor=suv_factor,
+            weight_kg=weight_kg,
+            dose_bq=dose_bq,
+            injection_time=injection_time,
+            scan_time=scan_time,
+            half_life_s=half_life_s,
+        )
     if case_dir is not None:
         study.provenance["synthetic"] = _case_is_synthetic(case_dir)
+    suv = study.provenance["suv"]
+    suv["plausibility"] = check_suv_plausible(
+        study.pet, units=suv["units"], source=study.provenance["source"], check=suv_check
+    )
     return study
 
 
@@ -215,13 +229,13 @@ def _load_dicom(
     name = pet_series.summary()
     first_file = str(pet_volume.files[0])
     if suv_factor_override is not None:
-        if not suv_factor_override > 0:
-            raise SuvError(f"suv_factor must be positive, got {suv_factor_override}")
-        conversion = SuvConversion(
-            factor=float(suv_factor_override),
-            rule="given",
+        conversion = given_suv_factor(
+            suv_factor_override,
             units=str(pet_volume.headers[0].get("Units", "")),
-            overrides=("suv_factor",),
+            source=f"{first_file} ({name})",
+            weight_kg=weight_kg,
+            dose_bq=dose_bq,
+            injection_time=injection_time,
         )
     else:
         conversion = suv_factor(
@@ -307,12 +321,14 @@ def _nifti_suv(
         raise ValueError(
             f"pet_units must be one of {PET_UNITS}, got {pet_units!r}{did_you_mean(units, PET_UNITS)}"
         )
+    check_suv_options(
+        units, source=str(pet_path), suv_factor=factor, weight_kg=weight_kg, dose_bq=dose_bq,
+        injection_time=injection_time, scan_time=scan_time, half_life_s=half_life_s,
+    )  # fmt: skip
     if units == "SUV":
-        return SuvConversion(factor=1.0, rule="GML", units="SUV (as given)")
+        return SuvConversion(factor=1.0, rule="GML", units=NIFTI_SUV_UNITS)
     if factor is not None:
-        if not factor > 0:
-            raise SuvError(f"suv_factor must be positive, got {factor}")
-        return SuvConversion(factor=float(factor), rule="given", units="BQML")
+        return given_suv_factor(factor, units="BQML", source=str(pet_path))
     if weight_kg is None or dose_bq is None:
         raise SuvError(
             f"{pet_path} is in Bq/mL (pet_units='BQML') but NIfTI has no SUV headers: pass "

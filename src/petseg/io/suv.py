@@ -26,15 +26,22 @@ builds one from a pydicom dataset.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "HEADER_KEYS",
     "MAX_PLAUSIBLE_WEIGHT_KG",
+    "SUV_OPTIONS",
     "SuvConversion",
     "SuvError",
+    "check_suv_options",
+    "check_suv_plausible",
+    "given_suv_factor",
     "header_from_dataset",
     "parse_dicom_datetime",
     "suv_factor",
@@ -252,8 +259,9 @@ def suv_factor(
     Raises
     ------
     SuvError
-        Missing or implausible fields; the message names the DICOM keyword, tag, value
-        found and the fix.
+        Missing or implausible fields, or overrides given for a series whose units do not
+        use them (GML, CNTS); the message names the DICOM keyword, tag, value found and
+        the fix.
     """
     if not headers:
         raise SuvError(f"{source}: no PET headers given")
@@ -268,26 +276,13 @@ def suv_factor(
         )
         if value is not None
     )
+    check_suv_options(
+        units, weight_kg=weight_kg, dose_bq=dose_bq, injection_time=injection_time, source=source
+    )
     if units == "GML":
         return SuvConversion(factor=1.0, rule="GML", units=units)
     if units == "CNTS":
-        private = first.get("PhilipsPETPrivateGroup") or {}
-        value = private.get("SUVScaleFactor")
-        try:
-            factor = float(_text(value))
-        except ValueError:
-            factor = 0.0
-        if not factor > 0:
-            raise _field_error(
-                source,
-                "SUVScaleFactor",
-                value,
-                f"missing or not positive for Units CNTS (private creator "
-                f"{PHILIPS_PRIVATE_CREATOR!r})",
-                "CNTS images without the Philips SUV Scale Factor cannot be converted; "
-                "export the series in BQML from the scanner",
-            )
-        return SuvConversion(factor=factor, rule="CNTS-PHILIPS", units=units)
+        return _philips_cnts(first, source)
     if units != "BQML":
         raise _field_error(
             source,
@@ -296,18 +291,7 @@ def suv_factor(
             "not one of BQML, CNTS (Philips) or GML",
             "export the series in Bq/mL (BQML) or load it with pet_units='BQML' and suv_factor=",
         )
-
-    corrected = first.get("CorrectedImage") or []
-    corrected = [corrected] if isinstance(corrected, str) else list(corrected)
-    missing = [c for c in ("ATTN", "DECY") if c not in {_text(x).upper() for x in corrected}]
-    if missing:
-        raise _field_error(
-            source,
-            "CorrectedImage",
-            corrected,
-            f"lacking {'/'.join(missing)} (attenuation and decay correction are needed for SUV)",
-            "reconstruct with attenuation and decay correction",
-        )
+    _check_corrected(first, source)
     weight = weight_kg if weight_kg is not None else _positive(source, first, "PatientWeight")
     if not 0 < weight <= MAX_PLAUSIBLE_WEIGHT_KG:
         raise _field_error(
@@ -319,14 +303,216 @@ def suv_factor(
     dose = dose_bq if dose_bq is not None else _positive(source, first, "RadionuclideTotalDose")
     if not dose > 0:
         raise _field_error(source, "RadionuclideTotalDose", dose, "not positive")
+    return _bqml(headers, weight, dose, injection_time, source, overrides)
 
+
+#: Loading options that convert Bq/mL to SUVbw: keyword, CLI option.
+SUV_OPTIONS = {
+    "suv_factor": "--suv-factor",
+    "weight_kg": "--weight-kg",
+    "dose_bq": "--dose-bq",
+    "injection_time": "--injection-time",
+    "scan_time": "scan_time=",
+    "half_life_s": "half_life_s=",
+}
+#: Pixel units whose SUVbw factor uses no weight, dose or time, and what it comes from.
+_FACTOR_WITHOUT_OPTIONS = {
+    "GML": "the series has Units (0054,1001) GML: its pixels already are SUVbw",
+    "SUV": "the image is taken as SUVbw (pet_units='SUV')",
+    "CNTS": "the series has Units (0054,1001) CNTS: its factor is the Philips SUV Scale "
+    "Factor (7053,1000)",
+}
+
+
+def check_suv_options(units: str, *, source: str, **options: object) -> None:
+    """Refuse SUV conversion options that the conversion of ``units`` would ignore.
+
+    Parameters
+    ----------
+    units : str
+        ``Units`` (0054,1001) of a DICOM series, or ``"SUV"`` / ``"BQML"`` for a NIfTI.
+    source : str
+        Named in the error (the file or series).
+    **options
+        Keywords of :data:`SUV_OPTIONS` with the values given (None = not given).
+
+    Raises
+    ------
+    SuvError
+        ``weight_kg``, ``dose_bq``, times or ``suv_factor`` for an image already in SUVbw
+        (``suv_factor`` is allowed for CNTS); weight, dose or times beside ``suv_factor``,
+        which replaces the factor they would give.
+    """
+    given = [name for name, value in options.items() if value is not None]
+    units = units.strip().upper()
+    unused = [g for g in given if not (units == "CNTS" and g == "suv_factor")]
+    if units in _FACTOR_WITHOUT_OPTIONS and unused:
+        hint = (
+            " (or pet_units='BQML', --pet-units BQML, if it is in Bq/mL)" if units == "SUV" else ""
+        )
+        raise SuvError(
+            f"{source}: {_options_text(unused)} cannot apply: {_FACTOR_WITHOUT_OPTIONS[units]}; "
+            f"drop {'it' if len(unused) == 1 else 'them'}{hint}"
+        )
+    if "suv_factor" in given and len(given) > 1:
+        others = [g for g in given if g != "suv_factor"]
+        raise SuvError(
+            f"{source}: --suv-factor (suv_factor=) replaces the factor that "
+            f"{_options_text(others)} would give; drop one or the other"
+        )
+
+
+def _options_text(names: Sequence[str]) -> str:
+    return ", ".join(f"{SUV_OPTIONS[n]} ({n}=)" if SUV_OPTIONS[n][0] == "-" else n for n in names)
+
+
+def given_suv_factor(factor: float, *, units: str, source: str, **options: object) -> SuvConversion:
+    """The SUVbw factor given by the caller, checked against the image's units.
+
+    Parameters
+    ----------
+    factor : float
+        SUVbw = rescaled pixel value × factor (g/Bq·mL for Bq/mL images).
+    units : str
+        ``Units`` of the DICOM series, or ``"BQML"`` for a NIfTI.
+    source : str
+        Named in the error.
+    **options
+        The other :data:`SUV_OPTIONS` given (None = not given); any given is an error.
+
+    Raises
+    ------
+    SuvError
+        ``factor`` not a positive finite number; ``units`` already SUVbw; other options.
+    """
+    check_suv_options(units, source=source, suv_factor=factor, **options)
+    if not (math.isfinite(factor) and factor > 0):
+        raise SuvError(f"{source}: suv_factor must be a positive number, got {factor}")
+    return SuvConversion(factor=float(factor), rule="given", units=units, overrides=("suv_factor",))
+
+
+#: SUVbw (g/mL) above this is not physiological: the hottest organs (bladder, kidneys on
+#: PSMA or DOTATATE) and lesions stay well below it; Bq/mL images read as SUV exceed it.
+MAX_PLAUSIBLE_SUV = 500.0
+#: Median SUVbw of the body voxels (above 1 % of the maximum) above this is implausible:
+#: SUVbw averages 1 over the body by definition, so the median stays near or below it.
+MAX_PLAUSIBLE_BODY_MEDIAN_SUV = 20.0
+#: A maximum SUVbw below this is implausible: liver, brain and bladder exceed it (a factor
+#: applied to pixels that already were SUVbw gives values ~10⁴ times too small).
+MIN_PLAUSIBLE_MAX_SUV = 0.5
+#: ``SuvConversion.units`` of a NIfTI PET taken as SUVbw (pet_units="SUV").
+NIFTI_SUV_UNITS = "SUV (as given)"
+
+
+def check_suv_plausible(
+    suv: np.ndarray, *, units: str, source: str, check: bool = True
+) -> dict[str, Any]:
+    """Refuse a PET image whose values cannot be SUVbw (e.g. Bq/mL read as SUV).
+
+    Parameters
+    ----------
+    suv : (Z, Y, X) ndarray
+        PET after conversion, SUVbw in g/mL.
+    units : str
+        ``SuvConversion.units``: the pixel units before conversion (the fix named in the
+        error depends on them).
+    source : str
+        Named in the error.
+    check : bool
+        False records the statistics without refusing (``--no-suv-check``).
+
+    Returns
+    -------
+    dict
+        For ``provenance["suv"]["plausibility"]``: ``max_g_ml`` (the maximum),
+        ``body_median_g_ml`` (the median of the voxels above 1 % of the maximum: the body
+        without the air around it) and ``checked``.
+
+    Raises
+    ------
+    SuvError
+        Maximum above :data:`MAX_PLAUSIBLE_SUV`, body median above
+        :data:`MAX_PLAUSIBLE_BODY_MEDIAN_SUV`, or maximum below
+        :data:`MIN_PLAUSIBLE_MAX_SUV`.
+    """
+    top = float(np.max(suv))
+    median = float(np.median(suv[suv > 0.01 * top] if top > 0 else suv))
+    found = f"maximum {top:.4g} g/mL, body median {median:.4g} g/mL"
+    override = "or pass --no-suv-check (suv_check=False) if these are SUVbw"
+    if check and (top > MAX_PLAUSIBLE_SUV or median > MAX_PLAUSIBLE_BODY_MEDIAN_SUV):
+        fix = (
+            "the image is probably in Bq/mL: load it with --pet-units BQML (pet_units='BQML') "
+            "and --suv-factor, or --weight-kg and --dose-bq"
+            if units == NIFTI_SUV_UNITS
+            else f"check the series' Units (0054,1001) {units}, PatientWeight and "
+            "RadionuclideTotalDose, or give --suv-factor"
+        )
+        raise SuvError(
+            f"{source}: PET values are not plausible as SUVbw ({found}; physiological SUVs stay "
+            f"below {MAX_PLAUSIBLE_SUV:g}, body median below "
+            f"{MAX_PLAUSIBLE_BODY_MEDIAN_SUV:g}): {fix}, {override}"
+        )
+    if check and top < MIN_PLAUSIBLE_MAX_SUV:
+        raise SuvError(
+            f"{source}: PET values are not plausible as SUVbw ({found}; liver, brain and "
+            f"bladder exceed {MIN_PLAUSIBLE_MAX_SUV:g}): a factor was applied to values that "
+            f"were SUVbw already? Drop --pet-units BQML / --suv-factor, {override}"
+        )
+    return {"max_g_ml": top, "body_median_g_ml": median, "checked": check}
+
+
+def _philips_cnts(first: Mapping[str, Any], source: str) -> SuvConversion:
+    """Units CNTS: the factor is the Philips private SUV Scale Factor (7053,1000)."""
+    private = first.get("PhilipsPETPrivateGroup") or {}
+    value = private.get("SUVScaleFactor")
+    try:
+        factor = float(_text(value))
+    except ValueError:
+        factor = 0.0
+    if not factor > 0:
+        raise _field_error(
+            source,
+            "SUVScaleFactor",
+            value,
+            f"missing or not positive for Units CNTS (private creator {PHILIPS_PRIVATE_CREATOR!r})",
+            "CNTS images without the Philips SUV Scale Factor cannot be converted; "
+            "export the series in BQML from the scanner",
+        )
+    return SuvConversion(factor=factor, rule="CNTS-PHILIPS", units="CNTS")
+
+
+def _check_corrected(first: Mapping[str, Any], source: str) -> None:
+    """BQML: CorrectedImage (0028,0051) must list attenuation and decay correction."""
+    corrected = first.get("CorrectedImage") or []
+    corrected = [corrected] if isinstance(corrected, str) else list(corrected)
+    missing = [c for c in ("ATTN", "DECY") if c not in {_text(x).upper() for x in corrected}]
+    if missing:
+        raise _field_error(
+            source,
+            "CorrectedImage",
+            corrected,
+            f"lacking {'/'.join(missing)} (attenuation and decay correction are needed for SUV)",
+            "reconstruct with attenuation and decay correction",
+        )
+
+
+def _bqml(
+    headers: Sequence[Mapping[str, Any]],
+    weight: float,
+    dose: float,
+    injection_time: dt.datetime | str | None,
+    source: str,
+    overrides: tuple[str, ...],
+) -> SuvConversion:
+    """Units BQML with weight (kg) and dose (Bq): the decay rule of DecayCorrection."""
+    first = headers[0]
     decay_correction = _text(first.get("DecayCorrection")).upper()
     if decay_correction == "ADMIN":
         factor = suv_factor_from_values(weight_kg=weight, dose_bq=dose)
         return SuvConversion(
             factor=factor,
             rule="BQML-ADMIN",
-            units=units,
+            units="BQML",
             weight_kg=weight,
             dose_bq=dose,
             overrides=overrides,
@@ -357,7 +543,7 @@ def suv_factor(
     return SuvConversion(
         factor=factor,
         rule="BQML-START",
-        units=units,
+        units="BQML",
         weight_kg=weight,
         dose_bq=dose,
         half_life_s=half_life,
