@@ -82,6 +82,11 @@ _NON_IMAGE_MODALITIES = frozenset({"RTSTRUCT", "SEG", "SR", "RTPLAN", "RTDOSE", 
 class EmptyLesionMapError(ValueError):
     """The lesion map has no lesion, so there is nothing to export."""
 
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message or "the lesion map has no lesion (all voxels are 0): there is nothing to export"
+        )
+
 
 @dataclass(frozen=True)
 class ExportResult:
