@@ -366,16 +366,23 @@ def write_rtstruct(
 
     Parameters
     ----------
-    path : path
+    path : str or os.PathLike
         Output file (``.dcm``); never replaced unless ``force``.
-    labels, geometry
-        Lesion map and its grid.
-    reference : DicomSource, folder or files
-        The PET series.
+    labels : (Z, Y, X) int ndarray
+        Lesion map: 0 = background, one positive label per lesion.
+    geometry : Geometry
+        Grid of ``labels``: the PET grid up to axis order and direction.
+    reference : DicomSource, path or sequence of paths
+        The PET series (read from its folder or files when not a DicomSource).
     force : bool
         Replace an existing file.
-    **options
+    **options : Any
         Passed to :func:`build_rtstruct`.
+
+    Returns
+    -------
+    ExportResult
+        The file, its ROI and contour counts, and identity values not copied.
     """
     path = Path(path)
     check_writable_target(path, force)
@@ -403,17 +410,23 @@ def export_rtstruct(
 
     Parameters
     ----------
-    lesions : path
+    lesions : str or os.PathLike
         Lesion map NIfTI (``lesions.nii.gz``), integer labels, on the PET grid (any
         axis order or direction).
-    reference : path or paths
+    reference : str, os.PathLike or sequence of them
         The PET DICOM series folder or files.
-    out : path
+    out : str or os.PathLike
         Output ``.dcm``.
-    include_total, generation_algorithm
-        See :func:`build_rtstruct`.
+    include_total : bool
+        Add the ``total_tumour`` ROI (see :func:`build_rtstruct`).
+    generation_algorithm : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
+        ROI Generation Algorithm.
     force : bool
         Replace an existing output.
+
+    Returns
+    -------
+    ExportResult
     """
     lesions = Path(lesions)
     check_export_paths(lesions, reference, out, force=force)

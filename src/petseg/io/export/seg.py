@@ -221,16 +221,23 @@ def write_seg(
 
     Parameters
     ----------
-    path : path
+    path : str or os.PathLike
         Output file (``.dcm``); never replaced unless ``force``.
-    labels, geometry
-        Lesion map and its grid.
-    reference : DicomSource, folder or files
-        The PET series.
+    labels : (Z, Y, X) int ndarray
+        Lesion map: 0 = background, one positive label per lesion.
+    geometry : Geometry
+        Grid of ``labels``: the PET grid up to axis order and direction.
+    reference : DicomSource, path or sequence of paths
+        The PET series (read from its folder or files when not a DicomSource).
     force : bool
         Replace an existing file.
-    **options
+    **options : Any
         Passed to :func:`build_seg`.
+
+    Returns
+    -------
+    ExportResult
+        The file, its segment count, and identity values not copied.
     """
     path = Path(path)
     check_writable_target(path, force)
@@ -259,16 +266,24 @@ def export_seg(
 
     Parameters
     ----------
-    lesions : path
+    lesions : str or os.PathLike
         Lesion map NIfTI, integer labels, on the PET grid (any axis order/direction).
-    reference : path or paths
+    reference : str, os.PathLike or sequence of them
         The PET DICOM series folder or files.
-    out : path
+    out : str or os.PathLike
         Output ``.dcm``.
-    seg_type, algorithm_type, algorithm_family
+    seg_type : {"binary", "labelmap"}
         See :func:`build_seg`.
+    algorithm_type : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
+        Segment Algorithm Type.
+    algorithm_family : {"ai", "threshold", "manual"}
+        Algorithm family (CID 7162).
     force : bool
         Replace an existing output.
+
+    Returns
+    -------
+    ExportResult
     """
     lesions = Path(lesions)
     check_export_paths(lesions, reference, out, force=force)
