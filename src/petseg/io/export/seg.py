@@ -224,11 +224,11 @@ def write_seg(
     path : str or os.PathLike
         Output file (``.dcm``); never replaced unless ``force``.
     labels : (Z, Y, X) int ndarray
-        Lesion map: 0 = background, one positive label per lesion.
+        Lesion map, one segment per positive label.
     geometry : Geometry
-        Grid of ``labels``: the PET grid up to axis order and direction.
+        Grid of ``labels`` (the PET grid up to axis order and direction).
     reference : DicomSource, path or sequence of paths
-        The PET series (read from its folder or files when not a DicomSource).
+        The PET series (its folder or files are read when not a DicomSource).
     force : bool
         Replace an existing file.
     **options : Any
