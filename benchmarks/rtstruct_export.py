@@ -1,105 +1,179 @@
-"""Benchmark: export a whole-body lesion map with 50 lesions to an RT Structure Set.
+"""Benchmark: RT Structure Set and SEG export of a whole-body DICOM study.
 
-Target: at most 5 s on 2 cores. Writes a synthetic whole-body PET series
-(326 slices of 200 x 200 voxels, 4 x 4 x 3.27 mm, 106 cm axial field) with
-petseg.io.dicom_write, places 50 spherical lesions of radius 4-25 mm, and times
+Input: a whole body made by ``petseg phantom --dicom`` at 1.9 x 2.1 x 2.1 mm (505 PET
+slices of 171 x 267, vertex to thighs; seed 7, case 3: 40 lesions), the truth lesion
+map as the map to export, and the PET series headers as ``load_study`` keeps them
+(``Study.dicom``), so no time goes to reading files. Times, best of 3, in one run:
 
-* petseg: ``write_rtstruct`` (read the 326 headers, contours, build, save);
-* baseline, in the same run: rt-utils (``RTStructBuilder.create_new`` + ``add_roi`` per
-  lesion + ``save``), an independent OpenCV-based RTSTRUCT writer, when installed.
+* the floor: contour extraction alone (``petseg.contours.label_contours``);
+* ``build_rtstruct`` (contours + the DICOM dataset), and saving it;
+* ``build_seg`` (highdicom), and saving it;
+* with ``--baseline-src DIR``: the same builds by the petseg source tree ``DIR`` (e.g.
+  a checkout of an older commit), interleaved with this tree's in subprocesses on the
+  same files, and the ratio old / new;
+* with ``--rt-utils``: rt-utils (``RTStructBuilder.create_new`` + ``add_roi`` per
+  lesion + ``save``), an independent OpenCV-based writer.
 
-Run: ``python benchmarks/rtstruct_export.py`` (prints the figures and the ratio).
+The RTSTRUCT is read back with ``read_rtstruct`` and must give every lesion exactly.
+
+Run: ``python benchmarks/rtstruct_export.py [--case DIR] [--baseline-src DIR] [--rt-utils]``
+(``--case``: an existing phantom case folder with ``lesions.nii.gz`` and ``dicom/pet``;
+without it one is generated into a temporary folder, about a minute).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from petseg.io.dicom_write import PetAcquisition, write_pet_series
-from petseg.io.export import read_reference_series, write_rtstruct
+from petseg.cli import main as petseg_main
+from petseg.contours import label_contours
+from petseg.io.export import build_rtstruct, build_seg, read_reference_series
+from petseg.io.nifti import read_nifti
 from petseg.io.rtstruct import read_rtstruct
-from petseg.study import Geometry
 
-SHAPE = (326, 200, 200)
-SPACING = (3.27, 4.0, 4.0)
-N_LESIONS = 50
+SPACING = "1.9,2.1,2.1"
+SEED, N_CASES = 7, 3  # the third case of seed 7 has 40 lesions
 REPEATS = 3
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+#: Run in a subprocess with PYTHONPATH set to a petseg source tree: best-of-N build times.
+BUILD_TIMES = """
+import io, json, sys, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+from petseg.io.nifti import read_nifti
+try:
+    from petseg.io.export import build_rtstruct, build_seg, read_reference_series
+except ImportError:  # petseg before the petseg.io.export package
+    from petseg.io.rtstruct_export import build_rtstruct, read_reference_series
+    from petseg.io.seg import build_seg
+case, repeats = sys.argv[1], int(sys.argv[2])
+labels, geometry = read_nifti(case + "/lesions.nii.gz")
+reference = read_reference_series(case + "/dicom/pet")
+times = {}
+for build in (build_rtstruct, build_seg):
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        build(labels.astype(np.int32), geometry, reference)
+        best = min(best, time.perf_counter() - start)
+    times[build.__name__] = best
+print(json.dumps(times))
+"""
 
 
-def whole_body_lesions(seed: int = 0) -> tuple[np.ndarray, Geometry]:
-    """50 non-overlapping spheres (radius 4-25 mm) inside a 36 x 24 cm elliptic body."""
-    geometry = Geometry.from_spacing(SHAPE, SPACING, origin=(-398.0, -398.0, -1060.0))
-    rng = np.random.default_rng(seed)
-    labels = np.zeros(SHAPE, np.int32)
-    dz, dy, dx = SPACING
-    z, y, x = np.indices(SHAPE, dtype=np.float32)
-    z *= dz
-    y *= dy
-    x *= dx
-    placed = 0
-    while placed < N_LESIONS:
-        radius = float(rng.uniform(4.0, 25.0))
-        centre = (
-            rng.uniform(40, SHAPE[0] * dz - 40),
-            400.0 + rng.uniform(-90, 90),
-            400.0 + rng.uniform(-150, 150),
-        )
-        ball = (z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= radius**2
-        grown = (z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= (
-            radius + 8
-        ) ** 2
-        if ball.any() and not labels[grown].any():
-            placed += 1
-            labels[ball] = placed
-    return labels, geometry
+def best_of(function: Callable[[], Any], repeats: int = REPEATS) -> tuple[float, Any]:
+    """Shortest wall time of ``repeats`` calls, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def make_case(folder: Path) -> Path:
+    """Write the phantom whole body with ``petseg phantom --dicom``; return its case folder."""
+    argv = ["phantom", "--out", str(folder / "wb"), "--n", str(N_CASES), "--seed", str(SEED)]
+    petseg_main([*argv, "--spacing", SPACING, "--dicom"])
+    return folder / "wb" / f"phantom_{N_CASES - 1:04d}"
+
+
+def subprocess_times(case: Path, src: Path) -> dict[str, float]:
+    """Best-of build times by the petseg source tree ``src`` (one torch-free process)."""
+    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, "-c", BUILD_TIMES, str(case), str(REPEATS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(run.stdout.strip().splitlines()[-1]))
+
+
+def save_time(ds: Any) -> float:
+    """Best-of time to encode ``ds`` as a DICOM file in memory."""
+    return best_of(lambda: ds.save_as(io.BytesIO(), enforce_file_format=True))[0]
+
+
+def rt_utils_time(case: Path, labels: np.ndarray, out: Path) -> float | None:
+    """rt-utils writing the same lesions, or None when it is not installed."""
+    try:
+        from rt_utils import RTStructBuilder
+    except ImportError:
+        return None
+    start = time.perf_counter()
+    rtstruct = RTStructBuilder.create_new(dicom_series_path=str(case / "dicom" / "pet"))
+    stack = np.transpose(labels, (1, 2, 0))  # rt-utils masks are (rows, cols, slices)
+    for n in np.unique(labels[labels > 0]):
+        rtstruct.add_roi(mask=stack == n, name=f"lesion_{n:03d}")
+    rtstruct.save(str(out))
+    return time.perf_counter() - start
+
+
+def report(case: Path, baseline_src: Path | None, rt_utils: bool, scratch: Path) -> None:
+    labels, geometry = read_nifti(case / "lesions.nii.gz")
+    labels = labels.astype(np.int32)
+    t_read, reference = best_of(lambda: read_reference_series(case / "dicom" / "pet"), 1)
+    n = len(np.unique(labels[labels > 0]))
+    print(f"case {case.name}: {labels.shape} grid, {n} lesions; reading the headers {t_read:.2f} s")
+    t_floor, contours = best_of(lambda: label_contours(labels, reference.geometry))
+    n_contours = sum(len(c) for c in contours.values())
+    t_rt, ds = best_of(lambda: build_rtstruct(labels, geometry, reference))
+    t_seg, seg = best_of(lambda: build_seg(labels, geometry, reference))
+    print(f"floor: contour extraction alone   {t_floor:6.2f} s ({n_contours} contours)")
+    print(
+        f"build_rtstruct                    {t_rt:6.2f} s  ratio to the floor {t_rt / t_floor:.2f}"
+    )
+    print(f"  save (pydicom encode)           {save_time(ds):6.2f} s")
+    print(f"build_seg (highdicom)             {t_seg:6.2f} s")
+    print(f"  save (pydicom encode)           {save_time(seg):6.2f} s")
+    ds.save_as(scratch / "rs.dcm", enforce_file_format=True)
+    back = read_rtstruct(scratch / "rs.dcm", reference.geometry)
+    exact = all(np.array_equal(back[f"lesion_{v:03d}"], labels == v) for v in contours)
+    print(f"re-import with read_rtstruct exact: {exact}")
+    if baseline_src is not None:
+        old, new = {}, {}
+        for _ in range(2):  # interleaved, so a change in machine load hits both
+            for times, src in ((old, baseline_src), (new, SRC)):
+                for key, value in subprocess_times(case, src).items():
+                    times[key] = min(times.get(key, float("inf")), value)
+        for key in old:
+            print(
+                f"{key}: baseline {baseline_src} {old[key]:.2f} s, this tree {new[key]:.2f} s, "
+                f"ratio {old[key] / new[key]:.1f}x"
+            )
+    if rt_utils:
+        t_rtu = rt_utils_time(case, labels, scratch / "rs_rtutils.dcm")
+        if t_rtu is None:
+            print("rt-utils not installed: no rt-utils ratio")
+        else:
+            write = t_rt + save_time(ds)
+            print(f"rt-utils create_new + add_roi + save {t_rtu:.2f} s; ratio {t_rtu / write:.1f}x")
 
 
 def main() -> None:
-    labels, geometry = whole_body_lesions()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", type=Path, help="phantom case folder (default: generate)")
+    parser.add_argument("--baseline-src", type=Path, help="another petseg src/ to compare")
+    parser.add_argument("--rt-utils", action="store_true", help="also time rt-utils")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        suv = np.where(labels > 0, 8.0, 1.0).astype(np.float32)
-        acquisition = PetAcquisition(
-            weight_kg=70.0,
-            dose_bq=200e6,
-            injection_time=dt.datetime(2024, 1, 1, 9, 0),
-            series_time=dt.datetime(2024, 1, 1, 10, 0),
-        )
-        write_pet_series(folder / "pet", suv, geometry, acquisition, patient_id="BENCH")
-        times = []
-        for repeat in range(REPEATS):
-            start = time.perf_counter()
-            result = write_rtstruct(folder / f"rs{repeat}.dcm", labels, geometry, folder / "pet")
-            times.append(time.perf_counter() - start)
-        ours = min(times)
-        reference = read_reference_series(folder / "pet")
-        back = read_rtstruct(result.path, reference.geometry)
-        exact = all(np.array_equal(back[f"lesion_{n:03d}"], labels == n) for n in range(1, 51))
-        print(
-            f"petseg write_rtstruct: {N_LESIONS} lesions, {result.n_contours} contours, "
-            f"{labels.shape} grid: best of {REPEATS} {ours:.2f} s "
-            f"(all: {', '.join(f'{t:.2f}' for t in times)}); target <= 5 s; "
-            f"re-import exact: {exact}; file {result.path.stat().st_size / 1e6:.1f} MB"
-        )
-        try:
-            from rt_utils import RTStructBuilder
-        except ImportError:
-            print("baseline rt-utils not installed: no ratio")
-            return
-        start = time.perf_counter()
-        rtstruct = RTStructBuilder.create_new(dicom_series_path=str(folder / "pet"))
-        stack = np.transpose(labels, (1, 2, 0))  # rt-utils masks are (rows, cols, slices)
-        for n in range(1, N_LESIONS + 1):
-            rtstruct.add_roi(mask=stack == n, name=f"lesion_{n:03d}")
-        rtstruct.save(str(folder / "rs_rtutils.dcm"))
-        baseline = time.perf_counter() - start
-        print(f"baseline rt-utils create_new + 50 add_roi + save: {baseline:.2f} s")
-        print(f"ratio rt-utils / petseg: {baseline / ours:.2f}x")
+        case = args.case or make_case(Path(tmp))
+        report(case, args.baseline_src, args.rt_utils, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -136,6 +136,20 @@ def test_round_trip_through_centre_inside_rasteriser_is_exact(geometry: Geometry
         np.testing.assert_array_equal(back, labels == label)
 
 
+def test_label_contours_of_a_flipped_view_equal_those_of_its_copy() -> None:
+    """Lesion maps arrive as flipped views (align_to_grid); each lesion's bounding box
+    and contours must not depend on the memory layout."""
+    geometry = Geometry.from_spacing((6, 20, 24), (3.27, 4.6875, 4.6875))
+    view = _random_lesions(geometry.shape, seed=5)[::-1, :, ::-1]
+    assert not view.flags.c_contiguous
+    got, expected = label_contours(view, geometry), label_contours(view.copy(), geometry)
+    assert list(got) == list(expected) == [3, 7, 12]
+    for label, contours in expected.items():
+        assert [c.k for c in got[label]] == [c.k for c in contours]
+        for a, b in zip(got[label], contours, strict=True):
+            np.testing.assert_array_equal(a.points, b.points)
+
+
 def test_label_contours_rejects_non_integer_and_negative_labels() -> None:
     geometry = Geometry.from_spacing((2, 2, 2), (1.0, 1.0, 1.0))
     with pytest.raises(ValueError, match="integer labels"):

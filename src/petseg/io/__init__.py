@@ -1,9 +1,24 @@
-"""File formats: the only part of petseg that reads or writes files.
+"""File formats: every reader and writer of an image or DICOM format lives here.
 
-DICOM series discovery and reading (:mod:`petseg.io.dicom`), SUV factors
-(:mod:`petseg.io.suv`), NIfTI (:mod:`petseg.io.nifti`), resampling onto the PET grid
-(:mod:`petseg.io.resample`), loading a Study (:mod:`petseg.io.study_loader`), RTSTRUCT
-import (:mod:`petseg.io.rtstruct`) and DICOM PET/CT writing (:mod:`petseg.io.dicom_write`).
+* Reading: DICOM series discovery and reading (:mod:`petseg.io.dicom`), SUV factors
+  from the headers (:mod:`petseg.io.suv`), NIfTI (:mod:`petseg.io.nifti`), a whole
+  Study (:mod:`petseg.io.study_loader`), RT Structure Sets onto a grid
+  (:mod:`petseg.io.rtstruct`) and organ maps (:mod:`petseg.io.organs`); resampling
+  onto the PET grid (:mod:`petseg.io.resample`).
+* Writing: NIfTI, DICOM PET/CT series (:mod:`petseg.io.dicom_write`), and lesion maps
+  as RT Structure Sets and SEGs (:mod:`petseg.io.export`).
+* Atomic outputs (:mod:`petseg.io.atomic`): ``atomic_file``, ``atomic_dir``,
+  ``write_json_atomic`` and ``check_writable_target`` (never replace an output petseg
+  did not write, never write over an input).
+
+io is not the only part of petseg that touches files: the layers that manage folders
+(``report``, ``workflows``, ``demo``, ``evaluate``, ``cohort``, ``review``, ``nn``,
+``nnunet``, ``slices``, ``phantom.writers``) list, read and write their own small files
+(JSON, CSV, PNG figures, torch checkpoints, npz caches). They read and write images
+through the readers and writers above, and make their outputs atomic with
+:mod:`petseg.io.atomic`. The array layers below them (thresholds, lesions, metrics,
+contours, ...) touch no file. ``docs/io.md`` lists who writes what.
+
 pydicom and nibabel are imported inside the functions that use them.
 """
 

@@ -12,7 +12,7 @@ import pytest
 
 from petseg import __version__
 from petseg.cli import export as export_cli
-from petseg.contours import align_to_grid
+from petseg.contours import align_to_grid, label_contours, mask_contours
 from petseg.io.atomic import OutputExistsError
 from petseg.io.dicom_write import PetAcquisition, write_pet_series
 from petseg.io.export import (
@@ -375,3 +375,135 @@ def test_lesion_colours_are_distinct_and_stable() -> None:
     assert len(set(colors.values())) == 300
     assert all(0 <= c <= 255 for rgb in colors.values() for c in rgb)
     assert lesion_colors([7])[7] == colors[7]
+
+
+#: Every element of an RTSTRUCT, in the order written (tag order), per level.
+TOP_LEVEL = [
+    "SpecificCharacterSet", "InstanceCreationDate", "InstanceCreationTime", "SOPClassUID",
+    "SOPInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "Modality", "Manufacturer",
+    "ReferringPhysicianName", "StudyDescription", "SeriesDescription", "OperatorsName",
+    "ManufacturerModelName", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+    "PatientAge", "PatientSize", "PatientWeight", "SoftwareVersions", "StudyInstanceUID",
+    "SeriesInstanceUID", "StudyID", "SeriesNumber", "InstanceNumber", "FrameOfReferenceUID",
+    "PositionReferenceIndicator", "StructureSetLabel", "StructureSetName",
+    "StructureSetDescription", "StructureSetDate", "StructureSetTime",
+    "ReferencedFrameOfReferenceSequence", "StructureSetROISequence", "ROIContourSequence",
+    "RTROIObservationsSequence",
+]  # fmt: skip
+ROI_ITEM = [
+    "ROINumber", "ReferencedFrameOfReferenceUID", "ROIName", "ROIGenerationAlgorithm",
+    "ROIGenerationDescription",
+]  # fmt: skip
+CONTOUR_ITEM = [
+    "ContourImageSequence", "ContourGeometricType", "NumberOfContourPoints", "ContourNumber",
+    "ContourData",
+]  # fmt: skip
+OBSERVATION_ITEM = [
+    "ObservationNumber", "ReferencedROINumber", "ROIObservationLabel", "RTROIInterpretedType",
+    "ROIInterpreter",
+]  # fmt: skip
+
+
+def _keywords(ds) -> list[str]:
+    return [elem.keyword for elem in ds]
+
+
+def test_every_element_of_an_rtstruct_on_a_real_study(tmp_path, sts004) -> None:
+    """The written file, element by element: keywords and order at every level, each
+    VR as the data dictionary has it, the values copied from the PET, written by petseg
+    or computed here from the PET headers (the lone voxel's diamond), and every
+    contour's DS strings as the 0.001 mm formatting of petseg.contours' polygons."""
+    case, reference, gtv = sts004
+    labels = np.zeros(gtv.shape, np.int32)
+    labels[gtv] = 4
+    labels[2, 2, 2] = 11
+    result = write_rtstruct(
+        tmp_path / "rs.dcm", labels, reference.geometry, case / "pet", include_total=True,
+        source="gtv.nii.gz", series_number=77, generation_algorithm="SEMIAUTOMATIC",
+    )  # fmt: skip
+    ds = pydicom.dcmread(result.path)
+    first = reference.first
+    assert _keywords(ds.file_meta)[2:] == [
+        "MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID",
+        "ImplementationClassUID", "ImplementationVersionName",
+    ]  # fmt: skip
+    assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert ds.file_meta.ImplementationVersionName == f"PETSEG_{__version__}"[:16]
+    assert _keywords(ds) == TOP_LEVEL
+    for elem in ds.iterall():
+        assert elem.VR == pydicom.datadict.dictionary_VR(elem.tag), elem.keyword
+    written = {
+        "SpecificCharacterSet": "ISO_IR 100", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.481.3",
+        "Modality": "RTSTRUCT", "Manufacturer": "petseg", "ManufacturerModelName": "petseg",
+        "SoftwareVersions": __version__, "SeriesDescription": "petseg lesions",
+        "OperatorsName": "", "SeriesNumber": 77, "InstanceNumber": 1,
+        "StructureSetLabel": "petseg lesions", "StructureSetName": "lesions",
+        "StudyID": "",  # 18 characters in the PET, VR SH allows 16
+        "StructureSetDescription": f"petseg {__version__} export rtstruct: 2 lesion(s) from "
+        "gtv.nii.gz; include_total=True; contours are 0.5 iso-lines on the PET slices, holes "
+        "as separate contours (even-odd rule)",
+    }  # fmt: skip
+    assert {k: ds[k].value for k in written} == written
+    copied = [
+        "StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName", "StudyDescription",
+        "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge", "PatientSize",
+        "PatientWeight", "StudyInstanceUID", "FrameOfReferenceUID", "PositionReferenceIndicator",
+    ]  # fmt: skip
+    assert {k: str(ds[k].value) for k in copied} == {k: str(first[k].value) for k in copied}
+    assert ds.InstanceCreationDate == ds.StructureSetDate and len(ds.StructureSetDate) == 8
+    assert ds.InstanceCreationTime == ds.StructureSetTime
+    assert ds.SeriesInstanceUID != first.SeriesInstanceUID
+
+    assert [_keywords(item) for item in ds.StructureSetROISequence] == [ROI_ITEM] * 3
+    assert [
+        (r.ROINumber, r.ROIName, r.ROIGenerationAlgorithm, r.ROIGenerationDescription)
+        for r in ds.StructureSetROISequence
+    ] == [
+        (n, name, "SEMIAUTOMATIC", f"petseg {__version__}")
+        for n, name in ((4, "lesion_004"), (11, "lesion_011"), (12, TOTAL_ROI_NAME))
+    ]
+    assert [_keywords(item) for item in ds.RTROIObservationsSequence] == [OBSERVATION_ITEM] * 3
+    assert [
+        (o.ObservationNumber, o.ReferencedROINumber, o.ROIObservationLabel, o.ROIInterpreter)
+        for o in ds.RTROIObservationsSequence
+    ] == [(4, 4, "lesion_004", ""), (11, 11, "lesion_011", ""), (12, 12, TOTAL_ROI_NAME, "")]
+    colors = lesion_colors([4, 11])
+    assert [
+        (list(item.ROIDisplayColor), item.ReferencedROINumber) for item in ds.ROIContourSequence
+    ] == [(list(colors[4]), 4), (list(colors[11]), 11), ([255, 255, 0], 12)]
+
+    # contours: petseg.contours' polygons on each slice's own Image Position (Patient)
+    expected = label_contours(labels, reference.geometry)
+    expected[12] = mask_contours(labels > 0, reference.geometry)
+    for item in ds.ROIContourSequence:
+        contours = expected[item.ReferencedROINumber]
+        assert [_keywords(c) for c in item.ContourSequence] == [CONTOUR_ITEM] * len(contours)
+        for number, (c, contour) in enumerate(
+            zip(item.ContourSequence, contours, strict=True), start=1
+        ):
+            header = reference.headers[contour.k]
+            assert c.ContourNumber == number and c.ContourGeometricType == "CLOSED_PLANAR"
+            assert c.NumberOfContourPoints == len(contour.points)
+            (image,) = c.ContourImageSequence
+            assert _keywords(image) == ["ReferencedSOPClassUID", "ReferencedSOPInstanceUID"]
+            assert image.ReferencedSOPInstanceUID == header.SOPInstanceUID
+            assert image.ReferencedSOPClassUID == header.SOPClassUID
+            points = contour.points.copy()
+            points[:, 2] = float(header.ImagePositionPatient[2])  # axial slices
+            assert [v.original_string for v in c.ContourData] == [
+                f"{v:.3f}" for v in points.ravel()
+            ]
+
+    # the lone voxel (k, j, i) = (2, 2, 2): a diamond of half-pixel steps around its
+    # centre, computed from the slice's Image Position and Orientation (Patient)
+    header = reference.headers[2]
+    row, column = np.array(header.ImageOrientationPatient, float).reshape(2, 3)
+    dj, di = (float(v) for v in header.PixelSpacing)
+    centre = np.array(header.ImagePositionPatient, float) + 2 * di * row + 2 * dj * column
+    diamond = {
+        tuple(np.round(centre + step, 3))
+        for step in (0.5 * dj * column, -0.5 * dj * column, 0.5 * di * row, -0.5 * di * row)
+    }
+    (lone,) = ds.ROIContourSequence[1].ContourSequence
+    assert {tuple(p) for p in np.array(lone.ContourData, float).reshape(-1, 3)} == diamond

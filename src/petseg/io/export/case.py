@@ -33,7 +33,7 @@ def export_lesions_for_study(
 
     Parameters
     ----------
-    out_dir : path
+    out_dir : str or os.PathLike
         Output folder (created if needed).
     labels : (Z, Y, X) int ndarray
         Lesion map on ``study.geometry``.

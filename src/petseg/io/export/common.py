@@ -80,7 +80,18 @@ _NON_IMAGE_MODALITIES = frozenset({"RTSTRUCT", "SEG", "SR", "RTPLAN", "RTDOSE", 
 
 
 class EmptyLesionMapError(ValueError):
-    """The lesion map has no lesion, so there is nothing to export."""
+    """The lesion map has no lesion, so there is nothing to export.
+
+    Parameters
+    ----------
+    message : str, optional
+        The error message (default: the map is all 0, nothing to export).
+    """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message or "the lesion map has no lesion (all voxels are 0): there is nothing to export"
+        )
 
 
 @dataclass(frozen=True)
@@ -112,7 +123,7 @@ def read_reference_series(
 
     Parameters
     ----------
-    source : path or sequence of paths
+    source : str, os.PathLike or sequence of them
         A folder (searched recursively) holding the series, or its instance files.
         A folder with several image series must hold exactly one PET series.
 
@@ -152,7 +163,17 @@ def as_reference(
     reference: DicomSource | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
 ) -> DicomSource:
     """``reference`` itself when it is a :class:`DicomSource`, else the series read
-    from the folder or files (:func:`read_reference_series`)."""
+    from the folder or files (:func:`read_reference_series`).
+
+    Parameters
+    ----------
+    reference : DicomSource, path or sequence of paths
+        The PET series, already read or as its folder or files.
+
+    Returns
+    -------
+    DicomSource
+    """
     if isinstance(reference, DicomSource):
         return reference
     return read_reference_series(reference)
@@ -196,7 +217,7 @@ def read_lesion_map(path: str | os.PathLike[str]) -> tuple[NDArray[np.integer], 
 
     Parameters
     ----------
-    path : path
+    path : str or os.PathLike
         ``lesions.nii.gz``: integer labels, 0 = background.
 
     Returns
@@ -226,11 +247,11 @@ def check_export_paths(
 
     Parameters
     ----------
-    lesions : path
+    lesions : str or os.PathLike
         The lesion-map file.
-    reference : path or paths
+    reference : str, os.PathLike or sequence of them
         The PET series folder or files.
-    out : path
+    out : str or os.PathLike
         The file to write.
     force : bool
         Whether an existing output may be replaced.

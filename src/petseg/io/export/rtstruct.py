@@ -21,13 +21,15 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from petseg.contours import label_contours, mask_contours
+from petseg.checks import check_choice
+from petseg.contours import PlanarContour, label_contours, mask_contours
 from petseg.io.atomic import check_writable_target
 from petseg.io.export.common import (
     GENERATION_ALGORITHMS,
@@ -61,9 +63,44 @@ TOTAL_ROI_NAME = "total_tumour"
 TOTAL_ROI_COLOR = (255, 255, 0)
 
 
-def _ds_values(points: NDArray[np.float64]) -> list[str]:
+class _Roi(NamedTuple):
+    number: int
+    name: str
+    color: tuple[int, ...]
+    contours: list[PlanarContour]
+
+
+@cache
+def _tag_and_vr(keyword: str) -> tuple[Any, str]:
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+    from pydicom.tag import Tag
+
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(f"{keyword!r} is not a DICOM keyword")
+    return Tag(tag), dictionary_VR(tag)
+
+
+def _item(**values: Any) -> Any:
+    """A Dataset of values already in their written form (str, int, UID, a MultiValue
+    of DS strings, a Sequence), set without pydicom's per-value conversion and
+    validation: the per-contour items are most of an RTSTRUCT, and converting their
+    values is most of the time spent building it."""
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    for keyword, value in values.items():
+        tag, vr = _tag_and_vr(keyword)
+        ds[tag] = DataElement(tag, vr, value, already_converted=True)
+    return ds
+
+
+def _ds_values(points: NDArray[np.float64]) -> Any:
     """Contour Data as DS strings, 0.001 mm resolution (at most 16 characters)."""
-    return np.char.mod("%.3f", points.ravel()).tolist()
+    from pydicom.multival import MultiValue
+
+    return MultiValue(str, np.char.mod("%.3f", points.ravel()).tolist())
 
 
 def _now() -> tuple[str, str]:
@@ -71,13 +108,18 @@ def _now() -> tuple[str, str]:
     return now.strftime("%Y%m%d"), now.strftime("%H%M%S.%f")
 
 
-def _image_reference(header: Any) -> Any:
-    from pydicom.dataset import Dataset
+def _image_uids(reference: DicomSource) -> list[tuple[Any, Any]]:
+    """(SOP Class UID, SOP Instance UID) of each slice, as pydicom UIDs."""
+    from pydicom.uid import UID
 
-    item = Dataset()
-    item.ReferencedSOPClassUID = header.SOPClassUID
-    item.ReferencedSOPInstanceUID = header.SOPInstanceUID
-    return item
+    def uid(value: Any) -> Any:
+        return value if isinstance(value, UID) else UID(value)
+
+    return [(uid(h.SOPClassUID), uid(h.SOPInstanceUID)) for h in reference.headers]
+
+
+def _image_reference(uids: tuple[Any, Any]) -> Any:
+    return _item(ReferencedSOPClassUID=uids[0], ReferencedSOPInstanceUID=uids[1])
 
 
 def build_rtstruct(
@@ -100,8 +142,7 @@ def build_rtstruct(
     labels : (Z, Y, X) int ndarray
         Lesion map: 0 = background, one positive label per lesion.
     geometry : Geometry
-        Grid of ``labels``; must be the reference series grid up to axis order and
-        direction.
+        Grid of ``labels``: the reference grid up to axis order and direction.
     reference : DicomSource or sequence of pydicom.Dataset
         Headers of the PET series (any order if datasets are given).
     roi_names : mapping label → str, optional
@@ -110,20 +151,18 @@ def build_rtstruct(
         Add a ``total_tumour`` ROI (the union of all lesions), numbered max label + 1.
     colors : mapping label → (r, g, b), optional
         Display colours 0–255 (default :func:`lesion_colors`).
-    series_description : str
-        Series Description of the new series.
-    series_number : int
-        Series Number of the new series.
+    series_description, series_number : str, int
+        Series Description and Series Number of the new series.
     generation_algorithm : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
         ROI Generation Algorithm (SEMIAUTOMATIC after manual review edits).
     source : str
-        Where the lesion map came from (e.g. its file), recorded in the Structure Set
-        Description with the petseg version and the options.
+        Where the lesion map came from (e.g. its file), for the Structure Set Description.
 
     Returns
     -------
     pydicom.Dataset
-        With file meta; save with ``save_as(path, enforce_file_format=True)``.
+        With file meta; save with ``save_as(path, enforce_file_format=True)``. Contour
+        items hold their values as written (DS strings, int); read the file for DS, IS.
 
     Raises
     ------
@@ -132,24 +171,30 @@ def build_rtstruct(
     ValueError
         Grid mismatch, bad option values.
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.sequence import Sequence as DicomSequence
-    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
-
-    from petseg import __version__
-
-    if generation_algorithm not in GENERATION_ALGORITHMS:
-        raise ValueError(
-            f"generation_algorithm must be one of {GENERATION_ALGORITHMS}, "
-            f"got {generation_algorithm!r}"
-        )
+    check_choice("generation_algorithm", generation_algorithm, GENERATION_ALGORITHMS)
     aligned, reference = align_to_reference(labels, geometry, reference)
-    ref_geometry = reference.geometry
-    contours_by_label = label_contours(aligned, ref_geometry)
+    rois = _rois(aligned, reference.geometry, roi_names, colors, include_total=include_total)
+    lesions = f"{len(rois) - include_total} lesion(s) from {source or 'a lesion map'}"
+    ds = _header(reference.first, series_description, series_number, f"{lesions}; {include_total=}")
+    images = _image_uids(reference)
+    ds.ReferencedFrameOfReferenceSequence = _referenced_frames(reference.first, images)
+    _add_rois(ds, rois, reference, images, generation_algorithm)
+    return ds
+
+
+def _rois(
+    aligned: NDArray[np.integer],
+    grid: Geometry,
+    roi_names: Mapping[int, str] | None,
+    colors: Mapping[int, tuple[int, int, int]] | None,
+    *,
+    include_total: bool,
+) -> list[_Roi]:
+    """One ROI per lesion label with its contours, name and colour checked, and the
+    total ROI when asked."""
+    contours_by_label = label_contours(aligned, grid)
     if not contours_by_label:
-        raise EmptyLesionMapError(
-            "the lesion map has no lesion (all voxels are 0): there is nothing to export"
-        )
+        raise EmptyLesionMapError()
     present = list(contours_by_label)
     names = lesion_names(present, roi_names)
     palette: dict[int, tuple[int, ...]] = dict(lesion_colors(present))
@@ -160,22 +205,21 @@ def build_rtstruct(
     for label, rgb in palette.items():
         if len(rgb) != 3 or not all(0 <= int(c) <= 255 for c in rgb):
             raise ValueError(f"colour of label {label} must be three values 0–255, got {rgb!r}")
-
-    rois: list[tuple[int, str, tuple[int, ...], list[Any]]] = [
-        (label, names[label], palette[label], contours_by_label[label]) for label in present
+    rois = [
+        _Roi(label, names[label], palette[label], contours_by_label[label]) for label in present
     ]
     if include_total:
-        total = mask_contours(aligned > 0, ref_geometry)
-        rois.append((max(present) + 1, TOTAL_ROI_NAME, TOTAL_ROI_COLOR, total))
+        total = mask_contours(aligned > 0, grid)
+        rois.append(_Roi(max(present) + 1, TOTAL_ROI_NAME, TOTAL_ROI_COLOR, total))
+    return rois
 
-    first = reference.first
-    # Exact plane of each slice: Image Position (Patient) minus the grid's slice origin.
-    slice_origins = np.array(
-        [[float(v) for v in h.ImagePositionPatient] for h in reference.headers]
-    )
-    plane_shift = slice_origins - ref_geometry.index_to_patient(
-        np.column_stack([np.arange(ref_geometry.shape[0]), np.zeros((ref_geometry.shape[0], 2))])
-    )
+
+def _header(first: Any, series_description: str, series_number: int, description: str) -> Any:
+    """File meta and the Patient, Study, Series, Equipment and Structure Set attributes."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
+
+    from petseg import __version__
 
     sop_instance_uid = generate_uid()
     meta = FileMetaDataset()
@@ -208,64 +252,105 @@ def build_rtstruct(
     ds.StructureSetLabel = "petseg lesions"
     ds.StructureSetName = "lesions"
     ds.StructureSetDescription = (
-        f"petseg {__version__} export rtstruct: {len(present)} lesion(s) from "
-        f"{source or 'a lesion map'}; include_total={include_total}; contours are 0.5 "
+        f"petseg {__version__} export rtstruct: {description}; contours are 0.5 "
         "iso-lines on the PET slices, holes as separate contours (even-odd rule)"
     )[:1024]
     ds.StructureSetDate, ds.StructureSetTime = date, time
+    return ds
+
+
+def _referenced_frames(first: Any, images: Sequence[tuple[Any, Any]]) -> Any:
+    """Referenced Frame of Reference Sequence: frame → study → PET series → every image."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
 
     study_ref = Dataset()
     study_ref.ReferencedSOPClassUID = STUDY_COMPONENT_SOP_CLASS_UID
     study_ref.ReferencedSOPInstanceUID = first.StudyInstanceUID
     series_ref = Dataset()
     series_ref.SeriesInstanceUID = first.SeriesInstanceUID
-    series_ref.ContourImageSequence = DicomSequence(
-        [_image_reference(h) for h in reference.headers]
-    )
+    series_ref.ContourImageSequence = DicomSequence([_image_reference(u) for u in images])
     study_ref.RTReferencedSeriesSequence = DicomSequence([series_ref])
     frame_ref = Dataset()
     frame_ref.FrameOfReferenceUID = first.FrameOfReferenceUID
     frame_ref.RTReferencedStudySequence = DicomSequence([study_ref])
-    ds.ReferencedFrameOfReferenceSequence = DicomSequence([frame_ref])
+    return DicomSequence([frame_ref])
 
+
+def _add_rois(
+    ds: Any,
+    rois: Sequence[_Roi],
+    reference: DicomSource,
+    images: Sequence[tuple[Any, Any]],
+    algorithm: str,
+) -> None:
+    """Structure Set ROI, ROI Contour and RT ROI Observations Sequences, one item per ROI."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    from petseg import __version__
+
+    frame_uid = reference.first.FrameOfReferenceUID
+    plane_shift = _plane_shift(reference)
     roi_items, contour_items, observation_items = [], [], []
-    for number, name, rgb, contours in rois:
-        roi = Dataset()
-        roi.ROINumber = number
-        roi.ReferencedFrameOfReferenceUID = first.FrameOfReferenceUID
-        roi.ROIName = name
-        roi.ROIGenerationAlgorithm = generation_algorithm
-        roi.ROIGenerationDescription = f"petseg {__version__}"[:64]
-        roi_items.append(roi)
+    for roi in rois:
+        item = Dataset()
+        item.ROINumber = roi.number
+        item.ReferencedFrameOfReferenceUID = frame_uid
+        item.ROIName = roi.name
+        item.ROIGenerationAlgorithm = algorithm
+        item.ROIGenerationDescription = f"petseg {__version__}"[:64]
+        roi_items.append(item)
 
         roi_contour = Dataset()
-        roi_contour.ROIDisplayColor = [int(c) for c in rgb]
-        roi_contour.ReferencedROINumber = number
-        items = []
-        for contour_number, contour in enumerate(contours, start=1):
-            item = Dataset()
-            item.ContourImageSequence = DicomSequence(
-                [_image_reference(reference.headers[contour.k])]
-            )
-            item.ContourGeometricType = "CLOSED_PLANAR"
-            item.NumberOfContourPoints = len(contour.points)
-            item.ContourNumber = contour_number
-            item.ContourData = _ds_values(contour.points + plane_shift[contour.k])
-            items.append(item)
-        roi_contour.ContourSequence = DicomSequence(items)
+        roi_contour.ROIDisplayColor = [int(c) for c in roi.color]
+        roi_contour.ReferencedROINumber = roi.number
+        roi_contour.ContourSequence = _contour_sequence(roi.contours, images, plane_shift)
         contour_items.append(roi_contour)
 
         observation = Dataset()
-        observation.ObservationNumber = number
-        observation.ReferencedROINumber = number
-        observation.ROIObservationLabel = name[:16]
+        observation.ObservationNumber = roi.number
+        observation.ReferencedROINumber = roi.number
+        observation.ROIObservationLabel = roi.name[:16]
         observation.RTROIInterpretedType = "GTV"
         observation.ROIInterpreter = ""
         observation_items.append(observation)
     ds.StructureSetROISequence = DicomSequence(roi_items)
     ds.ROIContourSequence = DicomSequence(contour_items)
     ds.RTROIObservationsSequence = DicomSequence(observation_items)
-    return ds
+
+
+def _plane_shift(reference: DicomSource) -> NDArray[np.float64]:
+    """(Z, 3) mm: each slice's Image Position (Patient) minus the grid's slice origin, so
+    contours lie on the exact plane of their slice."""
+    grid = reference.geometry
+    slice_origins = np.array(
+        [[float(v) for v in h.ImagePositionPatient] for h in reference.headers]
+    )
+    k = np.arange(grid.shape[0])
+    return slice_origins - grid.index_to_patient(np.column_stack([k, np.zeros((len(k), 2))]))
+
+
+def _contour_sequence(
+    contours: Sequence[PlanarContour],
+    images: Sequence[tuple[Any, Any]],
+    plane_shift: NDArray[np.float64],
+) -> Any:
+    """Contour Sequence: one CLOSED_PLANAR item per contour, referencing its slice."""
+    from pydicom.sequence import Sequence as DicomSequence
+
+    return DicomSequence(
+        [
+            _item(
+                ContourImageSequence=DicomSequence([_image_reference(images[contour.k])]),
+                ContourGeometricType="CLOSED_PLANAR",
+                NumberOfContourPoints=len(contour.points),
+                ContourNumber=number,
+                ContourData=_ds_values(contour.points + plane_shift[contour.k]),
+            )
+            for number, contour in enumerate(contours, start=1)
+        ]
+    )
 
 
 def write_rtstruct(
@@ -281,16 +366,23 @@ def write_rtstruct(
 
     Parameters
     ----------
-    path : path
+    path : str or os.PathLike
         Output file (``.dcm``); never replaced unless ``force``.
-    labels, geometry
-        Lesion map and its grid.
-    reference : DicomSource, folder or files
-        The PET series.
+    labels : (Z, Y, X) int ndarray
+        Lesion map: 0 = background, one positive label per lesion.
+    geometry : Geometry
+        Grid of ``labels``: the PET grid up to axis order and direction.
+    reference : DicomSource, path or sequence of paths
+        The PET series (read from its folder or files when not a DicomSource).
     force : bool
         Replace an existing file.
-    **options
+    **options : Any
         Passed to :func:`build_rtstruct`.
+
+    Returns
+    -------
+    ExportResult
+        The file, its ROI and contour counts, and identity values not copied.
     """
     path = Path(path)
     check_writable_target(path, force)
@@ -318,17 +410,23 @@ def export_rtstruct(
 
     Parameters
     ----------
-    lesions : path
+    lesions : str or os.PathLike
         Lesion map NIfTI (``lesions.nii.gz``), integer labels, on the PET grid (any
         axis order or direction).
-    reference : path or paths
+    reference : str, os.PathLike or sequence of them
         The PET DICOM series folder or files.
-    out : path
+    out : str or os.PathLike
         Output ``.dcm``.
-    include_total, generation_algorithm
-        See :func:`build_rtstruct`.
+    include_total : bool
+        Add the ``total_tumour`` ROI (see :func:`build_rtstruct`).
+    generation_algorithm : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
+        ROI Generation Algorithm.
     force : bool
         Replace an existing output.
+
+    Returns
+    -------
+    ExportResult
     """
     lesions = Path(lesions)
     check_export_paths(lesions, reference, out, force=force)

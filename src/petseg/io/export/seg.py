@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from petseg.checks import check_choice
 from petseg.io.atomic import check_writable_target
 from petseg.io.export.common import (
     GENERATION_ALGORITHMS,
@@ -85,18 +86,20 @@ def build_seg(
     labels : (Z, Y, X) int ndarray
         Lesion map: 0 = background, one positive label per lesion.
     geometry : Geometry
-        Grid of ``labels``; must be the reference grid up to axis order and direction.
+        Grid of ``labels``: the reference grid up to axis order and direction.
     reference : DicomSource or sequence of pydicom.Dataset
         The PET series headers (pixel data not needed).
     seg_type : {"binary", "labelmap"}
+        One binary segment per lesion, or one label-map frame per slice.
     segment_labels : mapping label → str, optional
         Segment labels (default ``lesion_001``, ...; at most 64 characters).
     algorithm_type : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
+        Segment Algorithm Type (SEMIAUTOMATIC after manual review edits).
     algorithm_family : {"ai", "threshold", "manual"}
         Coded as CID 7162 Artificial Intelligence, Histogram Analysis (thresholds on
         SUV) or Manual Processing.
-    series_description : str
-    series_number : int
+    series_description, series_number : str, int
+        Series Description and Series Number of the new series.
     source : str
         Where the lesion map came from, recorded in the Algorithm Parameters.
 
@@ -110,53 +113,35 @@ def build_seg(
     EmptyLesionMapError
         No lesion in ``labels``.
     """
+    check_choice("seg_type", seg_type, SEG_TYPES)
+    check_choice("algorithm_type", algorithm_type, GENERATION_ALGORITHMS)
+    check_choice("algorithm_family", algorithm_family, ALGORITHM_FAMILIES)
+    aligned, reference = align_to_reference(labels, geometry, reference)
+    present = [int(v) for v in np.unique(aligned[aligned > 0])]  # labelled voxels only: fast
+    if not present:
+        raise EmptyLesionMapError()
+    names = lesion_names(present, segment_labels)
+    descriptions = _segment_descriptions(names, algorithm_type, algorithm_family, seg_type, source)
+    pixels = _segment_numbers(aligned, present)
+    return _segmentation(
+        reference, pixels, descriptions, seg_type, series_description, series_number
+    )
+
+
+def _segmentation(
+    reference: DicomSource,
+    pixels: NDArray[np.integer],
+    descriptions: Sequence[Any],
+    seg_type: str,
+    series_description: str,
+    series_number: int,
+) -> Any:
+    """The highdicom Segmentation of ``pixels`` (segment numbers) on the PET series."""
     import highdicom as hd
-    from pydicom.sr.codedict import codes
     from pydicom.uid import generate_uid
 
     from petseg import __version__
 
-    for name, value, choices in (
-        ("seg_type", seg_type, SEG_TYPES),
-        ("algorithm_type", algorithm_type, GENERATION_ALGORITHMS),
-        ("algorithm_family", algorithm_family, ALGORITHM_FAMILIES),
-    ):
-        if value not in choices:
-            raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    aligned, reference = align_to_reference(labels, geometry, reference)
-    present = [int(v) for v in np.unique(aligned) if v > 0]
-    if not present:
-        raise EmptyLesionMapError(
-            "the lesion map has no lesion (all voxels are 0): there is nothing to export"
-        )
-    names = lesion_names(present, segment_labels)
-    colors = lesion_colors(present)
-    algorithm = hd.AlgorithmIdentificationSequence(
-        name="petseg",
-        family=_family_code(algorithm_family),
-        version=__version__,
-        parameters={"seg_type": seg_type, **({"source": source[:50]} if source else {})},
-    )
-    descriptions = [
-        hd.seg.SegmentDescription(
-            segment_number=number,
-            segment_label=names[label][:64],
-            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-            segmented_property_type=codes.SCT.Neoplasm,
-            algorithm_type=algorithm_type,
-            algorithm_identification=algorithm,
-            tracking_uid=generate_uid(),
-            tracking_id=names[label][:64],
-            display_color=hd.color.CIELabColor.from_rgb(*colors[label]),
-        )
-        for number, label in enumerate(present, start=1)
-    ]
-    # Segment number s ↔ label present[s - 1].
-    lookup = np.zeros(int(aligned.max()) + 1, dtype=np.uint16)
-    lookup[present] = np.arange(1, len(present) + 1)
-    # A (frames, rows, cols) array of segment numbers serves both types (highdicom splits
-    # it into one binary plane per segment for BINARY), without an N-fold copy.
-    pixels = lookup[aligned].astype(np.uint8 if len(present) < 256 else np.uint16)
     with warnings.catch_warnings():
         # highdicom warns when a copied Patient's Name has one component ("STS_004", as
         # in the sarcoma data); the reference's name is kept as it is.
@@ -176,8 +161,51 @@ def build_seg(
             device_serial_number="none",
             content_label="LESIONS",
             series_description=series_description[:64],
-            content_description=f"petseg {__version__} lesion map, {len(present)} lesion(s)",
+            content_description=f"petseg {__version__} lesion map, {len(descriptions)} lesion(s)",
         )
+
+
+def _segment_descriptions(
+    names: Mapping[int, str], algorithm_type: str, family: str, seg_type: str, source: str
+) -> list[Any]:
+    """One Segment Description per lesion, numbered 1..N in increasing label order, with
+    petseg's Algorithm Identification (its parameters: the SEG type and the source)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    from petseg import __version__
+
+    parameters = {"seg_type": seg_type, **({"source": source[:50]} if source else {})}
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name="petseg", family=_family_code(family), version=__version__, parameters=parameters
+    )
+    colors = lesion_colors(list(names))
+    return [
+        hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=names[label][:64],
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Neoplasm,
+            algorithm_type=algorithm_type,
+            algorithm_identification=algorithm,
+            tracking_uid=generate_uid(),
+            tracking_id=names[label][:64],
+            display_color=hd.color.CIELabColor.from_rgb(*colors[label]),
+        )
+        for number, label in enumerate(sorted(names), start=1)
+    ]
+
+
+def _segment_numbers(aligned: NDArray[np.integer], present: Sequence[int]) -> NDArray[np.integer]:
+    """(frames, rows, cols) segment numbers: segment s is label ``present[s - 1]``.
+
+    One array serves both SEG types (highdicom splits it into one binary plane per
+    segment for BINARY), without an N-fold copy.
+    """
+    lookup = np.zeros(int(max(present)) + 1, dtype=np.uint16)
+    lookup[list(present)] = np.arange(1, len(present) + 1)
+    return lookup[aligned].astype(np.uint8 if len(present) < 256 else np.uint16)
 
 
 def write_seg(
@@ -193,16 +221,23 @@ def write_seg(
 
     Parameters
     ----------
-    path : path
+    path : str or os.PathLike
         Output file (``.dcm``); never replaced unless ``force``.
-    labels, geometry
-        Lesion map and its grid.
-    reference : DicomSource, folder or files
-        The PET series.
+    labels : (Z, Y, X) int ndarray
+        Lesion map, one segment per positive label.
+    geometry : Geometry
+        Grid of ``labels`` (the PET grid up to axis order and direction).
+    reference : DicomSource, path or sequence of paths
+        The PET series (its folder or files are read when not a DicomSource).
     force : bool
         Replace an existing file.
-    **options
+    **options : Any
         Passed to :func:`build_seg`.
+
+    Returns
+    -------
+    ExportResult
+        The file, its segment count, and identity values not copied.
     """
     path = Path(path)
     check_writable_target(path, force)
@@ -231,16 +266,24 @@ def export_seg(
 
     Parameters
     ----------
-    lesions : path
+    lesions : str or os.PathLike
         Lesion map NIfTI, integer labels, on the PET grid (any axis order/direction).
-    reference : path or paths
+    reference : str, os.PathLike or sequence of them
         The PET DICOM series folder or files.
-    out : path
+    out : str or os.PathLike
         Output ``.dcm``.
-    seg_type, algorithm_type, algorithm_family
+    seg_type : {"binary", "labelmap"}
         See :func:`build_seg`.
+    algorithm_type : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
+        Segment Algorithm Type.
+    algorithm_family : {"ai", "threshold", "manual"}
+        Algorithm family (CID 7162).
     force : bool
         Replace an existing output.
+
+    Returns
+    -------
+    ExportResult
     """
     lesions = Path(lesions)
     check_export_paths(lesions, reference, out, force=force)
