@@ -2,7 +2,7 @@
 
 Trains one fold (default fold 3 of the seed-1 phantom cohort's 5-fold split, the fold
 that learnt almost nothing in the shipped model) for a fixed small budget per variant,
-each variant differing from the baseline (the recipe of the shipped model, at a 48³
+each variant differing from the baseline (the recipe of the shipped model, at a 32³
 patch) in one setting, all with the same seed. Reports the validation Dice (fixed
 validation patches, half of them centred on a randomly chosen lesion) at the end of the
 budget, its best value and the soft Dice of the final weights. Single seed, tiny budget:
@@ -35,17 +35,17 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "warmup_cosine": ({"warmup_iterations": 25, "schedule": "cosine"}, {}),
     "dice2_ce1": ({"dice_weight": 2.0}, {}),
     "pet_image_zscore": ({}, {"pet": "image_zscore"}),
-    "patch_64": ({}, {"patch": 64}),
+    "patch_48": ({}, {"patch": 48}),
 }
 
 
 def base_plan(dataset: Path, work: Path, n_folds: int) -> tuple[Any, dict[str, Any], list[Any]]:
-    """The cpu-small plan of the dataset at a 48³ patch, its split and cases."""
+    """The cpu-small plan of the dataset at a 32³ patch, its split and cases."""
     from petseg.nn.train import load_cases, plan_model_folder
 
     cases = load_cases(dataset)
     plan, split = plan_model_folder(dataset, work / "plan", cases, n_folds=n_folds)
-    return dataclasses.replace(plan, patch_size=(48, 48, 48)), split, cases
+    return dataclasses.replace(plan, patch_size=(32, 32, 32)), split, cases
 
 
 def variant_plan(plan: Any, change: dict[str, Any]) -> Any:
@@ -131,9 +131,9 @@ def main() -> int:
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--fold", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--iterations", type=int, default=25)
-    parser.add_argument("--val-patches", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--val-patches", type=int, default=12)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
     import torch

@@ -339,3 +339,33 @@ def test_best_weights_become_model_and_early_stop(tiny_dataset: Path, tmp_path: 
     for key, value in best["state_dict"].items():
         torch.testing.assert_close(saved["state_dict"][key], value, rtol=0, atol=0)
     assert 0 in load_model(tmp_path, "0").networks  # loads into the network without heads
+
+
+def test_finish_fold_keeps_the_best_weights_of_an_unfinished_fold(
+    tiny_dataset: Path, tmp_path: Path
+):
+    from petseg.nn.train import finish_fold
+
+    cases = load_cases(tiny_dataset)
+    plan, split = plan_model_folder(tiny_dataset, tmp_path, cases, n_folds=2)
+    with pytest.raises(FileNotFoundError, match="train at least one epoch"):
+        finish_fold(tmp_path, 1)
+    train_fold(cases, plan, split, 1, tmp_path, TINY, stop_after_epochs=2, progress=False)
+    assert not (tmp_path / "fold_1" / "model.pt").exists()
+    path = finish_fold(tmp_path, 1)
+    saved = torch.load(path, weights_only=True)
+    best = torch.load(tmp_path / "fold_1" / "best.pt", weights_only=True)
+    assert saved["epochs"] == 2 and saved["best_epoch"] in (1, 2)
+    for key, value in best["state_dict"].items():
+        torch.testing.assert_close(saved["state_dict"][key], value, rtol=0, atol=0)
+
+
+def test_deadline_in_the_past_trains_nothing(tiny_dataset: Path, tmp_path: Path):
+    import datetime as dt
+
+    past = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    assert (
+        train(tiny_dataset, tmp_path / "m", n_folds=2, config=TINY, progress=False, deadline=past)
+        == []
+    )
+    assert not (tmp_path / "m" / "fold_0").exists()

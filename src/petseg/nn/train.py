@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import json
 import math
 import time
@@ -71,6 +72,7 @@ from petseg.nn.plan import Plan, fingerprint_cases, make_plan
 __all__ = [
     "FoldResult",
     "TrainConfig",
+    "finish_fold",
     "learning_rate_factor",
     "load_cases",
     "make_loss",
@@ -575,27 +577,46 @@ def _end_epoch(
     _save_curve(fold_dir / "curve.png", state.log, title)
 
 
-def _write_model(state: _FoldState, fold_dir: Path, fold: int) -> None:
-    """model.pt: the best weights (best.pt) with the fold's provenance."""
+def _write_model(
+    fold_dir: Path, fold: int, epochs: int, best: dict[str, Any], weights: dict[str, Any]
+) -> Path:
+    """model.pt: the best weights (best.pt, else ``weights``) with the fold's provenance."""
     import torch
 
-    best = fold_dir / "best.pt"
-    weights = (
-        torch.load(best, weights_only=True)["state_dict"]
-        if best.exists()
-        else _inference_weights(state.model)
-    )
+    if (fold_dir / "best.pt").exists():
+        weights = torch.load(fold_dir / "best.pt", weights_only=True)["state_dict"]
     _save_torch(
         fold_dir / "model.pt",
         {
             "state_dict": weights,
             "fold": fold,
             "petseg_version": __version__,
-            "epochs": state.epoch,
-            "best_epoch": int(state.best["epoch"]),
-            "best_val_dice_ema": float(state.best["val_dice_ema"]),
+            "epochs": epochs,
+            "best_epoch": int(best["epoch"]),
+            "best_val_dice_ema": float(best["val_dice_ema"]),
         },
     )
+    return fold_dir / "model.pt"
+
+
+def finish_fold(out: str | Path, fold: int) -> Path:
+    """Make a fold's best weights its ``model.pt`` when its training stops for good early.
+
+    For a fold whose time budget ran out before its last epoch: ``model.pt`` gets the
+    weights of ``best.pt`` (the best smoothed validation Dice so far) and the epoch count
+    of ``checkpoint.pt``. Returns the path of ``model.pt``.
+    """
+    import torch
+
+    fold_dir = Path(out) / f"fold_{fold}"
+    ckpt_path = fold_dir / "checkpoint.pt"
+    if not ckpt_path.exists() or not (fold_dir / "best.pt").exists():
+        raise FileNotFoundError(
+            f"{fold_dir} has no checkpoint.pt and best.pt; train at least one epoch of fold "
+            f"{fold} before finishing it"
+        )
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    return _write_model(fold_dir, fold, int(ckpt["epoch"]), json.loads(ckpt["best"]), {})
 
 
 def train_fold(
@@ -666,7 +687,8 @@ def train_fold(
                 if on_epoch is not None:
                     on_epoch(row)
         if state.epoch >= config.epochs or state.stopped:
-            _write_model(state, fold_dir, fold)
+            weights = _inference_weights(state.model)
+            _write_model(fold_dir, fold, state.epoch, state.best, weights)
     return _result(state, fold_dir, fold, time.perf_counter() - started, resumed_from)
 
 
@@ -688,38 +710,11 @@ def _result(
     )
 
 
-def train(
-    dataset: str | Path,
-    out: str | Path,
-    *,
-    n_folds: int = 5,
-    folds: Sequence[int] | None = None,
-    budget: str = "cpu-small",
-    config: TrainConfig = TrainConfig(),
-    force: bool = False,
-    progress: bool = True,
-) -> list[FoldResult]:
-    """Plan from ``dataset``, split it into ``n_folds`` patient-level folds and train folds.
-
-    Parameters
-    ----------
-    dataset : dataset folder (docs/dataset-layout.md)
-    out : model folder; created, or resumed when it holds a plan and checkpoints
-    folds : which folds to train (default all)
-    force : retrain folds that already have a finished ``model.pt`` (from scratch)
-
-    A fold with a finished ``model.pt`` is skipped unless ``force``; a fold with only a
-    checkpoint resumes from it.
-    """
-    config = config.for_budget(budget)
-    claim_dir(out, kind="model", inputs=[dataset], recognise=("plan.json",))  # before reading
-    cases = load_cases(dataset)
-    plan, split = plan_model_folder(
-        dataset, out, cases, n_folds=n_folds, budget=budget, split_seed=config.seed
-    )
-    out = Path(out)
-    meta_path = out / "training.json"
-    meta = {
+def _training_record(
+    dataset: str | Path, cases: Sequence[Case], config: TrainConfig
+) -> dict[str, Any]:
+    """training.json: dataset, cases, configuration and the recipe in words."""
+    return {
         "petseg_version": __version__,
         "dataset": str(Path(dataset).resolve()),
         "synthetic": bool(read_dataset_info(dataset).get("synthetic", False)),
@@ -739,9 +734,80 @@ def train(
             else ""
         ),
     }
-    write_json_atomic(meta_path, meta, force=True)
+
+
+def _train_in_turns(
+    cases: Sequence[Case],
+    plan: Plan,
+    split: dict[str, Any],
+    folds: Sequence[int],
+    out: Path,
+    config: TrainConfig,
+    deadline: dt.datetime,
+    progress: bool,
+) -> list[FoldResult]:
+    """Train folds one epoch each in turn until they finish or ``deadline`` passes.
+
+    Every fold then has a model.pt: its finished training's, or its best weights so far
+    (:func:`finish_fold`).
+    """
+    results: dict[int, FoldResult] = {}
+    pending = list(folds)
+    while pending and dt.datetime.now(dt.timezone.utc) < deadline:
+        for fold in list(pending):
+            if dt.datetime.now(dt.timezone.utc) >= deadline:
+                break
+            results[fold] = train_fold(
+                cases, plan, split, fold, out, config, stop_after_epochs=1, progress=progress
+            )
+            if results[fold].model_path.exists():
+                pending.remove(fold)
+    for fold in pending:
+        if fold in results:
+            finish_fold(out, fold)
+    return [results[f] for f in folds if f in results]
+
+
+def train(
+    dataset: str | Path,
+    out: str | Path,
+    *,
+    n_folds: int = 5,
+    folds: Sequence[int] | None = None,
+    budget: str = "cpu-small",
+    config: TrainConfig = TrainConfig(),
+    force: bool = False,
+    progress: bool = True,
+    deadline: dt.datetime | None = None,
+) -> list[FoldResult]:
+    """Plan from ``dataset``, split it into ``n_folds`` patient-level folds and train folds.
+
+    Parameters
+    ----------
+    dataset : dataset folder (docs/dataset-layout.md)
+    out : model folder; created, or resumed when it holds a plan and checkpoints
+    n_folds : number of patient-level folds
+    folds : which folds to train (default all)
+    budget : a ``petseg.nn.plan.BUDGETS`` name
+    config : training settings
+    force : retrain folds that already have a finished ``model.pt`` (from scratch)
+    progress : show progress bars
+    deadline : timezone-aware time to stop at: the folds then train one epoch each in
+        turn, and a fold still unfinished at the deadline keeps its best weights as
+        model.pt; None trains the folds one after the other to the end
+
+    A fold with a finished ``model.pt`` is skipped unless ``force``; a fold with only a
+    checkpoint resumes from it.
+    """
+    config = config.for_budget(budget)
+    claim_dir(out, kind="model", inputs=[dataset], recognise=("plan.json",))  # before reading
+    cases = load_cases(dataset)
+    plan, split = plan_model_folder(
+        dataset, out, cases, n_folds=n_folds, budget=budget, split_seed=config.seed
+    )
+    out = Path(out)
+    write_json_atomic(out / "training.json", _training_record(dataset, cases, config), force=True)
     todo = list(range(n_folds)) if folds is None else list(folds)
-    results = []
     for fold in todo:
         fold_dir = out / f"fold_{fold}"
         if (fold_dir / "model.pt").exists():
@@ -750,7 +816,8 @@ def train(
                     f"{fold_dir / 'model.pt'} exists (fold {fold} is trained); pass --force to "
                     "retrain it from scratch or choose other --fold values"
                 )
-            (fold_dir / "model.pt").unlink()
-            (fold_dir / "checkpoint.pt").unlink(missing_ok=True)
-        results.append(train_fold(cases, plan, split, fold, out, config, progress=progress))
-    return results
+            for name in ("model.pt", "checkpoint.pt", "best.pt"):
+                (fold_dir / name).unlink(missing_ok=True)
+    if deadline is not None:
+        return _train_in_turns(cases, plan, split, todo, out, config, deadline, progress)
+    return [train_fold(cases, plan, split, f, out, config, progress=progress) for f in todo]
