@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from petseg.nn.folds import fold_of_case, make_folds, validate_folds
-from petseg.nn.plan import PET_NORMALISATION, Fingerprint, fingerprint_cases, make_plan, normalise
+from petseg.nn.plan import (
+    IMAGE_ZSCORE,
+    PET_NORMALISATION,
+    Fingerprint,
+    fingerprint_cases,
+    make_plan,
+    normalise,
+)
 
 
 def test_fingerprint_statistics_by_hand():
@@ -97,6 +104,21 @@ def test_normalisation_numbers():
     np.testing.assert_allclose(out[0].ravel(), [2.5, 1.0, 0.0])
     # CT: clip to [-50, 150], z-score with mean 40, SD 20: -4.5, 0, 5.5.
     np.testing.assert_allclose(out[1].ravel(), [-4.5, 0.0, 5.5])
+
+
+def test_image_zscore_pet_normalisation_uses_the_image_itself():
+    plan = make_plan(
+        _fingerprint((40, 40, 40), (4.0, 4.0, 4.0)), "cpu-small", pet_normalisation=IMAGE_ZSCORE
+    )
+    image = np.zeros((2, 1, 1, 4))
+    image[0, 0, 0] = [2.0, 4.0, 6.0, 30.0]  # clipped to [0, 20]: 2, 4, 6, 20
+    out = normalise(image, plan)
+    # mean 8, SD sqrt((36 + 16 + 4 + 144) / 4) = sqrt(50)
+    np.testing.assert_allclose(
+        out[0].ravel(), (np.array([2, 4, 6, 20]) - 8) / np.sqrt(50), rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="pet_normalisation"):
+        make_plan(_fingerprint((40, 40, 40), (4.0, 4.0, 4.0)), pet_normalisation="zscore")
 
 
 def test_budget_name_checked_with_suggestion():

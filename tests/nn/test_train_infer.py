@@ -42,8 +42,10 @@ def test_two_fold_training_writes_models_log_curve(trained: Path):
         log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
         assert [row["epoch"] for row in log] == [1, 2]
         assert all(np.isfinite(row["train_loss"]) and 0 <= row["val_dice"] <= 1 for row in log)
-        # optimizer auto: AdamW (1e-3) for the cpu-small budget; poly decay per epoch:
-        assert log[1]["lr"] == pytest.approx(1e-3 * 0.5**0.9)  # lr(1) = 1e-3 * (1 - 1/2) ** 0.9
+        # optimizer auto: AdamW (1e-3) for the cpu-small budget; poly decay per iteration,
+        # logged at each epoch's last iteration (0-based 1 and 3 of 4):
+        assert log[0]["lr"] == pytest.approx(1e-3 * (1 - 1 / 4) ** 0.9)
+        assert log[1]["lr"] == pytest.approx(1e-3 * (1 - 3 / 4) ** 0.9)
     training = json.loads((trained / "training.json").read_text())
     assert training["synthetic"] is True
 
@@ -262,3 +264,108 @@ def test_cli_train_resume_and_predict(
             assert json.loads((cv / case_id / "report.json").read_text())["model"]["folds"] == [
                 fold["fold"]
             ]
+
+
+def test_learning_rate_factor_warmup_then_poly_or_cosine():
+    from petseg.nn.train import learning_rate_factor
+
+    poly = TrainConfig(epochs=2, iterations_per_epoch=5, warmup_iterations=2)
+    # warm-up 1/2, 2/2; then t = (i - 2) / 8: i = 6 -> (1 - 0.5) ** 0.9
+    assert [learning_rate_factor(i, poly) for i in (0, 1, 2)] == [0.5, 1.0, 1.0]
+    assert learning_rate_factor(6, poly) == pytest.approx(0.5**0.9)
+    cosine = dataclasses.replace(poly, schedule="cosine")
+    assert learning_rate_factor(6, cosine) == pytest.approx(0.5)  # (1 + cos(pi / 2)) / 2
+    assert learning_rate_factor(10, cosine) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
+
+
+def test_torch_threads_restores_the_previous_setting():
+    from petseg.nn.train import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError("fails inside")
+    assert torch.get_num_threads() == before
+
+
+def test_deep_supervision_loss_weights_heads_one_half_quarter():
+    from petseg.nn.train import make_loss
+
+    loss = make_loss(TrainConfig(deep_supervision=True))
+    target = torch.zeros(1, 1, 4, 4, 4, dtype=torch.long)
+    target[..., :2, :, :] = 1
+    heads = [
+        torch.randn(1, 2, 4, 4, 4, generator=torch.Generator().manual_seed(h)) for h in range(3)
+    ]
+    stacked = loss(torch.stack(heads, 1), target)
+    single = [float(loss(h, target)) for h in heads]
+    expected = (single[0] + single[1] / 2 + single[2] / 4) / 1.75
+    assert float(stacked) == pytest.approx(expected, rel=1e-6)
+
+
+def test_best_weights_become_model_and_early_stop(tiny_dataset: Path, tmp_path: Path):
+    config = TrainConfig(
+        epochs=6,
+        iterations_per_epoch=1,
+        val_patches=2,
+        device="cpu",
+        threads=1,
+        patience=1,
+        deep_supervision=True,
+        foreground_sampling="lesion",
+    )
+    cases = load_cases(tiny_dataset)
+    plan, split = plan_model_folder(tiny_dataset, tmp_path, cases, n_folds=2)
+    result = train_fold(cases, plan, split, 0, tmp_path, config, progress=False)
+    log = [
+        json.loads(line) for line in (tmp_path / "fold_0" / "log.jsonl").read_text().splitlines()
+    ]
+    ema = [row["val_dice_ema"] for row in log]
+    assert ema[0] == log[0]["val_dice"]
+    assert ema[1] == pytest.approx(0.7 * ema[0] + 0.3 * log[1]["val_dice"])
+    best_epoch = int(np.argmax(ema)) + 1  # the first epoch with the highest smoothed Dice
+    assert result.best_epoch == best_epoch
+    assert result.stopped_early == (result.epochs_done < 6)
+    if result.stopped_early:
+        assert result.epochs_done - best_epoch == 1
+    saved = torch.load(tmp_path / "fold_0" / "model.pt", weights_only=True)
+    best = torch.load(tmp_path / "fold_0" / "best.pt", weights_only=True)
+    assert saved["best_epoch"] == best_epoch
+    assert not any("deep_supervision" in k or "super_head" in k for k in saved["state_dict"])
+    for key, value in best["state_dict"].items():
+        torch.testing.assert_close(saved["state_dict"][key], value, rtol=0, atol=0)
+    assert 0 in load_model(tmp_path, "0").networks  # loads into the network without heads
+
+
+def test_finish_fold_keeps_the_best_weights_of_an_unfinished_fold(
+    tiny_dataset: Path, tmp_path: Path
+):
+    from petseg.nn.train import finish_fold
+
+    cases = load_cases(tiny_dataset)
+    plan, split = plan_model_folder(tiny_dataset, tmp_path, cases, n_folds=2)
+    with pytest.raises(FileNotFoundError, match="train at least one epoch"):
+        finish_fold(tmp_path, 1)
+    train_fold(cases, plan, split, 1, tmp_path, TINY, stop_after_epochs=2, progress=False)
+    assert not (tmp_path / "fold_1" / "model.pt").exists()
+    path = finish_fold(tmp_path, 1)
+    saved = torch.load(path, weights_only=True)
+    best = torch.load(tmp_path / "fold_1" / "best.pt", weights_only=True)
+    assert saved["epochs"] == 2 and saved["best_epoch"] in (1, 2)
+    for key, value in best["state_dict"].items():
+        torch.testing.assert_close(saved["state_dict"][key], value, rtol=0, atol=0)
+
+
+def test_deadline_in_the_past_trains_nothing(tiny_dataset: Path, tmp_path: Path):
+    import datetime as dt
+
+    past = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+    assert (
+        train(tiny_dataset, tmp_path / "m", n_folds=2, config=TINY, progress=False, deadline=past)
+        == []
+    )
+    assert not (tmp_path / "m" / "fold_0").exists()

@@ -4,11 +4,15 @@ A dataset follows ``docs/dataset-layout.md``: case folders with ``pet.nii.gz`` (
 ``ct.nii.gz`` (HU on the PET grid) and ``lesions.nii.gz`` (labels, 0 background). Files
 are read through :mod:`petseg.io.nifti`; everything else here works on arrays.
 
-Sampling follows nnU-Net: a third of the patches (``FOREGROUND_OVERSAMPLING``) are
-centred on a random lesion voxel, the rest anywhere in the image; a patch larger than
-the image is zero-padded (after normalisation, so 0 is the dataset mean). Random draws
-come from a generator seeded by ``(seed, fold, epoch, iteration)``, so an interrupted
-and resumed training draws exactly the same patches.
+Sampling follows nnU-Net: a share of the patches (``FOREGROUND_OVERSAMPLING``, at least
+one per batch) is centred on a lesion, the rest anywhere in the image; a patch larger
+than the image is zero-padded (after normalisation, so 0 is the dataset mean). The
+lesion is chosen in one of two ways (``FOREGROUND_SAMPLING``): ``"voxel"``, a random
+lesion voxel (nnU-Net's; a lesion is drawn in proportion to its volume, so a 0.5 mL
+lesion next to a 50 mL one is almost never centred), or ``"lesion"``, a random connected
+lesion first and then a random voxel of it (every lesion equally often, whatever its
+size). Random draws come from a generator seeded by ``(seed, fold, epoch, iteration)``,
+so an interrupted and resumed training draws exactly the same patches.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from petseg.study import Geometry
 
 __all__ = [
     "FOREGROUND_OVERSAMPLING",
+    "FOREGROUND_SAMPLING",
     "Case",
     "augmentation",
+    "label_lesions",
     "list_cases",
     "preprocess",
     "read_case",
@@ -41,6 +47,8 @@ __all__ = [
 
 #: nnU-Net's ``oversample_foreground_percent``.
 FOREGROUND_OVERSAMPLING = 0.33
+#: How a foreground patch picks its lesion (see the module docstring).
+FOREGROUND_SAMPLING = ("voxel", "lesion")
 CHANNEL_FILES = {"pet": "pet.nii.gz", "ct": "ct.nii.gz"}
 LABEL_FILE = "lesions.nii.gz"
 
@@ -187,30 +195,63 @@ def _crop(array: NDArray[Any], start: Sequence[int], size: Sequence[int]) -> NDA
     return out
 
 
+def label_lesions(label: NDArray[np.integer]) -> NDArray[np.int32]:
+    """Connected lesions (26-connectivity) of a (Z, Y, X) label, numbered 1..N, 0 background.
+
+    Training keeps labels in this form so that :func:`sample_patch` can draw a lesion
+    rather than a voxel; ``> 0`` gives the binary label back.
+    """
+    from petseg.lesions import label_components
+
+    return label_components(np.asarray(label) > 0)
+
+
+def _lesion_centre(
+    lesions: NDArray[np.integer], rng: np.random.Generator, how: str
+) -> NDArray[np.int64]:
+    """A lesion voxel: uniform over voxels (``"voxel"``) or over lesions, then voxels."""
+    if how == "lesion":
+        n = int(lesions.max())
+        lesions = lesions == int(rng.integers(1, n + 1))
+    voxels = np.argwhere(lesions > 0)
+    return voxels[int(rng.integers(len(voxels)))]
+
+
 def sample_patch(
     image: NDArray[np.float32],
-    label: NDArray[np.uint8],
+    lesions: NDArray[np.integer],
     patch_size: Sequence[int],
     rng: np.random.Generator,
     *,
     foreground: bool,
+    sampling: str = "voxel",
 ) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
-    """One (C, *patch) image patch and its (*patch) label.
+    """One (C, *patch) image patch and its binary (*patch) label.
 
-    With ``foreground=True`` (and a label with lesion voxels) the patch is centred on a
-    random lesion voxel; otherwise its position is uniform over the image.
+    Parameters
+    ----------
+    image : (C, Z, Y, X) float32 ndarray, normalised
+    lesions : (Z, Y, X) integer ndarray, lesions numbered 1..N (:func:`label_lesions`);
+        with ``sampling="voxel"`` a binary label works as well
+    patch_size : (z, y, x) in voxels
+    rng : the generator of every draw
+    foreground : centre the patch on a lesion (when the case has one); otherwise its
+        position is uniform over the image
+    sampling : ``"voxel"`` or ``"lesion"`` (``FOREGROUND_SAMPLING``, module docstring)
     """
-    spatial = label.shape
-    if foreground and label.any():
-        voxels = np.argwhere(label > 0)
-        centre = voxels[int(rng.integers(len(voxels)))]
+    if sampling not in FOREGROUND_SAMPLING:
+        raise ValueError(f"sampling must be one of {FOREGROUND_SAMPLING}, got {sampling!r}")
+    spatial = lesions.shape
+    if foreground and lesions.any():
+        centre = _lesion_centre(lesions, rng, sampling)
         start = [int(c) - p // 2 for c, p in zip(centre, patch_size, strict=True)]
     else:
         start = [
             int(rng.integers(min(0, n - p), max(0, n - p) + 1))
             for n, p in zip(spatial, patch_size, strict=True)
         ]
-    return _crop(image, start, patch_size), _crop(label, start, patch_size)
+    label = (_crop(lesions, start, patch_size) > 0).astype(np.uint8)
+    return _crop(image, start, patch_size), label
 
 
 def augmentation() -> Any:
@@ -247,26 +288,36 @@ def augmentation() -> Any:
 
 
 def sample_batch(
-    cases: Sequence[tuple[NDArray[np.float32], NDArray[np.uint8]]],
+    cases: Sequence[tuple[NDArray[np.float32], NDArray[np.integer]]],
     plan: Plan,
     seed: Sequence[int],
     *,
     augment: Any | None = None,
+    foreground: float = FOREGROUND_OVERSAMPLING,
+    sampling: str = "voxel",
 ) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
     """A training batch: (B, C, *patch) images and (B, 1, *patch) labels.
 
-    ``cases`` are preprocessed (image, label) pairs. ``seed`` (e.g. (seed, fold, epoch,
-    iteration)) fixes every draw. The last ``round(B × FOREGROUND_OVERSAMPLING)`` samples
-    (at least one) are foreground-centred, as in nnU-Net.
+    Parameters
+    ----------
+    cases : preprocessed (image, lesions) pairs (:func:`label_lesions` or binary labels)
+    plan : gives the patch size and batch size B
+    seed : e.g. (seed, fold, epoch, iteration); fixes every draw
+    augment : a MONAI transform on {image, label} (:func:`augmentation`), or None
+    foreground : share of lesion-centred samples; the last ``round(B × foreground)``
+        (at least one) are, as in nnU-Net
+    sampling : how a lesion-centred sample picks its lesion (``FOREGROUND_SAMPLING``)
     """
     rng = np.random.default_rng(list(seed))
     batch = plan.batch_size
-    n_fg = max(1, round(batch * FOREGROUND_OVERSAMPLING))
+    n_fg = max(1, round(batch * foreground))
     images = []
     labels = []
     for b in range(batch):
-        image, label = cases[int(rng.integers(len(cases)))]
-        img, lab = sample_patch(image, label, plan.patch_size, rng, foreground=b >= batch - n_fg)
+        image, lesions = cases[int(rng.integers(len(cases)))]
+        img, lab = sample_patch(
+            image, lesions, plan.patch_size, rng, foreground=b >= batch - n_fg, sampling=sampling
+        )
         if augment is not None:
             augment.set_random_state(seed=int(rng.integers(2**31)))
             out = augment({"image": img, "label": lab[None].astype(np.float32)})
@@ -278,18 +329,24 @@ def sample_batch(
 
 
 def validation_patches(
-    cases: Sequence[tuple[NDArray[np.float32], NDArray[np.uint8]]],
+    cases: Sequence[tuple[NDArray[np.float32], NDArray[np.integer]]],
     plan: Plan,
     n_patches: int,
     seed: int,
 ) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
-    """A fixed set of validation patches (half foreground-centred), for the per-epoch Dice."""
+    """A fixed set of validation patches (half lesion-centred), for the per-epoch Dice.
+
+    Lesion-centred patches pick their lesion with ``sampling="lesion"`` when ``cases``
+    hold numbered lesions, so small lesions count in the validation Dice too.
+    """
     rng = np.random.default_rng([seed, 999])
     images = []
     labels = []
     for n in range(n_patches):
         image, label = cases[n % len(cases)]
-        img, lab = sample_patch(image, label, plan.patch_size, rng, foreground=n % 2 == 0)
+        img, lab = sample_patch(
+            image, label, plan.patch_size, rng, foreground=n % 2 == 0, sampling="lesion"
+        )
         images.append(img)
         labels.append(lab[None])
     return np.stack(images), np.stack(labels)

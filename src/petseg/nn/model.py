@@ -1,8 +1,11 @@
 """The network: MONAI's DynUNet (nnU-Net's U-Net) built from a plan.
 
 Two output channels (background, lesion) with a softmax; instance normalisation and
-leaky ReLU as in nnU-Net. Deep supervision is not used (the loss is on the full
-resolution output only), which keeps the CPU training step cheap.
+leaky ReLU as in nnU-Net. With ``deep_supervision`` (training only) the two coarser decoder
+stages get output heads too; in training mode the network then returns a (B, 3, 2, …)
+stack of full-size outputs (MONAI interpolates them), in evaluation mode only the main
+output, and the saved inference weights leave the heads out, so an inference model is
+always built without them.
 """
 
 from __future__ import annotations
@@ -20,8 +23,16 @@ __all__ = ["N_CLASSES", "build_model", "count_parameters"]
 N_CLASSES = 2
 
 
-def build_model(plan: Plan) -> torch.nn.Module:
-    """Build the DynUNet described by ``plan`` (weights initialised by torch's RNG)."""
+def build_model(plan: Plan, *, deep_supervision: bool = False) -> torch.nn.Module:
+    """Build the DynUNet described by ``plan`` (weights initialised by torch's RNG).
+
+    Parameters
+    ----------
+    plan : the network plan (topology, filters, channels)
+    deep_supervision : add output heads on the two coarser decoder stages (training);
+        a plan with fewer than four stages gets one head, with two stages none
+    """
+    heads = min(2, len(plan.strides) - 2) if deep_supervision else 0
     from monai.networks.nets import DynUNet
 
     return DynUNet(
@@ -34,7 +45,8 @@ def build_model(plan: Plan) -> torch.nn.Module:
         filters=list(plan.filters),
         norm_name=("INSTANCE", {"affine": True}),
         act_name=("leakyrelu", {"inplace": True, "negative_slope": 0.01}),
-        deep_supervision=False,
+        deep_supervision=heads > 0,
+        deep_supr_num=max(heads, 1),
         res_block=False,
     )
 

@@ -41,6 +41,7 @@ from petseg.checks import did_you_mean
 __all__ = [
     "BUDGETS",
     "PET_NORMALISATION",
+    "PET_SCHEMES",
     "Budget",
     "ChannelNorm",
     "Fingerprint",
@@ -62,6 +63,10 @@ VOXELS_PER_CASE = 100_000
 PET_NORMALISATION = "suv_over_dataset_lesion_mean"
 """PET scheme: clip SUV to [0, the dataset's foreground 99.5 percentile], divide by the
 dataset's mean foreground SUV. See the module docstring for why."""
+IMAGE_ZSCORE = "image_zscore"
+"""nnU-Net's default scheme, kept for comparison (docs/network.md measures both): each
+image z-scored with its own mean and SD."""
+PET_SCHEMES = (PET_NORMALISATION, IMAGE_ZSCORE)
 
 
 @dataclass(frozen=True)
@@ -278,11 +283,27 @@ def _topology(
     return kernels, strides  # type: ignore[return-value]
 
 
-def make_plan(fingerprint: Fingerprint, budget: str | Budget = "cpu-small") -> Plan:
+def make_plan(
+    fingerprint: Fingerprint,
+    budget: str | Budget = "cpu-small",
+    *,
+    pet_normalisation: str = PET_NORMALISATION,
+) -> Plan:
     """Plan the network for a fingerprinted dataset within a compute budget.
 
     Deterministic: the same fingerprint and budget always give the same plan.
+
+    Parameters
+    ----------
+    fingerprint : the dataset's :class:`Fingerprint`
+    budget : a ``BUDGETS`` name or a :class:`Budget`
+    pet_normalisation : ``PET_SCHEMES``: the dataset-level SUV scaling (default) or
+        nnU-Net's per-image z-score
     """
+    if pet_normalisation not in PET_SCHEMES:
+        raise ValueError(
+            f"pet_normalisation must be one of {PET_SCHEMES}, got {pet_normalisation!r}"
+        )
     bud = get_budget(budget) if isinstance(budget, str) else budget
     spacings = np.asarray(fingerprint.spacings, dtype=np.float64)
     shapes = np.asarray(fingerprint.shapes, dtype=np.float64)
@@ -326,7 +347,7 @@ def make_plan(fingerprint: Fingerprint, budget: str | Budget = "cpu-small") -> P
         else:
             norm = ChannelNorm(
                 channel=name,
-                scheme=PET_NORMALISATION,
+                scheme=pet_normalisation,
                 clip_low=0.0,
                 clip_high=stats["percentile_99_5"],
                 mean=0.0,
@@ -356,12 +377,20 @@ def make_plan(fingerprint: Fingerprint, budget: str | Budget = "cpu-small") -> P
 
 
 def normalise(image: NDArray[np.floating], plan: Plan) -> NDArray[np.float32]:
-    """Apply the plan's per-channel normalisation to a (C, Z, Y, X) array (SUV, HU)."""
+    """Apply the plan's per-channel normalisation to a (C, Z, Y, X) array (SUV, HU).
+
+    ``(clip(x, low, high) - mean) / std`` with the plan's constants, or with the clipped
+    image's own mean and SD for the ``IMAGE_ZSCORE`` scheme.
+    """
     if image.shape[0] != len(plan.normalisation):
         raise ValueError(
             f"image has {image.shape[0]} channels, the plan expects {list(plan.channels)}"
         )
     out = np.empty(image.shape, dtype=np.float32)
     for c, norm in enumerate(plan.normalisation):
-        out[c] = (np.clip(image[c], norm.clip_low, norm.clip_high) - norm.mean) / norm.std
+        clipped = np.clip(image[c], norm.clip_low, norm.clip_high)
+        if norm.scheme == IMAGE_ZSCORE:
+            out[c] = (clipped - clipped.mean()) / max(float(clipped.std()), 1e-8)
+        else:
+            out[c] = (clipped - norm.mean) / norm.std
     return out

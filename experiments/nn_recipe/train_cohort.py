@@ -1,0 +1,148 @@
+"""LONG EXPERIMENT — NOT RUN IN CI. Train the shipped network on a larger phantom cohort
+and test it on a held-out one.
+
+``train``: generates (once) the training cohort — phantom seed 11, 60 patients with
+lesions + 8 negative controls — plans the ``cpu-small`` network at the chosen patch,
+writes the model folder's plan and trains the 5 folds one epoch each in turn until
+``--until`` (UTC), keeping every fold's best weights (resumable: run the same command
+again). ``evaluate``: generates (once) the held-out cohort — seed 12, 20 patients + 10
+negative controls, seeds the training never saw — and evaluates each fold, the
+ensemble, the liver-threshold method and, with ``--baseline``, another model (e.g. the
+shipped one) on it (``experiments/nn_phantom/common.py``).
+
+Run::
+
+    python experiments/nn_recipe/train_cohort.py train --work WORK --until 17:20 \
+        --epochs 40 --iterations 20 --patch 32 [--recipe '{"foreground_sampling": "lesion"}']
+    python experiments/nn_recipe/train_cohort.py evaluate --work WORK \
+        --baseline src/petseg/data/demo_model
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "experiments" / "nn_phantom"))
+
+TRAIN = {"seed": 11, "n": 60, "negatives": 8}
+HELD_OUT = {"seed": 12, "n": 20, "negatives": 10}
+
+
+def cohort(path: Path, spec: dict[str, int]) -> Path:
+    """The phantom cohort at ``path``, generated first if missing."""
+    from petseg.phantom import write_dataset
+
+    if not path.exists():
+        write_dataset(path, n=spec["n"], seed=spec["seed"], negatives=spec["negatives"])
+    return path
+
+
+def deadline(until: str) -> dt.datetime:
+    """Today's ``HH:MM`` in UTC."""
+    hours, minutes = (int(x) for x in until.split(":"))
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+
+
+def plan_with_patch(dataset: Path, model: Path, patch: int) -> None:
+    """Plan the model folder (cpu-small) and set its training patch to ``patch``³."""
+    from petseg import __version__
+    from petseg.io.atomic import write_json_atomic
+    from petseg.nn.train import load_cases, plan_model_folder
+
+    plan, _ = plan_model_folder(dataset, model, load_cases(dataset), n_folds=5)
+    if plan.patch_size != (patch,) * 3:
+        plan = dataclasses.replace(plan, patch_size=(patch,) * 3)
+        record = {"petseg_version": __version__, **plan.to_dict()}
+        write_json_atomic(model / "plan.json", record, force=True)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    import torch
+
+    from petseg.nn.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    dataset = cohort(args.work / "train", TRAIN)
+    model = args.work / "model"
+    plan_with_patch(dataset, model, args.patch)
+    config = TrainConfig(
+        epochs=args.epochs,
+        iterations_per_epoch=args.iterations,
+        val_patches=args.val_patches,
+        device="cpu",
+        threads=1,
+        **json.loads(args.recipe),
+    )
+    t0 = time.perf_counter()
+    results = train(dataset, model, config=config, deadline=deadline(args.until))
+    for r in results:
+        print(
+            f"fold {r.fold}: {r.epochs_done} epochs, best epoch {r.best_epoch} "
+            f"(smoothed val Dice {r.best_val_dice:.3f}), last val Dice {r.final_val_dice:.3f}",
+            flush=True,
+        )
+    print(f"this run: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+
+
+def logged(model: Path) -> dict[str, Any]:
+    """Iterations and seconds summed over the folds' logs."""
+    seconds = 0.0
+    iterations = 0
+    for log in sorted(model.glob("fold_*/log.jsonl")):
+        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        seconds += sum(r["seconds"] for r in rows)
+        iterations += rows[-1]["iterations"] if rows else 0
+    return {"cpu_core_hours": seconds / 3600, "iterations": iterations}
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from common import evaluate, table
+
+    test = cohort(args.work / "heldout", HELD_OUT)
+    out: dict[str, Any] = {"cohorts": {"train": TRAIN, "held_out": HELD_OUT}}
+    models = {"new": args.work / "model"}
+    if args.baseline:
+        models["baseline"] = args.baseline
+    text = []
+    for name, model in models.items():
+        result = evaluate(test, model)
+        out[name] = {"summary": result["summary"], "cases": result["cases"], **logged(model)}
+        text.append(f"## {name}: {model}\n\n{table(result['summary'])}\n")
+    (args.work / "heldout_results.json").write_text(json.dumps(out, indent=1, default=float))
+    (args.work / "heldout_results.md").write_text("\n".join(text))
+    print("\n".join(text))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train")
+    tr.add_argument("--work", type=Path, required=True)
+    tr.add_argument("--until", required=True, help="HH:MM UTC")
+    tr.add_argument("--epochs", type=int, default=40)
+    tr.add_argument("--iterations", type=int, default=20)
+    tr.add_argument("--val-patches", type=int, default=12)
+    tr.add_argument("--patch", type=int, default=32)
+    tr.add_argument("--recipe", default="{}", help="TrainConfig changes as JSON")
+    ev = sub.add_parser("evaluate")
+    ev.add_argument("--work", type=Path, required=True)
+    ev.add_argument("--baseline", type=Path)
+    args = parser.parse_args()
+    if args.command == "train":
+        run_train(args)
+    else:
+        run_evaluate(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
