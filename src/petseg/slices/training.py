@@ -16,11 +16,14 @@ Choices the paper leaves open, made here to match the authors' Keras setting:
   ``binary_crossentropy`` does with a non-sigmoid output (gradients vanish where the
   output is clipped). ``"bce_logits"`` instead treats the output as logits
   (``BCEWithLogitsLoss``, sigmoid at inference).
-* **Precision** — ``"bf16"`` (default) runs the forward passes under
+* **Precision** — ``"bf16"`` runs the forward passes under
   ``torch.autocast("cpu", torch.bfloat16)`` with float32 weights, optimiser state and
   loss (mixed precision; on CPUs with AMX/AVX-512-BF16 this is about 2-6× faster than
-  float32); ``"fp32"`` is plain float32 as in the authors' Keras code. Tensors are kept
-  channels-last, which oneDNN convolutions prefer.
+  float32, but on a CPU without them it is emulated and about 8× *slower*); ``"fp32"``
+  is plain float32 as in the authors' Keras code. :func:`petseg.slices.precision.resolve_precision` turns
+  ``"auto"`` (the experiment's default) into ``"bf16"`` only where the CPU has native
+  bf16. Tensors are kept channels-last, which oneDNN
+  convolutions prefer.
 * **Continuous U-Net output** — clipped to [0, 1] (``clipped_bce``) or passed through a
   sigmoid (``bce_logits``), so that it can be thresholded on the 0.00-0.99 grid.
 
@@ -39,6 +42,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from petseg.slices.models import DEFAULT_DROPOUT, ThresholdCNN, UNet2D
+from petseg.slices.precision import PRECISIONS
 
 __all__ = [
     "BCE_EPSILON",
@@ -55,7 +59,6 @@ __all__ = [
 #: Keras' backend epsilon, the clipping margin of its binary cross-entropy.
 BCE_EPSILON = 1e-7
 UNET_LOSSES = ("clipped_bce", "bce_logits")
-PRECISIONS = ("bf16", "fp32")
 
 
 @dataclass(frozen=True)
