@@ -244,7 +244,10 @@ def run_experiment(
         x_te, m_te = slices.images[test], slices.masks[test]
         seed = config.seed * 1000 + 10 * f
         # Method 1: U-Net + constant threshold searched on the training outputs.
-        unet, hist_unet = train_unet(x_tr, m_tr, config.train_config(config.unet_epochs, seed))
+        step = f"fold {f}/{config.n_folds}"
+        unet, hist_unet = train_unet(
+            x_tr, m_tr, config.train_config(config.unet_epochs, seed), desc=f"{step} U-Net (m1, m3)"
+        )
         out_tr = predict_unet(unet, x_tr, config.unet_loss, config.precision)
         out_te = predict_unet(unet, x_te, config.unet_loss, config.precision)
         unet_output[test] = out_te
@@ -253,7 +256,10 @@ def run_experiment(
         cols["constant_threshold_method1"][test] = t_m1
         # Method 2: threshold CNN on PET slices.
         cnn_pet, hist_pet = train_threshold_cnn(
-            x_tr, opt_pet[train], config.train_config(config.cnn_epochs, seed + 1)
+            x_tr,
+            opt_pet[train],
+            config.train_config(config.cnn_epochs, seed + 1),
+            desc=f"{step} threshold CNN on PET (m2)",
         )
         pred2 = predict_thresholds(cnn_pet, x_te, config.precision)
         cols["predicted_threshold_method2"][test] = pred2
@@ -262,7 +268,10 @@ def run_experiment(
         opt_out_tr, _ = optimal_thresholds(out_tr, m_tr)
         opt_out_te, _ = optimal_thresholds(out_te, m_te)
         cnn_unet, hist_unet_cnn = train_threshold_cnn(
-            out_tr, opt_out_tr, config.train_config(config.cnn_epochs, seed + 2)
+            out_tr,
+            opt_out_tr,
+            config.train_config(config.cnn_epochs, seed + 2),
+            desc=f"{step} threshold CNN on U-Net output (m3)",
         )
         pred3 = predict_thresholds(cnn_unet, out_te, config.precision)
         cols["optimal_threshold_unet"][test] = opt_out_te

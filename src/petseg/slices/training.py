@@ -137,7 +137,10 @@ def _fit(
     y: torch.Tensor,
     loss_fn: Any,
     config: TrainConfig,
+    desc: str,
 ) -> dict[str, list[float]]:
+    from petseg.progress import progress
+
     n = len(x)
     n_val = n - int(n * (1.0 - config.validation_split))  # Keras' split point
     n_train = n - n_val
@@ -146,7 +149,10 @@ def _fit(
     generator = torch.Generator().manual_seed(config.seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     history: dict[str, list[float]] = {"loss": [], "val_loss": []}
-    for _ in range(config.epochs):
+    batches = -(-n_train // config.batch_size)
+    bar = progress(total=config.epochs * batches, desc=desc, unit="batch")
+    for epoch in range(config.epochs):
+        bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}", refresh=False)
         model.train()
         order = torch.randperm(n_train, generator=generator)
         total = 0.0
@@ -157,6 +163,7 @@ def _fit(
             loss.backward()
             optimiser.step()
             total += float(loss.detach()) * len(idx)
+            bar.update(1)
         history["loss"].append(total / n_train)
         if n_val:
             model.eval()
@@ -169,29 +176,40 @@ def _fit(
                     for s in range(n_train, n, 256)
                 )
             history["val_loss"].append(val / n_val)
+    bar.close()
     model.eval()
     return history
 
 
 def train_unet(
-    images: NDArray[np.floating], masks: NDArray[np.bool_], config: TrainConfig
+    images: NDArray[np.floating],
+    masks: NDArray[np.bool_],
+    config: TrainConfig,
+    *,
+    desc: str = "U-Net",
 ) -> tuple[UNet2D, dict[str, list[float]]]:
     """Train Table 2's U-Net from scratch on ``(N, 64, 64)`` slices and masks.
 
     Returns the trained model (in eval mode) and the per-epoch ``loss``/``val_loss``.
+    A progress bar (:mod:`petseg.progress`) named ``desc`` shows the epoch, batches and ETA.
     """
     torch.manual_seed(config.seed)
     model = UNet2D(config.dropout).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     x = _as_tensor(images)
     y = _as_tensor(np.asarray(masks, dtype=np.float32))
     loss_fn = clipped_bce if config.unet_loss == "clipped_bce" else nn.BCEWithLogitsLoss()
-    return model, _fit(model, x, y, loss_fn, config)
+    return model, _fit(model, x, y, loss_fn, config, desc)
 
 
 def train_threshold_cnn(
-    images: NDArray[np.floating], thresholds: NDArray[np.floating], config: TrainConfig
+    images: NDArray[np.floating],
+    thresholds: NDArray[np.floating],
+    config: TrainConfig,
+    *,
+    desc: str = "threshold CNN",
 ) -> tuple[ThresholdCNN, dict[str, list[float]]]:
-    """Train Table 3's threshold CNN from scratch (MSE against the optimal thresholds)."""
+    """Train Table 3's threshold CNN from scratch (MSE against the optimal thresholds);
+    ``desc`` names its progress bar."""
     thresholds = np.asarray(thresholds, dtype=np.float32)
     if thresholds.shape != (len(images),):
         raise ValueError(
@@ -200,7 +218,7 @@ def train_threshold_cnn(
     torch.manual_seed(config.seed)
     model = ThresholdCNN().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     x = _as_tensor(images)
-    return model, _fit(model, x, torch.from_numpy(thresholds), nn.MSELoss(), config)
+    return model, _fit(model, x, torch.from_numpy(thresholds), nn.MSELoss(), config, desc)
 
 
 def predict_unet(
