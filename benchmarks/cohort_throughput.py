@@ -10,7 +10,13 @@
    1 worker; the per-study overhead is (T200 − T20) / 180, which cancels the cluster's
    start-up; the same difference in-process is the baseline.
 
-Run: ``python benchmarks/cohort_throughput.py [--studies 20] [--overhead-studies 200]``.
+3. Real data (``--part sarcoma``): ``petseg run`` over the 34 real sarcoma DICOM studies
+   of ``../shared/data/sts-pet`` in this process (fixed threshold SUV 2.5, RTSTRUCT and
+   MIP included): studies per minute. Run it with two checkouts' ``src`` on
+   ``PYTHONPATH`` (before and after a change) and compare the two rates.
+
+Run: ``python benchmarks/cohort_throughput.py [--part phantom|sarcoma|all]
+[--studies 20] [--overhead-studies 200]``.
 Wall-clock figures depend on the machine and its load: compare ratios from one run.
 """
 
@@ -85,12 +91,40 @@ def cluster_startup(workers: int) -> float:
         return time.perf_counter() - start
 
 
+STS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sts-pet"
+
+
+def bench_sarcoma() -> None:
+    studies = sorted(p for p in STS.glob("STS_*") if p.is_dir())
+    if not studies:
+        raise SystemExit(f"no sarcoma studies at {STS}")
+    pipeline = SegmentPipeline(SegmentParams(method="fixed", threshold=2.5))
+    with tempfile.TemporaryDirectory(prefix="petseg-bench-") as tmp_name:
+        cohort = Path(tmp_name) / "cohort"
+        cohort.mkdir()
+        for study in studies:
+            (cohort / study.name).symlink_to(study.resolve())
+        seconds = timed_run(cohort, Path(tmp_name) / "out", pipeline, 0)
+    print(
+        f"petseg run, {len(studies)} real sarcoma DICOM studies in-process, fixed SUV 2.5, "
+        f"RTSTRUCT + MIP: {seconds:.1f} s, {len(studies) / seconds * 60:.1f} studies/min"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=("phantom", "sarcoma", "all"), default="phantom")
     parser.add_argument("--studies", type=int, default=20)
     parser.add_argument("--overhead-studies", type=int, default=200)
     parser.add_argument("--shape", default="64,128,128", help="Z,Y,X voxels of each study")
     args = parser.parse_args()
+    if args.part in ("sarcoma", "all"):
+        bench_sarcoma()
+    if args.part in ("phantom", "all"):
+        bench_phantom(args)
+
+
+def bench_phantom(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="petseg-bench-") as tmp_name:
         tmp = Path(tmp_name)
         n = args.studies

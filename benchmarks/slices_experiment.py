@@ -10,8 +10,16 @@ network) on 880 slices, against the 5-minute target (the authors' notebook needs
 80 minutes). Uses the real sarcoma slices when a slice set is given (``--slices``, first
 880 slices), else synthetic slices.
 
+Part ``precision``: one U-Net epoch (paper settings, batch 32, 30 % validation) on the
+real sarcoma slices (``../shared/data/sts-pet``, or ``--slices``), in float32 and in bf16
+autocast, with 1 and 2 torch threads, in one run; printed with the ratio of each to
+float32 on 1 thread, and whether the CPU has native bf16 (what ``--precision auto``
+picks). These figures set the defaults of ``petseg slices experiment``: ``--precision
+auto`` and ``--threads 2``.
+
     python benchmarks/slices_experiment.py --part search
     python benchmarks/slices_experiment.py --part experiment --threads 1 [--slices S.npz]
+    python benchmarks/slices_experiment.py --part precision [--slices S.npz]
 """
 
 from __future__ import annotations
@@ -92,9 +100,48 @@ def bench_experiment(slices_path: str | None, threads: int) -> None:
           f"{seconds / 4800:.3f}")  # fmt: skip
 
 
+def _sarcoma_slices(slices_path: str | None):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from petseg.slices.build import build_slice_set
+    from petseg.slices.dataset import iter_cases
+    from petseg.slices.store import load_slice_set
+
+    if slices_path:
+        return load_slice_set(slices_path)
+    sts = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sts-pet"
+    cases = ((cid, pet, mask) for cid, pet, mask, _ in iter_cases(sts))
+    return build_slice_set(cases, crop="rainio", size=64)
+
+
+def bench_precision(slices_path: str | None) -> None:
+    import torch
+
+    from petseg.slices.precision import cpu_native_bf16
+    from petseg.slices.training import TrainConfig, train_unet
+
+    ss = _sarcoma_slices(slices_path)
+    print(f"one U-Net epoch on {len(ss.images)} real sarcoma slices; CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_native_bf16()}")  # fmt: skip
+    times = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for precision in ("fp32", "bf16"):
+            t0 = time.perf_counter()
+            train_unet(ss.images, ss.masks, TrainConfig(epochs=1, precision=precision))
+            times[threads, precision] = time.perf_counter() - t0
+            ratio = times[threads, precision] / times[1, "fp32"]
+            print(f"  {threads} thread(s) {precision}: {times[threads, precision]:6.1f} s "
+                  f"({ratio:.2f} x fp32 on 1 thread)", flush=True)  # fmt: skip
+    print(f"  bf16 / fp32 on 2 threads: {times[2, 'bf16'] / times[2, 'fp32']:.2f}; "
+          f"fp32 1 / 2 threads: {times[1, 'fp32'] / times[2, 'fp32']:.2f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("search", "experiment", "all"), default="search")
+    parser.add_argument(
+        "--part", choices=("search", "experiment", "precision", "all"), default="search"
+    )
     parser.add_argument("--slices", help="slice set (.npz) to take the 880 slices from")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -102,6 +149,8 @@ def main() -> None:
         bench_search()
     if args.part in ("experiment", "all"):
         bench_experiment(args.slices, args.threads)
+    if args.part in ("precision", "all"):
+        bench_precision(args.slices)
 
 
 if __name__ == "__main__":

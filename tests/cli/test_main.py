@@ -172,3 +172,15 @@ def test_label_maps_that_are_not_integer_labels_are_refused(
         assert main([*argv, "--out", str(tmp_path / f"report-{name}")]) == EXIT_USER_ERROR
         err = one_error_line(capsys)
         assert str(tmp_path / name / "case01.nii.gz") in err and fix in err, err
+
+
+def test_quiet_turns_progress_off_for_the_command_only(monkeypatch, tmp_path):
+    import petseg.cli.demo
+    from petseg.progress import enabled
+
+    seen = []
+    monkeypatch.setattr(petseg.cli.demo, "run", lambda args: seen.append(enabled()) or 0)
+    assert main(["--quiet", "demo", "--out", str(tmp_path / "a")]) == 0
+    assert main(["demo", "--out", str(tmp_path / "b")]) == 0
+    assert seen == [False, True]
+    assert enabled()

@@ -115,3 +115,25 @@ def test_fov_overlap() -> None:
     assert fov_overlap_fraction(a, a) == pytest.approx(1.0)
     assert fov_overlap_fraction(a, half) == pytest.approx(0.5)  # 5 of 10 mm in x
     assert fov_overlap_fraction(a, far) == 0.0
+
+
+def test_write_nifti_gzip_level_and_same_bytes_for_the_same_array(tmp_path):
+    import gzip
+
+    from petseg.io.nifti import NIFTI_COMPRESSLEVEL
+
+    array = np.zeros((20, 30, 40), np.float32)
+    array[5:15, 10:20, 10:30] = np.linspace(0, 1, 2000, dtype=np.float32).reshape(10, 10, 20)
+    geometry = Geometry.from_spacing(array.shape, (3.0, 2.0, 2.0))
+    paths = [tmp_path / f"{name}.nii.gz" for name in ("a", "b", "stored")]
+    write_nifti(paths[0], array, geometry)
+    write_nifti(paths[1], array, geometry)
+    write_nifti(paths[2], array, geometry, compresslevel=0)
+    assert NIFTI_COMPRESSLEVEL == 1
+    assert paths[0].read_bytes() == paths[1].read_bytes()  # no time stamp in the gzip header
+    # level 0 stores the 352-byte header and 96,000 bytes of voxels uncompressed
+    assert len(gzip.decompress(paths[2].read_bytes())) == 352 + array.nbytes
+    assert paths[2].stat().st_size > 10 * paths[0].stat().st_size
+    for path in paths:
+        back, _ = read_nifti(path)
+        assert np.array_equal(back, array)

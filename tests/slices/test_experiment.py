@@ -68,6 +68,11 @@ def test_build_experiment_predict(small_dataset, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_patients"] == 3 and summary["n_slices"] == len(ss.images)
     assert summary["parameters"]["n_folds"] == 2 and summary["petseg_version"]
+    # --precision auto (the default): bf16 only on a CPU with native bf16, recorded
+    from petseg.slices.precision import cpu_native_bf16
+
+    assert summary["parameters"]["precision"] == ("bf16" if cpu_native_bf16() else "fp32")
+    assert summary["parameters"]["precision_reason"].startswith("auto: ")
     rows = _csv(out / "slices.csv")
     assert len(rows) == len(ss.images)
     oracle = np.array([float(r["dice_oracle"]) for r in rows])

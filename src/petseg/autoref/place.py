@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from petseg.lesions import label_components, min_voxels_for_volume
 from petseg.reference import (
@@ -181,13 +181,15 @@ def sphere_statistics(
     mean, sd : (Z, Y, X) float64 ndarray
         In g/mL.
     """
+    from scipy.signal import fftconvolve  # imported here: scipy.signal takes ~1 s to import
+
     n = int(kernel.sum())
     if n < 2:
         raise ValueError(f"the sphere kernel holds {n} voxel(s); at least 2 are needed for an SD")
     values = np.asarray(suv, dtype=np.float64)
     weights = kernel.astype(np.float64)
-    total = signal.fftconvolve(values, weights, mode="same")
-    squares = signal.fftconvolve(values * values, weights, mode="same")
+    total = fftconvolve(values, weights, mode="same")
+    squares = fftconvolve(values * values, weights, mode="same")
     mean = total / n
     variance = np.maximum(squares - total * mean, 0.0) / (n - 1)
     return mean, np.sqrt(variance)

@@ -9,6 +9,7 @@ Subcommand modules expose ``register(subparsers)``, which adds a parser whose
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import re
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Total tumour segmentation and quantification in PET/CT.",
     )
     parser.add_argument("--version", action="version", version=f"petseg {__version__}")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars (give it before COMMAND)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
@@ -150,11 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def command() -> int | None:
         from petseg.io.atomic import check_inputs
+        from petseg.progress import quiet
 
         out = getattr(args, "out", None)
         if isinstance(out, Path):
             check_inputs(out, _input_paths(args))
-        result: int | None = args.func(args)
+        with quiet() if args.quiet else contextlib.nullcontext():
+            result: int | None = args.func(args)
         return result
 
     return run_command(args.command, command, tokens)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from petseg.cli._common import add_force_argument, parse_floats
 from petseg.phantom import DEFAULT_SPACING
+from petseg.progress import enabled
 
 __all__ = ["register"]
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         spacing=args.spacing,
         dicom=args.dicom,
         force=args.force,
-        progress=not args.no_progress,
+        progress=not args.no_progress and enabled(),
     )
     print(f"{args.n} patients + {args.negatives} negative controls (synthetic) -> {out}")
     return 0

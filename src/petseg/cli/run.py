@@ -14,6 +14,7 @@ from petseg.cli._common import (
 from petseg.cohort.run import Pipeline
 from petseg.io.organs import RUN_TOTALSEGMENTATOR
 from petseg.pipeline import METHODS
+from petseg.progress import enabled
 
 #: ``--method`` values beyond the threshold methods: "threshold" is "fixed" (the issue's
 #: spelling), "predict" the trained 3D network.
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         truth=args.truth,
         force=args.force,
-        progress=not args.no_progress,
+        progress=not args.no_progress and enabled(),
     )
     c = result.counts
     print(

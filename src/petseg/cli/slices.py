@@ -116,7 +116,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--unet-epochs", type=int, default=30)
     e.add_argument("--cnn-epochs", type=int, default=15)
     e.add_argument("--unet-loss", choices=("clipped_bce", "bce_logits"), default="clipped_bce")
-    e.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    e.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="auto (default): bf16 where the CPU has native bf16, else fp32",
+    )
     e.add_argument("--no-3d", action="store_true", help="skip the 3D threshold CNN")
     e.add_argument("--threshold3d-epochs", type=int, default=10)
     e.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")

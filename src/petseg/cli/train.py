@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from petseg.cli._common import add_force_argument
+from petseg.progress import enabled
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -122,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         budget=args.budget,
         config=config,
         force=args.force,
+        progress=enabled(),
     )
     for r in results:
         resumed = f" (resumed at epoch {r.resumed_from_epoch})" if r.resumed_from_epoch else ""

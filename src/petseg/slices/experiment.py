@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from petseg.slices.build import SliceSet
+from petseg.slices.precision import resolve_precision
 from petseg.slices.threshold_search import (
     best_constant_threshold,
     dice_at_thresholds,
@@ -65,8 +66,13 @@ class ExperimentConfig:
         Seeds the fold assignment and, offset per fold and network, every training.
     unet_epochs, cnn_epochs : int
         Paper: 30 and 15.
-    batch_size, learning_rate, validation_split, unet_loss, dropout, precision
+    batch_size, learning_rate, validation_split, unet_loss, dropout
         Passed to :class:`petseg.slices.training.TrainConfig`.
+    precision : str
+        ``"auto"`` (default: bf16 only where the CPU has native bf16, else fp32),
+        ``"bf16"`` or ``"fp32"``; resolved when the config is made
+        (:func:`petseg.slices.precision.resolve_precision`), so ``precision`` holds
+        ``"bf16"`` or ``"fp32"`` and ``precision_reason`` says why (both in the report).
     threshold3d : bool
         Also run the 3D threshold CNN (:mod:`petseg.slices.threshold3d`) on the same folds.
     threshold3d_epochs : int
@@ -82,13 +88,17 @@ class ExperimentConfig:
     validation_split: float = 0.3
     unet_loss: str = "clipped_bce"
     dropout: tuple[float, ...] = (0.1, 0.1, 0.2, 0.1, 0.1)
-    precision: str = "bf16"
+    precision: str = "auto"
     threshold3d: bool = True
     threshold3d_epochs: int = 10
+    precision_reason: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         if self.n_folds < 2:
             raise ValueError(f"n_folds must be at least 2, got {self.n_folds}")
+        precision, reason = resolve_precision(self.precision)
+        object.__setattr__(self, "precision", precision)
+        object.__setattr__(self, "precision_reason", reason)
 
     def train_config(self, epochs: int, seed: int) -> Any:
         """The :class:`~petseg.slices.training.TrainConfig` of one network."""
@@ -234,7 +244,10 @@ def run_experiment(
         x_te, m_te = slices.images[test], slices.masks[test]
         seed = config.seed * 1000 + 10 * f
         # Method 1: U-Net + constant threshold searched on the training outputs.
-        unet, hist_unet = train_unet(x_tr, m_tr, config.train_config(config.unet_epochs, seed))
+        step = f"fold {f}/{config.n_folds}"
+        unet, hist_unet = train_unet(
+            x_tr, m_tr, config.train_config(config.unet_epochs, seed), desc=f"{step} U-Net (m1, m3)"
+        )
         out_tr = predict_unet(unet, x_tr, config.unet_loss, config.precision)
         out_te = predict_unet(unet, x_te, config.unet_loss, config.precision)
         unet_output[test] = out_te
@@ -243,7 +256,10 @@ def run_experiment(
         cols["constant_threshold_method1"][test] = t_m1
         # Method 2: threshold CNN on PET slices.
         cnn_pet, hist_pet = train_threshold_cnn(
-            x_tr, opt_pet[train], config.train_config(config.cnn_epochs, seed + 1)
+            x_tr,
+            opt_pet[train],
+            config.train_config(config.cnn_epochs, seed + 1),
+            desc=f"{step} threshold CNN on PET (m2)",
         )
         pred2 = predict_thresholds(cnn_pet, x_te, config.precision)
         cols["predicted_threshold_method2"][test] = pred2
@@ -252,7 +268,10 @@ def run_experiment(
         opt_out_tr, _ = optimal_thresholds(out_tr, m_tr)
         opt_out_te, _ = optimal_thresholds(out_te, m_te)
         cnn_unet, hist_unet_cnn = train_threshold_cnn(
-            out_tr, opt_out_tr, config.train_config(config.cnn_epochs, seed + 2)
+            out_tr,
+            opt_out_tr,
+            config.train_config(config.cnn_epochs, seed + 2),
+            desc=f"{step} threshold CNN on U-Net output (m3)",
         )
         pred3 = predict_thresholds(cnn_unet, out_te, config.precision)
         cols["optimal_threshold_unet"][test] = opt_out_te

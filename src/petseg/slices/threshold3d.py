@@ -151,9 +151,16 @@ def build_threshold3d_cnn() -> Any:
 
 
 def _train(
-    inputs: list[NDArray[np.float32]], targets: NDArray[np.float64], epochs: int, seed: int
+    inputs: list[NDArray[np.float32]],
+    targets: NDArray[np.float64],
+    epochs: int,
+    seed: int,
+    precision: str,
+    desc: str,
 ) -> Any:
     import torch
+
+    from petseg.progress import progress
 
     torch.manual_seed(seed)
     model = build_threshold3d_cnn()
@@ -163,24 +170,28 @@ def _train(
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.MSELoss()
     model.train()
-    for _ in range(epochs):
+    bar = progress(total=epochs * -(-len(x) // 16), desc=desc, unit="batch")
+    for epoch in range(epochs):
+        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}", refresh=False)
         order = torch.randperm(len(x), generator=generator)
         for s in range(0, len(x), 16):
             idx = order[s : s + 16]
             optimiser.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
                 out = model(x[idx])
             loss = loss_fn(out.float(), y[idx])
             loss.backward()
             optimiser.step()
+            bar.update(1)
+    bar.close()
     model.eval()
     return model
 
 
-def _predict(model: Any, inputs: list[NDArray[np.float32]]) -> NDArray[np.float64]:
+def _predict(model: Any, inputs: list[NDArray[np.float32]], precision: str) -> NDArray[np.float64]:
     import torch
 
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
         out = model(torch.from_numpy(np.stack(inputs)[:, None]))
     return out.float().double().numpy()
 
@@ -233,8 +244,16 @@ def run_threshold3d(
             views = _orientations(net_in[p])
             inputs += views
             targets += [optimal[p][0]] * len(views)
-        model = _train(inputs, np.asarray(targets), epochs, seed * 1000 + 10 * f + 3)
-        predicted = _predict(model, [net_in[p] for p in test])
+        precision = result.config.precision
+        model = _train(
+            inputs,
+            np.asarray(targets),
+            epochs,
+            seed * 1000 + 10 * f + 3,
+            precision,
+            f"fold {f}/{result.config.n_folds} 3D threshold CNN",
+        )
+        predicted = _predict(model, [net_in[p] for p in test], precision)
         # Honest constant baseline: best median 3D Dice over the training patients.
         const_t = _best_constant_3d([regions[p] for p in train])
         for p, pred in zip(test, predicted, strict=True):

@@ -16,11 +16,14 @@ Choices the paper leaves open, made here to match the authors' Keras setting:
   ``binary_crossentropy`` does with a non-sigmoid output (gradients vanish where the
   output is clipped). ``"bce_logits"`` instead treats the output as logits
   (``BCEWithLogitsLoss``, sigmoid at inference).
-* **Precision** — ``"bf16"`` (default) runs the forward passes under
+* **Precision** — ``"bf16"`` runs the forward passes under
   ``torch.autocast("cpu", torch.bfloat16)`` with float32 weights, optimiser state and
   loss (mixed precision; on CPUs with AMX/AVX-512-BF16 this is about 2-6× faster than
-  float32); ``"fp32"`` is plain float32 as in the authors' Keras code. Tensors are kept
-  channels-last, which oneDNN convolutions prefer.
+  float32, but on a CPU without them it is emulated and about 8× *slower*); ``"fp32"``
+  is plain float32 as in the authors' Keras code. :func:`petseg.slices.precision.resolve_precision` turns
+  ``"auto"`` (the experiment's default) into ``"bf16"`` only where the CPU has native
+  bf16. Tensors are kept channels-last, which oneDNN
+  convolutions prefer.
 * **Continuous U-Net output** — clipped to [0, 1] (``clipped_bce``) or passed through a
   sigmoid (``bce_logits``), so that it can be thresholded on the 0.00-0.99 grid.
 
@@ -39,6 +42,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from petseg.slices.models import DEFAULT_DROPOUT, ThresholdCNN, UNet2D
+from petseg.slices.precision import PRECISIONS
 
 __all__ = [
     "BCE_EPSILON",
@@ -55,7 +59,6 @@ __all__ = [
 #: Keras' backend epsilon, the clipping margin of its binary cross-entropy.
 BCE_EPSILON = 1e-7
 UNET_LOSSES = ("clipped_bce", "bce_logits")
-PRECISIONS = ("bf16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,10 @@ def _fit(
     y: torch.Tensor,
     loss_fn: Any,
     config: TrainConfig,
+    desc: str,
 ) -> dict[str, list[float]]:
+    from petseg.progress import progress
+
     n = len(x)
     n_val = n - int(n * (1.0 - config.validation_split))  # Keras' split point
     n_train = n - n_val
@@ -156,7 +162,10 @@ def _fit(
     generator = torch.Generator().manual_seed(config.seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     history: dict[str, list[float]] = {"loss": [], "val_loss": []}
-    for _ in range(config.epochs):
+    batches = -(-n_train // config.batch_size)
+    bar = progress(total=config.epochs * batches, desc=desc, unit="batch")
+    for epoch in range(config.epochs):
+        bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}", refresh=False)
         model.train()
         order = torch.randperm(n_train, generator=generator)
         total = 0.0
@@ -167,6 +176,7 @@ def _fit(
             loss.backward()
             optimiser.step()
             total += float(loss.detach()) * len(idx)
+            bar.update(1)
         history["loss"].append(total / n_train)
         if n_val:
             model.eval()
@@ -179,12 +189,17 @@ def _fit(
                     for s in range(n_train, n, 256)
                 )
             history["val_loss"].append(val / n_val)
+    bar.close()
     model.eval()
     return history
 
 
 def train_unet(
-    images: NDArray[np.floating], masks: NDArray[np.bool_], config: TrainConfig
+    images: NDArray[np.floating],
+    masks: NDArray[np.bool_],
+    config: TrainConfig,
+    *,
+    desc: str = "U-Net",
 ) -> tuple[UNet2D, dict[str, list[float]]]:
     """Train Table 2's U-Net from scratch on ``(N, 64, 64)`` slices and masks.
 
@@ -196,6 +211,8 @@ def train_unet(
         Tumour pixels.
     config : TrainConfig
         Epochs, batch, learning rate, loss, precision, seed.
+    desc : str
+        Names its progress bar (:mod:`petseg.progress`: epoch, batches and ETA).
 
     Returns
     -------
@@ -209,11 +226,15 @@ def train_unet(
     x = _as_tensor(images)
     y = _as_tensor(np.asarray(masks, dtype=np.float32))
     loss_fn = clipped_bce if config.unet_loss == "clipped_bce" else nn.BCEWithLogitsLoss()
-    return model, _fit(model, x, y, loss_fn, config)
+    return model, _fit(model, x, y, loss_fn, config, desc)
 
 
 def train_threshold_cnn(
-    images: NDArray[np.floating], thresholds: NDArray[np.floating], config: TrainConfig
+    images: NDArray[np.floating],
+    thresholds: NDArray[np.floating],
+    config: TrainConfig,
+    *,
+    desc: str = "threshold CNN",
 ) -> tuple[ThresholdCNN, dict[str, list[float]]]:
     """Train Table 3's threshold CNN from scratch (MSE against the optimal thresholds).
 
@@ -225,6 +246,8 @@ def train_threshold_cnn(
         The optimal threshold of each slice, in [0, 1].
     config : TrainConfig
         Epochs, batch, learning rate, precision, seed.
+    desc : str
+        Names its progress bar (:mod:`petseg.progress`: epoch, batches and ETA).
 
     Returns
     -------
@@ -241,7 +264,7 @@ def train_threshold_cnn(
     torch.manual_seed(config.seed)
     model = ThresholdCNN().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     x = _as_tensor(images)
-    return model, _fit(model, x, torch.from_numpy(thresholds), nn.MSELoss(), config)
+    return model, _fit(model, x, torch.from_numpy(thresholds), nn.MSELoss(), config, desc)
 
 
 def predict_unet(
