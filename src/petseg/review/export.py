@@ -52,14 +52,18 @@ def export_saved_version(session: CaseSession, fmt: Any) -> dict[str, Any]:
             raise UnprocessableError(f"{target} exists and was not written by petseg; move it away")
         files = sorted(str(p) for p in target.iterdir() if p.name != MARKER)
         return {"written": files, "existing": True}
-    from petseg.io.export import export_lesions_for_study
+    from petseg.io.export import export_lesions_for_study, read_reference_series
 
+    dicom = inputs["dicom"]
     study = Study(
         pet=case.suv,
         geometry=case.geometry,
         patient_id=str(case.report.get("patient_id", "anonymous")),
         study_id=str(case.report.get("study_id", "")),
         provenance=inputs,
+        dicom=read_reference_series(
+            [Path(f) for f in dicom.get("pet_files") or []] or dicom["pet_dir"]
+        ),
     )
     with atomic_dir(target) as tmp:
         written = export_lesions_for_study(
