@@ -218,6 +218,33 @@ def test_exporting_a_version_twice_answers_with_the_same_files(sts_study, tmp_pa
     )
 
 
+def test_exporting_after_the_pet_series_moved_is_refused_in_one_line(
+    sts_study, tmp_path: Path
+) -> None:
+    import shutil
+
+    from petseg.io import load_study
+    from petseg.pipeline import SegmentParams
+    from petseg.review.app import ReviewApp
+    from petseg.review.errors import UnprocessableError
+    from petseg.workflows import segment_to_folder
+
+    pet = tmp_path / "exam" / "pet"
+    shutil.copytree(sts_study("STS_019") / "pet", pet)
+    case_dir = tmp_path / "cohort" / "sts019"
+    segment_to_folder(load_study(pet), SegmentParams(method="fixed", threshold=2.5), case_dir)
+    app = ReviewApp(tmp_path / "cohort")
+    sid = app.open_case("sts019")["session"]
+    app.session_action(sid, "remove", {"label": 3})
+    save = {"base_version": 0, "reviewer": "dr", "score": 4, "comment": "", "active_seconds": 1}
+    app.session_action(sid, "save", save)
+    pet.rename(tmp_path / "exam" / "moved")
+    with pytest.raises(UnprocessableError, match=r"cannot be read .*put it back") as caught:
+        app.session_action(sid, "export", {"format": "seg"})
+    assert "\n" not in str(caught.value)
+    assert not (case_dir / "review" / "v001" / "export-seg").exists()
+
+
 def test_a_non_loopback_host_warns_and_shows_a_reachable_url(cohort_dir: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "petseg", "review", str(cohort_dir), "--host", "0.0.0.0",

@@ -14,9 +14,10 @@
 io is not the only part of petseg that touches files: the layers that manage folders
 (``report``, ``workflows``, ``demo``, ``evaluate``, ``cohort``, ``review``, ``nn``,
 ``nnunet``, ``slices``, ``phantom.writers``) list, read and write their own small files
-(JSON, CSV, PNG figures, torch checkpoints, npz caches). They read and write images
-through the readers and writers above, and make their outputs atomic with
-:mod:`petseg.io.atomic`. The array layers below them (thresholds, lesions, metrics,
+(JSON, CSV, PNG figures, torch checkpoints, npz caches). They read and write medical
+images through the readers and writers above (the review server alone encodes NIfTI in
+memory for its viewer, with :mod:`petseg.io.nifti`'s affine), and make their outputs
+atomic with :mod:`petseg.io.atomic`. The array layers below them (thresholds, lesions, metrics,
 contours, ...) touch no file. ``docs/io.md`` lists who writes what.
 
 pydicom and nibabel are imported inside the functions that use them.

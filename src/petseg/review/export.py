@@ -54,16 +54,21 @@ def export_saved_version(session: CaseSession, fmt: Any) -> dict[str, Any]:
         return {"written": files, "existing": True}
     from petseg.io.export import export_lesions_for_study, read_reference_series
 
-    dicom = inputs["dicom"]
+    pet = inputs["dicom"].get("pet_files") or inputs["dicom"]["pet_dir"]
+    try:
+        reference = read_reference_series(pet)
+    except OSError as err:
+        raise UnprocessableError(
+            f"the PET series this case was segmented from cannot be read ({err}); "
+            "put it back where report.json's inputs.dicom says, or segment the case again"
+        ) from err
     study = Study(
         pet=case.suv,
         geometry=case.geometry,
         patient_id=str(case.report.get("patient_id", "anonymous")),
         study_id=str(case.report.get("study_id", "")),
         provenance=inputs,
-        dicom=read_reference_series(
-            [Path(f) for f in dicom.get("pet_files") or []] or dicom["pet_dir"]
-        ),
+        dicom=reference,
     )
     with atomic_dir(target) as tmp:
         written = export_lesions_for_study(

@@ -15,7 +15,6 @@ Rules (see ``docs/dicom-export.md``):
 from __future__ import annotations
 
 import colorsys
-import copy
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -396,21 +395,26 @@ def identity_cleaned(headers: Sequence[Any]) -> list[Any]:
 
     For writers that copy patient and study attributes from the source images
     themselves (highdicom). The headers are returned unchanged when all values are
-    valid.
+    valid. A copy holds the header's own elements but the blanked ones (a deep copy
+    took 11 ms per header).
 
     Parameters
     ----------
     headers : sequence of pydicom.Dataset
         The PET series headers.
     """
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset
+
     bad = _invalid_keywords(headers[0])
     if not bad:
         return list(headers)
     cleaned = []
     for header in headers:
-        header = copy.deepcopy(header)
+        clean = Dataset(dict(header.items()))
         for keyword in bad:
             if keyword in header:
-                header[keyword].value = ""
-        cleaned.append(header)
+                element = header[keyword]
+                clean[element.tag] = DataElement(element.tag, element.VR, "")
+        cleaned.append(clean)
     return cleaned
