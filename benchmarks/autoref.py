@@ -10,7 +10,7 @@ about 40 s to generate, not timed). Timed, each the median of ``--repeats`` runs
 * the threshold pipeline with the VOI given (``segment_study``: body contour, threshold,
   components, < 0.1 mL, lesion table) — the baseline.
 
-Target (issue 13): placement <= 1 s and <= 2x the pipeline, with an organ map and from
+Target: placement <= 1 s and <= 2x the pipeline, with an organ map and from
 the CT. Prints wall-clock and CPU time of each and the ratio to the pipeline (all steps
 run on one thread: on a shared, loaded machine the CPU time is the fairer figure).
 

@@ -577,11 +577,11 @@ def match_lesions(
     pred: ArrayLike,
     truth: ArrayLike,
     *,
-    connectivity: int = DEFAULT_CONNECTIVITY,
     criterion: Criterion = DEFAULT_CRITERION,
     iou_threshold: float = 0.5,
     matching: Matching = DEFAULT_MATCHING,
     empty: EmptyPolicy = "nan",
+    connectivity: int = DEFAULT_CONNECTIVITY,
 ) -> LesionMatch:
     """Match the connected components of a prediction to those of the truth.
 
@@ -590,8 +590,6 @@ def match_lesions(
     pred, truth : (Z, Y, X) ndarray
         Prediction and truth, read as ``> 0``; lesions are their connected components
         (:func:`petseg.lesions.label_components`).
-    connectivity : int
-        6, 18 or 26 (default 26, petseg's lesion definition).
     criterion : str
         ``"overlap"`` (a pair qualifies when it shares at least one voxel) or ``"iou"``
         (IoU ≥ ``iou_threshold``, as panoptica's ``NaiveThresholdMatching``).
@@ -608,6 +606,8 @@ def match_lesions(
         (with ``"overlap"`` this is the autoPET FP/FN component rule).
     empty : {"nan", "one", "zero", "autopet"}
         What a 0/0 lesion-wise ratio is (:data:`EMPTY_POLICIES`).
+    connectivity : int
+        6, 18 or 26 (default 26, petseg's lesion definition).
 
     Returns
     -------

@@ -4,10 +4,9 @@ Keras shapes ``H × W × C`` in the tables are ``(C, H, W)`` in PyTorch (batch a
 """
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from petseg.slices.models import ThresholdCNN, UNet2D, count_parameters  # noqa: E402
+from petseg.slices.models import ThresholdCNN, UNet2D, count_parameters
 
 # Table 2, rows with parameters, in order (Conv2D / Conv2DTranspose). The row of the
 # Conv2D after the first Concatenate (64 → 32 channels) reads 18,496 in the paper, but
