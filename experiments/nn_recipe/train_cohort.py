@@ -52,12 +52,22 @@ def deadline(until: str) -> dt.datetime:
     return now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
 
 
-def plan_with_patch(dataset: Path, model: Path, patch: int) -> None:
-    """Plan the model folder (cpu-small) and set its training patch to ``patch``³."""
+def plan_with_patch(dataset: Path, model: Path, patch: int, init_from: str | None) -> None:
+    """Plan the model folder (cpu-small) and set its training patch to ``patch``³.
+
+    With ``init_from`` (fine-tuning) the plan is that model's, so that the network and
+    its input normalisation are the ones its weights were trained with.
+    """
     from petseg import __version__
-    from petseg.io.atomic import write_json_atomic
+    from petseg.io.atomic import claim_dir, write_json_atomic
+    from petseg.nn.plan import Plan
     from petseg.nn.train import load_cases, plan_model_folder
 
+    if init_from is not None and not (model / "plan.json").exists():
+        claim_dir(model, kind="model", inputs=[dataset], recognise=("plan.json",))
+        source = json.loads((Path(init_from) / "plan.json").read_text())
+        record = {"petseg_version": __version__, **Plan.from_dict(source).to_dict()}
+        write_json_atomic(model / "plan.json", record)
     plan, _ = plan_model_folder(dataset, model, load_cases(dataset), n_folds=5)
     if plan.patch_size != (patch,) * 3:
         plan = dataclasses.replace(plan, patch_size=(patch,) * 3)
@@ -73,14 +83,15 @@ def run_train(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     dataset = cohort(args.work / "train", TRAIN)
     model = args.work / "model"
-    plan_with_patch(dataset, model, args.patch)
+    recipe = json.loads(args.recipe)
+    plan_with_patch(dataset, model, args.patch, recipe.get("init_from"))
     config = TrainConfig(
         epochs=args.epochs,
         iterations_per_epoch=args.iterations,
         val_patches=args.val_patches,
         device="cpu",
         threads=1,
-        **json.loads(args.recipe),
+        **recipe,
     )
     t0 = time.perf_counter()
     results = train(dataset, model, config=config, deadline=deadline(args.until))
