@@ -5,17 +5,18 @@ and test it on a held-out one.
 lesions + 8 negative controls — plans the ``cpu-small`` network at the chosen patch,
 writes the model folder's plan and trains the 5 folds one epoch each in turn until
 ``--until`` (UTC), keeping every fold's best weights (resumable: run the same command
-again). ``evaluate``: generates (once) the held-out cohort — seed 12, 20 patients + 10
-negative controls, seeds the training never saw — and evaluates each fold, the
-ensemble, the liver-threshold method and, with ``--baseline``, another model (e.g. the
-shipped one) on it (``experiments/nn_phantom/common.py``).
+again). ``evaluate`` (resumable, case by case): generates (once) the held-out cohort — seed 12, 20 patients + 10
+negative controls, seeds the training never saw — and evaluates each fold of a model
+(default the trained one; ``--model`` e.g. the shipped one), their ensemble and the
+liver-threshold method on it (``experiments/nn_phantom/common.py``).
 
 Run::
 
     python experiments/nn_recipe/train_cohort.py train --work WORK --until 17:20 \
         --epochs 40 --iterations 20 --patch 32 [--recipe '{"foreground_sampling": "lesion"}']
+    python experiments/nn_recipe/train_cohort.py evaluate --work WORK
     python experiments/nn_recipe/train_cohort.py evaluate --work WORK \
-        --baseline src/petseg/data/demo_model
+        --model src/petseg/data/demo_model --name shipped
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import datetime as dt
 import json
 import sys
 import time
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -115,22 +117,46 @@ def logged(model: Path) -> dict[str, Any]:
     return {"cpu_core_hours": seconds / 3600, "iterations": iterations}
 
 
-def run_evaluate(args: argparse.Namespace) -> None:
-    from common import evaluate, table
+def interleaved(dataset: Path) -> Path:
+    """The cohort's dataset.json with lesion cases and controls alternating.
 
-    test = cohort(args.work / "heldout", HELD_OUT)
-    out: dict[str, Any] = {"cohorts": {"train": TRAIN, "held_out": HELD_OUT}}
-    models = {"new": args.work / "model"}
-    if args.baseline:
-        models["baseline"] = args.baseline
-    text = []
-    for name, model in models.items():
-        result = evaluate(test, model)
-        out[name] = {"summary": result["summary"], "cases": result["cases"], **logged(model)}
-        text.append(f"## {name}: {model}\n\n{table(result['summary'])}\n")
-    (args.work / "heldout_results.json").write_text(json.dumps(out, indent=1, default=float))
-    (args.work / "heldout_results.md").write_text("\n".join(text))
-    print("\n".join(text))
+    An evaluation stopped part-way then covers both kinds of case.
+    """
+    info = json.loads((dataset / "dataset.json").read_text())
+    negatives = [c for c in info["cases"] if c in info["negative_controls"]]
+    positives = [c for c in info["cases"] if c not in negatives]
+    order = [c for pair in zip_longest(positives, negatives) for c in pair if c is not None]
+    if info["cases"] != order:
+        info["cases"] = order
+        (dataset / "dataset.json").write_text(json.dumps(info, indent=1))
+    return dataset
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from common import evaluate, summarise, table
+
+    test = interleaved(cohort(args.work / "heldout", HELD_OUT))
+    model = args.model or args.work / "model"
+    rows_path = args.work / f"heldout_{args.name}_cases.json"
+    rows = json.loads(rows_path.read_text()) if rows_path.exists() else []
+
+    def save(row: dict[str, Any]) -> None:
+        rows.append(row)
+        rows_path.write_text(json.dumps(rows, indent=1, default=float))
+
+    result = evaluate(test, model, done=list(rows), on_row=save)
+    result["summary"] = summarise(result["cases"])
+    out = {
+        "model": str(model),
+        "cohorts": {"train": TRAIN, "held_out": HELD_OUT},
+        **result,
+        **logged(model),
+    }
+    write = args.work / f"heldout_{args.name}"
+    write.with_suffix(".json").write_text(json.dumps(out, indent=1, default=float))
+    text = f"## {args.name}: {model}\n\n{table(result['summary'])}\n"
+    write.with_suffix(".md").write_text(text)
+    print(text)
 
 
 def main() -> int:
@@ -146,7 +172,8 @@ def main() -> int:
     tr.add_argument("--recipe", default="{}", help="TrainConfig changes as JSON")
     ev = sub.add_parser("evaluate")
     ev.add_argument("--work", type=Path, required=True)
-    ev.add_argument("--baseline", type=Path)
+    ev.add_argument("--model", type=Path, help="default WORK/model")
+    ev.add_argument("--name", default="new", help="names WORK/heldout_<name>.json and .md")
     args = parser.parse_args()
     if args.command == "train":
         run_train(args)

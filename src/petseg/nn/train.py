@@ -761,8 +761,9 @@ def _train_in_turns(
 ) -> list[FoldResult]:
     """Train folds one epoch each in turn until they finish or ``deadline`` passes.
 
-    Every fold then has a model.pt: its finished training's, or its best weights so far
-    (:func:`finish_fold`).
+    Every fold with at least one epoch then has a model.pt: its finished training's, or
+    its best weights so far (:func:`finish_fold`), also when the deadline had passed
+    before this call (a run stopped by hand is finished by calling again).
     """
     results: dict[int, FoldResult] = {}
     pending = list(folds)
@@ -776,7 +777,7 @@ def _train_in_turns(
             if results[fold].model_path.exists():
                 pending.remove(fold)
     for fold in pending:
-        if fold in results:
+        if (out / f"fold_{fold}" / "best.pt").exists():
             finish_fold(out, fold)
     return [results[f] for f in folds if f in results]
 
