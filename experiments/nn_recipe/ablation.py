@@ -36,6 +36,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "dice2_ce1": ({"dice_weight": 2.0}, {}),
     "pet_image_zscore": ({}, {"pet": "image_zscore"}),
     "patch_48": ({}, {"patch": 48}),
+    "deep_supervision_lesion_sampling": (
+        {"deep_supervision": True, "foreground_sampling": "lesion"},
+        {},
+    ),
 }
 
 
@@ -94,6 +98,7 @@ def run_variant(
         val_patches=args.val_patches,
         device="cpu",
         threads=1,
+        seed=args.seed,
         **config_change,
     )
     vplan = variant_plan(plan, plan_change)
@@ -135,6 +140,7 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--val-patches", type=int, default=12)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seed", type=int, default=12345, help="weights and patch draws")
     args = parser.parse_args()
     import torch
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # NOT RUN YET: no GPU was lent to this work (docs/network.md, "GPU path").
 #
-# Proves the GPU path of both engines within about 8 minutes of GPU time and measures
+# Proves the GPU path of both engines within about 8 minutes of GPU time (after ~3 min
+# of phantom generation on the CPUs) and measures
 #   - built-in engine: training iterations/s (from the folds' log.jsonl) and whole-body
 #     inference time per study (petseg predict --device cuda, 5-fold ensemble);
 #   - nnU-Net engine: training iterations/s (wall time / iterations of one fold) and
@@ -27,6 +28,11 @@ print("GPU:", torch.cuda.get_device_name(0), "torch", torch.__version__)
 PY
 export PYTHONPATH=$PWD/src:${PYTHONPATH:-}
 T=experiments/nn_recipe/train_cohort.py
+# 0. the training and held-out phantom cohorts, generated side by side (CPU, ~3 min)
+for part in train:TRAIN heldout:HELD_OUT; do
+  python -c "import sys; sys.path.insert(0, 'experiments/nn_recipe'); from pathlib import Path; import train_cohort as t; t.cohort(Path('$OUT') / '${part%%:*}', t.${part##*:})" &
+done
+wait
 until=$(date -u -d '+5 min' +%H:%M)
 
 # 1. built-in engine: 5 folds in turns for 5 minutes, then held-out evaluation
