@@ -24,11 +24,13 @@ def evaluate(
     *,
     done: Sequence[dict[str, Any]] = (),
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    cases: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Per-case metrics of every fold, the ensemble and the liver threshold; their summary.
 
     ``done``: rows of an earlier, interrupted call (those cases are not evaluated again);
-    ``on_row`` is called with each new case's row (to save progress).
+    ``on_row`` is called with each new case's row (to save progress); ``cases``: only
+    these cases of the dataset (default all).
     """
     from petseg.io.nifti import read_nifti
     from petseg.lesions import label_components
@@ -48,7 +50,7 @@ def evaluate(
     plan = model.plan
     rows = list(done)
     for case_id in list_cases(dataset):
-        if any(r["case"] == case_id for r in rows):
+        if any(r["case"] == case_id for r in rows) or (cases is not None and case_id not in cases):
             continue
         folder = dataset / case_id
         pet, geometry = read_nifti(folder / "pet.nii.gz")

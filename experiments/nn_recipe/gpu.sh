@@ -46,7 +46,7 @@ sys.path.insert(0, "experiments/nn_recipe")
 from pathlib import Path
 from train_cohort import logged
 done = logged(Path(sys.argv[1]) / "model")
-rate = done["iterations"] / (done["cpu_core_hours"] * 3600)
+rate = done["iterations"] / (done["wall_hours"] * 3600)
 print(f"built-in training: {done['iterations']} iterations, {rate:.2f} it/s (validation included)")
 PY
 start=$(date +%s.%N)

@@ -14,9 +14,10 @@ Run::
 
     python experiments/nn_recipe/train_cohort.py train --work WORK --until 17:20 \
         --epochs 40 --iterations 20 --patch 32 [--recipe '{"foreground_sampling": "lesion"}']
-    python experiments/nn_recipe/train_cohort.py evaluate --work WORK
+    python experiments/nn_recipe/train_cohort.py evaluate --work WORK [--part 0/2]
     python experiments/nn_recipe/train_cohort.py evaluate --work WORK \
         --model src/petseg/data/demo_model --name shipped
+    python experiments/nn_recipe/train_cohort.py summarise --work WORK --names new,shipped
 """
 
 from __future__ import annotations
@@ -107,14 +108,14 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def logged(model: Path) -> dict[str, Any]:
-    """Iterations and hours summed over the folds' logs (one core each on CPU here)."""
+    """Iterations and wall-clock hours summed over the folds' logs (one thread each)."""
     seconds = 0.0
     iterations = 0
     for log in sorted(model.glob("fold_*/log.jsonl")):
         rows = [json.loads(line) for line in log.read_text().splitlines()]
         seconds += sum(r["seconds"] for r in rows)
         iterations += rows[-1]["iterations"] if rows else 0
-    return {"cpu_core_hours": seconds / 3600, "iterations": iterations}
+    return {"wall_hours": seconds / 3600, "iterations": iterations}
 
 
 def interleaved(dataset: Path) -> Path:
@@ -133,30 +134,55 @@ def interleaved(dataset: Path) -> Path:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from common import evaluate, summarise, table
+    """Evaluate a model on the held-out cohort, resumable; ``--part i/n`` takes every n-th case."""
+    from common import evaluate
+
+    from petseg.nn.data import list_cases
 
     test = interleaved(cohort(args.work / "heldout", HELD_OUT))
+    index, parts = (int(x) for x in args.part.split("/"))
+    mine = list_cases(test)[index::parts]
     model = args.model or args.work / "model"
-    rows_path = args.work / f"heldout_{args.name}_cases.json"
+    rows_path = args.work / f"heldout_{args.name}_cases_{index}of{parts}.json"
     rows = json.loads(rows_path.read_text()) if rows_path.exists() else []
 
     def save(row: dict[str, Any]) -> None:
         rows.append(row)
         rows_path.write_text(json.dumps(rows, indent=1, default=float))
 
-    result = evaluate(test, model, done=list(rows), on_row=save)
-    result["summary"] = summarise(result["cases"])
-    out = {
-        "model": str(model),
-        "cohorts": {"train": TRAIN, "held_out": HELD_OUT},
-        **result,
-        **logged(model),
+    evaluate(test, model, done=list(rows), on_row=save, cases=mine)
+
+
+def run_summarise(args: argparse.Namespace) -> None:
+    """Tables of the named evaluations on the held-out cases all of them have done."""
+    from common import summarise, table
+
+    rows = {
+        name: [
+            r
+            for f in sorted(args.work.glob(f"heldout_{name}_cases_*.json"))
+            for r in json.loads(f.read_text())
+        ]
+        for name in args.names.split(",")
     }
-    write = args.work / f"heldout_{args.name}"
-    write.with_suffix(".json").write_text(json.dumps(out, indent=1, default=float))
-    text = f"## {args.name}: {model}\n\n{table(result['summary'])}\n"
-    write.with_suffix(".md").write_text(text)
-    print(text)
+    common = set.intersection(*({r["case"] for r in v} for v in rows.values()))
+    out: dict[str, Any] = {
+        "cohorts": {"train": TRAIN, "held_out": HELD_OUT},
+        "cases": sorted(common),
+    }
+    text = [
+        f"Held-out cases evaluated by every model: {len(common)} "
+        f"({sum(c.startswith('control') for c in common)} negative controls)\n"
+    ]
+    for name, model_rows in rows.items():
+        mine = [r for r in model_rows if r["case"] in common]
+        out[name] = {"summary": summarise(mine), "rows": mine}
+        text.append(f"## {name}\n\n{table(out[name]['summary'])}\n")
+    out["training_logged"] = logged(args.work / "model")
+    text.append(f"Training of WORK/model (sum over folds' logs): {out['training_logged']}\n")
+    (args.work / "heldout_summary.json").write_text(json.dumps(out, indent=1, default=float))
+    (args.work / "heldout_summary.md").write_text("\n".join(text))
+    print("\n".join(text))
 
 
 def main() -> int:
@@ -174,12 +200,13 @@ def main() -> int:
     ev = sub.add_parser("evaluate")
     ev.add_argument("--work", type=Path, required=True)
     ev.add_argument("--model", type=Path, help="default WORK/model")
-    ev.add_argument("--name", default="new", help="names WORK/heldout_<name>.json and .md")
+    ev.add_argument("--name", default="new", help="names WORK/heldout_<name>_cases_*.json")
+    ev.add_argument("--part", default="0/1", help="i/n: every n-th case from the i-th")
+    su = sub.add_parser("summarise")
+    su.add_argument("--work", type=Path, required=True)
+    su.add_argument("--names", default="new,shipped")
     args = parser.parse_args()
-    if args.command == "train":
-        run_train(args)
-    else:
-        run_evaluate(args)
+    {"train": run_train, "evaluate": run_evaluate, "summarise": run_summarise}[args.command](args)
     return 0
 
 
