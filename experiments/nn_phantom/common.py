@@ -11,13 +11,27 @@ Dice (F1), sensitivity, precision from :mod:`petseg.metrics`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 
-def evaluate(dataset: Path, model_dir: Path) -> dict[str, Any]:
+def evaluate(
+    dataset: Path,
+    model_dir: Path,
+    *,
+    done: Sequence[dict[str, Any]] = (),
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    cases: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Per-case metrics of every fold, the ensemble and the liver threshold; their summary.
+
+    ``done``: rows of an earlier, interrupted call (those cases are not evaluated again);
+    ``on_row`` is called with each new case's row (to save progress); ``cases``: only
+    these cases of the dataset (default all).
+    """
     from petseg.io.nifti import read_nifti
     from petseg.lesions import label_components
     from petseg.metrics import match_lesions, pixel_metrics
@@ -34,8 +48,10 @@ def evaluate(dataset: Path, model_dir: Path) -> dict[str, Any]:
 
     model = load_model(model_dir, "all")
     plan = model.plan
-    rows = []
+    rows = list(done)
     for case_id in list_cases(dataset):
+        if any(r["case"] == case_id for r in rows) or (cases is not None and case_id not in cases):
+            continue
         folder = dataset / case_id
         pet, geometry = read_nifti(folder / "pet.nii.gz")
         ct, _ = read_nifti(folder / "ct.nii.gz")
@@ -76,6 +92,8 @@ def evaluate(dataset: Path, model_dir: Path) -> dict[str, Any]:
                 "segmented_components": int(label_components(pred).max()),
             }
         rows.append(row)
+        if on_row is not None:
+            on_row(row)
     return {"cases": rows, "summary": summarise(rows)}
 
 

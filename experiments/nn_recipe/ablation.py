@@ -36,6 +36,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "dice2_ce1": ({"dice_weight": 2.0}, {}),
     "pet_image_zscore": ({}, {"pet": "image_zscore"}),
     "patch_48": ({}, {"patch": 48}),
+    "deep_supervision_lesion_sampling": (
+        {"deep_supervision": True, "foreground_sampling": "lesion"},
+        {},
+    ),
 }
 
 
@@ -94,6 +98,7 @@ def run_variant(
         val_patches=args.val_patches,
         device="cpu",
         threads=1,
+        seed=args.seed,
         **config_change,
     )
     vplan = variant_plan(plan, plan_change)
@@ -126,6 +131,23 @@ def run_variant(
     }
 
 
+def markdown(results: dict[str, dict[str, Any]]) -> str:
+    """Validation Dice per epoch, Δ against the baseline, soft Dice and minutes per variant."""
+    base = results["baseline"]["val_dice_final"] if "baseline" in results else float("nan")
+    lines = [
+        "| variant | validation Dice per epoch | Δ Dice at the end | soft Dice | minutes |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        per_epoch = " / ".join(f"{x:.3f}" for x in r["val_dice_per_epoch"])
+        delta = "–" if name == "baseline" else f"{r['val_dice_final'] - base:+.3f}"
+        lines.append(
+            f"| {name} | {per_epoch} | {delta} | {r['soft_dice_final']:.3f} "
+            f"| {r['seconds_logged'] / 60:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, required=True)
@@ -135,6 +157,7 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--val-patches", type=int, default=12)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seed", type=int, default=12345, help="weights and patch draws")
     args = parser.parse_args()
     import torch
 
@@ -153,6 +176,7 @@ def main() -> int:
             f"soft Dice {r['soft_dice_final']:.3f}, {r['seconds_logged']:.0f} s",
             flush=True,
         )
+    print(markdown(results))
     return 0
 
 

@@ -5,17 +5,19 @@ and test it on a held-out one.
 lesions + 8 negative controls — plans the ``cpu-small`` network at the chosen patch,
 writes the model folder's plan and trains the 5 folds one epoch each in turn until
 ``--until`` (UTC), keeping every fold's best weights (resumable: run the same command
-again). ``evaluate``: generates (once) the held-out cohort — seed 12, 20 patients + 10
-negative controls, seeds the training never saw — and evaluates each fold, the
-ensemble, the liver-threshold method and, with ``--baseline``, another model (e.g. the
-shipped one) on it (``experiments/nn_phantom/common.py``).
+again). ``evaluate`` (resumable, case by case): generates (once) the held-out cohort — seed 12, 20 patients + 10
+negative controls, seeds the training never saw — and evaluates each fold of a model
+(default the trained one; ``--model`` e.g. the shipped one), their ensemble and the
+liver-threshold method on it (``experiments/nn_phantom/common.py``).
 
 Run::
 
     python experiments/nn_recipe/train_cohort.py train --work WORK --until 17:20 \
         --epochs 40 --iterations 20 --patch 32 [--recipe '{"foreground_sampling": "lesion"}']
+    python experiments/nn_recipe/train_cohort.py evaluate --work WORK [--part 0/2]
     python experiments/nn_recipe/train_cohort.py evaluate --work WORK \
-        --baseline src/petseg/data/demo_model
+        --model src/petseg/data/demo_model --name shipped
+    python experiments/nn_recipe/train_cohort.py summarise --work WORK --names new,shipped
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import datetime as dt
 import json
 import sys
 import time
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +55,22 @@ def deadline(until: str) -> dt.datetime:
     return now.replace(hour=hours, minute=minutes, second=0, microsecond=0)
 
 
-def plan_with_patch(dataset: Path, model: Path, patch: int) -> None:
-    """Plan the model folder (cpu-small) and set its training patch to ``patch``³."""
+def plan_with_patch(dataset: Path, model: Path, patch: int, init_from: str | None) -> None:
+    """Plan the model folder (cpu-small) and set its training patch to ``patch``³.
+
+    With ``init_from`` (fine-tuning) the plan is that model's, so that the network and
+    its input normalisation are the ones its weights were trained with.
+    """
     from petseg import __version__
-    from petseg.io.atomic import write_json_atomic
+    from petseg.io.atomic import claim_dir, write_json_atomic
+    from petseg.nn.plan import Plan
     from petseg.nn.train import load_cases, plan_model_folder
 
+    if init_from is not None and not (model / "plan.json").exists():
+        claim_dir(model, kind="model", inputs=[dataset], recognise=("plan.json",))
+        source = json.loads((Path(init_from) / "plan.json").read_text())
+        record = {"petseg_version": __version__, **Plan.from_dict(source).to_dict()}
+        write_json_atomic(model / "plan.json", record)
     plan, _ = plan_model_folder(dataset, model, load_cases(dataset), n_folds=5)
     if plan.patch_size != (patch,) * 3:
         plan = dataclasses.replace(plan, patch_size=(patch,) * 3)
@@ -73,14 +86,15 @@ def run_train(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     dataset = cohort(args.work / "train", TRAIN)
     model = args.work / "model"
-    plan_with_patch(dataset, model, args.patch)
+    recipe = json.loads(args.recipe)
+    plan_with_patch(dataset, model, args.patch, recipe.get("init_from"))
     config = TrainConfig(
         epochs=args.epochs,
         iterations_per_epoch=args.iterations,
         val_patches=args.val_patches,
-        device="cpu",
+        device=args.device,
         threads=1,
-        **json.loads(args.recipe),
+        **recipe,
     )
     t0 = time.perf_counter()
     results = train(dataset, model, config=config, deadline=deadline(args.until))
@@ -94,31 +108,80 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def logged(model: Path) -> dict[str, Any]:
-    """Iterations and seconds summed over the folds' logs."""
+    """Iterations and wall-clock hours summed over the folds' logs (one thread each)."""
     seconds = 0.0
     iterations = 0
     for log in sorted(model.glob("fold_*/log.jsonl")):
         rows = [json.loads(line) for line in log.read_text().splitlines()]
         seconds += sum(r["seconds"] for r in rows)
         iterations += rows[-1]["iterations"] if rows else 0
-    return {"cpu_core_hours": seconds / 3600, "iterations": iterations}
+    return {"wall_hours": seconds / 3600, "iterations": iterations}
+
+
+def interleaved(dataset: Path) -> Path:
+    """The cohort's dataset.json with lesion cases and controls alternating.
+
+    An evaluation stopped part-way then covers both kinds of case.
+    """
+    info = json.loads((dataset / "dataset.json").read_text())
+    negatives = [c for c in info["cases"] if c in info["negative_controls"]]
+    positives = [c for c in info["cases"] if c not in negatives]
+    order = [c for pair in zip_longest(positives, negatives) for c in pair if c is not None]
+    if info["cases"] != order:
+        info["cases"] = order
+        (dataset / "dataset.json").write_text(json.dumps(info, indent=1))
+    return dataset
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from common import evaluate, table
+    """Evaluate a model on the held-out cohort, resumable; ``--part i/n`` takes every n-th case."""
+    from common import evaluate
 
-    test = cohort(args.work / "heldout", HELD_OUT)
-    out: dict[str, Any] = {"cohorts": {"train": TRAIN, "held_out": HELD_OUT}}
-    models = {"new": args.work / "model"}
-    if args.baseline:
-        models["baseline"] = args.baseline
-    text = []
-    for name, model in models.items():
-        result = evaluate(test, model)
-        out[name] = {"summary": result["summary"], "cases": result["cases"], **logged(model)}
-        text.append(f"## {name}: {model}\n\n{table(result['summary'])}\n")
-    (args.work / "heldout_results.json").write_text(json.dumps(out, indent=1, default=float))
-    (args.work / "heldout_results.md").write_text("\n".join(text))
+    from petseg.nn.data import list_cases
+
+    test = interleaved(cohort(args.work / "heldout", HELD_OUT))
+    index, parts = (int(x) for x in args.part.split("/"))
+    mine = list_cases(test)[index::parts]
+    model = args.model or args.work / "model"
+    rows_path = args.work / f"heldout_{args.name}_cases_{index}of{parts}.json"
+    rows = json.loads(rows_path.read_text()) if rows_path.exists() else []
+
+    def save(row: dict[str, Any]) -> None:
+        rows.append(row)
+        rows_path.write_text(json.dumps(rows, indent=1, default=float))
+
+    evaluate(test, model, done=list(rows), on_row=save, cases=mine)
+
+
+def run_summarise(args: argparse.Namespace) -> None:
+    """Tables of the named evaluations on the held-out cases all of them have done."""
+    from common import summarise, table
+
+    rows = {
+        name: [
+            r
+            for f in sorted(args.work.glob(f"heldout_{name}_cases_*.json"))
+            for r in json.loads(f.read_text())
+        ]
+        for name in args.names.split(",")
+    }
+    common = set.intersection(*({r["case"] for r in v} for v in rows.values()))
+    out: dict[str, Any] = {
+        "cohorts": {"train": TRAIN, "held_out": HELD_OUT},
+        "cases": sorted(common),
+    }
+    text = [
+        f"Held-out cases evaluated by every model: {len(common)} "
+        f"({sum(c.startswith('control') for c in common)} negative controls)\n"
+    ]
+    for name, model_rows in rows.items():
+        mine = [r for r in model_rows if r["case"] in common]
+        out[name] = {"summary": summarise(mine), "rows": mine}
+        text.append(f"## {name}\n\n{table(out[name]['summary'])}\n")
+    out["training_logged"] = logged(args.work / "model")
+    text.append(f"Training of WORK/model (sum over folds' logs): {out['training_logged']}\n")
+    (args.work / "heldout_summary.json").write_text(json.dumps(out, indent=1, default=float))
+    (args.work / "heldout_summary.md").write_text("\n".join(text))
     print("\n".join(text))
 
 
@@ -133,14 +196,17 @@ def main() -> int:
     tr.add_argument("--val-patches", type=int, default=12)
     tr.add_argument("--patch", type=int, default=32)
     tr.add_argument("--recipe", default="{}", help="TrainConfig changes as JSON")
+    tr.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ev = sub.add_parser("evaluate")
     ev.add_argument("--work", type=Path, required=True)
-    ev.add_argument("--baseline", type=Path)
+    ev.add_argument("--model", type=Path, help="default WORK/model")
+    ev.add_argument("--name", default="new", help="names WORK/heldout_<name>_cases_*.json")
+    ev.add_argument("--part", default="0/1", help="i/n: every n-th case from the i-th")
+    su = sub.add_parser("summarise")
+    su.add_argument("--work", type=Path, required=True)
+    su.add_argument("--names", default="new,shipped")
     args = parser.parse_args()
-    if args.command == "train":
-        run_train(args)
-    else:
-        run_evaluate(args)
+    {"train": run_train, "evaluate": run_evaluate, "summarise": run_summarise}[args.command](args)
     return 0
 
 

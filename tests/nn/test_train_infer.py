@@ -369,3 +369,30 @@ def test_deadline_in_the_past_trains_nothing(tiny_dataset: Path, tmp_path: Path)
         == []
     )
     assert not (tmp_path / "m" / "fold_0").exists()
+
+
+def test_init_from_starts_each_fold_from_that_models_fold(
+    tiny_dataset: Path, trained: Path, tmp_path: Path
+):
+    cases = load_cases(tiny_dataset)
+    plan = Plan.from_dict(json.loads((trained / "plan.json").read_text()))
+    split = json.loads((trained / "folds.json").read_text())
+    # a learning rate of 1e-12 leaves the initial weights as they are after one epoch
+    config = dataclasses.replace(
+        TINY, epochs=1, learning_rate=1e-12, init_from=str(trained), deep_supervision=True
+    )
+    train_fold(cases, plan, split, 1, tmp_path, config, progress=False)
+    start = torch.load(trained / "fold_1" / "model.pt", weights_only=True)["state_dict"]
+    tuned = torch.load(tmp_path / "fold_1" / "checkpoint.pt", weights_only=True)["model"]
+    for key, value in start.items():
+        torch.testing.assert_close(tuned[key], value.float(), rtol=0, atol=1e-6, msg=key)
+    with pytest.raises(FileNotFoundError, match="fold 2"):
+        train_fold(
+            cases,
+            plan,
+            {**split, "folds": [{**split["folds"][0], "fold": 2}]},
+            2,
+            tmp_path,
+            config,
+            progress=False,
+        )

@@ -132,6 +132,9 @@ class TrainConfig:
     patience : int or None
         Stop a fold after this many epochs without a new best smoothed validation Dice;
         None trains all epochs. The best weights become model.pt either way.
+    init_from : str or None
+        A model folder whose ``fold_<k>/model.pt`` initialises fold k (fine-tuning; the
+        plan must have the same topology); None starts from random weights.
     seed : int
         Seed of the split, the initial weights and every patch draw.
     val_patches : int
@@ -159,6 +162,7 @@ class TrainConfig:
     dice_weight: float = 1.0
     ce_weight: float = 1.0
     patience: int | None = None
+    init_from: str | None = None
     seed: int = 12345
     val_patches: int = 8
     augment: bool = True
@@ -461,7 +465,16 @@ def _new_state(plan: Plan, config: TrainConfig, fold: int, device: str) -> _Fold
     import torch
 
     torch.manual_seed(config.seed + fold)
-    model = build_model(plan, deep_supervision=config.deep_supervision).to(device)
+    model = build_model(plan, deep_supervision=config.deep_supervision)
+    if config.init_from is not None:
+        path = Path(config.init_from) / f"fold_{fold}" / "model.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing; init_from needs a model with fold {fold}")
+        weights = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        missing = model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
+        if missing.unexpected_keys or any("head" not in k for k in missing.missing_keys):
+            raise ValueError(f"{path} does not fit the plan's network: {missing}")
+    model = model.to(device)
     optimizer = make_optimizer(model.parameters(), config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda it: learning_rate_factor(it, config)
@@ -748,8 +761,9 @@ def _train_in_turns(
 ) -> list[FoldResult]:
     """Train folds one epoch each in turn until they finish or ``deadline`` passes.
 
-    Every fold then has a model.pt: its finished training's, or its best weights so far
-    (:func:`finish_fold`).
+    Every fold with at least one epoch then has a model.pt: its finished training's, or
+    its best weights so far (:func:`finish_fold`), also when the deadline had passed
+    before this call (a run stopped by hand is finished by calling again).
     """
     results: dict[int, FoldResult] = {}
     pending = list(folds)
@@ -763,7 +777,7 @@ def _train_in_turns(
             if results[fold].model_path.exists():
                 pending.remove(fold)
     for fold in pending:
-        if fold in results:
+        if (out / f"fold_{fold}" / "best.pt").exists():
             finish_fold(out, fold)
     return [results[f] for f in folds if f in results]
 
