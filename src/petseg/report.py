@@ -30,7 +30,6 @@ import datetime as _dt
 import os
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,6 @@ from petseg.study import Study
 __all__ = [
     "KEPT_ON_RERUN",
     "LESION_COLUMNS",
-    "OUTPUT_THREADS",
     "REMOVED_COLUMNS",
     "build_report",
     "study_sources",
@@ -54,10 +52,6 @@ __all__ = [
 
 #: Entries of a case folder that outlive a rerun: the physician's reviews.
 KEPT_ON_RERUN = ("review",)
-
-#: Threads writing a case folder's NIfTI volumes while the lesion table, MIP and RTSTRUCT
-#: are made (gzip runs without the GIL; ``benchmarks/nifti_write.py``).
-OUTPUT_THREADS = 2
 
 LESION_COLUMNS = (
     "label",
@@ -211,13 +205,11 @@ def write_segmentation_outputs(
 
     report = build_report(study, result)
     sources = [*study_sources(study), *inputs]
-    with (
-        atomic_dir(out_dir, force=force, inputs=sources, keep=KEPT_ON_RERUN) as tmp,
-        ThreadPoolExecutor(max_workers=OUTPUT_THREADS) as pool,
-    ):
-        volumes = [
-            pool.submit(write_nifti, tmp / n, a, study.geometry) for n, a in _volumes(study, result)
-        ]
+    with atomic_dir(out_dir, force=force, inputs=sources, keep=KEPT_ON_RERUN) as tmp:
+        write_nifti(tmp / "lesions.nii.gz", result.labels.astype(np.int32), study.geometry)
+        write_nifti(tmp / "pet_suv.nii.gz", study.pet, study.geometry)
+        if study.ct is not None:
+            write_nifti(tmp / "ct.nii.gz", study.ct, study.geometry)
         with open(tmp / "lesions.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=LESION_COLUMNS)
             writer.writeheader()
@@ -236,8 +228,6 @@ def write_segmentation_outputs(
             outputs.extend(p.name for p in written)
         if extras is not None:
             outputs.extend(extras(tmp))
-        for volume in volumes:
-            volume.result()
         report["outputs"] = outputs
         (tmp / "report.json").write_text(
             json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8"
@@ -260,12 +250,6 @@ def _write_mip(path: Path, study: Study, result: SegmentationResult, *, syntheti
         title=title,
         overlays=reference_overlay(result),
     )
-
-
-def _volumes(study: Study, result: SegmentationResult) -> list[tuple[str, np.ndarray]]:
-    """The NIfTI volumes of every case folder: labels, PET in SUV and, with a CT, the CT."""
-    volumes = [("lesions.nii.gz", result.labels.astype(np.int32)), ("pet_suv.nii.gz", study.pet)]
-    return volumes + ([("ct.nii.gz", study.ct)] if study.ct is not None else [])
 
 
 def _write_removed(
