@@ -111,7 +111,7 @@ def _sarcoma_slices(slices_path: str | None):  # type: ignore[no-untyped-def]
         return load_slice_set(slices_path)
     sts = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sts-pet"
     cases = ((cid, pet, mask) for cid, pet, mask, _ in iter_cases(sts))
-    return build_slice_set(cases, crop="rainio", size=64)
+    return build_slice_set(cases, crop="bbox:64", size=64)
 
 
 def bench_precision(slices_path: str | None) -> None:
