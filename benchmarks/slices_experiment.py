@@ -11,7 +11,7 @@ network) on 880 slices, against the 5-minute target (the authors' notebook needs
 880 slices), else synthetic slices.
 
 Part ``precision``: one U-Net epoch (paper settings, batch 32, 30 % validation) on the
-real sarcoma slices (``../shared/data/sts-pet``, or ``--slices``), in float32 and in bf16
+first 420 real sarcoma slices (``../shared/data/sts-pet``, or ``--slices``), in float32 and in bf16
 autocast, with 1 and 2 torch threads, in one run; printed with the ratio of each to
 float32 on 1 thread, and whether the CPU has native bf16 (what ``--precision auto``
 picks). These figures set the defaults of ``petseg slices experiment``: ``--precision
@@ -32,6 +32,8 @@ import numpy as np
 from petseg.slices.threshold_search import THRESHOLD_GRID, dice_curves
 
 N_SLICES = 880
+#: Slices of the precision part (the issue's measurement: 420 real sarcoma slices).
+PRECISION_SLICES = 420
 
 
 def _synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +122,8 @@ def bench_precision(slices_path: str | None) -> None:
     from petseg.slices.precision import cpu_native_bf16
     from petseg.slices.training import TrainConfig, train_unet
 
-    ss = _sarcoma_slices(slices_path)
+    full = _sarcoma_slices(slices_path)
+    ss = full.subset(np.arange(min(PRECISION_SLICES, len(full.images))))
     print(f"one U-Net epoch on {len(ss.images)} real sarcoma slices; CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {cpu_native_bf16()}")  # fmt: skip
     times = {}

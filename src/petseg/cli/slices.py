@@ -124,7 +124,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     e.add_argument("--no-3d", action="store_true", help="skip the 3D threshold CNN")
     e.add_argument("--threshold3d-epochs", type=int, default=10)
-    e.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    e.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: 2 threads were 1.9x slower on a shared 2-core "
+        "machine, benchmarks/slices_experiment.py --part precision)",
+    )
     e.add_argument("--force", action="store_true", help="replace an existing output")
     e.set_defaults(func=_experiment)
 
