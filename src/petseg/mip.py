@@ -44,11 +44,14 @@ def mip_projections(
     """
     out = {}
     for name, axis in (("coronal", 1), ("sagittal", 2)):
-        argmax = np.argmax(suv, axis=axis)
-        mip = np.take_along_axis(suv, np.expand_dims(argmax, axis), axis).squeeze(axis)
-        at_max = np.take_along_axis(labels, np.expand_dims(argmax, axis), axis).squeeze(axis)
         any_label = labels.max(axis=axis)
-        out[name] = (mip, np.where(at_max > 0, at_max, any_label))
+        projected = any_label.copy()
+        # only rays that cross a label need the position of their maximum
+        rows, cols = np.nonzero(any_label)
+        first_max = np.moveaxis(suv, axis, -1)[rows, cols].argmax(axis=1)
+        at_max = np.moveaxis(labels, axis, -1)[rows, cols, first_max]
+        projected[rows, cols] = np.where(at_max > 0, at_max, any_label[rows, cols])
+        out[name] = (suv.max(axis=axis), projected)
     return out
 
 
