@@ -34,6 +34,23 @@ def test_projections_take_the_label_at_the_maximum_or_the_largest_crossed():
     assert lab.tolist() == [[4, 9]]
 
 
+def test_projections_equal_the_argmax_formulation_with_ties():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        suv = rng.random((7, 8, 9)).astype(np.float32)
+        suv[rng.random(suv.shape) < 0.3] = 1.0  # many rays hold several maxima
+        labels = (rng.random(suv.shape) < 0.2) * rng.integers(1, 5, suv.shape)
+        views = mip_projections(suv, labels)
+        for name, axis in (("coronal", 1), ("sagittal", 2)):
+            first = np.expand_dims(np.argmax(suv, axis=axis), axis)
+            at_max = np.take_along_axis(labels, first, axis).squeeze(axis)
+            expected = np.where(at_max > 0, at_max, labels.max(axis=axis))
+            assert np.array_equal(
+                views[name][0], np.take_along_axis(suv, first, axis).squeeze(axis)
+            )
+            assert np.array_equal(views[name][1], expected)
+
+
 def colours(picture: np.ndarray) -> set[tuple[int, int, int]]:
     return {tuple(int(v) for v in c) for c in np.unique(picture.reshape(-1, 3), axis=0)}
 
