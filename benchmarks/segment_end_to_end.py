@@ -40,9 +40,9 @@ from typing import Any
 import pydicom
 
 from petseg.body import body_mask
+from petseg.io import load_study
+from petseg.io.export import export_lesions_for_study
 from petseg.io.nifti import write_nifti
-from petseg.io.rtstruct_export import export_lesions_for_study
-from petseg.io.study_loader import load_study
 from petseg.mip import render_mip
 from petseg.pipeline import SegmentParams, segment_study
 from petseg.report import write_segmentation_outputs

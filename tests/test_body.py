@@ -100,7 +100,7 @@ def test_body_mask_equals_scipy_on_phantoms(seed, spacing):
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_body_mask_equals_scipy_on_sarcoma_studies(shared_data: Path, name: str):
-    from petseg.io.study_loader import load_study
+    from petseg.io import load_study
 
     study = load_study(shared_data / "sts-pet" / name)
     geometry: Geometry = study.geometry
