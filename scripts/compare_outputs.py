@@ -9,8 +9,9 @@ Compared, for every case folder: every number and string of each ``report.json``
 ``summary.json`` (run-specific keys such as ``created_utc``, ``result_id`` and
 ``elapsed_s`` left out; output paths made relative), every cell of each ``*.csv``, every
 voxel and the affine of each ``*.nii.gz``, and the ROI names and contour points of
-``rtstruct.dcm``. Numbers must be identical (floats compared exactly). ``mip.png`` is a
-picture, listed only when it differs.
+``rtstruct.dcm``. Numbers must be identical (floats compared exactly); a key the
+baseline lacks is new information, listed as "(added)" without failing. ``mip.png`` is
+a picture, listed only when it differs.
 
 Run:
     python scripts/compare_outputs.py OUT                       # write outputs to OUT
@@ -104,8 +105,9 @@ def same(a: Any, b: Any) -> bool:
 def compare_json(new: Path, old: Path, new_root: Path, old_root: Path) -> list[str]:
     a = json_leaves(json.loads(new.read_text()), "", str(new_root))
     b = json_leaves(json.loads(old.read_text()), "", str(old_root))
-    diffs = [f"{key}: missing in new" for key in b.keys() - a.keys()]
-    diffs += [f"{key}: new key" for key in a.keys() - b.keys()]
+    for key in sorted(a.keys() - b.keys()):
+        print(f"  (added)  {new.relative_to(new_root)} {key} = {a[key]!r}")
+    diffs = [f"{key}: missing in new" for key in sorted(b.keys() - a.keys())]
     diffs += [
         f"{key}: {a[key]!r} != {b[key]!r}"
         for key in sorted(a.keys() & b.keys())
