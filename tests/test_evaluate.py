@@ -170,6 +170,17 @@ def test_mismatched_grids_are_refused(tmp_path, geometry, message):
         evaluate_cohort({"poor": tmp_path / "poor"}, tmp_path / "truth", tmp_path / "out")
 
 
+def test_probability_map_is_not_scored_as_labels(tmp_path):
+    """A probability map (0.7 where the lesions are) would score Dice 1.000 if cast to
+    labels; it is refused, naming the file."""
+    _write_dataset(tmp_path)
+    probability = (_truth("lesions") > 0) * np.float32(0.7)
+    nifti.write_nifti(tmp_path / "poor" / "p2.nii.gz", probability, GEOM, force=True)
+    with pytest.raises(ValueError, match=r"p2\.nii\.gz holds non-integer values.*probability"):
+        evaluate_cohort({"poor": tmp_path / "poor"}, tmp_path / "truth", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_params_are_checked():
     with pytest.raises(ValueError, match="did you mean 'one-to-one'"):
         EvaluationParams(matching="one-to-on")

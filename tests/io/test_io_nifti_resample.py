@@ -11,6 +11,7 @@ from nibabel.affines import apply_affine
 
 from petseg.io import read_nifti, resample_to_grid, write_nifti
 from petseg.io.atomic import OutputExistsError
+from petseg.io.nifti import read_nifti_geometry
 from petseg.io.resample import fov_overlap_fraction
 from petseg.study import Geometry
 
@@ -79,6 +80,44 @@ def test_single_volume_4d_is_accepted_and_5_frames_refused(tmp_path: Path) -> No
     nib.save(nib.Nifti1Image(np.ones((6, 5, 4, 5), np.float32), np.eye(4)), tmp_path / "b.nii")
     with pytest.raises(ValueError, match=r"b\.nii.*3D image"):
         read_nifti(tmp_path / "b.nii")
+
+
+def _saved(tmp_path: Path, name: str, image: nib.Nifti1Image) -> Path:
+    nib.save(image, tmp_path / name)
+    return tmp_path / name
+
+
+def test_images_without_known_voxel_positions_are_refused(tmp_path: Path) -> None:
+    """nibabel reads these with a guessed affine (voxel sizes only, or a shear no scanner
+    writes); petseg refuses them, naming the file and the fix."""
+    values = np.ones((6, 5, 4), np.float32)
+    sheared = np.diag([2.0, 2.0, 3.0, 1.0])
+    sheared[0, 1] = 1.0  # x moves with j: axes i and j at 63.4°, cosine 0.447
+    with pytest.raises(ValueError, match=r"s\.nii\.gz: the affine is sheared.*cosine 0\.447"):
+        read_nifti(_saved(tmp_path, "s.nii.gz", nib.Nifti1Image(values, sheared)))
+    uncoded = nib.Nifti1Image(values, np.diag([2.0, 2.0, 3.0, 1.0]))
+    uncoded.set_sform(None, code=0)
+    uncoded.set_qform(None, code=0)
+    path = _saved(tmp_path, "u.nii.gz", uncoded)
+    for reader in (read_nifti, read_nifti_geometry):
+        with pytest.raises(ValueError, match=r"u\.nii\.gz: qform_code and sform_code are both 0"):
+            reader(path)
+
+
+def test_truncated_and_single_slice_images_are_one_line(tmp_path: Path) -> None:
+    geometry = Geometry.from_spacing((20, 20, 20), (2.0, 2.0, 2.0))
+    noise = np.random.default_rng(0).random(geometry.shape, np.float32)  # 32 kB, incompressible
+    data = write_nifti(tmp_path / "a.nii.gz", noise, geometry).read_bytes()
+    (tmp_path / "t.nii.gz").write_bytes(data[: len(data) * 3 // 4])  # header whole, data cut
+    with pytest.raises(ValueError, match=r"t\.nii\.gz: the image data cannot be read.*truncated"):
+        read_nifti(tmp_path / "t.nii.gz")
+    (tmp_path / "h.nii.gz").write_bytes(data[:100])  # header cut
+    with pytest.raises(ValueError, match=r"h\.nii\.gz is not a readable NIfTI image.*truncated"):
+        read_nifti(tmp_path / "h.nii.gz")
+    flat = Geometry.from_spacing((1, 5, 6), (3.0, 2.0, 1.5))
+    path = write_nifti(tmp_path / "f.nii.gz", np.ones(flat.shape, np.float32), flat)
+    with pytest.raises(ValueError, match=r"f\.nii\.gz has shape \(6, 5, 1\): a single slice"):
+        read_nifti(path)
 
 
 def test_resample_linear_shift_and_fill_by_hand() -> None:

@@ -184,11 +184,15 @@ def test_real_slice_without_weight_names_file_and_fix(slices_dir: Path, tmp_path
 
 
 def _bqml_slice_as_nifti(slices_dir: Path, tmp_path: Path) -> Path:
-    """The real static BQML slice (Bq/mL after rescale) written as a one-slice NIfTI."""
+    """The real static BQML slice (Bq/mL after rescale), twice, written as a NIfTI volume."""
     from petseg.io.nifti import write_nifti
+    from petseg.study import Geometry
 
     volume = read_series([slices_dir / "acrin-flt-static.dcm"])
-    return write_nifti(tmp_path / "pet.nii.gz", volume.array, volume.geometry)
+    twice = np.concatenate([volume.array, volume.array])
+    return write_nifti(
+        tmp_path / "pet.nii.gz", twice, Geometry(volume.geometry.affine, twice.shape)
+    )
 
 
 def test_bqml_nifti_read_as_suv_is_refused(slices_dir: Path, tmp_path: Path) -> None:
@@ -271,3 +275,15 @@ def test_cnts_takes_no_weight_but_a_given_factor() -> None:
     check_suv_options("CNTS", source="s", suv_factor=1e-3)  # replaces the private factor
     with pytest.raises(SuvError, match=r"suv_factor must be a positive number, got nan"):
         given_suv_factor(float("nan"), units="BQML", source="s")
+
+
+def test_format_specific_options_are_refused_for_the_other_format(
+    sts_study, slices_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"STS_019: pet_units= \(--pet-units\) cannot apply"):
+        load_study(sts_study("STS_019"), pet_units="BQML")
+    with pytest.raises(ValueError, match=r"STS_019: scan_time=, half_life_s= cannot apply"):
+        load_study(sts_study("STS_019"), scan_time="2020-01-01T10:00", half_life_s=6588.0)
+    pet = _bqml_slice_as_nifti(slices_dir, tmp_path)
+    with pytest.raises(ValueError, match=r"pet\.nii\.gz: series_uid= \(--pet-series\) cannot"):
+        load_study(pet=pet, pet_units="BQML", suv_factor=6e-4, series_uid="1.2.3")

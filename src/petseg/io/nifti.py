@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -81,18 +82,73 @@ def _load(path: Path) -> Any:
     try:
         return nib.load(path)
     except Exception as err:  # nibabel raises several types for unreadable files
-        raise ValueError(f"{path} is not a readable NIfTI image: {err}") from err
+        raise ValueError(
+            f"{path} is not a readable NIfTI image ({err}): the file is truncated, damaged or "
+            "not NIfTI; copy or write it again"
+        ) from None
 
 
 def _spatial_shape(path: Path, shape: tuple[int, ...]) -> tuple[int, int, int]:
-    if len(shape) == 3:
-        return (shape[2], shape[1], shape[0])
+    """petseg's ``(Z, Y, X)`` shape of a NIfTI of nibabel ``shape``; refuses 2D images."""
     if len(shape) > 3 and all(s == 1 for s in shape[3:]):
-        return (shape[2], shape[1], shape[0])
-    raise ValueError(
-        f"{path} has shape {shape}; petseg needs a 3D image (a 4D image with one volume is "
-        "accepted). Split the time/channel dimension first"
-    )
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise ValueError(
+            f"{path} has shape {shape}; petseg needs a 3D image (a 4D image with one volume is "
+            "accepted). Split the time/channel dimension first"
+        )
+    if min(shape) < 2:
+        raise ValueError(
+            f"{path} has shape {shape}: a single slice, not a volume; petseg needs a 3D image "
+            "of at least 2 voxels along each axis. Give the whole volume"
+        )
+    return (shape[2], shape[1], shape[0])
+
+
+#: Largest |cosine| between two voxel axes of an affine taken as orthogonal (0.01°).
+MAX_AXIS_COSINE = 1e-4
+
+
+def _geometry(path: Path, img: Any) -> Geometry:
+    """Geometry of a loaded NIfTI, refusing images whose voxel positions are unknown.
+
+    Parameters
+    ----------
+    path : Path
+        The file, named in errors.
+    img : nibabel.Nifti1Image
+        The loaded image (header and affine; the voxels are not read).
+
+    Returns
+    -------
+    Geometry
+        Affine (k, j, i) → LPS mm and the ``(Z, Y, X)`` shape.
+
+    Raises
+    ------
+    ValueError
+        Neither qform nor sform code set (nibabel would fall back to the voxel sizes
+        alone, with no position or orientation), a sheared affine (voxel axes not
+        orthogonal), or a 2D image; the message names the file and the fix.
+    """
+    shape = _spatial_shape(path, tuple(int(s) for s in img.shape))
+    header = img.header
+    if int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0:
+        raise ValueError(
+            f"{path}: qform_code and sform_code are both 0, so the voxel positions and "
+            "orientation are unknown; write the image with its scanner affine (e.g. "
+            "nibabel: img.set_sform(affine, code=1)), or convert it again from DICOM"
+        )
+    axes = np.asarray(img.affine, dtype=np.float64)[:3, :3]
+    unit = axes / np.linalg.norm(axes, axis=0)
+    cosines = np.abs(unit.T @ unit - np.eye(3))
+    if cosines.max() > MAX_AXIS_COSINE:
+        raise ValueError(
+            f"{path}: the affine is sheared (voxel axes not orthogonal, largest cosine "
+            f"{cosines.max():.3g}); petseg needs orthogonal voxel axes: resample the image "
+            "onto an orthogonal grid (e.g. with SimpleITK) first"
+        )
+    return Geometry(ras_ijk_to_lps_kji(img.affine), shape)
 
 
 def read_nifti_geometry(path: str | os.PathLike[str]) -> Geometry:
@@ -107,11 +163,15 @@ def read_nifti_geometry(path: str | os.PathLike[str]) -> Geometry:
     -------
     Geometry
         Affine (k, j, i) → LPS mm and the ``(Z, Y, X)`` shape.
+
+    Raises
+    ------
+    ValueError
+        As :func:`read_nifti` for the header: a 2D image, a sheared affine, no spatial
+        codes, an unreadable file.
     """
     path = Path(path)
-    img = _load(path)
-    shape = _spatial_shape(path, tuple(int(s) for s in img.shape))
-    return Geometry(ras_ijk_to_lps_kji(img.affine), shape)
+    return _geometry(path, _load(path))
 
 
 def read_nifti(path: str | os.PathLike[str]) -> tuple[NDArray[np.generic], Geometry]:
@@ -129,14 +189,26 @@ def read_nifti(path: str | os.PathLike[str]) -> tuple[NDArray[np.generic], Geome
     array : (Z, Y, X) ndarray
     geometry : Geometry
         Affine (k, j, i) → LPS mm.
+
+    Raises
+    ------
+    ValueError
+        An unreadable or truncated file, a 2D image, a sheared affine, or no spatial
+        codes; the message names the file.
     """
     path = Path(path)
     img = _load(path)
-    shape = _spatial_shape(path, tuple(int(s) for s in img.shape))
-    data = np.asanyarray(img.dataobj)
+    geometry = _geometry(path, img)
+    try:
+        data = np.asanyarray(img.dataobj)
+    except (EOFError, OSError, ValueError, zlib.error) as err:
+        raise ValueError(
+            f"{path}: the image data cannot be read ({type(err).__name__}: {err}); the file is "
+            "truncated or damaged: copy or write it again"
+        ) from None
     data = data.reshape(data.shape[:3])
     array = np.ascontiguousarray(data.transpose(2, 1, 0))
-    return array, Geometry(ras_ijk_to_lps_kji(img.affine), shape)
+    return array, geometry
 
 
 def write_nifti(

@@ -161,6 +161,13 @@ def load_study(
             pet = source / "pet.nii.gz"
             ct = source / "ct.nii.gz" if (source / "ct.nii.gz").is_file() else None
         else:
+            _refuse_unused(
+                source,
+                "a DICOM folder (its Units header decides)",
+                pet_units=None if pet_units.upper() == "SUV" else pet_units,
+                scan_time=scan_time,
+                half_life_s=half_life_s,
+            )
             study = _load_dicom(
                 source,
                 suv_factor_override=suv_factor,
@@ -173,6 +180,7 @@ def load_study(
     if study is None:
         if pet is None:
             raise ValueError("no input: pass a DICOM folder, or pet= (and ct=) NIfTI files")
+        _refuse_unused(Path(pet), "NIfTI files", series_uid=series_uid, ct_series_uid=ct_series_uid)
         study = _load_nifti(
             Path(pet),
             None if ct is None else Path(ct),
@@ -191,6 +199,28 @@ def load_study(
         study.pet, units=suv["units"], source=study.provenance["source"], check=suv_check
     )
     return study
+
+
+#: CLI options of the load_study keywords that apply to one input format only.
+_CLI_OPTION = {
+    "pet_units": "--pet-units",
+    "series_uid": "--pet-series",
+    "ct_series_uid": "--ct-series",
+}
+
+
+def _refuse_unused(source: Path, kind: str, **options: object) -> None:
+    """Refuse keywords given (not None) that do not apply to ``kind`` of input."""
+    given = [
+        f"{name}= ({_CLI_OPTION[name]})" if name in _CLI_OPTION else f"{name}="
+        for name, value in options.items()
+        if value is not None
+    ]
+    if given:
+        raise ValueError(
+            f"{source}: {', '.join(given)} cannot apply to {kind}; drop "
+            f"{'it' if len(given) == 1 else 'them'}"
+        )
 
 
 def _case_is_synthetic(case_dir: Path) -> bool:

@@ -363,7 +363,9 @@ def check_suv_options(units: str, *, source: str, **options: object) -> None:
 
 
 def _options_text(names: Sequence[str]) -> str:
-    return ", ".join(f"{SUV_OPTIONS[n]} ({n}=)" if SUV_OPTIONS[n][0] == "-" else n for n in names)
+    """``--weight-kg (weight_kg=), scan_time=``: the options as the CLI and library name them."""
+    cli = {n: SUV_OPTIONS[n] for n in names}
+    return ", ".join(f"{c} ({n}=)" if c.startswith("--") else c for n, c in cli.items())
 
 
 def given_suv_factor(factor: float, *, units: str, source: str, **options: object) -> SuvConversion:
