@@ -58,7 +58,6 @@ LONG_FUNCTIONS_PENDING: frozenset[str] = frozenset(
     {
         "petseg.cohort.run.run_cohort",
         "petseg.io.dicom.series_geometry",
-        "petseg.io.suv.suv_factor",
         "petseg.nn.train.train_fold",
         "petseg.nnunet.engine.train_nnunet",
         "petseg.slices.experiment.run_experiment",
@@ -68,8 +67,6 @@ LONG_FUNCTIONS_PENDING: frozenset[str] = frozenset(
 #: ``module.name`` of public definitions whose parameters are not all documented.
 UNDOCUMENTED_PENDING: frozenset[str] = frozenset(
     {
-        "petseg.io.suv.check_suv_options",
-        "petseg.io.suv.given_suv_factor",
         "petseg.nn.data.label_lesions",
         "petseg.nn.train.finish_fold",
         "petseg.nn.train.learning_rate_factor",
@@ -107,12 +104,7 @@ UNDOCUMENTED_PENDING: frozenset[str] = frozenset(
         "petseg.demo.run_demo",
         "petseg.io.dicom.DicomSeries",
         "petseg.io.dicom.discover_series",
-        "petseg.io.rtstruct.rtstruct_roi_names",
         "petseg.io.study_loader.select_series",
-        "petseg.io.suv.header_from_dataset",
-        "petseg.io.suv.parse_dicom_datetime",
-        "petseg.io.suv.suv_factor_from_values",
-        "petseg.io.suv.to_datetime",
         "petseg.mip.mip_projections",
         "petseg.nn.data.Case",
         "petseg.nn.data.list_cases",

@@ -63,7 +63,18 @@ def _read(path: str | os.PathLike[str]) -> Any:
 
 
 def rtstruct_roi_names(ds: Any) -> dict[int, str]:
-    """ROI Number → ROI Name from the Structure Set ROI Sequence, in file order."""
+    """ROI Number → ROI Name from the Structure Set ROI Sequence, in file order.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        An RT Structure Set.
+
+    Returns
+    -------
+    dict of int to str
+        ROI Number (3006,0022) → ROI Name (3006,0026).
+    """
     return {
         int(item.ROINumber): str(item.ROIName) for item in ds.get("StructureSetROISequence", [])
     }

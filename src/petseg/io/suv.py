@@ -147,6 +147,21 @@ def parse_dicom_datetime(date: Any = None, time: Any = None, datetime: Any = Non
     A UTC offset in a DT value is dropped: all times of one examination are taken to be in
     the same local time zone, as DA/TM values are.
 
+    Parameters
+    ----------
+    date : str or pydicom DA, optional
+        DICOM date ``YYYYMMDD`` (with ``time``).
+    time : str or pydicom TM, optional
+        DICOM time ``HHMMSS.FFFFFF`` (with ``date``).
+    datetime : str or pydicom DT, optional
+        DICOM date-time ``YYYYMMDDHHMMSS.FFFFFF&ZZXX``; used instead of ``date`` and
+        ``time`` when given.
+
+    Returns
+    -------
+    datetime.datetime
+        Naive (no time zone).
+
     Raises
     ------
     ValueError
@@ -169,7 +184,18 @@ def parse_dicom_datetime(date: Any = None, time: Any = None, datetime: Any = Non
 
 
 def to_datetime(value: dt.datetime | str) -> dt.datetime:
-    """A naive ``datetime`` from a datetime, an ISO 8601 string or a DICOM DT string."""
+    """A naive ``datetime`` from a datetime, an ISO 8601 string or a DICOM DT string.
+
+    Parameters
+    ----------
+    value : datetime.datetime or str
+        A date-time (its time zone is dropped), ISO 8601 text or DICOM DT text.
+
+    Returns
+    -------
+    datetime.datetime
+        Naive (no time zone).
+    """
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None)
     text = _text(value)
@@ -210,6 +236,17 @@ def suv_factor_from_values(
     """SUVbw factor ``weight_g / (dose_Bq · 2^(−decay_time_s / half_life_s))``.
 
     Leave ``decay_time_s`` as None for images decay-corrected to the injection (ADMIN).
+
+    Parameters
+    ----------
+    weight_kg : float
+        Patient weight in kg (0 < weight ≤ :data:`MAX_PLAUSIBLE_WEIGHT_KG`).
+    dose_bq : float
+        Injected activity in Bq (> 0).
+    half_life_s : float, optional
+        Radionuclide half-life in s; needed with ``decay_time_s``.
+    decay_time_s : float, optional
+        Time from injection to the decay reference in s (≥ 0); None for no decay.
 
     Returns
     -------
@@ -333,7 +370,7 @@ def check_suv_options(units: str, *, source: str, **options: object) -> None:
         ``Units`` (0054,1001) of a DICOM series, or ``"SUV"`` / ``"BQML"`` for a NIfTI.
     source : str
         Named in the error (the file or series).
-    **options
+    **options : object
         Keywords of :data:`SUV_OPTIONS` with the values given (None = not given).
 
     Raises
@@ -379,7 +416,7 @@ def given_suv_factor(factor: float, *, units: str, source: str, **options: objec
         ``Units`` of the DICOM series, or ``"BQML"`` for a NIfTI.
     source : str
         Named in the error.
-    **options
+    **options : object
         The other :data:`SUV_OPTIONS` given (None = not given); any given is an error.
 
     Raises
@@ -609,7 +646,18 @@ def _reference_time(headers: Sequence[Mapping[str, Any]], source: str) -> tuple[
 
 
 def header_from_dataset(ds: Any) -> dict[str, Any]:
-    """Header mapping (keys of :data:`HEADER_KEYS`) from a pydicom ``Dataset``."""
+    """Header mapping (keys of :data:`HEADER_KEYS`) from a pydicom ``Dataset``.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        One PET instance (pixel data not needed).
+
+    Returns
+    -------
+    dict
+        The SUV fields; absent fields are None, numbers are float.
+    """
     header: dict[str, Any] = {
         key: ds.get(key)
         for key in (
