@@ -94,6 +94,9 @@ def test_an_uncaught_error_never_reaches_the_terminal_as_a_traceback(tmp_path: P
         (["--threshold", "4", "--ref-sphere", "1,2,3,15"], "does not apply to method 'fixed'"),
         (["--threshold", "4", "--ref-mask", "MASK"], "reference mask does not apply"),
         (["--method", "percent_max", "--percent-max", "1.5"], r"percent_max must be in \(0, 1\)"),
+        (["--threshold", "4", "--suv-factor", "2e-4"], r"--suv-factor .*taken as SUVbw"),
+        (["--threshold", "4", "--weight-kg", "70"], r"--weight-kg .*--pet-units BQML"),
+        (["--threshold", "4", "--pet-series", "1.2.3"], r"--pet-series\) cannot apply"),
     ],
 )
 def test_segment_refuses_impossible_and_inapplicable_options(
@@ -105,6 +108,23 @@ def test_segment_refuses_impossible_and_inapplicable_options(
     err = one_error_line(capsys)
     assert re.search(match, err), err
     assert not out.exists()
+
+
+def test_bqml_read_as_suv_is_refused_unless_the_check_is_switched_off(
+    tmp_path: Path, toy_study, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    study, _ = toy_study
+    bqml = write_nifti(tmp_path / "bq.nii.gz", study.pet * np.float32(5000), study.geometry)
+    argv = ["segment", "--pet", str(bqml), "--threshold", "4"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == EXIT_USER_ERROR
+    # toy maximum: SUV 30 x 5000 = 1.5e5
+    assert re.search(r"maximum 1\.5e\+05 g/mL.*--pet-units BQML", one_error_line(capsys))
+    assert main([*argv, "--no-suv-check", "--out", str(tmp_path / "b")]) == 0
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["inputs"]["suv"]["plausibility"]["checked"] is False
+    assert report["inputs"]["suv"]["plausibility"]["max_g_ml"] == 150000.0
 
 
 def test_threshold_alone_means_the_fixed_method(pet: Path, tmp_path: Path) -> None:
