@@ -6,8 +6,6 @@ every axial slice then in 3D, ``binary_dilation`` by the ellipsoid), on hand-mad
 on phantoms (4 mm and an anisotropic 5 x 4 x 3 mm grid) and on real sarcoma PET studies.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -99,10 +97,10 @@ def test_body_mask_equals_scipy_on_phantoms(seed, spacing):
 
 
 @pytest.mark.parametrize("name", STUDIES)
-def test_body_mask_equals_scipy_on_sarcoma_studies(shared_data: Path, name: str):
+def test_body_mask_equals_scipy_on_sarcoma_studies(sts_study, name: str):
     from petseg.io import load_study
 
-    study = load_study(shared_data / "sts-pet" / name)
+    study = load_study(sts_study(name))
     geometry: Geometry = study.geometry
     body = body_mask(study.pet, geometry)
     assert np.array_equal(body, scipy_body_mask(study.pet, geometry.spacing))

@@ -2,8 +2,6 @@
 names, on the real STS_004 PET headers (Study ID 'IBSI_1_STS_004_PET': 18 characters,
 VR SH allows 16)."""
 
-from pathlib import Path
-
 import pytest
 
 from petseg.io.export.common import (
@@ -13,15 +11,10 @@ from petseg.io.export.common import (
     read_reference_series,
 )
 
-STS = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "sts-pet"
-
 
 @pytest.fixture(scope="module")
-def headers():
-    folder = STS / "STS_004" / "pet"
-    if not folder.is_dir():
-        pytest.skip(f"real sarcoma data not found at {STS} (clone with shared/ beside the repo)")
-    return read_reference_series(folder).headers
+def headers(sts_study):
+    return read_reference_series(sts_study("STS_004") / "pet").headers
 
 
 def test_invalid_study_id_is_reported_and_blanked_in_copies_only(headers) -> None:
