@@ -110,7 +110,7 @@ MAX_AXIS_COSINE = 1e-4
 
 
 def _geometry(path: Path, img: Any) -> Geometry:
-    """Geometry of a loaded NIfTI, refusing images whose voxel positions are unknown.
+    """:func:`read_nifti_geometry` of the loaded image ``img`` of file ``path``.
 
     Parameters
     ----------
@@ -118,18 +118,6 @@ def _geometry(path: Path, img: Any) -> Geometry:
         The file, named in errors.
     img : nibabel.Nifti1Image
         The loaded image (header and affine; the voxels are not read).
-
-    Returns
-    -------
-    Geometry
-        Affine (k, j, i) → LPS mm and the ``(Z, Y, X)`` shape.
-
-    Raises
-    ------
-    ValueError
-        Neither qform nor sform code set (nibabel would fall back to the voxel sizes
-        alone, with no position or orientation), a sheared affine (voxel axes not
-        orthogonal), or a 2D image; the message names the file and the fix.
     """
     shape = _spatial_shape(path, tuple(int(s) for s in img.shape))
     header = img.header
@@ -167,8 +155,10 @@ def read_nifti_geometry(path: str | os.PathLike[str]) -> Geometry:
     Raises
     ------
     ValueError
-        As :func:`read_nifti` for the header: a 2D image, a sheared affine, no spatial
-        codes, an unreadable file.
+        Neither qform nor sform code set (nibabel would fall back to the voxel sizes
+        alone, with no position or orientation), a sheared affine (voxel axes not
+        orthogonal), a 2D image, or an unreadable file; the message names the file and
+        the fix.
     """
     path = Path(path)
     return _geometry(path, _load(path))

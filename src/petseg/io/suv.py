@@ -49,8 +49,8 @@ __all__ = [
     "to_datetime",
 ]
 
-#: Keys of a header mapping (DICOM keywords; the Philips group is a nested mapping).
-HEADER_KEYS = (
+#: Header keys read from the PET instance itself.
+_IMAGE_KEYS = (
     "SeriesDate",
     "SeriesTime",
     "AcquisitionDate",
@@ -58,11 +58,19 @@ HEADER_KEYS = (
     "PatientWeight",
     "Units",
     "DecayCorrection",
-    "CorrectedImage",
+)
+#: Header keys read from the first Radiopharmaceutical Information Sequence item.
+_RADIOPHARMACEUTICAL_KEYS = (
     "RadionuclideTotalDose",
     "RadionuclideHalfLife",
     "RadiopharmaceuticalStartTime",
     "RadiopharmaceuticalStartDateTime",
+)
+#: Keys of a header mapping (DICOM keywords; the Philips group is a nested mapping).
+HEADER_KEYS = (
+    *_IMAGE_KEYS,
+    "CorrectedImage",
+    *_RADIOPHARMACEUTICAL_KEYS,
     "PhilipsPETPrivateGroup",
 )
 #: Patient weights above this (kg) are refused as implausible (likely grams or a typo).
@@ -658,30 +666,14 @@ def header_from_dataset(ds: Any) -> dict[str, Any]:
     dict
         The SUV fields; absent fields are None, numbers are float.
     """
-    header: dict[str, Any] = {
-        key: ds.get(key)
-        for key in (
-            "SeriesDate",
-            "SeriesTime",
-            "AcquisitionDate",
-            "AcquisitionTime",
-            "PatientWeight",
-            "Units",
-            "DecayCorrection",
-        )
-    }
+    header: dict[str, Any] = {key: ds.get(key) for key in _IMAGE_KEYS}
     corrected = ds.get("CorrectedImage")
     header["CorrectedImage"] = (
         [] if corrected is None else [corrected] if isinstance(corrected, str) else list(corrected)
     )
     sequence = ds.get("RadiopharmaceuticalInformationSequence")
     item = sequence[0] if sequence else {}
-    for key in (
-        "RadionuclideTotalDose",
-        "RadionuclideHalfLife",
-        "RadiopharmaceuticalStartTime",
-        "RadiopharmaceuticalStartDateTime",
-    ):
+    for key in _RADIOPHARMACEUTICAL_KEYS:
         header[key] = item.get(key) if item else None
     private: dict[str, Any] = {}
     try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import colorsys
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ __all__ = [
     "as_reference",
     "check_export_paths",
     "copy_identity",
+    "export_lesion_map",
     "identity_cleaned",
     "identity_problems",
     "lesion_colors",
@@ -48,6 +49,7 @@ __all__ = [
     "read_lesion_map",
     "read_reference_series",
     "save_dataset",
+    "write_dataset",
 ]
 
 #: ROI Generation Algorithm (3006,0036) and Segment Algorithm Type (0062,0008) terms.
@@ -278,6 +280,91 @@ def save_dataset(path: Path, ds: Any, *, force: bool) -> None:
     """
     with atomic_file(path, force=force) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
+
+
+def write_dataset(
+    path: str | os.PathLike[str],
+    build: Callable[..., Any],
+    labels: NDArray[np.integer],
+    geometry: Geometry,
+    reference: DicomSource | str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    force: bool = False,
+    **options: Any,
+) -> tuple[Path, Any, DicomSource]:
+    """Build a DICOM dataset from a lesion map and write it atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file (``.dcm``); never replaced unless ``force``.
+    build : callable
+        ``build(labels, geometry, reference, **options)`` → pydicom.Dataset (e.g.
+        :func:`petseg.io.export.build_rtstruct`, :func:`petseg.io.export.build_seg`).
+    labels : (Z, Y, X) int ndarray
+        Lesion map: 0 = background, one positive label per lesion.
+    geometry : Geometry
+        Grid of ``labels``: the PET grid up to axis order and direction.
+    reference : DicomSource, path or sequence of paths
+        The PET series (read from its folder or files when not a DicomSource).
+    force : bool
+        Replace an existing file.
+    **options : Any
+        Passed to ``build``.
+
+    Returns
+    -------
+    path : Path
+        The written file.
+    dataset : pydicom.Dataset
+        What was written.
+    reference : DicomSource
+        The PET series.
+    """
+    path = Path(path)
+    check_writable_target(path, force)
+    source = as_reference(reference)
+    ds = build(labels, geometry, source, **options)
+    save_dataset(path, ds, force=force)
+    return path, ds, source
+
+
+def export_lesion_map(
+    write: Callable[..., ExportResult],
+    lesions: str | os.PathLike[str],
+    reference: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    **options: Any,
+) -> ExportResult:
+    """A lesion-map NIfTI file → a DICOM file written by ``write``.
+
+    Parameters
+    ----------
+    write : callable
+        ``write(out, labels, geometry, reference, force=, source=, **options)`` (e.g.
+        :func:`petseg.io.export.write_rtstruct`, :func:`petseg.io.export.write_seg`).
+    lesions : str or os.PathLike
+        Lesion map NIfTI (``lesions.nii.gz``), integer labels, on the PET grid (any
+        axis order or direction); its file name is recorded as the source.
+    reference : str, os.PathLike or sequence of them
+        The PET DICOM series folder or files.
+    out : str or os.PathLike
+        Output ``.dcm``.
+    force : bool
+        Replace an existing output.
+    **options : Any
+        Passed to ``write``.
+
+    Returns
+    -------
+    ExportResult
+    """
+    lesions = Path(lesions)
+    check_export_paths(lesions, reference, out, force=force)
+    labels, geometry = read_lesion_map(lesions)
+    return write(out, labels, geometry, reference, force=force, source=lesions.name, **options)
 
 
 def lesion_roi_name(label: int) -> str:

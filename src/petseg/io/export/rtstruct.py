@@ -22,7 +22,6 @@ import datetime as _dt
 import os
 from collections.abc import Mapping, Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -30,20 +29,17 @@ from numpy.typing import NDArray
 
 from petseg.checks import check_choice
 from petseg.contours import PlanarContour, label_contours, mask_contours
-from petseg.io.atomic import check_writable_target
 from petseg.io.export.common import (
     GENERATION_ALGORITHMS,
     EmptyLesionMapError,
     ExportResult,
     align_to_reference,
-    as_reference,
-    check_export_paths,
     copy_identity,
+    export_lesion_map,
     identity_problems,
     lesion_colors,
     lesion_names,
-    read_lesion_map,
-    save_dataset,
+    write_dataset,
 )
 from petseg.study import DicomSource, Geometry
 
@@ -366,16 +362,8 @@ def write_rtstruct(
 
     Parameters
     ----------
-    path : str or os.PathLike
-        Output file (``.dcm``); never replaced unless ``force``.
-    labels : (Z, Y, X) int ndarray
-        Lesion map: 0 = background, one positive label per lesion.
-    geometry : Geometry
-        Grid of ``labels``: the PET grid up to axis order and direction.
-    reference : DicomSource, path or sequence of paths
-        The PET series (read from its folder or files when not a DicomSource).
-    force : bool
-        Replace an existing file.
+    path, labels, geometry, reference, force
+        As :func:`petseg.io.export.common.write_dataset`.
     **options : Any
         Passed to :func:`build_rtstruct`.
 
@@ -384,16 +372,14 @@ def write_rtstruct(
     ExportResult
         The file, its ROI and contour counts, and identity values not copied.
     """
-    path = Path(path)
-    check_writable_target(path, force)
-    reference = as_reference(reference)
-    ds = build_rtstruct(labels, geometry, reference, **options)
-    save_dataset(path, ds, force=force)
+    path, ds, source = write_dataset(
+        path, build_rtstruct, labels, geometry, reference, force=force, **options
+    )
     return ExportResult(
         path=path,
         n_rois=len(ds.StructureSetROISequence),
         n_contours=sum(len(item.get("ContourSequence", [])) for item in ds.ROIContourSequence),
-        notes=identity_problems(reference.first),
+        notes=identity_problems(source.first),
     )
 
 
@@ -410,34 +396,23 @@ def export_rtstruct(
 
     Parameters
     ----------
-    lesions : str or os.PathLike
-        Lesion map NIfTI (``lesions.nii.gz``), integer labels, on the PET grid (any
-        axis order or direction).
-    reference : str, os.PathLike or sequence of them
-        The PET DICOM series folder or files.
-    out : str or os.PathLike
-        Output ``.dcm``.
+    lesions, reference, out, force
+        As :func:`petseg.io.export.common.export_lesion_map`.
     include_total : bool
         Add the ``total_tumour`` ROI (see :func:`build_rtstruct`).
     generation_algorithm : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
         ROI Generation Algorithm.
-    force : bool
-        Replace an existing output.
 
     Returns
     -------
     ExportResult
     """
-    lesions = Path(lesions)
-    check_export_paths(lesions, reference, out, force=force)
-    labels, geometry = read_lesion_map(lesions)
-    return write_rtstruct(
-        out,
-        labels,
-        geometry,
+    return export_lesion_map(
+        write_rtstruct,
+        lesions,
         reference,
+        out,
         force=force,
         include_total=include_total,
         generation_algorithm=generation_algorithm,
-        source=lesions.name,
     )

@@ -25,27 +25,23 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from petseg.checks import check_choice
-from petseg.io.atomic import check_writable_target
 from petseg.io.export.common import (
     GENERATION_ALGORITHMS,
     EmptyLesionMapError,
     ExportResult,
     align_to_reference,
-    as_reference,
-    check_export_paths,
+    export_lesion_map,
     identity_cleaned,
     identity_problems,
     lesion_colors,
     lesion_names,
-    read_lesion_map,
-    save_dataset,
+    write_dataset,
 )
 from petseg.study import DicomSource, Geometry
 
@@ -221,16 +217,8 @@ def write_seg(
 
     Parameters
     ----------
-    path : str or os.PathLike
-        Output file (``.dcm``); never replaced unless ``force``.
-    labels : (Z, Y, X) int ndarray
-        Lesion map, one segment per positive label.
-    geometry : Geometry
-        Grid of ``labels`` (the PET grid up to axis order and direction).
-    reference : DicomSource, path or sequence of paths
-        The PET series (its folder or files are read when not a DicomSource).
-    force : bool
-        Replace an existing file.
+    path, labels, geometry, reference, force
+        As :func:`petseg.io.export.common.write_dataset`.
     **options : Any
         Passed to :func:`build_seg`.
 
@@ -239,16 +227,14 @@ def write_seg(
     ExportResult
         The file, its segment count, and identity values not copied.
     """
-    path = Path(path)
-    check_writable_target(path, force)
-    reference = as_reference(reference)
-    seg = build_seg(labels, geometry, reference, **options)
-    save_dataset(path, seg, force=force)
+    path, seg, source = write_dataset(
+        path, build_seg, labels, geometry, reference, force=force, **options
+    )
     return ExportResult(
         path=path,
         n_rois=sum(int(item.SegmentNumber) > 0 for item in seg.SegmentSequence),
         n_contours=0,
-        notes=identity_problems(reference.first),
+        notes=identity_problems(source.first),
     )
 
 
@@ -266,36 +252,26 @@ def export_seg(
 
     Parameters
     ----------
-    lesions : str or os.PathLike
-        Lesion map NIfTI, integer labels, on the PET grid (any axis order/direction).
-    reference : str, os.PathLike or sequence of them
-        The PET DICOM series folder or files.
-    out : str or os.PathLike
-        Output ``.dcm``.
+    lesions, reference, out, force
+        As :func:`petseg.io.export.common.export_lesion_map`.
     seg_type : {"binary", "labelmap"}
         See :func:`build_seg`.
     algorithm_type : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
         Segment Algorithm Type.
     algorithm_family : {"ai", "threshold", "manual"}
         Algorithm family (CID 7162).
-    force : bool
-        Replace an existing output.
 
     Returns
     -------
     ExportResult
     """
-    lesions = Path(lesions)
-    check_export_paths(lesions, reference, out, force=force)
-    labels, geometry = read_lesion_map(lesions)
-    return write_seg(
-        out,
-        labels,
-        geometry,
+    return export_lesion_map(
+        write_seg,
+        lesions,
         reference,
+        out,
         force=force,
         seg_type=seg_type,
         algorithm_type=algorithm_type,
         algorithm_family=algorithm_family,
-        source=lesions.name,
     )
