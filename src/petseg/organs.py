@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -501,12 +501,7 @@ class RemovedComponent:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, the fraction rounded to 6 decimals."""
-        return {
-            "label": self.label,
-            "organ": self.organ,
-            "rule": self.rule,
-            "fraction_in_organs": round(self.fraction_in_organs, 6),
-        }
+        return {**asdict(self), "fraction_in_organs": round(self.fraction_in_organs, 6)}
 
 
 @dataclass
