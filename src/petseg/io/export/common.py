@@ -297,18 +297,17 @@ def write_dataset(
     Parameters
     ----------
     path : str or os.PathLike
-        Output file (``.dcm``); never replaced unless ``force``.
+        Output file; checked before anything is read, never replaced unless ``force``.
     build : callable
-        ``build(labels, geometry, reference, **options)`` → pydicom.Dataset (e.g.
-        :func:`petseg.io.export.build_rtstruct`, :func:`petseg.io.export.build_seg`).
-    labels : (Z, Y, X) int ndarray
-        Lesion map: 0 = background, one positive label per lesion.
-    geometry : Geometry
-        Grid of ``labels``: the PET grid up to axis order and direction.
+        ``build(labels, geometry, reference, **options)`` → pydicom.Dataset with file
+        meta (e.g. :func:`petseg.io.export.build_rtstruct`,
+        :func:`petseg.io.export.build_seg`).
+    labels, geometry : (Z, Y, X) int ndarray, Geometry
+        The lesion map and its grid, passed to ``build``.
     reference : DicomSource, path or sequence of paths
-        The PET series (read from its folder or files when not a DicomSource).
+        The PET series, read by :func:`as_reference` and passed to ``build``.
     force : bool
-        Replace an existing file.
+        Whether an existing ``path`` may be replaced.
     **options : Any
         Passed to ``build``.
 

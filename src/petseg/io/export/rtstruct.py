@@ -362,8 +362,16 @@ def write_rtstruct(
 
     Parameters
     ----------
-    path, labels, geometry, reference, force
-        As :func:`petseg.io.export.common.write_dataset`.
+    path : str or os.PathLike
+        Output file (``.dcm``); never replaced unless ``force``.
+    labels : (Z, Y, X) int ndarray
+        Lesion map: 0 = background, one positive label per lesion.
+    geometry : Geometry
+        Grid of ``labels``: the PET grid up to axis order and direction.
+    reference : DicomSource, path or sequence of paths
+        The PET series (read from its folder or files when not a DicomSource).
+    force : bool
+        Replace an existing file.
     **options : Any
         Passed to :func:`build_rtstruct`.
 
@@ -396,12 +404,19 @@ def export_rtstruct(
 
     Parameters
     ----------
-    lesions, reference, out, force
-        As :func:`petseg.io.export.common.export_lesion_map`.
+    lesions : str or os.PathLike
+        Lesion map NIfTI (``lesions.nii.gz``), integer labels, on the PET grid (any
+        axis order or direction).
+    reference : str, os.PathLike or sequence of them
+        The PET DICOM series folder or files.
+    out : str or os.PathLike
+        Output ``.dcm``.
     include_total : bool
         Add the ``total_tumour`` ROI (see :func:`build_rtstruct`).
     generation_algorithm : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
         ROI Generation Algorithm.
+    force : bool
+        Replace an existing output.
 
     Returns
     -------

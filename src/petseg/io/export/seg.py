@@ -217,8 +217,16 @@ def write_seg(
 
     Parameters
     ----------
-    path, labels, geometry, reference, force
-        As :func:`petseg.io.export.common.write_dataset`.
+    path : str or os.PathLike
+        Output file (``.dcm``); never replaced unless ``force``.
+    labels : (Z, Y, X) int ndarray
+        Lesion map, one segment per positive label.
+    geometry : Geometry
+        Grid of ``labels`` (the PET grid up to axis order and direction).
+    reference : DicomSource, path or sequence of paths
+        The PET series (its folder or files are read when not a DicomSource).
+    force : bool
+        Replace an existing file.
     **options : Any
         Passed to :func:`build_seg`.
 
@@ -252,14 +260,20 @@ def export_seg(
 
     Parameters
     ----------
-    lesions, reference, out, force
-        As :func:`petseg.io.export.common.export_lesion_map`.
+    lesions : str or os.PathLike
+        Lesion map NIfTI, integer labels, on the PET grid (any axis order/direction).
+    reference : str, os.PathLike or sequence of them
+        The PET DICOM series folder or files.
+    out : str or os.PathLike
+        Output ``.dcm``.
     seg_type : {"binary", "labelmap"}
         See :func:`build_seg`.
     algorithm_type : {"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL"}
         Segment Algorithm Type.
     algorithm_family : {"ai", "threshold", "manual"}
         Algorithm family (CID 7162).
+    force : bool
+        Replace an existing output.
 
     Returns
     -------
