@@ -8,6 +8,8 @@ from pathlib import Path
 # Choices and defaults come from the library (light modules: numpy and petseg only).
 from petseg.io.export import ALGORITHM_FAMILIES, GENERATION_ALGORITHMS, SEG_TYPES
 
+__all__ = ["register"]
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -33,6 +35,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``petseg export`` with its ``rtstruct`` and ``seg`` kinds.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        Where ``export`` is added.
+    """
     parser = subparsers.add_parser(
         "export",
         help="export a lesion map as DICOM RTSTRUCT or SEG referencing the PET series",
@@ -52,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rtstruct.add_argument(
         "--total", action="store_true", help="add a total_tumour ROI (union of all lesions)"
     )
-    rtstruct.set_defaults(func=run_rtstruct)
+    rtstruct.set_defaults(func=_run_rtstruct)
 
     seg = kinds.add_parser(
         "seg",
@@ -69,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="ai",
         help="algorithm family recorded per segment (ai = network, threshold = SUV threshold)",
     )
-    seg.set_defaults(func=run_seg)
+    seg.set_defaults(func=_run_seg)
 
 
 def _print(result: object) -> None:
@@ -82,7 +91,7 @@ def _print(result: object) -> None:
         print(f"note: {note}")
 
 
-def run_rtstruct(args: argparse.Namespace) -> int:
+def _run_rtstruct(args: argparse.Namespace) -> int:
     from petseg.io.export import export_rtstruct
 
     _print(
@@ -98,7 +107,7 @@ def run_rtstruct(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_seg(args: argparse.Namespace) -> int:
+def _run_seg(args: argparse.Namespace) -> int:
     from petseg.io.export import export_seg
 
     _print(

@@ -10,7 +10,13 @@ __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    """Add ``petseg import`` (with its ``rtstruct`` subcommand) to ``subparsers``."""
+    """Add ``petseg import`` (with its ``rtstruct`` subcommand) to ``subparsers``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``petseg`` subcommands; ``import`` gets its own kinds.
+    """
     parser = subparsers.add_parser(
         "import",
         help="bring external data into petseg (RTSTRUCT contours → NIfTI labels)",

@@ -21,7 +21,13 @@ PET_NORMALISATION_CHOICES = ("zscore", "ct")
 
 
 def register(subparsers: Any) -> None:
-    """Add ``petseg nnunet`` with its ``export`` and ``import`` subcommands."""
+    """Add ``petseg nnunet`` with its ``export`` and ``import`` subcommands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        Where ``nnunet`` and its two actions are added.
+    """
     parser = subparsers.add_parser(
         "nnunet",
         help="nnU-Net v2: export a dataset in its raw format, import its predictions",

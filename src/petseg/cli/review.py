@@ -8,6 +8,13 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``petseg review``: the local review server and its page.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The parent command's subcommands.
+    """
     from petseg.review.preview import PREVIEW_VOXELS  # numpy only: light at start-up
 
     parser = subparsers.add_parser(
