@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from petseg.cli._config import call_with_args
+
 # Choices and defaults come from the library (light modules: numpy and petseg only).
 from petseg.io.export import ALGORITHM_FAMILIES, GENERATION_ALGORITHMS, SEG_TYPES
 
@@ -94,31 +96,14 @@ def _print(result: object) -> None:
 def _run_rtstruct(args: argparse.Namespace) -> int:
     from petseg.io.export import export_rtstruct
 
-    _print(
-        export_rtstruct(
-            args.lesions,
-            args.reference,
-            args.out,
-            include_total=args.total,
-            generation_algorithm=args.algorithm,
-            force=args.force,
-        )
-    )
+    options = {"include_total": args.total, "generation_algorithm": args.algorithm}
+    _print(call_with_args(export_rtstruct, args, **options))
     return 0
 
 
 def _run_seg(args: argparse.Namespace) -> int:
     from petseg.io.export import export_seg
 
-    _print(
-        export_seg(
-            args.lesions,
-            args.reference,
-            args.out,
-            seg_type=args.seg_type,
-            algorithm_type=args.algorithm,
-            algorithm_family=args.family,
-            force=args.force,
-        )
-    )
+    options = {"algorithm_type": args.algorithm, "algorithm_family": args.family}
+    _print(call_with_args(export_seg, args, **options))
     return 0
