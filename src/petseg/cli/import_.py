@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from petseg.cli._config import call_with_args
+
 __all__ = ["register"]
 
 
@@ -53,9 +55,7 @@ def register(subparsers: Any) -> None:
 def _run_rtstruct(args: argparse.Namespace) -> int:
     from petseg.io.rtstruct import import_rtstruct
 
-    record = import_rtstruct(
-        args.rtstruct, args.reference, args.out, roi=args.roi, force=args.force
-    )
+    record = call_with_args(import_rtstruct, args)
     for entry in record["labels"]:
         print(
             f"label {entry['label']}: {entry['roi_name']} "
