@@ -11,6 +11,7 @@ from petseg.cli._config import add_dataclass_options, given_fields, given_option
 from petseg.pipeline import METHODS, SegmentParams
 
 __all__ = [
+    "add_command_group",
     "add_force_argument",
     "add_method_arguments",
     "add_organ_arguments",
@@ -19,6 +20,41 @@ __all__ = [
     "load_study_from_args",
     "params_from_args",
 ]
+
+
+def add_command_group(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    *,
+    dest: str,
+    metavar: str,
+    help: str,
+    description: str,
+) -> argparse._SubParsersAction:
+    """Add ``petseg NAME``, a command made of steps (``slices build``, ``export seg``).
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``petseg`` subcommands.
+    name : str
+        The command.
+    dest : str
+        Where the chosen step is stored.
+    metavar : str
+        How ``--help`` names the step (``KIND``, ``STEP``).
+    help, description : str
+        The command's one-line help and its description.
+
+    Returns
+    -------
+    argparse._SubParsersAction
+        The command's steps, one of which is required.
+    """
+    parser = subparsers.add_parser(name, help=help, description=description)
+    steps = parser.add_subparsers(dest=dest, metavar=metavar)
+    steps.required = True
+    return steps
 
 
 def add_force_argument(parser: argparse.ArgumentParser) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from petseg.cli._common import add_command_group
 from petseg.cli._config import call_with_args
 
 # Choices and defaults come from the library (light modules: numpy and petseg only).
@@ -44,14 +45,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     subparsers : argparse._SubParsersAction
         Where ``export`` is added.
     """
-    parser = subparsers.add_parser(
+    kinds = add_command_group(
+        subparsers,
         "export",
+        dest="export_kind",
+        metavar="KIND",
         help="export a lesion map as DICOM RTSTRUCT or SEG referencing the PET series",
         description="Export a lesion map as DICOM objects that clinical viewers load on the "
         "PET series: an RT Structure Set (one ROI per lesion, lesion_001, ...) or a DICOM SEG.",
     )
-    kinds = parser.add_subparsers(dest="export_kind", metavar="KIND")
-    kinds.required = True
 
     rtstruct = kinds.add_parser(
         "rtstruct",

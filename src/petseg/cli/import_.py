@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from petseg.cli._common import add_command_group
 from petseg.cli._config import call_with_args
 
 __all__ = ["register"]
@@ -19,13 +20,14 @@ def register(subparsers: Any) -> None:
     subparsers : argparse._SubParsersAction
         The ``petseg`` subcommands; ``import`` gets its own kinds.
     """
-    parser = subparsers.add_parser(
+    kinds = add_command_group(
+        subparsers,
         "import",
+        dest="kind",
+        metavar="KIND",
         help="bring external data into petseg (RTSTRUCT contours → NIfTI labels)",
         description="Import external annotations onto a reference image grid.",
     )
-    kinds = parser.add_subparsers(dest="kind", metavar="KIND")
-    kinds.required = True
     rt = kinds.add_parser(
         "rtstruct",
         help="rasterise an RT Structure Set onto a reference image grid",

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from petseg.cli._common import add_force_argument, add_study_arguments
+from petseg.cli._common import add_command_group, add_force_argument, add_study_arguments
 from petseg.cli._config import call_with_args
 from petseg.lesions import MIN_LESION_VOLUME_ML
 
@@ -29,14 +29,15 @@ def register(subparsers: Any) -> None:
     subparsers : argparse._SubParsersAction
         Where ``nnunet`` and its two actions are added.
     """
-    parser = subparsers.add_parser(
+    actions = add_command_group(
+        subparsers,
         "nnunet",
+        dest="action",
+        metavar="ACTION",
         help="nnU-Net v2: export a dataset in its raw format, import its predictions",
         description="Bridge to nnU-Net v2 (optional extra: pip install 'petseg[nnunet]'). "
         "Train and predict with it through petseg train/predict --engine nnunet.",
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
 
     export = actions.add_parser(
         "export",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from petseg.cli._common import add_force_argument
+from petseg.cli._common import add_command_group, add_force_argument
 from petseg.cli._config import add_dataclass_options, call_with_args, config_from_args
 
 __all__ = ["register"]
@@ -57,13 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from petseg.slices.experiment import ExperimentConfig
     from petseg.slices.predict import PREDICT_METHODS
 
-    parser = subparsers.add_parser(
+    sub = add_command_group(
+        subparsers,
         "slices",
+        dest="slices_command",
+        metavar="STEP",
         help="Rainio 2023 2D slice methods (U-Net, threshold CNN, both) and their experiment",
         description="Build tumour slices, run the 6-fold experiment, or predict with trained models.",
     )
-    sub = parser.add_subparsers(dest="slices_command", metavar="STEP")
-    sub.required = True
 
     b = sub.add_parser("build", help="select, crop, downscale and scale tumour slices")
     b.add_argument(
