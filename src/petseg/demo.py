@@ -152,9 +152,8 @@ def run_demo(
     the paper, here by the DOTATATE tracer profile with the phantom's organ labels as organ
     map: spleen, kidneys, adrenal glands, urinary bladder, pituitary), ``liver-automatic/``
     (no coordinate: the reference VOI placed automatically in the organ map's liver, the
-    same removal), and, with the shipped
-    model, ``ai-ensemble/`` (case folders as ``petseg segment`` writes them), and
-    ``summary.json``.
+    same removal), and, with the shipped model, ``ai-ensemble/`` (case folders as
+    ``petseg segment`` writes them), and ``summary.json``.
 
     Parameters
     ----------
@@ -215,22 +214,34 @@ def run_demo(
             write_segmentation_outputs(tmp / "ai-ensemble", study, ai_result)
             rows["ai-ensemble"] = _summary_row(ai_result.labels, case, ai_result.patient.to_dict())
 
-        summary = {
-            "petseg_version": __version__,
-            "synthetic": True,
-            "note": "SYNTHETIC DATA: a petseg phantom standing in for real [64Cu]Cu-DOTATATE PET/CT.",
-            "seed": seed,
-            "spacing_mm_zyx": list(spacing),
-            "reference_sphere": liver,
-            "threshold_suv": result.threshold_suv,
-            "automatic_reference": (automatic.reference or {}).get("automatic"),
-            "automatic_threshold_suv": automatic.threshold_suv,
-            "rows": rows,
-        }
-        (tmp / "summary.json").write_text(
-            json.dumps(to_jsonable(summary), indent=2, allow_nan=False) + "\n"
-        )
+        _write_summary(tmp / "summary.json", seed, spacing, liver, (result, automatic), rows)
     return DemoResult(out_dir=out_dir, rows=rows)
+
+
+def _write_summary(
+    path: Path,
+    seed: int,
+    spacing: tuple[float, float, float],
+    liver: dict[str, Any],
+    results: tuple[Any, Any],
+    rows: dict[str, dict[str, Any]],
+) -> None:
+    """``summary.json``: the phantom's settings, the given and the automatic reference
+    (``results``: the liver-threshold and liver-automatic segmentations) and every row."""
+    given, automatic = results
+    summary = {
+        "petseg_version": __version__,
+        "synthetic": True,
+        "note": "SYNTHETIC DATA: a petseg phantom standing in for real [64Cu]Cu-DOTATATE PET/CT.",
+        "seed": seed,
+        "spacing_mm_zyx": list(spacing),
+        "reference_sphere": liver,
+        "threshold_suv": given.threshold_suv,
+        "automatic_reference": (automatic.reference or {}).get("automatic"),
+        "automatic_threshold_suv": automatic.threshold_suv,
+        "rows": rows,
+    }
+    path.write_text(json.dumps(to_jsonable(summary), indent=2, allow_nan=False) + "\n")
 
 
 def format_summary(result: DemoResult) -> str:
