@@ -20,6 +20,7 @@ from petseg.cli._config import (
 )
 from petseg.evaluate import EvaluationParams
 from petseg.pipeline import SegmentParams
+from petseg.review.preview import preview_step
 from petseg.slices.experiment import ExperimentConfig
 
 
@@ -121,3 +122,7 @@ def test_a_library_function_gets_its_parameters_from_the_options_of_the_same_nam
     assert call_with_args(parse_floats, args, text="5,6,7", count=3) == (5.0, 6.0, 7.0)
     with pytest.raises(TypeError, match=r"parse_floats\(\) takes no parameter\(s\) \['force'\]"):
         call_with_args(parse_floats, args, force=True)
+    # an option left out (None) leaves the function's default in place: max_voxels
+    # PREVIEW_VOXELS brings 300 × 336 × 336 voxels down by a factor 3 (its docstring)
+    left_out = argparse.Namespace(shape=(300, 336, 336), max_voxels=None)
+    assert call_with_args(preview_step, left_out) == 3

@@ -296,8 +296,8 @@ def call_with_args(function: Callable[..., Any], args: argparse.Namespace, **val
     Returns
     -------
     any
-        What ``function`` returns. A parameter that neither ``args`` nor ``values`` holds
-        keeps its default.
+        What ``function`` returns. A parameter that ``values`` does not name and whose
+        option was left out (None) keeps the function's default.
     """
     parameters = inspect.signature(function).parameters
     unknown = sorted(set(values) - set(parameters))
@@ -308,7 +308,7 @@ def call_with_args(function: Callable[..., Any], args: argparse.Namespace, **val
     for name, parameter in parameters.items():
         if name in values:
             value = values[name]
-        elif hasattr(args, name):
+        elif getattr(args, name, None) is not None:
             value = getattr(args, name)
         else:
             continue
