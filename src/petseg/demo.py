@@ -41,7 +41,15 @@ SUMMARY_KEYS = (
 
 @dataclass
 class DemoResult:
-    """Where the demo wrote its outputs and what it measured (one row per method)."""
+    """Where the demo wrote its outputs and what it measured (one row per method).
+
+    Attributes
+    ----------
+    out_dir : Path
+        The demo folder.
+    rows : dict of str to dict
+        Per method (and ``truth``): lesion counts, Dice, score, TTV (mL), SUVs (g/mL).
+    """
 
     out_dir: Path
     rows: dict[str, dict[str, Any]]
@@ -49,7 +57,17 @@ class DemoResult:
 
 def phantom_organ_map(case: Any) -> Any:
     """The phantom's organ labels as an :class:`petseg.organs.OrganMap` (names mapped to
-    petseg's vocabulary: ``kidneys``, ``adrenal_glands``, ``urinary_bladder``, …)."""
+    petseg's vocabulary: ``kidneys``, ``adrenal_glands``, ``urinary_bladder``, …).
+
+    Parameters
+    ----------
+    case : PhantomCase
+        A generated phantom study with its organ labels and truth.
+
+    Returns
+    -------
+    OrganMap
+    """
     from petseg.organs import organ_map_from_labels
 
     legend = {int(code): name for code, name in case.truth["organ_legend"].items()}
@@ -61,11 +79,40 @@ def phantom_organ_map(case: Any) -> Any:
     )
 
 
-def _truth_patient(case: Any) -> dict[str, Any]:
+def _truth_row(case: Any) -> dict[str, Any]:
+    """The phantom's own numbers: true lesion count, TTV (mL), SUVs (g/mL)."""
     from petseg.lesions import patient_stats, quantify_lesions
 
     stats = patient_stats(quantify_lesions(case.study.pet, case.lesions, case.study.geometry))
-    return stats.to_dict()
+    patient = stats.to_dict()
+    return {
+        "n_true_lesions": case.truth["lesion_count"],
+        "ttv_ml": patient["total_tumour_volume_ml"],
+        "lowest_lesion_suv_mean": patient["lowest_lesion_suv_mean"],
+        "highest_suv_max": patient["highest_suv_max"],
+    }
+
+
+def _write_phantom(folder: Path, case: Any) -> None:
+    """The phantom's images, truth lesions, organs and ``truth.json`` into ``folder``."""
+    from petseg.io.nifti import write_nifti
+
+    study = case.study
+    folder.mkdir()
+    write_nifti(folder / "pet.nii.gz", study.pet, study.geometry)
+    if study.ct is not None:
+        write_nifti(folder / "ct.nii.gz", study.ct, study.geometry)
+    write_nifti(folder / "lesions.nii.gz", case.lesions, study.geometry)
+    write_nifti(folder / "organs.nii.gz", case.organs, study.geometry)
+    (folder / "truth.json").write_text(json.dumps(case.truth, indent=2) + "\n")
+
+
+def _method_row(folder: Path, case: Any, result: Any) -> dict[str, Any]:
+    """Write one method's case folder; its row of the summary against the truth."""
+    from petseg.report import write_segmentation_outputs
+
+    write_segmentation_outputs(folder, case.study, result)
+    return _summary_row(result.labels, case, result.patient.to_dict())
 
 
 def _summary_row(pred: np.ndarray, case: Any, patient: dict[str, Any]) -> dict[str, Any]:
@@ -105,11 +152,26 @@ def run_demo(
     the paper, here by the DOTATATE tracer profile with the phantom's organ labels as organ
     map: spleen, kidneys, adrenal glands, urinary bladder, pituitary), ``liver-automatic/``
     (no coordinate: the reference VOI placed automatically in the organ map's liver, the
-    same removal), and, with the shipped
-    model, ``ai-ensemble/`` (case folders as ``petseg segment`` writes them), and
-    ``summary.json``.
+    same removal), and, with the shipped model, ``ai-ensemble/`` (case folders as
+    ``petseg segment`` writes them), and ``summary.json``.
+
+    Parameters
+    ----------
+    out_dir : path
+        The demo folder; must not exist unless ``force``.
+    seed : int
+        Phantom seed (same seed, same study).
+    spacing : (dz, dy, dx) tuple of float
+        Voxel size of the phantom in mm.
+    ai : bool
+        Also run the shipped demonstration network, when installed.
+    force : bool
+        Replace an existing ``out_dir`` written by petseg.
+
+    Returns
+    -------
+    DemoResult
     """
-    from petseg.io.nifti import write_nifti
     from petseg.phantom import generate_study
     from petseg.pipeline import SegmentParams, segment_study
     from petseg.report import write_segmentation_outputs
@@ -121,43 +183,24 @@ def run_demo(
     study = case.study
     liver = case.truth["reference"]["liver"]
     params = SegmentParams(method="liver", ref_sphere=(*liver["centre_mm"], liver["radius_mm"]))
-    truth_patient = _truth_patient(case)
-    rows: dict[str, dict[str, Any]] = {
-        "truth": {
-            "n_true_lesions": case.truth["lesion_count"],
-            "ttv_ml": truth_patient["total_tumour_volume_ml"],
-            "lowest_lesion_suv_mean": truth_patient["lowest_lesion_suv_mean"],
-            "highest_suv_max": truth_patient["highest_suv_max"],
-        }
-    }
+    rows: dict[str, dict[str, Any]] = {"truth": _truth_row(case)}
     with atomic_dir(out_dir, force=force) as tmp:
-        phantom_dir = tmp / "phantom"
-        phantom_dir.mkdir()
-        write_nifti(phantom_dir / "pet.nii.gz", study.pet, study.geometry)
-        if study.ct is not None:
-            write_nifti(phantom_dir / "ct.nii.gz", study.ct, study.geometry)
-        write_nifti(phantom_dir / "lesions.nii.gz", case.lesions, study.geometry)
-        write_nifti(phantom_dir / "organs.nii.gz", case.organs, study.geometry)
-        (phantom_dir / "truth.json").write_text(json.dumps(case.truth, indent=2) + "\n")
-
+        _write_phantom(tmp / "phantom", case)
         result = segment_study(study, params)
-        write_segmentation_outputs(tmp / "liver-threshold", study, result)
-        rows["liver-threshold"] = _summary_row(result.labels, case, result.patient.to_dict())
+        rows["liver-threshold"] = _method_row(tmp / "liver-threshold", case, result)
 
         # The physician's step of Carlsen et al.: volumes of physiological uptake removed,
         # here by the DOTATATE profile with the phantom's own organ labels.
         tracer = TracerChoice(get_tracer("dotatate"), "phantom ([64Cu]Cu-DOTATATE)", None)
         organ_map = phantom_organ_map(case)
         corrected = segment_study(study, params, organs=organ_map, tracer=tracer)
-        write_segmentation_outputs(tmp / "liver-threshold-corrected", study, corrected)
-        rows["liver-corrected"] = _summary_row(corrected.labels, case, corrected.patient.to_dict())
+        rows["liver-corrected"] = _method_row(tmp / "liver-threshold-corrected", case, corrected)
 
         # No coordinate given: the reference VOI is placed in the organ map's liver.
         automatic = segment_study(
             study, SegmentParams(method="liver"), organs=organ_map, tracer=tracer
         )
-        write_segmentation_outputs(tmp / "liver-automatic", study, automatic)
-        rows["liver-automatic"] = _summary_row(automatic.labels, case, automatic.patient.to_dict())
+        rows["liver-automatic"] = _method_row(tmp / "liver-automatic", case, automatic)
 
         model_dir = _demo_model_dir() if ai else None
         if model_dir is not None:
@@ -171,26 +214,48 @@ def run_demo(
             write_segmentation_outputs(tmp / "ai-ensemble", study, ai_result)
             rows["ai-ensemble"] = _summary_row(ai_result.labels, case, ai_result.patient.to_dict())
 
-        summary = {
-            "petseg_version": __version__,
-            "synthetic": True,
-            "note": "SYNTHETIC DATA: a petseg phantom standing in for real [64Cu]Cu-DOTATATE PET/CT.",
-            "seed": seed,
-            "spacing_mm_zyx": list(spacing),
-            "reference_sphere": liver,
-            "threshold_suv": result.threshold_suv,
-            "automatic_reference": (automatic.reference or {}).get("automatic"),
-            "automatic_threshold_suv": automatic.threshold_suv,
-            "rows": rows,
-        }
-        (tmp / "summary.json").write_text(
-            json.dumps(to_jsonable(summary), indent=2, allow_nan=False) + "\n"
-        )
+        _write_summary(tmp / "summary.json", seed, spacing, liver, (result, automatic), rows)
     return DemoResult(out_dir=out_dir, rows=rows)
 
 
+def _write_summary(
+    path: Path,
+    seed: int,
+    spacing: tuple[float, float, float],
+    liver: dict[str, Any],
+    results: tuple[Any, Any],
+    rows: dict[str, dict[str, Any]],
+) -> None:
+    """``summary.json``: the phantom's settings, the given and the automatic reference
+    (``results``: the liver-threshold and liver-automatic segmentations) and every row."""
+    given, automatic = results
+    summary = {
+        "petseg_version": __version__,
+        "synthetic": True,
+        "note": "SYNTHETIC DATA: a petseg phantom standing in for real [64Cu]Cu-DOTATATE PET/CT.",
+        "seed": seed,
+        "spacing_mm_zyx": list(spacing),
+        "reference_sphere": liver,
+        "threshold_suv": given.threshold_suv,
+        "automatic_reference": (automatic.reference or {}).get("automatic"),
+        "automatic_threshold_suv": automatic.threshold_suv,
+        "rows": rows,
+    }
+    path.write_text(json.dumps(to_jsonable(summary), indent=2, allow_nan=False) + "\n")
+
+
 def format_summary(result: DemoResult) -> str:
-    """A small plain-text table of the demo's rows for the terminal."""
+    """A small plain-text table of the demo's rows for the terminal.
+
+    Parameters
+    ----------
+    result : DemoResult
+        What :func:`run_demo` returned.
+
+    Returns
+    -------
+    str
+    """
     columns = [
         ("lesions", "n_pred_lesions"),
         ("missed", "lesion_fn"),

@@ -26,7 +26,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike
 
 from petseg.checks import check_choice
 from petseg.jsonable import to_jsonable
-from petseg.lesions import DEFAULT_CONNECTIVITY, check_connectivity
+from petseg.lesions import CONNECTIVITIES, DEFAULT_CONNECTIVITY, check_connectivity
 from petseg.metrics import (
     AUTOPET_CONNECTIVITY,
     CASE_METRICS,
@@ -96,14 +96,37 @@ class EvaluationParams:
         The negative-control volume limit in mL (Carlsen: 1.5 mL).
     """
 
-    connectivity: int = DEFAULT_CONNECTIVITY
-    criterion: Criterion = DEFAULT_CRITERION
-    iou_threshold: float = 0.5
-    matching: Matching = DEFAULT_MATCHING
-    autopet_connectivity: int = AUTOPET_CONNECTIVITY
-    empty: EmptyPolicy = "nan"
-    minor_dice: float = MINOR_DICE_CUT
-    negative_limit_ml: float = NEGATIVE_CONTROL_LIMIT_ML
+    connectivity: int = field(
+        default=DEFAULT_CONNECTIVITY,
+        metadata={"choices": CONNECTIVITIES, "help": "lesion connectivity (matching, scoring)"},
+    )
+    criterion: Criterion = field(
+        default=DEFAULT_CRITERION,
+        metadata={"help": "lesion match criterion: any shared voxel, or IoU ≥ --iou"},
+    )
+    iou_threshold: float = field(
+        default=0.5, metadata={"help": "IoU threshold for --criterion iou, in (0, 1]"}
+    )
+    matching: Matching = field(default=DEFAULT_MATCHING, metadata={"help": "lesion matching mode"})
+    autopet_connectivity: int = field(
+        default=AUTOPET_CONNECTIVITY,
+        metadata={
+            "choices": CONNECTIVITIES,
+            "help": "connectivity of the autoPET FP/FN volumes",
+        },
+    )
+    empty: EmptyPolicy = field(
+        default="nan",
+        metadata={"help": "value of a 0/0 ratio (empty truth and/or prediction)"},
+    )
+    minor_dice: float = field(
+        default=MINOR_DICE_CUT,
+        metadata={"help": "a detected lesion with Dice below this is a minor error"},
+    )
+    negative_limit_ml: float = field(
+        default=NEGATIVE_CONTROL_LIMIT_ML,
+        metadata={"help": "negative-control volume limit in mL"},
+    )
 
     def __post_init__(self) -> None:
         check_connectivity(self.connectivity)
@@ -416,8 +439,6 @@ def evaluate_cohort(
     """
     from petseg import __version__
     from petseg.io.atomic import check_writable_target
-    from petseg.io.nifti import read_nifti
-    from petseg.lesions import as_label_map
 
     params = params or EvaluationParams()
     if not predictions:
@@ -430,18 +451,7 @@ def evaluate_cohort(
     cases = _match_case_sets(truth_cases, pred_cases)
     fit_inputs = _read_thresholds(Path(thresholds)) if thresholds is not None else None
 
-    rows: list[dict[str, Any]] = []
-    for case in progress(cases, desc="evaluate", unit="case"):
-        truth_map, truth_geom = read_nifti(truth_cases[case])
-        truth_map = as_label_map(truth_map, str(truth_cases[case]))
-        for model in models:
-            pred_map, pred_geom = read_nifti(pred_cases[model][case])
-            pred_map = as_label_map(pred_map, str(pred_cases[model][case]))
-            _check_grids(case, model, pred_geom, truth_geom, pred_cases[model][case])
-            row = {"model": model, "case": case}
-            row.update(evaluate_case(pred_map, truth_map, truth_geom, params))
-            rows.append(row)
-
+    rows = _evaluate_cases(cases, truth_cases, pred_cases, params)
     summary = summarize_cohort(rows, models, params)
     fit = None
     if fit_inputs is not None:
@@ -462,6 +472,30 @@ def evaluate_cohort(
     }
     _write_report(out, rows, report, fit_inputs, force=force)
     return to_jsonable(report)
+
+
+def _evaluate_cases(
+    cases: list[str],
+    truth_cases: dict[str, Path],
+    pred_cases: dict[str, dict[str, Path]],
+    params: EvaluationParams,
+) -> list[dict[str, Any]]:
+    """One row of :func:`evaluate_case` per case and model, each map read once."""
+    from petseg.io.nifti import read_nifti
+    from petseg.lesions import as_label_map
+
+    rows: list[dict[str, Any]] = []
+    for case in progress(cases, desc="evaluate", unit="case"):
+        truth_map, truth_geom = read_nifti(truth_cases[case])
+        truth_map = as_label_map(truth_map, str(truth_cases[case]))
+        for model, files in pred_cases.items():
+            pred_map, pred_geom = read_nifti(files[case])
+            pred_map = as_label_map(pred_map, str(files[case]))
+            _check_grids(case, model, pred_geom, truth_geom, files[case])
+            row = {"model": model, "case": case}
+            row.update(evaluate_case(pred_map, truth_map, truth_geom, params))
+            rows.append(row)
+    return rows
 
 
 # ----------------------------------------------------------------------------- report writing

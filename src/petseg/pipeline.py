@@ -10,7 +10,7 @@ A fixed SUV threshold and the adaptive % of SUVmax rule are offered as well.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from petseg.autoref import place_reference
 from petseg.body import BODY_THRESHOLD_SUV, body_mask
 from petseg.checks import check_choice
 from petseg.lesions import (
+    CONNECTIVITIES,
     DEFAULT_CONNECTIVITY,
     MIN_LESION_VOLUME_ML,
     check_connectivity,
@@ -92,15 +93,51 @@ class SegmentParams:
         SUV (g/mL) used by the body contour.
     """
 
-    method: str = "liver"
-    ref_sphere: tuple[float, float, float, float] | None = None
-    ref_units: str = "mm"
-    threshold: float | None = None
-    percent_max: float = DEFAULT_PERCENT_MAX
-    connectivity: int = DEFAULT_CONNECTIVITY
-    min_volume_ml: float = MIN_LESION_VOLUME_ML
-    body: bool = True
-    body_threshold_suv: float = BODY_THRESHOLD_SUV
+    method: str = field(
+        default="liver",
+        metadata={
+            "choices": METHODS,
+            "help": "liver: 1.5·SUVmean+2·SD of a liver VOI; spleen: 0.67·SUVmean+2·SD of a "
+            "spleen VOI; fixed: --threshold SUV; percent_max: per lesion, a fraction of its "
+            "SUVmax",
+        },
+    )
+    ref_sphere: tuple[float, float, float, float] | None = field(
+        default=None,
+        metadata={
+            "metavar": "X,Y,Z,R",
+            "help": "reference sphere: centre in patient mm (DICOM LPS x,y,z) — or voxel "
+            "indices k,j,i with --ref-units voxel — and radius R in mm (a 3 cm sphere is "
+            f"R={DEFAULT_SPHERE_RADIUS_MM:g}); default: placed automatically in normal liver",
+        },
+    )
+    ref_units: str = field(
+        default="mm",
+        metadata={"choices": ("mm", "voxel"), "help": "units of the sphere centre"},
+    )
+    threshold: float | None = field(
+        default=None,
+        metadata={"help": "SUV (g/mL) for --method fixed; the candidate floor for percent_max"},
+    )
+    percent_max: float = field(
+        default=DEFAULT_PERCENT_MAX,
+        metadata={"help": "fraction of SUVmax for percent_max, in (0, 1)"},
+    )
+    connectivity: int = field(
+        default=DEFAULT_CONNECTIVITY,
+        metadata={"choices": CONNECTIVITIES, "help": "3D neighbourhood for lesions"},
+    )
+    min_volume_ml: float = field(
+        default=MIN_LESION_VOLUME_ML,
+        metadata={"help": "remove components smaller than this, in mL"},
+    )
+    body: bool = field(
+        default=True, metadata={"help": "remove segmentation outside the PET body contour"}
+    )
+    body_threshold_suv: float = field(
+        default=BODY_THRESHOLD_SUV,
+        metadata={"help": "SUV (g/mL) separating body from air for the body contour"},
+    )
 
     def __post_init__(self) -> None:
         check_choice("method", self.method, METHODS)

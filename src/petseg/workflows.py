@@ -3,6 +3,7 @@ its outputs. They are plain functions so cohort runs and tests call them directl
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -23,7 +24,21 @@ REFERENCE_ORGANS = ("liver", "spleen")
 
 
 def read_mask_on_grid(path: str | Path, study: Study, what: str) -> np.ndarray:
-    """Read a NIfTI mask and check it lies on the study's PET grid (no silent resampling)."""
+    """Read a NIfTI mask and check it lies on the study's PET grid (no silent resampling).
+
+    Parameters
+    ----------
+    path : path
+        NIfTI mask (nonzero voxels are in the mask).
+    study : Study
+        The study whose PET grid the mask must share.
+    what : str
+        What the mask is, for the error message (``"reference mask"``).
+
+    Returns
+    -------
+    (Z, Y, X) bool ndarray
+    """
     from petseg.io.nifti import read_nifti
 
     array, geometry = read_nifti(path)
@@ -55,8 +70,10 @@ def segment_to_folder(
 
     Parameters
     ----------
-    study, params
-        The study and the pipeline parameters.
+    study : Study
+        PET in SUVbw (g/mL), optional CT, on one grid.
+    params : SegmentParams
+        The threshold method and its options.
     out_dir : path
         The case folder (see :func:`petseg.report.write_segmentation_outputs`).
     reference_mask, exclusions : paths
@@ -87,11 +104,7 @@ def segment_to_folder(
     check_writable_target(
         out_dir, force, inputs=[*study_sources(study), *masks], keep=KEPT_ON_RERUN
     )
-    if organs is None and (tracer is not None or organ_names is not None):
-        raise ValueError(
-            "--tracer and --organ-names choose how an organ map removes physiological uptake; "
-            "give the organ map with --organs PATH (or --organs totalsegmentator)"
-        )
+    _check_organ_options(organs, organ_names, tracer)
     ref = read_mask_on_grid(reference_mask, study, "reference mask") if reference_mask else None
     excluded = [read_mask_on_grid(p, study, "exclusion mask") for p in exclusions]
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.", dir=_parent(out_dir)) as scratch:
@@ -108,25 +121,37 @@ def segment_to_folder(
         )
         if ref is not None and result.reference is not None:
             result.reference["mask_file"] = str(reference_mask)
-
-        def keep_cache(folder: Path) -> list[str]:
-            from petseg.io.organs import TOTALSEGMENTATOR_CACHE
-
-            if cache is None or not cache.is_dir():
-                return []
-            shutil.copytree(cache, folder / TOTALSEGMENTATOR_CACHE)
-            return [TOTALSEGMENTATOR_CACHE]
-
         write_segmentation_outputs(
             out_dir,
             study,
             result,
             force=force,
             rtstruct=rtstruct,
-            extras=keep_cache,
+            extras=functools.partial(_keep_cache, cache),
             inputs=masks,
         )
     return result
+
+
+def _check_organ_options(
+    organs: str | Path | None, organ_names: str | Path | None, tracer: str | None
+) -> None:
+    """A tracer or class names need an organ map to act on."""
+    if organs is None and (tracer is not None or organ_names is not None):
+        raise ValueError(
+            "--tracer and --organ-names choose how an organ map removes physiological uptake; "
+            "give the organ map with --organs PATH (or --organs totalsegmentator)"
+        )
+
+
+def _keep_cache(cache: Path | None, folder: Path) -> list[str]:
+    """Copy a TotalSegmentator output into the case folder being written; its name, if any."""
+    from petseg.io.organs import TOTALSEGMENTATOR_CACHE
+
+    if cache is None or not cache.is_dir():
+        return []
+    shutil.copytree(cache, folder / TOTALSEGMENTATOR_CACHE)
+    return [TOTALSEGMENTATOR_CACHE]
 
 
 def _parent(path: Path) -> Path:

@@ -199,7 +199,7 @@ def test_quiet_turns_progress_off_for_the_command_only(monkeypatch, tmp_path):
     from petseg.progress import enabled
 
     seen = []
-    monkeypatch.setattr(petseg.cli.demo, "run", lambda args: seen.append(enabled()) or 0)
+    monkeypatch.setattr(petseg.cli.demo, "_run", lambda args: seen.append(enabled()) or 0)
     assert main(["--quiet", "demo", "--out", str(tmp_path / "a")]) == 0
     assert main(["demo", "--out", str(tmp_path / "b")]) == 0
     assert seen == [False, True]

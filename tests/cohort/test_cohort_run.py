@@ -93,7 +93,7 @@ def test_broken_study_is_a_failed_row_and_is_redone_when_fixed(
 ) -> None:
     cohort = make_cohort(tmp_path / "cohort", 3, broken=(1,))
     out = tmp_path / "out"
-    argv = ["run", str(cohort), "--out", str(out), "--method", "threshold", "--threshold", "4",
+    argv = ["run", str(cohort), "--out", str(out), "--method", "fixed", "--threshold", "4",
             "--no-rtstruct", "--workers", "2", "--no-progress"]  # fmt: skip
     assert main(argv) == 1  # a failed study makes the exit status 1
     printed = capsys.readouterr().out
@@ -143,7 +143,7 @@ def test_sigkill_mid_run_then_resume_loses_nothing_and_redoes_nothing(
     cohort = make_cohort(tmp_path / "cohort", n)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "petseg", "run", str(cohort), "--out", str(out),
-               "--method", "threshold", "--threshold", "4", "--no-rtstruct", "--workers", "1",
+               "--method", "fixed", "--threshold", "4", "--no-rtstruct", "--workers", "1",
                "--no-progress"]  # fmt: skip
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     with open(tmp_path / "killed.txt", "w") as output:
@@ -239,7 +239,7 @@ def test_organ_maps_from_the_manifest_remove_uptake_and_rerun_when_changed(
         "case_001,c/case_001/pet.nii.gz,c/organs_001.nii.gz\n"
     )
     out = tmp_path / "out"
-    argv = ["run", str(manifest), "--out", str(out), "--method", "threshold", "--threshold", "4"]
+    argv = ["run", str(manifest), "--out", str(out), "--method", "fixed", "--threshold", "4"]
     argv += ["--tracer", "dotatate", "--workers", "0", "--no-progress", "--no-rtstruct"]
     assert main(argv) == 0
     rows = {row["id"]: row for row in table(out)}

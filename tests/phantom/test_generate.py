@@ -125,7 +125,7 @@ def test_organ_uptake_measured_on_noisy_image_matches_literature_ranges(whole_bo
     """Mean SUV of each organ's interior (> 6 mm, about one FWHM, from its border, > 12 mm
     from any lesion) on the noisy image equals the drawn value m, raised where noise is clipped at
     0: for Gaussian noise of SD s = sqrt(k·m), E[max(0, X)] = m·Φ(m/s) + s·φ(m/s)
-    (k from truth["noise"]). The drawn values lie in the task's literature ranges."""
+    (k from truth["noise"]). The drawn values lie in the literature ranges of docs/phantom.md."""
     pet, organs, g = whole_body.study.pet, whole_body.organs, whole_body.study.geometry
     truth = whole_body.truth["organs"]
     k = whole_body.truth["noise"]["k_suv"]

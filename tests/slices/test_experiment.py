@@ -42,7 +42,6 @@ def small_dataset(tmp_path_factory, sts_study):
 
 
 def test_build_experiment_predict(small_dataset, tmp_path):
-    pytest.importorskip("torch")
     slices = tmp_path / "slices.npz"
     assert (
         main(["slices", "build", str(small_dataset), "--out", str(slices), "--crop", "bbox:64"])

@@ -39,6 +39,7 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``petseg`` parser with every subcommand of :data:`COMMAND_MODULES`."""
     parser = argparse.ArgumentParser(
         prog="petseg",
         description="Total tumour segmentation and quantification in PET/CT.",
@@ -148,6 +149,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Before the subcommand runs, its ``--out`` is checked against every other path it was
     given (:func:`petseg.io.atomic.check_inputs`). Errors: see :func:`run_command`.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``petseg``.
+
+    Returns
+    -------
+    int
+        0, :data:`EXIT_USER_ERROR` or :data:`EXIT_INTERNAL_ERROR` (1 when a command reports failures).
     """
     tokens = _attach_number_lists(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(tokens)

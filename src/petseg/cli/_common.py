@@ -7,13 +7,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from petseg.body import BODY_THRESHOLD_SUV
-from petseg.lesions import CONNECTIVITIES, DEFAULT_CONNECTIVITY, MIN_LESION_VOLUME_ML
+from petseg.cli._config import add_dataclass_options, given_fields, given_options
 from petseg.pipeline import METHODS, SegmentParams
-from petseg.reference import DEFAULT_SPHERE_RADIUS_MM
-from petseg.threshold import DEFAULT_PERCENT_MAX
 
 __all__ = [
+    "add_command_group",
     "add_force_argument",
     "add_method_arguments",
     "add_organ_arguments",
@@ -21,30 +19,63 @@ __all__ = [
     "given_method_options",
     "load_study_from_args",
     "params_from_args",
-    "parse_floats",
 ]
 
 
-def parse_floats(text: str, count: int, what: str) -> tuple[float, ...]:
-    """Parse ``"a,b,c"`` into ``count`` floats, with an error naming ``what``."""
-    parts = [p for p in text.replace(" ", "").split(",") if p]
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != count:
-        raise argparse.ArgumentTypeError(
-            f"{what} needs {count} comma-separated numbers, got {text!r}"
-        )
-    return values
+def add_command_group(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    *,
+    dest: str,
+    metavar: str,
+    help: str,
+    description: str,
+) -> argparse._SubParsersAction:
+    """Add ``petseg NAME``, a command made of steps (``slices build``, ``export seg``).
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``petseg`` subcommands.
+    name : str
+        The command.
+    dest : str
+        Where the chosen step is stored.
+    metavar : str
+        How ``--help`` names the step (``KIND``, ``STEP``).
+    help, description : str
+        The command's one-line help and its description.
+
+    Returns
+    -------
+    argparse._SubParsersAction
+        The command's steps, one of which is required.
+    """
+    parser = subparsers.add_parser(name, help=help, description=description)
+    steps = parser.add_subparsers(dest=dest, metavar=metavar)
+    steps.required = True
+    return steps
 
 
 def add_force_argument(parser: argparse.ArgumentParser) -> None:
+    """``--force``: replace outputs that petseg wrote before.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        A subcommand that writes outputs.
+    """
     parser.add_argument("--force", action="store_true", help="replace existing outputs")
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
-    """STUDY (DICOM folder or case folder with pet.nii.gz) or --pet/--ct NIfTI files."""
+    """STUDY (DICOM folder or case folder with pet.nii.gz) or --pet/--ct NIfTI files.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        A subcommand that reads one study.
+    """
     parser.add_argument(
         "study",
         nargs="?",
@@ -83,7 +114,18 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_study_from_args(args: argparse.Namespace) -> Any:
-    """Load the Study named by :func:`add_study_arguments`' options."""
+    """Load the Study named by :func:`add_study_arguments`' options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_study_arguments`.
+
+    Returns
+    -------
+    Study
+        PET in SUVbw (g/mL), CT in HU on the PET grid.
+    """
     from petseg.io import load_study
 
     if args.study is None and args.pet is None:
@@ -105,64 +147,52 @@ def load_study_from_args(args: argparse.Namespace) -> Any:
     )
 
 
-def add_method_arguments(parser: argparse.ArgumentParser) -> None:
-    """Threshold-method options; defaults come from :class:`petseg.pipeline.SegmentParams`.
+#: SegmentParams fields with a threshold-method option, and option strings other than
+#: ``--field-name`` (see :mod:`petseg.cli._config`).
+METHOD_FIELDS = (
+    "method",
+    "ref_sphere",
+    "ref_units",
+    "threshold",
+    "percent_max",
+    "connectivity",
+    "min_volume_ml",
+    "body",
+    "body_threshold_suv",
+)
+METHOD_NAMES: dict[str, str | tuple[str, ...]] = {
+    "method": ("--method", "--reference"),
+    "body": "--no-body-mask",
+    "body_threshold_suv": "--body-threshold",
+}
+
+
+def add_method_arguments(
+    parser: argparse.ArgumentParser, extra_methods: tuple[str, ...] = ()
+) -> None:
+    """Threshold-method options, built from :class:`petseg.pipeline.SegmentParams`.
 
     Options left out stay None here, so that :func:`params_from_args` can tell an option
     given for a method it does not apply to (an error) from one not given.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    extra_methods : tuple of str
+        ``--method`` values the subcommand handles itself (``run``: ``predict``).
     """
     group = parser.add_argument_group("threshold method")
-    group.add_argument(
-        "--method",
-        "--reference",
-        dest="method",
-        choices=METHODS,
-        help="liver: 1.5·SUVmean+2·SD of a liver VOI; spleen: 0.67·SUVmean+2·SD of a spleen VOI; "
-        "fixed: --threshold SUV; percent_max: per lesion, a fraction of its SUVmax (default "
-        "liver; fixed when --threshold is given alone)",
-    )
-    group.add_argument(
-        "--ref-sphere",
-        type=lambda t: parse_floats(t, 4, "--ref-sphere"),
-        metavar="X,Y,Z,R",
-        help="reference sphere: centre in patient mm (DICOM LPS x,y,z) — or voxel indices k,j,i "
-        f"with --ref-units voxel — and radius R in mm (a 3 cm sphere is R={DEFAULT_SPHERE_RADIUS_MM:g}); "
-        "default: placed automatically in normal liver",
-    )
-    group.add_argument(
-        "--ref-units", choices=("mm", "voxel"), help="units of the sphere centre (default mm)"
+    add_dataclass_options(
+        group,
+        SegmentParams,
+        fields=METHOD_FIELDS,
+        names=METHOD_NAMES,
+        help={"method": "{help} (default liver; fixed when --threshold is given alone)"},
+        choices={"method": (*METHODS, *extra_methods)},
     )
     group.add_argument(
         "--ref-mask", type=Path, help="reference VOI as a NIfTI mask on the PET grid"
-    )
-    group.add_argument(
-        "--threshold",
-        type=float,
-        help="SUV (g/mL) for --method fixed; the candidate floor for percent_max",
-    )
-    group.add_argument(
-        "--percent-max",
-        type=float,
-        help=f"fraction of SUVmax for percent_max (default {DEFAULT_PERCENT_MAX})",
-    )
-    group.add_argument(
-        "--connectivity",
-        type=int,
-        choices=CONNECTIVITIES,
-        help=f"3D neighbourhood for lesions (default {DEFAULT_CONNECTIVITY})",
-    )
-    group.add_argument(
-        "--min-volume-ml",
-        type=float,
-        help=f"remove components smaller than this (default {MIN_LESION_VOLUME_ML} mL)",
-    )
-    group.add_argument(
-        "--no-body-mask", action="store_true", help="keep segmentation outside the body contour"
-    )
-    group.add_argument(
-        "--body-threshold",
-        type=float,
-        help=f"SUV separating body from air for the body contour (default {BODY_THRESHOLD_SUV})",
     )
     group.add_argument(
         "--exclude",
@@ -176,7 +206,13 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_organ_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--organs``, ``--organ-names`` and ``--tracer``: removal of physiological uptake."""
+    """``--organs``, ``--organ-names`` and ``--tracer``: removal of physiological uptake.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        A subcommand that removes physiological uptake.
+    """
     from petseg.tracers import TRACERS
 
     group = parser.add_argument_group("physiological uptake (organ map and tracer profile)")
@@ -205,22 +241,21 @@ def add_organ_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-#: Options of :func:`add_method_arguments` and the SegmentParams fields they set.
-METHOD_OPTIONS = {
-    "--ref-sphere": "ref_sphere",
-    "--ref-units": "ref_units",
-    "--threshold": "threshold",
-    "--percent-max": "percent_max",
-    "--connectivity": "connectivity",
-    "--min-volume-ml": "min_volume_ml",
-    "--body-threshold": "body_threshold_suv",
-}
-
-
 def given_method_options(args: argparse.Namespace) -> list[str]:
-    """The threshold-method options given on the command line."""
-    given = [o for o in METHOD_OPTIONS if getattr(args, o[2:].replace("-", "_")) is not None]
-    return given + (["--no-body-mask"] if args.no_body_mask else [])
+    """The threshold-method options given on the command line (``--method`` excluded).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        A command line with the options of :func:`add_method_arguments`.
+
+    Returns
+    -------
+    list of str
+        Option strings as in ``--help`` (``--no-body-mask``, not ``body``).
+    """
+    fields = [f for f in METHOD_FIELDS if f != "method"]
+    return given_options(args, SegmentParams, fields, METHOD_NAMES)
 
 
 def params_from_args(args: argparse.Namespace) -> SegmentParams:
@@ -228,22 +263,27 @@ def params_from_args(args: argparse.Namespace) -> SegmentParams:
 
     ``--threshold`` alone means ``--method fixed``. Options that do not apply to the method
     are errors here or in :class:`SegmentParams`.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed by a parser with :func:`add_method_arguments`.
+
+    Returns
+    -------
+    SegmentParams
     """
-    method = args.method or ("fixed" if args.threshold is not None else "liver")
-    if args.percent_max is not None and method != "percent_max":
+    given = given_fields(args, SegmentParams, METHOD_FIELDS)
+    method = given.pop("method", None) or ("fixed" if "threshold" in given else "liver")
+    if "percent_max" in given and method != "percent_max":
         raise ValueError(
             f"--percent-max applies to --method percent_max, not {method}; drop it or change "
             "the method"
         )
-    if args.ref_units is not None and args.ref_sphere is None:
+    if "ref_units" in given and "ref_sphere" not in given:
         raise ValueError("--ref-units gives the units of --ref-sphere; give --ref-sphere too")
-    if args.body_threshold is not None and args.no_body_mask:
+    if "body_threshold_suv" in given and given.get("body") is False:
         raise ValueError(
             "--body-threshold sets the body contour, which --no-body-mask switches off; drop one"
         )
-    given = {
-        field: getattr(args, option[2:].replace("-", "_"))
-        for option, field in METHOD_OPTIONS.items()
-        if getattr(args, option[2:].replace("-", "_")) is not None
-    }
-    return SegmentParams(method=method, body=not args.no_body_mask, **given)
+    return SegmentParams(method=method, **given)

@@ -6,9 +6,19 @@ import argparse
 from pathlib import Path
 
 from petseg.cli._common import add_force_argument
+from petseg.cli._config import call_with_args
+
+__all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``petseg demo``: the synthetic phantom segmented and scored against its truth.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``petseg`` subcommands, which get ``demo``.
+    """
     parser = subparsers.add_parser(
         "demo",
         help="segment a synthetic DOTATATE PET/CT phantom and compare with its truth",
@@ -31,14 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "on held-out phantoms, see its MODEL_CARD.md; not a clinical model)",
     )
     add_force_argument(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=_run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     from petseg.demo import format_summary, run_demo
 
     print("petseg demo: SYNTHETIC phantom study (stands in for real [64Cu]Cu-DOTATATE PET/CT)")
-    result = run_demo(args.out, seed=args.seed, ai=args.ai, force=args.force)
+    result = call_with_args(run_demo, args, out_dir=args.out)
     print(format_summary(result))
     print(
         "liver-threshold: 1.5*SUVmean+2*SD of a 3 cm liver sphere, < 0.1 mL and outside-body removed;\n"

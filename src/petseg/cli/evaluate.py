@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 
 from petseg.cli._common import add_force_argument
+from petseg.cli._config import add_dataclass_options, call_with_args, config_from_args
+
+__all__ = ["register"]
 
 
 def _pred_spec(text: str) -> tuple[str | None, Path]:
@@ -17,12 +20,15 @@ def _pred_spec(text: str) -> tuple[str | None, Path]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    # Choices and defaults come from the library without importing the heavy parts.
-    from petseg.evaluate import EvaluationParams
-    from petseg.lesions import CONNECTIVITIES
-    from petseg.metrics import EMPTY_POLICIES, MATCH_CRITERIA, MATCHING_MODES
+    """Add ``petseg evaluate``; its metric options come from :class:`EvaluationParams`.
 
-    defaults = EvaluationParams()
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``petseg`` command's subcommands.
+    """
+    from petseg.evaluate import EvaluationParams
+
     parser = subparsers.add_parser(
         "evaluate",
         help="pixel- and lesion-wise metrics, scores and paired tests of one or more models",
@@ -47,67 +53,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--truth", type=Path, required=True, help="folder of true lesion maps")
     parser.add_argument("--out", type=Path, required=True, help="report folder (must not exist)")
-    parser.add_argument(
-        "--connectivity",
-        type=int,
-        choices=CONNECTIVITIES,
-        default=defaults.connectivity,
-        help="lesion connectivity for matching and scoring (default %(default)s)",
-    )
-    parser.add_argument(
-        "--criterion",
-        choices=MATCH_CRITERIA,
-        default=defaults.criterion,
-        help="lesion match criterion: any shared voxel, or IoU ≥ --iou (default %(default)s)",
-    )
-    parser.add_argument(
-        "--iou",
-        type=float,
-        default=defaults.iou_threshold,
-        help="IoU threshold for --criterion iou (default %(default)s)",
-    )
-    parser.add_argument(
-        "--matching",
-        choices=MATCHING_MODES,
-        default=defaults.matching,
-        help="lesion matching mode (default %(default)s)",
-    )
-    parser.add_argument(
-        "--autopet-connectivity",
-        type=int,
-        choices=CONNECTIVITIES,
-        default=defaults.autopet_connectivity,
-        help="connectivity of the autoPET FP/FN volumes (default %(default)s)",
-    )
-    parser.add_argument(
-        "--empty",
-        choices=EMPTY_POLICIES,
-        default=defaults.empty,
-        help="value of a 0/0 ratio (empty truth and/or prediction) (default %(default)s)",
-    )
-    parser.add_argument(
-        "--minor-dice",
-        type=float,
-        default=defaults.minor_dice,
-        help="a detected lesion with Dice below this is a minor error (default %(default)s)",
-    )
-    parser.add_argument(
-        "--negative-limit-ml",
-        type=float,
-        default=defaults.negative_limit_ml,
-        help="negative-control volume limit in mL (default %(default)s)",
-    )
+    add_dataclass_options(parser, EvaluationParams, names={"iou_threshold": "--iou"})
     parser.add_argument(
         "--thresholds",
         type=Path,
         help="CSV with per-slice 'optimal' and 'predicted' thresholds (Rainio Fig. 3 fit)",
     )
     add_force_argument(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=_run)
 
 
 def predictions_from_args(pred: list[tuple[str | None, Path]], names: list[str]) -> dict[str, Path]:
-    """``{model name: folder}`` from ``--pred`` (parsed by ``_pred_spec``) and ``--name``."""
+    """``{model name: folder}`` from ``--pred`` (parsed by ``_pred_spec``) and ``--name``.
+
+    Parameters
+    ----------
+    pred : list of (str or None, Path)
+        The ``--pred`` values.
+    names : list of str
+        The ``--name`` values.
+
+    Returns
+    -------
+    dict of str to Path
+    """
     out: dict[str, Path] = {}
     unnamed = iter(names)
     for name, folder in pred:
@@ -122,26 +91,14 @@ def predictions_from_args(pred: list[tuple[str | None, Path]], names: list[str])
     return out
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     from petseg.evaluate import EvaluationParams, evaluate_cohort
 
-    params = EvaluationParams(
-        connectivity=args.connectivity,
-        criterion=args.criterion,
-        iou_threshold=args.iou,
-        matching=args.matching,
-        autopet_connectivity=args.autopet_connectivity,
-        empty=args.empty,
-        minor_dice=args.minor_dice,
-        negative_limit_ml=args.negative_limit_ml,
-    )
-    report = evaluate_cohort(
-        predictions_from_args(args.pred, args.name),
-        args.truth,
-        args.out,
-        params=params,
-        thresholds=args.thresholds,
-        force=args.force,
+    report = call_with_args(
+        evaluate_cohort,
+        args,
+        predictions=predictions_from_args(args.pred, args.name),
+        params=config_from_args(args, EvaluationParams),
     )
     for model in report["models"]:
         dice = report["metrics"]["pixel_dice"][model]

@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from petseg.cli._common import add_command_group
+from petseg.cli._config import call_with_args
+
 # Choices and defaults come from the library (light modules: numpy and petseg only).
 from petseg.io.export import ALGORITHM_FAMILIES, GENERATION_ALGORITHMS, SEG_TYPES
+
+__all__ = ["register"]
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -33,14 +38,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    """Add ``petseg export`` with its ``rtstruct`` and ``seg`` kinds.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        Where ``export`` is added.
+    """
+    kinds = add_command_group(
+        subparsers,
         "export",
+        dest="export_kind",
+        metavar="KIND",
         help="export a lesion map as DICOM RTSTRUCT or SEG referencing the PET series",
         description="Export a lesion map as DICOM objects that clinical viewers load on the "
         "PET series: an RT Structure Set (one ROI per lesion, lesion_001, ...) or a DICOM SEG.",
     )
-    kinds = parser.add_subparsers(dest="export_kind", metavar="KIND")
-    kinds.required = True
 
     rtstruct = kinds.add_parser(
         "rtstruct",
@@ -52,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rtstruct.add_argument(
         "--total", action="store_true", help="add a total_tumour ROI (union of all lesions)"
     )
-    rtstruct.set_defaults(func=run_rtstruct)
+    rtstruct.set_defaults(func=_run_rtstruct)
 
     seg = kinds.add_parser(
         "seg",
@@ -69,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="ai",
         help="algorithm family recorded per segment (ai = network, threshold = SUV threshold)",
     )
-    seg.set_defaults(func=run_seg)
+    seg.set_defaults(func=_run_seg)
 
 
 def _print(result: object) -> None:
@@ -82,34 +95,17 @@ def _print(result: object) -> None:
         print(f"note: {note}")
 
 
-def run_rtstruct(args: argparse.Namespace) -> int:
+def _run_rtstruct(args: argparse.Namespace) -> int:
     from petseg.io.export import export_rtstruct
 
-    _print(
-        export_rtstruct(
-            args.lesions,
-            args.reference,
-            args.out,
-            include_total=args.total,
-            generation_algorithm=args.algorithm,
-            force=args.force,
-        )
-    )
+    options = {"include_total": args.total, "generation_algorithm": args.algorithm}
+    _print(call_with_args(export_rtstruct, args, **options))
     return 0
 
 
-def run_seg(args: argparse.Namespace) -> int:
+def _run_seg(args: argparse.Namespace) -> int:
     from petseg.io.export import export_seg
 
-    _print(
-        export_seg(
-            args.lesions,
-            args.reference,
-            args.out,
-            seg_type=args.seg_type,
-            algorithm_type=args.algorithm,
-            algorithm_family=args.family,
-            force=args.force,
-        )
-    )
+    options = {"algorithm_type": args.algorithm, "algorithm_family": args.family}
+    _print(call_with_args(export_seg, args, **options))
     return 0

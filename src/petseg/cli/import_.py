@@ -6,18 +6,28 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from petseg.cli._common import add_command_group
+from petseg.cli._config import call_with_args
+
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    """Add ``petseg import`` (with its ``rtstruct`` subcommand) to ``subparsers``."""
-    parser = subparsers.add_parser(
+    """Add ``petseg import`` (with its ``rtstruct`` subcommand) to ``subparsers``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``petseg`` subcommands; ``import`` gets its own kinds.
+    """
+    kinds = add_command_group(
+        subparsers,
         "import",
+        dest="kind",
+        metavar="KIND",
         help="bring external data into petseg (RTSTRUCT contours → NIfTI labels)",
         description="Import external annotations onto a reference image grid.",
     )
-    kinds = parser.add_subparsers(dest="kind", metavar="KIND")
-    kinds.required = True
     rt = kinds.add_parser(
         "rtstruct",
         help="rasterise an RT Structure Set onto a reference image grid",
@@ -47,9 +57,7 @@ def register(subparsers: Any) -> None:
 def _run_rtstruct(args: argparse.Namespace) -> int:
     from petseg.io.rtstruct import import_rtstruct
 
-    record = import_rtstruct(
-        args.rtstruct, args.reference, args.out, roi=args.roi, force=args.force
-    )
+    record = call_with_args(import_rtstruct, args)
     for entry in record["labels"]:
         print(
             f"label {entry['label']}: {entry['roi_name']} "

@@ -10,7 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from petseg.cli._common import add_force_argument, add_study_arguments
+from petseg.cli._common import add_command_group, add_force_argument, add_study_arguments
+from petseg.cli._config import call_with_args
 from petseg.lesions import MIN_LESION_VOLUME_ML
 
 __all__ = ["register"]
@@ -21,15 +22,22 @@ PET_NORMALISATION_CHOICES = ("zscore", "ct")
 
 
 def register(subparsers: Any) -> None:
-    """Add ``petseg nnunet`` with its ``export`` and ``import`` subcommands."""
-    parser = subparsers.add_parser(
+    """Add ``petseg nnunet`` with its ``export`` and ``import`` subcommands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        Where ``nnunet`` and its two actions are added.
+    """
+    actions = add_command_group(
+        subparsers,
         "nnunet",
+        dest="action",
+        metavar="ACTION",
         help="nnU-Net v2: export a dataset in its raw format, import its predictions",
         description="Bridge to nnU-Net v2 (optional extra: pip install 'petseg[nnunet]'). "
         "Train and predict with it through petseg train/predict --engine nnunet.",
     )
-    actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    actions.required = True
 
     export = actions.add_parser(
         "export",
@@ -89,14 +97,7 @@ def register(subparsers: Any) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from petseg.nnunet.export import export_dataset
 
-    folder = export_dataset(
-        args.dataset,
-        args.raw,
-        dataset_id=args.id,
-        name=args.name,
-        pet_normalisation=args.pet_normalisation,
-        force=args.force,
-    )
+    folder = call_with_args(export_dataset, args, dataset_id=args.id)
     print(f"wrote {folder} (PET normalisation: {args.pet_normalisation})")
     return 0
 
@@ -106,9 +107,7 @@ def _run_import(args: argparse.Namespace) -> int:
     from petseg.nnunet.importer import import_nnunet_predictions
 
     study = load_study_from_args(args)
-    result = import_nnunet_predictions(
-        study, args.pred, args.out, force=args.force, min_volume_ml=args.min_volume_ml
-    )
+    result = call_with_args(import_nnunet_predictions, args, study=study, predictions=args.pred)
     print(
         f"wrote {args.out}: {result.patient.lesion_count} lesions, "
         f"TTV {result.patient.total_tumour_volume_ml:.1f} mL"

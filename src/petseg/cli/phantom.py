@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from petseg.cli._common import add_force_argument, parse_floats
+from petseg.cli._common import add_force_argument
+from petseg.cli._config import call_with_args, parse_floats
 from petseg.phantom import DEFAULT_SPACING
 from petseg.progress import enabled
 
@@ -23,6 +24,13 @@ def _count(text: str) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``petseg phantom``: a synthetic dataset with ground truth.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        Subcommands of ``petseg``; ``phantom`` joins them.
+    """
     parser = subparsers.add_parser(
         "phantom",
         help="write a synthetic whole-body [64Cu]Cu-DOTATATE PET/CT dataset with ground truth",
@@ -52,21 +60,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_force_argument(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=_run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     from petseg.phantom import write_dataset
 
-    out = write_dataset(
-        args.out,
-        n=args.n,
-        seed=args.seed,
-        negatives=args.negatives,
-        spacing=args.spacing,
-        dicom=args.dicom,
-        force=args.force,
-        progress=not args.no_progress and enabled(),
+    out = call_with_args(
+        write_dataset, args, out_dir=args.out, progress=not args.no_progress and enabled()
     )
     print(f"{args.n} patients + {args.negatives} negative controls (synthetic) -> {out}")
     return 0

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from petseg.cli._config import call_with_args
+
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``petseg review``: the local review server and its page.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The parent command's subcommands.
+    """
     from petseg.review.preview import PREVIEW_VOXELS  # numpy only: light at start-up
 
     parser = subparsers.add_parser(
@@ -58,13 +67,5 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--preview-voxels must be 0 (no preview) or a positive voxel count, got {args.preview_voxels}"
         )
-    serve(
-        args.folder,
-        host=args.host,
-        port=args.port,
-        token=args.token,
-        open_browser=not args.no_browser,
-        verbose=args.verbose,
-        preview_voxels=args.preview_voxels,
-    )
+    call_with_args(serve, args, root=args.folder, open_browser=not args.no_browser)
     return 0

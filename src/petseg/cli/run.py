@@ -11,17 +11,22 @@ from petseg.cli._common import (
     given_method_options,
     params_from_args,
 )
+from petseg.cli._config import call_with_args
 from petseg.cohort.run import Pipeline
 from petseg.io.organs import RUN_TOTALSEGMENTATOR
-from petseg.pipeline import METHODS
 from petseg.progress import enabled
 
-#: ``--method`` values beyond the threshold methods: "threshold" is "fixed" (the issue's
-#: spelling), "predict" the trained 3D network.
-EXTRA_METHODS = ("threshold", "predict")
+__all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``petseg run``: one pipeline over a cohort; threshold options as for ``segment``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        What ``run`` is registered in.
+    """
     parser = subparsers.add_parser(
         "run",
         help="segment a whole cohort in parallel (Dask), resumable, with a cohort table",
@@ -39,10 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "organs (an organ map, or 'totalsegmentator')",
     )
     parser.add_argument("--out", type=Path, required=True, help="run folder (resumed if it exists)")
-    add_method_arguments(parser)
-    for action in parser._actions:
-        if action.dest == "method":
-            action.choices = (*METHODS, *EXTRA_METHODS)
+    add_method_arguments(parser, extra_methods=("predict",))
     group = parser.add_argument_group("predict method")
     group.add_argument(
         "--model", type=Path, help="model folder made by petseg train (default: demo)"
@@ -73,11 +75,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--no-rtstruct", action="store_true", help="do not write rtstruct.dcm")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_force_argument(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=_run)
 
 
 def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
-    """The cohort pipeline named by ``--method`` and its options."""
+    """The cohort pipeline named by ``--method`` and its options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``petseg run`` command line.
+
+    Returns
+    -------
+    Pipeline
+        :class:`~petseg.cohort.SegmentPipeline` or :class:`~petseg.cohort.PredictPipeline`.
+    """
     from petseg.cohort import PredictPipeline, SegmentPipeline
 
     if args.ref_mask is not None or args.exclude:
@@ -127,8 +140,6 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
             f"{', '.join(network_options)} apply to --method predict only; drop them or use "
             "--method predict"
         )
-    if args.method == "threshold":
-        args.method = "fixed"
     return SegmentPipeline(
         params_from_args(args),
         rtstruct=not args.no_rtstruct,
@@ -137,17 +148,14 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     from petseg.cohort import run_cohort
 
-    result = run_cohort(
-        args.cohort,
-        args.out,
-        pipeline_from_args(args),
-        workers=args.workers,
-        scheduler=args.scheduler,
-        truth=args.truth,
-        force=args.force,
+    result = call_with_args(
+        run_cohort,
+        args,
+        out_dir=args.out,
+        pipeline=pipeline_from_args(args),
         progress=not args.no_progress and enabled(),
     )
     c = result.counts

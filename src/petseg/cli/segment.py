@@ -12,9 +12,19 @@ from petseg.cli._common import (
     load_study_from_args,
     params_from_args,
 )
+from petseg.cli._config import call_with_args
+
+__all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``petseg segment``; the threshold options are :class:`~petseg.pipeline.SegmentParams` fields.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommand list of ``petseg``.
+    """
     parser = subparsers.add_parser(
         "segment",
         help="segment every lesion with the liver/spleen-reference (or another) threshold",
@@ -30,24 +40,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
     parser.add_argument("--no-rtstruct", action="store_true", help="do not write rtstruct.dcm")
     add_force_argument(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=_run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     from petseg.workflows import segment_to_folder
 
     params = params_from_args(args)
     study = load_study_from_args(args)
-    result = segment_to_folder(
-        study,
-        params,
-        args.out,
+    result = call_with_args(
+        segment_to_folder,
+        args,
+        study=study,
+        params=params,
+        out_dir=args.out,
         reference_mask=args.ref_mask,
         exclusions=args.exclude,
-        organs=args.organs,
-        organ_names=args.organ_names,
-        tracer=args.tracer,
-        force=args.force,
         rtstruct=not args.no_rtstruct,
     )
     reference = result.reference or {}

@@ -5,21 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from petseg.cli._common import add_command_group, add_force_argument
+from petseg.cli._config import add_dataclass_options, call_with_args, config_from_args
+
 __all__ = ["register"]
+
+#: ExperimentConfig fields whose option is not ``--field-name``.
+EXPERIMENT_NAMES = {"n_folds": "--folds", "threshold3d": "--no-3d"}
 
 
 def _build(args: argparse.Namespace) -> int:
-    from petseg.io.atomic import check_writable_target
-    from petseg.slices.build import build_slice_set
-    from petseg.slices.dataset import iter_cases
-    from petseg.slices.store import save_slice_set
+    from petseg.slices.workflow import build_to_file
 
-    check_writable_target(args.out, args.force, inputs=[args.dataset])
-    cases = ((cid, pet, mask) for cid, pet, mask, _ in iter_cases(args.dataset, args.roi))
-    slices = build_slice_set(
-        cases, crop=args.crop, size=args.size, meta={"dataset": str(Path(args.dataset).resolve())}
-    )
-    save_slice_set(args.out, slices, force=args.force)
+    slices = call_with_args(build_to_file, args)
     print(f"{len(slices.images)} slices of {len(slices.patients)} patients -> {args.out}")
     return 0
 
@@ -27,71 +25,46 @@ def _build(args: argparse.Namespace) -> int:
 def _experiment(args: argparse.Namespace) -> int:
     import torch
 
-    from petseg.io.atomic import check_writable_target
-    from petseg.slices.experiment import ExperimentConfig, run_experiment
-    from petseg.slices.store import load_slice_set, write_experiment_outputs
+    from petseg.slices.experiment import ExperimentConfig
+    from petseg.slices.workflow import experiment_to_folder
 
-    check_writable_target(args.out, args.force, inputs=[args.slices])
     torch.set_num_threads(args.threads)
-    slices = load_slice_set(args.slices)
-    config = ExperimentConfig(
-        n_folds=args.folds,
-        seed=args.seed,
-        unet_epochs=args.unet_epochs,
-        cnn_epochs=args.cnn_epochs,
-        unet_loss=args.unet_loss,
-        precision=args.precision,
-        threshold3d=not args.no_3d,
-        threshold3d_epochs=args.threshold3d_epochs,
+    config = config_from_args(args, ExperimentConfig)
+    result = call_with_args(
+        experiment_to_folder, args, config=config, progress=lambda m: print(m, flush=True)
     )
-    result = run_experiment(slices, config, progress=lambda m: print(m, flush=True))
-    inputs = {"slices": str(Path(args.slices).resolve()), "slice_meta": slices.meta}
-    write_experiment_outputs(args.out, slices, result, inputs=inputs, force=args.force)
     print(f"experiment done in {result.seconds:.0f} s -> {args.out}")
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import numpy as np
+    from petseg.slices.workflow import predict_to_file
 
-    from petseg.io.atomic import check_writable_target
-    from petseg.slices.predict import predict_slices, predict_volume
-    from petseg.slices.store import load_models
-
-    check_writable_target(args.out, args.force, inputs=[args.models, args.slices, args.study])
-    models, info = load_models(args.models)
-    params = info["parameters"]
-    opts = {"unet_loss": params["unet_loss"], "precision": params["precision"]}
-    if args.slices:
-        from petseg.io.atomic import atomic_file
-        from petseg.slices.store import load_slice_set
-
-        slices = load_slice_set(args.slices)
-        masks, thr = predict_slices(models, slices.images, args.method, **opts)
-        with atomic_file(args.out, force=args.force) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, masks=masks, thresholds=thr, patient_ids=slices.patient_ids)
-    else:
-        from petseg.io import load_study, write_nifti
-
-        study = load_study(args.study)
-        crop = args.crop or info.get("slice_meta", {}).get("crop", "")
-        size = int(info.get("slice_meta", {}).get("size", 64))
-        mask = predict_volume(study.pet, models, crop=crop, size=size, method=args.method, **opts)
-        write_nifti(args.out, mask.astype(np.uint8), study.geometry, force=args.force)
-    print(f"{args.method} prediction -> {args.out}")
+    print(f"{args.method} prediction -> {call_with_args(predict_to_file, args)}")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from petseg.slices.build import CROP_PRESETS
+    """Add ``petseg slices`` with its ``build``, ``experiment`` and ``predict`` steps; the
+    experiment's options are :class:`~petseg.slices.experiment.ExperimentConfig`'s fields.
 
-    parser = subparsers.add_parser(
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommands of ``petseg``; ``slices`` holds three steps of its own.
+    """
+    from petseg.slices.build import CROP_PRESETS, SLICE_SIZE
+    from petseg.slices.experiment import ExperimentConfig
+    from petseg.slices.predict import PREDICT_METHODS
+
+    sub = add_command_group(
+        subparsers,
         "slices",
+        dest="slices_command",
+        metavar="STEP",
         help="Rainio 2023 2D slice methods (U-Net, threshold CNN, both) and their experiment",
         description="Build tumour slices, run the 6-fold experiment, or predict with trained models.",
     )
-    sub = parser.add_subparsers(dest="slices_command", metavar="STEP")
-    sub.required = True
 
     b = sub.add_parser("build", help="select, crop, downscale and scale tumour slices")
     b.add_argument(
@@ -101,29 +74,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--crop", default="rainio", help=f"crop box: {', '.join(CROP_PRESETS)} (default rainio)"
     )
-    b.add_argument("--size", type=int, default=64, help="output side in pixels (default 64)")
+    b.add_argument(
+        "--size", type=int, default=SLICE_SIZE, help="output side in pixels (default %(default)s)"
+    )
     b.add_argument(
         "--roi", action="append", help="RTSTRUCT ROI name to use (repeatable; default all)"
     )
-    b.add_argument("--force", action="store_true", help="replace an existing output")
+    add_force_argument(b)
     b.set_defaults(func=_build)
 
-    e = sub.add_parser("experiment", help="patient-level cross-validation of the three methods")
+    e = sub.add_parser(
+        "experiment",
+        help="patient-level cross-validation of the three methods",
+        description="Cross-validate the three methods at the patient level (defaults: the "
+        "paper's settings).",
+    )
     e.add_argument("slices", type=Path, help="slice set (.npz) from `petseg slices build`")
     e.add_argument("--out", type=Path, required=True, help="output folder")
-    e.add_argument("--folds", type=int, default=6, help="patient folds (default 6)")
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--unet-epochs", type=int, default=30)
-    e.add_argument("--cnn-epochs", type=int, default=15)
-    e.add_argument("--unet-loss", choices=("clipped_bce", "bce_logits"), default="clipped_bce")
-    e.add_argument(
-        "--precision",
-        choices=("auto", "bf16", "fp32"),
-        default="auto",
-        help="auto (default): bf16 where the CPU has native bf16, else fp32",
-    )
-    e.add_argument("--no-3d", action="store_true", help="skip the 3D threshold CNN")
-    e.add_argument("--threshold3d-epochs", type=int, default=10)
+    add_dataclass_options(e, ExperimentConfig, names=EXPERIMENT_NAMES)
     e.add_argument(
         "--threads",
         type=int,
@@ -131,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="torch CPU threads (default 1: 2 threads were 1.9x slower on a shared 2-core "
         "machine, benchmarks/slices_experiment.py --part precision)",
     )
-    e.add_argument("--force", action="store_true", help="replace an existing output")
+    add_force_argument(e)
     e.set_defaults(func=_experiment)
 
     p = sub.add_parser("predict", help="apply trained models to slices or to a 3D study")
@@ -142,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--study", type=Path, help="study (DICOM folder); writes a mask NIfTI on its grid"
     )
     p.add_argument("--out", type=Path, required=True, help="output masks (.npz) or mask NIfTI")
-    p.add_argument("--method", choices=("method1", "method2", "method3"), default="method2")
+    p.add_argument("--method", choices=PREDICT_METHODS, default="method2")
     p.add_argument("--crop", help="crop for --study (default: the one the models were built with)")
-    p.add_argument("--force", action="store_true", help="replace an existing output")
+    add_force_argument(p)
     p.set_defaults(func=_predict)

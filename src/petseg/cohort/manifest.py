@@ -35,7 +35,17 @@ _CHUNK = 1 << 20
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes."""
+    """Hex sha256 of a file's bytes.
+
+    Parameters
+    ----------
+    path : path
+        Any file.
+
+    Returns
+    -------
+    str
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
@@ -49,6 +59,15 @@ def input_checksums(study: StudyInput) -> dict[str, str]:
     Names are ``pet`` and ``ct`` for NIfTI files, ``dicom/<path in the folder>`` for a
     study folder's files and ``organs/<name>`` for an organ map's, so moving the cohort
     does not invalidate finished studies.
+
+    Parameters
+    ----------
+    study : StudyInput
+        One study of the cohort.
+
+    Returns
+    -------
+    dict of str to str
     """
     organs = Path(study.organs) if study.organs not in (None, "totalsegmentator") else None
     sums = {}
@@ -64,13 +83,33 @@ def input_checksums(study: StudyInput) -> dict[str, str]:
 
 
 def parameters_hash(parameters: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``parameters`` (sorted keys, no whitespace)."""
+    """sha256 of the canonical JSON of ``parameters`` (sorted keys, no whitespace).
+
+    Parameters
+    ----------
+    parameters : mapping
+        JSON-ready :meth:`Pipeline.parameters` of a run.
+
+    Returns
+    -------
+    str
+    """
     text = json.dumps(parameters, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def read_done_record(study_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The completion record of a study folder, or None if absent or unreadable."""
+    """The completion record of a study folder, or None if absent or unreadable.
+
+    Parameters
+    ----------
+    study_dir : path
+        ``OUT/<id>`` of a run.
+
+    Returns
+    -------
+    dict or None
+    """
     path = Path(study_dir) / DONE_RECORD
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -86,9 +125,16 @@ def skip_reason(
 
     Parameters
     ----------
-    record : the study's completion record (None: never finished)
-    checksums : the current ``{path: sha256}`` of its inputs
-    params_hash : the current run's :func:`parameters_hash`
+    record : mapping or None
+        The study's completion record (None: never finished).
+    checksums : mapping of str to str
+        The current ``{path: sha256}`` of its inputs.
+    params_hash : str
+        The current run's :func:`parameters_hash`.
+
+    Returns
+    -------
+    str or None
     """
     if record is None:
         return "not finished"
@@ -111,6 +157,15 @@ def clean_partial_outputs(out_dir: str | os.PathLike[str]) -> list[Path]:
     These are the temporary names of :mod:`petseg.io.atomic` (``.<name>.*.partial`` and
     ``.<name>.old-<pid>``), in ``out_dir`` and in ``out_dir/logs``. Complete study folders
     are never touched. Call it only while no other run writes to ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : path
+        The run folder.
+
+    Returns
+    -------
+    list of Path
     """
     out = Path(out_dir)
     removed = []

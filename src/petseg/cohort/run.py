@@ -96,7 +96,15 @@ class Pipeline(Protocol):
 
     def run(self, study: StudyInput, out_dir: Path) -> Any:
         """Process one study, write its outputs into the existing folder ``out_dir`` and
-        return its :class:`petseg.lesions.PatientStats` (or an object with its fields)."""
+        return its :class:`petseg.lesions.PatientStats` (or an object with its fields).
+
+        Parameters
+        ----------
+        study : StudyInput
+            The study's input files.
+        out_dir : Path
+            The (temporary) study folder to write into.
+        """
         ...
 
 
@@ -121,6 +129,17 @@ class SegmentPipeline:
     for the methods that use a reference VOI; its own ``organs`` (manifest) replaces
     ``organs`` (``"totalsegmentator"`` or None). ``tracer`` applies to every study with an
     organ map (default: from its DICOM headers).
+
+    Attributes
+    ----------
+    params : SegmentParams
+        The threshold method and its options.
+    rtstruct : bool
+        Write ``rtstruct.dcm`` for DICOM studies.
+    organs : str or None
+        ``"totalsegmentator"`` for every study, or None (the manifest's per study).
+    tracer : str or None
+        Tracer profile for the organ maps (default: from each study's DICOM).
     """
 
     params: Any  # petseg.pipeline.SegmentParams
@@ -129,6 +148,7 @@ class SegmentPipeline:
     tracer: str | None = None
 
     def parameters(self) -> dict[str, Any]:
+        """The method, its options, the organ map source and tracer (:meth:`Pipeline.parameters`)."""
         return {
             "pipeline": "segment",
             "rtstruct": self.rtstruct,
@@ -138,6 +158,7 @@ class SegmentPipeline:
         }
 
     def run(self, study: StudyInput, out_dir: Path) -> Any:
+        """Segment ``study`` into ``out_dir`` as ``petseg segment`` does (:meth:`Pipeline.run`)."""
         from petseg.workflows import segment_to_folder
 
         params = self.params
@@ -186,6 +207,21 @@ class PredictPipeline:
 
     ``model_sha256`` (filled by :meth:`with_checksum`) identifies the weights in the
     parameters hash; the device does not enter it.
+
+    Attributes
+    ----------
+    model : str or None
+        Model folder of ``petseg train`` (None: the shipped demonstration model).
+    folds : str
+        ``"all"`` or e.g. ``"0,1,2"``.
+    device : str
+        ``"cpu"`` or ``"cuda"``.
+    rtstruct : bool
+        Write ``rtstruct.dcm`` for DICOM studies.
+    save_probabilities : bool
+        Also write ``probabilities.nii.gz``.
+    model_sha256 : str
+        Checksum over the model folder's files.
     """
 
     model: str | None = None
@@ -210,10 +246,12 @@ class PredictPipeline:
         return replace(self, model_sha256=digest.hexdigest())
 
     def parameters(self) -> dict[str, Any]:
+        """Model, folds, outputs and weights checksum; not the device (:meth:`Pipeline.parameters`)."""
         params = {k: v for k, v in self.__dict__.items() if k != "device"}
         return {"pipeline": "predict", **params}
 
     def run(self, study: StudyInput, out_dir: Path) -> Any:
+        """Predict ``study`` into ``out_dir`` as ``petseg predict`` does (:meth:`Pipeline.run`)."""
         from petseg.nn.infer import load_model, predict_to_folder
 
         device = _worker_device(self.device)
@@ -300,6 +338,22 @@ def process_study(
     Never raises for a failing study: the row has ``status`` "failed" and ``error``.
     The study folder ``out_dir/<id>`` appears only complete (atomic rename); the log of
     the attempt goes to ``out_dir/logs/<id>.log``.
+
+    Parameters
+    ----------
+    study : StudyInput
+        The study.
+    out_dir : str
+        The run folder (a string: it travels to Dask workers).
+    pipeline : Pipeline
+        What to run.
+    params_hash : str
+        :func:`~petseg.cohort.manifest.parameters_hash` of the pipeline's parameters.
+
+    Returns
+    -------
+    dict
+        The study's row of ``cohort.csv``.
     """
     _limit_threads()
     out = Path(out_dir)
@@ -355,7 +409,19 @@ def process_study(
 def default_workers(n_studies: int, *, gpu: bool = False) -> int:
     """Local workers: one per CPU core available to this process, at most one per 4 GiB of
     memory and one per study; with ``gpu``, one per visible CUDA GPU (one model per GPU).
-    At least 1."""
+    At least 1.
+
+    Parameters
+    ----------
+    n_studies : int
+        Studies to process.
+    gpu : bool
+        Workers run a network on CUDA.
+
+    Returns
+    -------
+    int
+    """
     import psutil
 
     if gpu:
@@ -369,7 +435,23 @@ def default_workers(n_studies: int, *, gpu: bool = False) -> int:
 
 @dataclass
 class CohortRun:
-    """What :func:`run_cohort` did. ``rows`` are sorted by study id."""
+    """What :func:`run_cohort` did. ``rows`` are sorted by study id.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The run folder.
+    rows : list of dict
+        One row per study (``cohort.csv``).
+    workers : int or str
+        Worker processes used, the scheduler address, or ``"in-process"``.
+    seconds : float
+        Wall time of the run in s.
+    evaluation : dict or None
+        ``summary.json`` of the evaluation against ``truth``.
+    counts : dict of str to int
+        Studies done, skipped and failed.
+    """
 
     out_dir: Path
     rows: list[dict[str, Any]]
@@ -512,29 +594,35 @@ def run_cohort(
 
     Parameters
     ----------
-    cohort : folder of studies or CSV manifest (:func:`petseg.cohort.discover_studies`)
-    out_dir : run folder: new, empty, or a run folder to resume (rerunning with the same
-        arguments); never an input or a folder holding one
-    pipeline : :class:`SegmentPipeline`, :class:`PredictPipeline` or another
-        :class:`Pipeline`
-    workers : local Dask worker processes (1 thread each); None sizes the cluster to the
-        machine (:func:`default_workers`); 0 runs in this process without Dask
-    scheduler : address of a running Dask scheduler (``tcp://host:8786``) instead of a
-        local cluster; its workers must see the cohort and ``out_dir`` at the same paths
-    truth : folder of true lesion maps: ``petseg evaluate`` runs at the end, into
-        ``OUT/evaluation``, when no study failed
-    force : redo a run folder made with other parameters
-    progress : show a progress bar with per-study status and ETA (on stderr)
+    cohort : path
+        Folder of studies or CSV manifest (:func:`petseg.cohort.discover_studies`).
+    out_dir : path
+        Run folder: new, empty, or a run folder to resume (rerunning with the same
+        arguments); never an input or a folder holding one.
+    pipeline : Pipeline
+        :class:`SegmentPipeline`, :class:`PredictPipeline` or another :class:`Pipeline`.
+    workers : int, optional
+        Local Dask worker processes (1 thread each); None sizes the cluster to the
+        machine (:func:`default_workers`); 0 runs in this process without Dask.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``) instead of a local
+        cluster; its workers must see the cohort and ``out_dir`` at the same paths.
+    truth : path, optional
+        Folder of true lesion maps: ``petseg evaluate`` runs at the end, into
+        ``OUT/evaluation``, when no study failed.
+    force : bool
+        Redo a run folder made with other parameters.
+    progress : bool
+        Show a progress bar with per-study status and ETA (on stderr).
+
+    Returns
+    -------
+    CohortRun
     """
     start = time.perf_counter()
     if workers is not None and workers < 0:
         raise ValueError(f"workers must be >= 0 (0: in this process), got {workers}")
-    studies = discover_studies(Path(cohort).resolve())  # absolute: workers may run elsewhere
-    clash = sorted({s.id for s in studies} & set(_RESERVED))
-    if clash:
-        raise ValueError(
-            f"study id(s) {clash} clash with the run folder's own {_RESERVED}; rename them"
-        )
+    studies = _discover(cohort)
     inputs = [cohort, truth, *(p for s in studies for p in (s.pet, s.ct, s.dicom))]
     out = claim_dir(Path(out_dir).resolve(), kind=RUN_KIND, inputs=inputs)
     parameters = pipeline.parameters()
@@ -544,27 +632,7 @@ def run_cohort(
         clean_partial_outputs(out)
         (out / "logs").mkdir(exist_ok=True)
         _append_run_log(out, f"{_now()} start: {len(studies)} studies, petseg {__version__}")
-
-        from tqdm import tqdm
-
-        rows: list[dict[str, Any]] = []
-        counts = {"done": 0, "skipped": 0, "failed": 0}
-        bar = tqdm(total=len(studies), unit="study", disable=not progress, file=sys.stderr)
-
-        def on_row(row: dict[str, Any]) -> None:
-            rows.append(row)
-            counts[row["status"]] += 1
-            line = f"{row['id']}: {row['status']}"
-            if row["status"] == "failed":
-                line += f" — {row['error']}"
-            elif row["status"] == "done":
-                line += f" ({row.get('seconds')} s, {row.get('lesion_count')} lesions)"
-            _append_run_log(out, f"{_now()} {line}")
-            if progress:
-                bar.write(line, file=sys.stderr)
-            bar.set_postfix(counts, refresh=False)
-            bar.update(1)
-
+        log = _RowLog(out, len(studies), progress)
         try:
             used = _execute(
                 studies,
@@ -573,40 +641,101 @@ def run_cohort(
                 params_hash,
                 workers=workers,
                 scheduler=scheduler,
-                on_row=on_row,
+                on_row=log,
             )
         finally:
-            bar.close()
-        rows = sort_rows(rows)
-        write_cohort_csv(out / "cohort.csv", rows)
-        write_json_atomic(
-            out / "cohort.json",
-            to_jsonable(
-                {
-                    "petseg_version": __version__,
-                    "created_utc": _now(),
-                    "cohort": str(Path(cohort).resolve()),
-                    "parameters": parameters,
-                    "parameters_hash": params_hash,
-                    "counts": counts,
-                    "studies": rows,
-                }
-            ),
-            force=True,
-        )
-        _append_run_log(out, f"{_now()} end: {counts}")
-        evaluation = None
-        if truth is not None and counts["failed"]:
-            _append_run_log(out, f"{_now()} evaluation skipped: {counts['failed']} failed")
-        elif truth is not None:
-            from petseg.evaluate import evaluate_cohort
-
-            evaluation = evaluate_cohort({"petseg": out}, truth, out / "evaluation", force=True)
+            log.close()
+        rows = sort_rows(log.rows)
+        _write_run_tables(out, cohort, parameters, params_hash, log.counts, rows)
+        evaluation = _evaluate_run(out, truth, log.counts)
     return CohortRun(
         out_dir=out,
         rows=rows,
         workers=used,
         seconds=time.perf_counter() - start,
         evaluation=evaluation,
-        counts=counts,
+        counts=log.counts,
     )
+
+
+def _discover(cohort: str | os.PathLike[str]) -> list[StudyInput]:
+    """The cohort's studies with absolute paths (workers may run elsewhere), ids checked."""
+    studies = discover_studies(Path(cohort).resolve())
+    clash = sorted({s.id for s in studies} & set(_RESERVED))
+    if clash:
+        raise ValueError(
+            f"study id(s) {clash} clash with the run folder's own {_RESERVED}; rename them"
+        )
+    return studies
+
+
+class _RowLog:
+    """Collects the rows of finished studies: counts, ``logs/run.log`` and the progress bar."""
+
+    def __init__(self, out: Path, total: int, progress: bool) -> None:
+        from tqdm import tqdm
+
+        self.out = out
+        self.progress = progress
+        self.rows: list[dict[str, Any]] = []
+        self.counts = {"done": 0, "skipped": 0, "failed": 0}
+        self.bar = tqdm(total=total, unit="study", disable=not progress, file=sys.stderr)
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.counts[row["status"]] += 1
+        line = f"{row['id']}: {row['status']}"
+        if row["status"] == "failed":
+            line += f" — {row['error']}"
+        elif row["status"] == "done":
+            line += f" ({row.get('seconds')} s, {row.get('lesion_count')} lesions)"
+        _append_run_log(self.out, f"{_now()} {line}")
+        if self.progress:
+            self.bar.write(line, file=sys.stderr)
+        self.bar.set_postfix(self.counts, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _write_run_tables(
+    out: Path,
+    cohort: str | os.PathLike[str],
+    parameters: dict[str, Any],
+    params_hash: str,
+    counts: dict[str, int],
+    rows: list[dict[str, Any]],
+) -> None:
+    """``cohort.csv``, ``cohort.json`` and the run log's last line."""
+    write_cohort_csv(out / "cohort.csv", rows)
+    write_json_atomic(
+        out / "cohort.json",
+        to_jsonable(
+            {
+                "petseg_version": __version__,
+                "created_utc": _now(),
+                "cohort": str(Path(cohort).resolve()),
+                "parameters": parameters,
+                "parameters_hash": params_hash,
+                "counts": counts,
+                "studies": rows,
+            }
+        ),
+        force=True,
+    )
+    _append_run_log(out, f"{_now()} end: {counts}")
+
+
+def _evaluate_run(
+    out: Path, truth: str | os.PathLike[str] | None, counts: dict[str, int]
+) -> dict[str, Any] | None:
+    """``petseg evaluate`` of the run against ``truth`` (skipped when a study failed)."""
+    if truth is None:
+        return None
+    if counts["failed"]:
+        _append_run_log(out, f"{_now()} evaluation skipped: {counts['failed']} failed")
+        return None
+    from petseg.evaluate import evaluate_cohort
+
+    return evaluate_cohort({"petseg": out}, truth, out / "evaluation", force=True)

@@ -26,7 +26,17 @@ TABLE_COLUMNS = ("id", "status", "input", *MEASURES, "seconds", "error")
 
 
 def sort_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows sorted by study id (so the table never depends on completion order)."""
+    """Rows sorted by study id (so the table never depends on completion order).
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        One row per study, with ``id``.
+
+    Returns
+    -------
+    list of dict
+    """
     return [dict(r) for r in sorted(rows, key=lambda r: str(r["id"]))]
 
 
@@ -41,6 +51,13 @@ def write_cohort_csv(path: str | os.PathLike[str], rows: Sequence[Mapping[str, A
 
     Empty cells: a measure that does not exist (lowest SUVmean without lesions) or a
     failed study's measures.
+
+    Parameters
+    ----------
+    path : path
+        ``OUT/cohort.csv``.
+    rows : sequence of mapping
+        One row per study (:data:`TABLE_COLUMNS`; volumes in mL, SUV in g/mL).
     """
     with atomic_file(path, force=True) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:

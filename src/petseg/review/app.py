@@ -83,11 +83,21 @@ class ReviewApp:
         self._prepared: dict[str, Future[CaseSession]] = {}  # one unused session per preload
         self._lock = threading.Lock()
 
-    # --- helpers ---------------------------------------------------------------------
+    # --- cases, sessions and derived images ------------------------------------------
 
     def case(self, case_id: str) -> CaseData:
         """The case's images, read once; the least recently used beyond ``MAX_CASES`` are
-        dropped (with their MIP and previews; open sessions keep their own reference)."""
+        dropped (with their MIP and previews; open sessions keep their own reference).
+
+        Parameters
+        ----------
+        case_id : str
+            A case of the cohort.
+
+        Returns
+        -------
+        CaseData
+        """
         folder = self.cohort.case_dir(case_id)
         with self._lock:
             cached = self._cases.get(case_id)
@@ -108,6 +118,17 @@ class ReviewApp:
             del self._derived[key]
 
     def session(self, sid: str) -> CaseSession:
+        """The open session ``sid`` (404 when unknown or dropped), marked as just used.
+
+        Parameters
+        ----------
+        sid : str
+            Session id given by :meth:`open_session`.
+
+        Returns
+        -------
+        CaseSession
+        """
         with self._lock:
             entry = self._sessions.get(sid)
             if entry is None:
@@ -116,7 +137,18 @@ class ReviewApp:
             return entry.session
 
     def open_session(self, case_id: str) -> tuple[str, CaseSession]:
-        """Start a review session on the case's latest version; then read the next case."""
+        """Start a review session on the case's latest version; then read the next case.
+
+        Parameters
+        ----------
+        case_id : str
+            The case to review.
+
+        Returns
+        -------
+        sid : str
+        session : CaseSession
+        """
         with self._lock:
             prepared = self._prepared.pop(case_id, None)
         session = None
@@ -152,7 +184,13 @@ class ReviewApp:
         return sid, session
 
     def close_session(self, sid: str) -> None:
-        """End a session (its tab closed); unknown ids are ignored."""
+        """End a session (its tab closed); unknown ids are ignored.
+
+        Parameters
+        ----------
+        sid : str
+            The session of the closed tab.
+        """
         with self._lock:
             self._sessions.pop(sid, None)
 
@@ -163,6 +201,15 @@ class ReviewApp:
         case preloads the next one in the list, so the page's first paint does not wait
         for the images to be read. A case that fails to load here reports its error when
         the page opens it.
+
+        Parameters
+        ----------
+        case_id : str
+            The case to read ahead.
+
+        Returns
+        -------
+        Future of CaseSession
         """
         with self._lock:
             future = self._prepared.get(case_id)
@@ -172,7 +219,18 @@ class ReviewApp:
             return future
 
     def labels_preview_bytes(self, session: CaseSession) -> bytes:
-        """The session's label map reduced like the preview images, as served (cached)."""
+        """The session's label map reduced like the preview images, as served (cached).
+
+        Parameters
+        ----------
+        session : CaseSession
+            Its current lesion map is reduced.
+
+        Returns
+        -------
+        bytes
+            Gzipped NIfTI.
+        """
         step = self.preview_step(session.case)
         with session.lock:
             key = (session.base_version, session.revision, step)
@@ -205,13 +263,35 @@ class ReviewApp:
         return case
 
     def preview_step(self, case: CaseData) -> int:
-        """Reduction factor of the case's first view; 1 (none) when ``preview_voxels`` is 0."""
+        """Reduction factor of the case's first view; 1 (none) when ``preview_voxels`` is 0.
+
+        Parameters
+        ----------
+        case : CaseData
+            Its PET shape decides the factor.
+
+        Returns
+        -------
+        int
+        """
         if self.preview_voxels == 0:
             return 1
         return preview_step(case.geometry.shape, self.preview_voxels)
 
     def derived(self, case_id: str, what: str) -> bytes:
-        """The case's coronal MIP (``"mip"``) or reduced ``"pet"`` / ``"ct"`` image, as served."""
+        """The case's coronal MIP (``"mip"``) or reduced ``"pet"`` / ``"ct"`` image, as served.
+
+        Parameters
+        ----------
+        case_id : str
+            The case.
+        what : {"mip", "pet", "ct"}
+            Which derived image.
+
+        Returns
+        -------
+        bytes
+        """
         return self._derived_future(case_id, what).result()
 
     def _derived_future(self, case_id: str, what: str) -> Future[bytes]:
@@ -238,10 +318,21 @@ class ReviewApp:
         return volume_nifti_bytes(volume, preview_affine(case.geometry.affine, step))
 
     def case_meta(self, case: CaseData) -> dict[str, Any]:
-        """The page's display metadata of ``case`` (:func:`petseg.review.images.case_meta`)."""
+        """The page's display metadata of ``case`` (:func:`petseg.review.images.case_meta`).
+
+        Parameters
+        ----------
+        case : CaseData
+            The case opened.
+
+        Returns
+        -------
+        dict
+        """
         return case_meta(case, self.preview_step(case))
 
     def cases_listing(self) -> dict[str, Any]:
+        """``GET /api/cases``: every case's status, the cohort summary, Table 1, seed methods."""
         rows = self.cohort.status()
         return {
             "petseg_version": __version__,
@@ -260,12 +351,35 @@ class ReviewApp:
     # --- the API's operations (called by create_asgi_app on a worker thread) ----------
 
     def open_case(self, case_id: str) -> dict[str, Any]:
-        """``POST /api/case/<id>/open``: a new session with the case's metadata and state."""
+        """``POST /api/case/<id>/open``: a new session with the case's metadata and state.
+
+        Parameters
+        ----------
+        case_id : str
+            From the URL.
+
+        Returns
+        -------
+        dict
+            ``session``, ``meta`` and the session's state.
+        """
         sid, session = self.open_session(case_id)
         return {"session": sid, "meta": self.case_meta(session.case), **session.state()}
 
     def case_file(self, case_id: str, name: str) -> bytes:
-        """``GET /api/case/<id>/<name>``: an image, its preview, or the coronal MIP."""
+        """``GET /api/case/<id>/<name>``: an image, its preview, or the coronal MIP.
+
+        Parameters
+        ----------
+        case_id : str
+            From the URL.
+        name : str
+            ``pet.nii.gz``, ``ct.nii.gz``, their ``.preview`` forms, ``removed.nii.gz`` or ``mip.bin``.
+
+        Returns
+        -------
+        bytes
+        """
         folder = self.cohort.case_dir(case_id)
         if name in ("pet.nii.gz", "ct.nii.gz"):
             file = folder / ("pet_suv.nii.gz" if name == "pet.nii.gz" else "ct.nii.gz")
@@ -287,7 +401,19 @@ class ReviewApp:
         raise HttpError(404, f"no case endpoint {name!r}")
 
     def session_file(self, sid: str, name: str) -> bytes:
-        """``GET /api/session/<sid>/labels[.preview].nii.gz``."""
+        """``GET /api/session/<sid>/labels[.preview].nii.gz``.
+
+        Parameters
+        ----------
+        sid : str
+            From the URL.
+        name : str
+            ``labels.nii.gz`` or ``labels.preview.nii.gz``.
+
+        Returns
+        -------
+        bytes
+        """
         session = self.session(sid)
         if name == "labels.nii.gz":
             with session.lock:
@@ -297,13 +423,38 @@ class ReviewApp:
         raise HttpError(404, f"no session endpoint GET {name!r}")
 
     def session_state(self, sid: str) -> dict[str, Any]:
-        """``GET /api/session/<sid>/state``."""
+        """``GET /api/session/<sid>/state``.
+
+        Parameters
+        ----------
+        sid : str
+            From the URL.
+
+        Returns
+        -------
+        dict
+        """
         session = self.session(sid)
         with session.lock:
             return session.state()
 
     def session_action(self, sid: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """``POST /api/session/<sid>/<action>`` with the request's JSON object."""
+        """``POST /api/session/<sid>/<action>`` with the request's JSON object.
+
+        Parameters
+        ----------
+        sid : str
+            From the URL.
+        action : str
+            remove, add, restore, undo, redo, rebase, save, export or close.
+        payload : dict
+            The request's JSON object, its fields checked per action.
+
+        Returns
+        -------
+        dict
+            The new state (with ``patch`` or ``reload``), or what the action produced.
+        """
         if action == "close":
             only_keys(payload, set())
             self.close_session(sid)

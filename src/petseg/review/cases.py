@@ -69,7 +69,17 @@ class Cohort:
         )
 
     def case_dir(self, case_id: str) -> Path:
-        """The folder of ``case_id``; CaseNotFoundError for anything else."""
+        """The folder of ``case_id``; CaseNotFoundError for anything else.
+
+        Parameters
+        ----------
+        case_id : str
+            As received in a request.
+
+        Returns
+        -------
+        Path
+        """
         if not isinstance(case_id, str) or not CASE_ID_PATTERN.match(case_id) or ".." in case_id:
             raise CaseNotFoundError(f"unknown case {case_id!r}")
         if self.single:

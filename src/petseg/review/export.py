@@ -54,9 +54,15 @@ def export_saved_version(session: CaseSession, fmt: Any) -> dict[str, Any]:
         return {"written": files, "existing": True}
     from petseg.io.export import export_lesions_for_study, read_reference_series
 
-    pet = inputs["dicom"].get("pet_files") or inputs["dicom"]["pet_dir"]
+    dicom = inputs["dicom"] if isinstance(inputs["dicom"], dict) else {}
+    series = dicom.get("pet_files") or dicom.get("pet_dir")
+    if not series:
+        raise UnprocessableError(
+            f"{case.folder / 'report.json'} names no PET DICOM files (inputs.dicom.pet_files); "
+            "segment the case again from its DICOM folder"
+        )
     try:
-        reference = read_reference_series(pet)
+        reference = read_reference_series(series)
     except OSError as err:
         raise UnprocessableError(
             f"the PET series this case was segmented from cannot be read ({err}); "

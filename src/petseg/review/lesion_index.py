@@ -41,14 +41,30 @@ class LesionIndex:
     entries: dict[int, tuple[Box, LesionStats, tuple[int, int, int]]] = field(default_factory=dict)
 
     def rebuild(self, labels: NDArray[np.int32]) -> None:
-        """Measure every lesion of ``labels`` ((Z, Y, X) int32, one label per lesion)."""
+        """Measure every lesion of ``labels`` ((Z, Y, X) int32, one label per lesion).
+
+        Parameters
+        ----------
+        labels : (Z, Y, X) int32 ndarray
+            The whole map.
+        """
         self.entries = {}
         for label, box in enumerate(ndimage.find_objects(labels), start=1):
             if box is not None:
                 self.measure(labels, label, box)
 
     def measure(self, labels: NDArray[np.int32], label: int, box: Box) -> None:
-        """Measure lesion ``label`` of ``labels``, whose voxels all lie in ``box``."""
+        """Measure lesion ``label`` of ``labels``, whose voxels all lie in ``box``.
+
+        Parameters
+        ----------
+        labels : (Z, Y, X) int32 ndarray
+            The current map.
+        label : int
+            The lesion.
+        box : tuple of slice
+            Its bounding box.
+        """
         spacing = self.geometry.spacing
         margin = [int(np.ceil(7.0 / d)) + 1 for d in spacing]  # > SUVpeak radius 6.2 mm
         padded = tuple(
@@ -67,7 +83,15 @@ class LesionIndex:
         self.entries[label] = (box, stats, peak_kji)
 
     def update(self, labels: NDArray[np.int32], change: Change) -> None:
-        """Measure again the lesions ``change`` (already applied to ``labels``) touched."""
+        """Measure again the lesions ``change`` (already applied to ``labels``) touched.
+
+        Parameters
+        ----------
+        labels : (Z, Y, X) int32 ndarray
+            The map after the edit.
+        change : Change
+            The edit.
+        """
         touched = set(np.unique(change.before).tolist()) | set(np.unique(change.after).tolist())
         for label in sorted(touched - {0}):
             voxels = change.index[change.after == label]
@@ -85,7 +109,17 @@ class LesionIndex:
             self.measure(labels, label, box)
 
     def box(self, label: int) -> Box:
-        """Bounding box of lesion ``label`` (it holds all of the lesion's voxels)."""
+        """Bounding box of lesion ``label`` (it holds all of the lesion's voxels).
+
+        Parameters
+        ----------
+        label : int
+            A lesion of the map.
+
+        Returns
+        -------
+        tuple of slice
+        """
         return self.entries[label][0]
 
     def next_label(self) -> int:

@@ -77,6 +77,17 @@ class RequestGuard:
         self.loopback = loopback
 
     def refusal(self, request: Any) -> tuple[int, str] | None:
+        """``(status, message)`` when ``request`` breaks a rule, else None.
+
+        Parameters
+        ----------
+        request : starlette.requests.Request
+            The request before it reaches a route.
+
+        Returns
+        -------
+        (int, str) or None
+        """
         host = request.headers.get("host", "")
         if self.loopback and not is_loopback(host.rsplit(":", 1)[0].strip("[]")):
             return 403, "Host header is not a loopback name; open http://127.0.0.1:PORT/"

@@ -54,7 +54,19 @@ __all__ = ["CaseSession"]
 
 
 def version_labels(case: CaseData, number: int) -> NDArray[np.int32]:
-    """The lesion map of saved version ``number`` of ``case`` (0: the segmentation)."""
+    """The lesion map of saved version ``number`` of ``case`` (0: the segmentation).
+
+    Parameters
+    ----------
+    case : CaseData
+        The case under review.
+    number : int
+        Saved version, 0 for the segmentation itself.
+
+    Returns
+    -------
+    (Z, Y, X) int32 ndarray
+    """
     if number == 0:
         return load_labels(case.folder / "lesions.nii.gz", case.geometry)
     return load_labels(
@@ -111,7 +123,17 @@ class CaseSession:
 
     @classmethod
     def open(cls, case: CaseData) -> CaseSession:
-        """Start a session on the latest saved version of ``case``."""
+        """Start a session on the latest saved version of ``case``.
+
+        Parameters
+        ----------
+        case : CaseData
+            Read by :meth:`petseg.review.cases.CaseData.load`.
+
+        Returns
+        -------
+        CaseSession
+        """
         base = latest_version(case.folder)
         return cls(case=case, labels=version_labels(case, base), base_version=base)
 
@@ -166,7 +188,17 @@ class CaseSession:
         return rows
 
     def state(self, change: Change | None = None) -> dict[str, Any]:
-        """JSON-ready state for the page; ``patch`` lists the voxels changed by ``change``."""
+        """JSON-ready state for the page; ``patch`` lists the voxels changed by ``change``.
+
+        Parameters
+        ----------
+        change : Change, optional
+            The edit just made.
+
+        Returns
+        -------
+        dict
+        """
         out: dict[str, Any] = {
             "case_id": self.case.case_id,
             "revision": self.revision,
@@ -199,7 +231,17 @@ class CaseSession:
     # --- edits -----------------------------------------------------------------------
 
     def check_seed(self, seed: Any) -> tuple[int, int, int]:
-        """Validate a ``(k, j, i)`` voxel index (422 when outside the volume)."""
+        """Validate a ``(k, j, i)`` voxel index (422 when outside the volume).
+
+        Parameters
+        ----------
+        seed : any
+            What the request sent.
+
+        Returns
+        -------
+        (k, j, i) tuple of int
+        """
         return check_seed(seed, self.case.geometry.shape)
 
     def remove(self, label: int) -> Change:
@@ -207,6 +249,15 @@ class CaseSession:
 
         :func:`petseg.lesions.remove_labels` runs on the lesion's bounding box, which
         holds all of its voxels.
+
+        Parameters
+        ----------
+        label : int
+            The lesion to remove.
+
+        Returns
+        -------
+        Change
         """
         if not isinstance(label, int) or isinstance(label, bool) or label < 1:
             raise BadRequestError(f"label must be a positive integer, got {label!r}")
@@ -225,7 +276,17 @@ class CaseSession:
         return self._apply({"op": "remove", "label": label, "utc": utc_now()}, change)
 
     def label_at(self, seed: Any) -> int:
-        """The lesion label at voxel ``seed`` (0 for background)."""
+        """The lesion label at voxel ``seed`` (0 for background).
+
+        Parameters
+        ----------
+        seed : (k, j, i) sequence of int
+            A voxel clicked on the page.
+
+        Returns
+        -------
+        int
+        """
         k, j, i = self.check_seed(seed)
         return int(self.labels[k, j, i])
 
@@ -235,6 +296,19 @@ class CaseSession:
         The region is grown on a box around the seed (:func:`petseg.review.edits.grow_region`),
         which gives the same region as on the whole image; the new lesion gets the label
         ``max + 1`` of the whole map, as the library would give it.
+
+        Parameters
+        ----------
+        seed : (k, j, i) sequence of int
+            Voxel inside the missed lesion.
+        method : str
+            One of :data:`petseg.edit.SEED_METHODS`.
+        value : float, optional
+            SUV in g/mL (fixed) or fraction of SUVmax; None for the method's default.
+
+        Returns
+        -------
+        Change
         """
         index = self.check_seed(seed)
         if method not in SEED_METHODS:
@@ -279,6 +353,15 @@ class CaseSession:
 
         Its voxels (``removed.nii.gz == removed_label``) not already in a lesion get the
         label ``max + 1``; the edit records the organ it had been removed from.
+
+        Parameters
+        ----------
+        removed_label : int
+            Label in ``removed.nii.gz``.
+
+        Returns
+        -------
+        Change
         """
         if (
             not isinstance(removed_label, int)

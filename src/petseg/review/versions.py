@@ -258,6 +258,17 @@ def case_lock(case_dir: Path) -> Iterator[None]:
 
 
 def status_row(case_id: str) -> dict[str, Any]:
+    """The status row of a case with no saved version (see :func:`case_status`).
+
+    Parameters
+    ----------
+    case_id : str
+        The case folder's name.
+
+    Returns
+    -------
+    dict
+    """
     return {
         "case_id": case_id,
         "status": "not reviewed",

@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 __all__ = [
     "CROP_PRESETS",
     "RAINIO_BOX",
+    "SLICE_SIZE",
     "SliceSet",
     "block_any",
     "block_mean",
@@ -52,6 +53,8 @@ __all__ = [
 #: The paper's crop of a 512×512 slice: rows 184:312, columns 148:276.
 RAINIO_BOX = (184, 312, 148, 276)
 CROP_PRESETS = ("rainio", "fixed:Y0:Y1:X0:X1", "bbox:SIZE", "centre:Y:X:SIZE")
+#: Side of the output slices in pixels (the paper's 64 × 64).
+SLICE_SIZE = 64
 
 
 @dataclass
@@ -310,7 +313,7 @@ def slices_from_volume(
     mask: NDArray[np.bool_],
     *,
     crop: str,
-    size: int = 64,
+    size: int = SLICE_SIZE,
 ) -> tuple[
     NDArray[np.float32],
     NDArray[np.bool_],
@@ -374,7 +377,7 @@ def build_slice_set(
     cases: Iterable[tuple[str, NDArray[np.floating], NDArray[np.bool_]]],
     *,
     crop: str,
-    size: int = 64,
+    size: int = SLICE_SIZE,
     meta: dict[str, Any] | None = None,
 ) -> SliceSet:
     """Tumour slices of many studies, in the order given, patient id kept per slice.

@@ -33,7 +33,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from petseg.slices.build import SliceSet
-from petseg.slices.precision import resolve_precision
+from petseg.slices.choices import UNET_LOSSES
+from petseg.slices.precision import PRECISIONS, resolve_precision
 from petseg.slices.threshold_search import (
     best_constant_threshold,
     dice_at_thresholds,
@@ -79,18 +80,38 @@ class ExperimentConfig:
         Epochs of the 3D threshold CNN.
     """
 
-    n_folds: int = 6
-    seed: int = 0
-    unet_epochs: int = 30
-    cnn_epochs: int = 15
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    validation_split: float = 0.3
-    unet_loss: str = "clipped_bce"
-    dropout: tuple[float, ...] = (0.1, 0.1, 0.2, 0.1, 0.1)
-    precision: str = "auto"
-    threshold3d: bool = True
-    threshold3d_epochs: int = 10
+    n_folds: int = field(default=6, metadata={"help": "patient-level test folds"})
+    seed: int = field(default=0, metadata={"help": "seeds the fold assignment and every training"})
+    unet_epochs: int = field(default=30, metadata={"help": "U-Net epochs"})
+    cnn_epochs: int = field(default=15, metadata={"help": "threshold CNN epochs"})
+    batch_size: int = field(default=32, metadata={"help": "slices per training batch"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    validation_split: float = field(
+        default=0.3, metadata={"help": "fraction of the training slices kept for validation"}
+    )
+    unet_loss: str = field(
+        default="clipped_bce",
+        metadata={
+            "choices": UNET_LOSSES,
+            "help": "U-Net loss (clipped_bce: the paper's Keras BCE)",
+        },
+    )
+    dropout: tuple[float, ...] = field(
+        default=(0.1, 0.1, 0.2, 0.1, 0.1),
+        metadata={"help": "rates of the U-Net's five dropout layers, in the order of Table 2"},
+    )
+    precision: str = field(
+        default="auto",
+        metadata={
+            "choices": ("auto", *PRECISIONS),
+            "help": "training and inference precision; auto: bf16 where the CPU has native "
+            "bf16, else fp32",
+        },
+    )
+    threshold3d: bool = field(
+        default=True, metadata={"help": "also run the 3D threshold CNN on the same folds"}
+    )
+    threshold3d_epochs: int = field(default=10, metadata={"help": "3D threshold CNN epochs"})
     precision_reason: str = field(init=False, default="")
 
     def __post_init__(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from petseg.slices.build import block_mean, crop_window, extract_box, scale_unit
+from petseg.slices.build import SLICE_SIZE, block_mean, crop_window, extract_box, scale_unit
 
 __all__ = ["PREDICT_METHODS", "predict_slices", "predict_volume"]
 
@@ -79,7 +79,7 @@ def predict_volume(
     models: list[dict[str, Any]],
     *,
     crop: str,
-    size: int = 64,
+    size: int = SLICE_SIZE,
     method: str = "method2",
     slice_indices: NDArray[np.int64] | None = None,
     unet_loss: str = "clipped_bce",

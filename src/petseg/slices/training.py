@@ -41,13 +41,12 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from petseg.slices.choices import UNET_LOSSES
 from petseg.slices.models import DEFAULT_DROPOUT, ThresholdCNN, UNet2D
 from petseg.slices.precision import PRECISIONS
 
 __all__ = [
     "BCE_EPSILON",
-    "PRECISIONS",
-    "UNET_LOSSES",
     "TrainConfig",
     "clipped_bce",
     "predict_thresholds",
@@ -58,7 +57,6 @@ __all__ = [
 
 #: Keras' backend epsilon, the clipping margin of its binary cross-entropy.
 BCE_EPSILON = 1e-7
-UNET_LOSSES = ("clipped_bce", "bce_logits")
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,12 @@ const notice = `# Vendored NiiVue
 
 \`niivue.js\` is \`dist/index.js\` of the npm package \`${pkg.name}@${pkg.version}\`
 (${pkg.repository?.url ?? "https://github.com/niivue/niivue"}), licence ${pkg.license},
-copied by \`frontend/build.mjs\` (source-map comment removed). It bundles its dependencies
+copied by \`review-vendor/build.mjs\` (source-map comment removed). It bundles its dependencies
 (gl-matrix, nifti-reader-js, fflate and others, MIT-style licences).
 
 sha256: ${sha256}
 
-Rebuild: \`cd frontend && npm ci && npm run build\`.
+Rebuild: \`cd review-vendor && npm ci && npm run build\`.
 `;
 writeFileSync(join(outDir, "README.md"), notice);
 
