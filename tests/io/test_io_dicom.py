@@ -12,7 +12,7 @@ import pydicom
 import pytest
 
 from petseg.io import discover_series, load_study
-from petseg.io.dicom import series_geometry
+from petseg.io.dicom import read_series, scan_folder, series_geometry
 
 
 def readme_table(readme: Path) -> dict[str, dict]:
@@ -64,8 +64,6 @@ def test_ct_is_resampled_onto_pet_grid(sts_study, patient: str) -> None:
     # README: CT values range from -1000 to about 1400 HU; -1024 only outside the CT's FOV.
     assert study.ct.min() >= -1024 and study.ct.max() <= 1500
     # Independent check of one voxel: trilinear interpolation by hand at the PET voxel centre.
-    from petseg.io.dicom import read_series
-
     (ct_series,) = [s for s in discover_series(sts_study(patient)) if s.modality == "CT"]
     ct = read_series(ct_series)
     k, j, i = (s // 2 for s in study.pet.shape)
@@ -182,3 +180,31 @@ def test_ct_with_other_frame_of_reference_is_refused(sts_study, tmp_path: Path) 
         ds.save_as(path)
     with pytest.raises(ValueError, match=r"Frame of Reference UID 1\.2\.3\.4.*not in the same"):
         load_study(tmp_path / "study")
+
+
+def test_scan_reads_each_file_once_and_read_series_decodes_without_the_files(
+    copy_pet, tmp_path: Path
+) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    expected = np.stack(
+        [
+            pydicom.dcmread(folder / f"{n:06d}.dcm").pixel_array * float(ds.RescaleSlope)
+            + float(ds.RescaleIntercept)
+            for n in range(47)
+            for ds in [pydicom.dcmread(folder / f"{n:06d}.dcm", stop_before_pixels=True)]
+        ]
+    ).astype(np.float32)
+    scan = scan_folder(folder)
+    shutil.rmtree(folder)  # every byte needed was read by the scan
+    (pet,) = scan.series
+    assert pet.modality == "PT" and len(pet.datasets) == 47 and scan.skipped == ()
+    volume = read_series(pet)
+    np.testing.assert_array_equal(volume.array, expected)
+    # Pixel Data is dropped once decoded: pixels are not held twice.
+    assert not any("PixelData" in ds for ds in pet.datasets)
+
+
+def test_decoding_threads_give_the_same_volume(sts_study) -> None:
+    (one,) = [s for s in scan_folder(sts_study("STS_002")).series if s.modality == "CT"]
+    (two,) = [s for s in scan_folder(sts_study("STS_002")).series if s.modality == "CT"]
+    np.testing.assert_array_equal(read_series(one).array, read_series(two, workers=2).array)

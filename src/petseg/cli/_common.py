@@ -80,6 +80,11 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--ct-series", help="SeriesInstanceUID of the CT series when a folder holds several"
     )
+    group.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="skip DICOM files that cannot be read (listed in report.json) instead of stopping",
+    )
 
 
 def load_study_from_args(args: argparse.Namespace) -> Any:
@@ -102,6 +107,7 @@ def load_study_from_args(args: argparse.Namespace) -> Any:
         injection_time=args.injection_time,
         series_uid=args.pet_series,
         ct_series_uid=args.ct_series,
+        skip_unreadable=args.skip_unreadable,
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,35 +31,58 @@ from numpy.typing import NDArray
 from petseg.study import DicomSource, Geometry
 
 __all__ = [
+    "DICOM_SUFFIXES",
     "SPACING_TOLERANCE",
+    "DicomFileError",
+    "DicomScan",
     "DicomSeries",
     "DicomVolume",
     "dicom_source",
     "discover_series",
     "read_series",
+    "scan_folder",
     "series_geometry",
 ]
 
 #: Largest allowed relative deviation of a slice gap from the median gap.
 SPACING_TOLERANCE = 0.01
+#: File name endings that declare a file DICOM: such a file that cannot be read is an error.
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+#: Modalities whose image module makes Rescale Slope and Intercept mandatory (Type 1).
+RESCALED_MODALITIES = ("PT", "CT")
+#: Attributes that describe the stored pixels; they must be the same in every slice.
+PIXEL_FORMAT = (
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+)
 
-_DISCOVERY_TAGS = [
-    "SOPClassUID",
-    "Modality",
-    "SeriesInstanceUID",
-    "SeriesDescription",
-    "StudyInstanceUID",
-    "FrameOfReferenceUID",
-    "PatientID",
-    "Manufacturer",
-    "NumberOfFrames",
-    "ImagePositionPatient",
-]
+
+class DicomFileError(ValueError):
+    """A DICOM file cannot be read, or holds a value petseg cannot use.
+
+    The message starts with the file's path; ``path`` holds it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
 
 
 @dataclass(frozen=True)
 class DicomSeries:
-    """One series found by :func:`discover_series` (headers only; nothing decoded)."""
+    """One series found by :func:`scan_folder`, with the datasets read in that pass.
+
+    Attributes
+    ----------
+    datasets : tuple of pydicom.Dataset
+        One per file, in the order of ``files``; they hold Pixel Data when the folder
+        was scanned with ``pixels=True`` until :func:`read_series` decodes it.
+    """
 
     series_uid: str
     modality: str
@@ -68,6 +92,7 @@ class DicomSeries:
     frame_of_reference_uid: str = ""
     patient_id: str = ""
     manufacturer: str = ""
+    datasets: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
     def summary(self) -> str:
         """One line naming the series for error messages."""
@@ -75,6 +100,23 @@ class DicomSeries:
             f"{self.modality} series {self.series_uid} ({self.description or 'no description'}, "
             f"{len(self.files)} files, in {os.path.commonpath([str(f) for f in self.files])})"
         )
+
+
+@dataclass(frozen=True)
+class DicomScan:
+    """The DICOM series of a folder tree, read in one pass by :func:`scan_folder`.
+
+    Attributes
+    ----------
+    series : tuple of DicomSeries
+        Sorted by modality, description and UID.
+    skipped : tuple of str
+        ``"path: reason"`` for each unreadable file skipped on request
+        (``skip_unreadable=True``); files that are not DICOM are not listed.
+    """
+
+    series: tuple[DicomSeries, ...]
+    skipped: tuple[str, ...] = ()
 
 
 @dataclass
@@ -107,58 +149,164 @@ def _iter_files(folder: Path) -> Iterable[Path]:
             yield Path(root) / name
 
 
-def discover_series(folder: str | os.PathLike[str]) -> list[DicomSeries]:
-    """Find the DICOM series in ``folder`` (searched recursively).
+def _claims_dicom(path: Path) -> bool:
+    """True when the file says it is DICOM: a DICOM name ending or the ``DICM`` prefix."""
+    if path.name.lower().endswith(DICOM_SUFFIXES):
+        return True
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
 
-    Files that are not DICOM are skipped. Series are returned sorted by modality and
-    description.
+
+def _read_file(path: Path, pixels: bool) -> Any:
+    """The dataset of one file; None when the file is not DICOM and does not claim to be.
 
     Raises
     ------
-    NotADirectoryError
-        If ``folder`` is not a directory.
+    DicomFileError
+        The file claims to be DICOM (name or ``DICM`` prefix) but cannot be parsed, or
+        lacks the SOP Class or Series Instance UID (a header cut short).
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
+        ok = "SOPClassUID" in ds and bool(str(ds.get("SeriesInstanceUID", "") or ""))
+    except InvalidDicomError:
+        if _claims_dicom(path):
+            raise DicomFileError(path, "not a readable DICOM file (no DICM header)") from None
+        return None
+    except Exception as err:  # pydicom raises many types on corrupt files
+        raise DicomFileError(
+            path, f"unreadable DICOM ({type(err).__name__}: {err})".replace("\n", " ")
+        ) from None
+    if not ok:
+        raise DicomFileError(
+            path,
+            "DICOM header cut short or damaged (no SOP Class UID or Series Instance UID)",
+        )
+    return ds
+
+
+def _text(ds: Any, keyword: str) -> str:
+    return str(ds.get(keyword, "") or "")
+
+
+def scan_folder(
+    folder: str | os.PathLike[str], *, pixels: bool = True, skip_unreadable: bool = False
+) -> DicomScan:
+    """Read every DICOM file under ``folder`` once and group the datasets by series.
+
+    Parameters
+    ----------
+    folder : path
+        Searched recursively (``DICOMDIR`` and hidden files are ignored).
+    pixels : bool
+        Keep Pixel Data in the datasets, so :func:`read_series` decodes without opening
+        a file again. ``False`` reads headers only.
+    skip_unreadable : bool
+        Skip (and list in :attr:`DicomScan.skipped`) files that claim to be DICOM but
+        cannot be read, instead of stopping.
+
+    Returns
+    -------
+    DicomScan
+
+    Raises
+    ------
+    NotADirectoryError
+        ``folder`` is not a directory.
+    DicomFileError
+        A file named ``*.dcm`` (or with the ``DICM`` prefix) cannot be read, unless
+        ``skip_unreadable``; the message names the file and the option.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder of DICOM files")
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, tuple[list[Path], list[Any]]] = {}
+    skipped: list[str] = []
     for path in _iter_files(folder):
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_DISCOVERY_TAGS)
-        except (InvalidDicomError, OSError, EOFError):
+            ds = _read_file(path, pixels)
+        except DicomFileError as err:
+            if not skip_unreadable:
+                raise DicomFileError(
+                    path,
+                    f"{err.problem}; remove or replace the file, or skip unreadable files "
+                    "(skip_unreadable=True, CLI --skip-unreadable)",
+                ) from None
+            skipped.append(str(err))
             continue
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
-        if not uid or "SOPClassUID" not in ds:
-            continue
-        entry = found.setdefault(
-            uid,
-            {
-                "series_uid": uid,
-                "modality": str(ds.get("Modality", "") or ""),
-                "description": str(ds.get("SeriesDescription", "") or ""),
-                "files": [],
-                "study_uid": str(ds.get("StudyInstanceUID", "") or ""),
-                "frame_of_reference_uid": str(ds.get("FrameOfReferenceUID", "") or ""),
-                "patient_id": str(ds.get("PatientID", "") or ""),
-                "manufacturer": str(ds.get("Manufacturer", "") or ""),
-            },
+        if ds is not None:
+            files, datasets = found.setdefault(_text(ds, "SeriesInstanceUID"), ([], []))
+            files.append(path)
+            datasets.append(ds)
+    series = []
+    for uid, (files, datasets) in found.items():
+        head = datasets[0]
+        series.append(
+            DicomSeries(
+                series_uid=uid,
+                modality=_text(head, "Modality"),
+                description=_text(head, "SeriesDescription"),
+                files=tuple(files),
+                study_uid=_text(head, "StudyInstanceUID"),
+                frame_of_reference_uid=_text(head, "FrameOfReferenceUID"),
+                patient_id=_text(head, "PatientID"),
+                manufacturer=_text(head, "Manufacturer"),
+                datasets=tuple(datasets),
+            )
         )
-        entry["files"].append(path)
-    series = [DicomSeries(**{**e, "files": tuple(e["files"])}) for e in found.values()]
-    return sorted(series, key=lambda s: (s.modality, s.description, s.series_uid))
+    series.sort(key=lambda s: (s.modality, s.description, s.series_uid))
+    return DicomScan(series=tuple(series), skipped=tuple(skipped))
+
+
+def discover_series(folder: str | os.PathLike[str]) -> list[DicomSeries]:
+    """The series under ``folder`` with their headers (no Pixel Data); see :func:`scan_folder`.
+
+    Parameters
+    ----------
+    folder : path
+        Searched recursively.
+
+    Raises
+    ------
+    NotADirectoryError, DicomFileError
+        As :func:`scan_folder`.
+    """
+    return list(scan_folder(folder, pixels=False).series)
 
 
 def _floats(ds: Any, keyword: str, count: int, path: Path) -> NDArray[np.float64]:
     value = ds.get(keyword)
-    if value is None or len(value) != count:
-        raise ValueError(
-            f"{path}: {keyword} is missing or does not have {count} values (found {value!r}); "
-            "petseg needs it to place the image in patient space"
-        )
-    return np.array([float(v) for v in value], dtype=np.float64)
+    values = value if count > 1 else [value]
+    try:
+        if value is None or isinstance(values, (str, bytes)) or len(values) != count:
+            raise ValueError
+        numbers = np.array([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DicomFileError(
+            path,
+            f"{keyword} is missing or is not {count} number(s) (found {value!r}); petseg needs "
+            "it to read the image",
+        ) from None
+    if not np.all(np.isfinite(numbers)):
+        raise DicomFileError(path, f"{keyword} is not finite (found {value!r})")
+    return numbers
+
+
+def _int(ds: Any, keyword: str, path: Path) -> int:
+    value = ds.get(keyword)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DicomFileError(
+            path, f"{keyword} is missing or not an integer (found {value!r})"
+        ) from None
 
 
 def series_geometry(
@@ -197,7 +345,7 @@ def series_geometry(
             )
     iop = _floats(headers[0], "ImageOrientationPatient", 6, files[0])
     spacing = _floats(headers[0], "PixelSpacing", 2, files[0])
-    rows, cols = int(headers[0].Rows), int(headers[0].Columns)
+    rows, cols = _int(headers[0], "Rows", files[0]), _int(headers[0], "Columns", files[0])
     for ds, path in zip(headers[1:], files[1:], strict=True):
         other = _floats(ds, "ImageOrientationPatient", 6, path)
         if not np.allclose(other, iop, atol=1e-4):
@@ -207,7 +355,7 @@ def series_geometry(
             )
         if not np.allclose(_floats(ds, "PixelSpacing", 2, path), spacing, rtol=1e-4):
             raise ValueError(f"{name}: {path} has a different Pixel Spacing than {files[0]}")
-        if (int(ds.Rows), int(ds.Columns)) != (rows, cols):
+        if (_int(ds, "Rows", path), _int(ds, "Columns", path)) != (rows, cols):
             raise ValueError(
                 f"{name}: {path} is {ds.Rows}x{ds.Columns} but {files[0]} is {rows}x{cols}"
             )
@@ -299,49 +447,104 @@ def dicom_source(datasets: Sequence[Any], files: Sequence[Path] = ()) -> DicomSo
     )
 
 
+def _rescale(ds: Any, path: Path) -> tuple[float, float]:
+    """Rescale Slope and Intercept of one instance (mandatory for PET and CT)."""
+    if _text(ds, "Modality") in RESCALED_MODALITIES or "RescaleSlope" in ds:
+        slope = float(_floats(ds, "RescaleSlope", 1, path)[0])
+        if slope == 0:
+            raise DicomFileError(
+                path, "RescaleSlope is 0, which would erase the image; fix the header"
+            )
+        intercept = float(_floats(ds, "RescaleIntercept", 1, path)[0])
+        return slope, intercept
+    return 1.0, 0.0
+
+
+def _check_pixel_format(datasets: Sequence[Any], paths: Sequence[Path], name: str) -> None:
+    """Every instance describes its pixels as the first does (bits, sign, samples)."""
+    first = [datasets[0].get(key) for key in PIXEL_FORMAT]
+    for ds, path in zip(datasets[1:], paths[1:], strict=True):
+        for key, expected in zip(PIXEL_FORMAT, first, strict=True):
+            if ds.get(key) != expected:
+                raise DicomFileError(
+                    path,
+                    f"{key} is {ds.get(key)!r} but {paths[0]} has {expected!r}; every slice of "
+                    f"{name} must store its pixels the same way (a damaged or foreign file?)",
+                )
+
+
+def _decode(ds: Any, path: Path, out: NDArray[np.float32]) -> None:
+    """Write the rescaled pixels of one instance into ``out``; drop its Pixel Data."""
+    slope, intercept = _rescale(ds, path)
+    try:
+        pixels = ds.pixel_array
+    except Exception as err:  # pydicom raises several types for undecodable data
+        raise DicomFileError(path, f"cannot decode Pixel Data: {err}") from err
+    if pixels.shape != out.shape:
+        raise DicomFileError(
+            path, f"Pixel Data has shape {pixels.shape}, expected {out.shape} (Rows, Columns)"
+        )
+    del ds.PixelData
+    out[...] = pixels.astype(np.float64) * slope + intercept
+
+
 def read_series(
-    files: Sequence[str | os.PathLike[str]] | DicomSeries, *, name: str | None = None
+    series: Sequence[str | os.PathLike[str]] | DicomSeries,
+    *,
+    name: str | None = None,
+    workers: int = 1,
 ) -> DicomVolume:
     """Read a single-frame image series into a ``(Z, Y, X)`` float32 volume.
 
     Parameters
     ----------
-    files : sequence of paths, or DicomSeries
-        The instances of one series, in any order.
+    series : DicomSeries, or sequence of paths
+        The instances of one series, in any order. A series from
+        :func:`scan_folder` is decoded from its datasets without opening a file; their
+        Pixel Data is dropped once decoded, so pixels are never held twice.
     name : str, optional
         Names the series in error messages (default: its summary / first file).
+    workers : int
+        Threads that decode slices (1: in this thread).
 
     Returns
     -------
     DicomVolume
         Rescaled values (stored × RescaleSlope + RescaleIntercept, slice by slice).
+
+    Raises
+    ------
+    DicomFileError
+        A file cannot be read or decoded, or holds an unusable value (Rescale Slope 0,
+        pixel format differing from the first slice, ...); the message names it.
+    ValueError
+        The slices do not form one regular grid (see :func:`series_geometry`).
     """
     import pydicom
 
-    if isinstance(files, DicomSeries):
-        name = name or files.summary()
-        paths = [Path(f) for f in files.files]
+    if isinstance(series, DicomSeries):
+        name = name or series.summary()
+        paths = list(series.files)
+        datasets = list(series.datasets)
+        if len(datasets) != len(paths) or not all("PixelData" in ds for ds in datasets):
+            datasets = [_read_file(p, pixels=True) for p in paths]
+            for ds, path in zip(datasets, paths, strict=True):
+                if ds is None:
+                    raise DicomFileError(path, "not a DICOM file")
     else:
-        paths = [Path(f) for f in files]
+        paths = [Path(f) for f in series]
         name = name or (f"series in {paths[0].parent}" if paths else "series")
-    datasets = [pydicom.dcmread(p) for p in paths]
+        datasets = [pydicom.dcmread(p) for p in paths]
     geometry, order = series_geometry(datasets, paths, name=name)
+    _check_pixel_format(datasets, paths, name)
     volume = np.empty(geometry.shape, dtype=np.float32)
-    for k, index in enumerate(order):
-        ds = datasets[index]
-        try:
-            pixels = ds.pixel_array
-        except Exception as err:  # pydicom raises several types for undecodable data
-            raise ValueError(f"{paths[index]}: cannot decode Pixel Data: {err}") from err
-        if pixels.shape != geometry.shape[1:]:
-            raise ValueError(
-                f"{paths[index]}: Pixel Data has shape {pixels.shape}, expected "
-                f"{geometry.shape[1:]} (Rows, Columns)"
-            )
-        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-        volume[k] = pixels.astype(np.float64) * slope + intercept
-        del ds.PixelData
+    jobs = [(datasets[index], paths[index], volume[k]) for k, index in enumerate(order)]
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda job: _decode(*job), jobs))
+    else:
+        for job in jobs:
+            _decode(*job)
     return DicomVolume(
         array=volume,
         geometry=geometry,

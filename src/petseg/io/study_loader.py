@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from petseg.checks import did_you_mean
-from petseg.io.dicom import DicomSeries, discover_series, read_series
+from petseg.io.dicom import DicomSeries, read_series, scan_folder
 from petseg.io.nifti import read_nifti
 from petseg.io.resample import DEFAULT_CT_FILL_HU, fov_overlap_fraction, resample_to_grid
 from petseg.io.suv import (
@@ -31,8 +31,8 @@ from petseg.io.suv import (
     check_suv_options,
     check_suv_plausible,
     given_suv_factor,
-    header_from_dataset,
     suv_factor,
+    suv_headers,
     to_datetime,
 )
 from petseg.study import DicomSource, Geometry, Study
@@ -116,6 +116,7 @@ def load_study(
     half_life_s: float | None = None,
     series_uid: str | None = None,
     ct_series_uid: str | None = None,
+    skip_unreadable: bool = False,
 ) -> Study:
     """Load a PET (and CT) examination as a Study with PET in SUVbw (g/mL).
 
@@ -141,6 +142,9 @@ def load_study(
         NIfTI BQML only: decay reference time and half-life (s).
     series_uid, ct_series_uid : str, optional
         Choose the PET / CT series when a folder holds several.
+    skip_unreadable : bool
+        DICOM only: skip files that claim to be DICOM but cannot be read (listed in
+        ``provenance["dicom"]["skipped"]``) instead of stopping with the file's name.
 
     Returns
     -------
@@ -176,6 +180,7 @@ def load_study(
                 injection_time=injection_time,
                 series_uid=series_uid,
                 ct_series_uid=ct_series_uid,
+                skip_unreadable=skip_unreadable,
             )
     if study is None:
         if pet is None:
@@ -244,10 +249,12 @@ def _load_dicom(
     injection_time: dt.datetime | str | None,
     series_uid: str | None,
     ct_series_uid: str | None,
+    skip_unreadable: bool,
 ) -> Study:
     if not folder.exists():
         raise FileNotFoundError(f"{folder} does not exist")
-    series = discover_series(folder)
+    scan = scan_folder(folder, skip_unreadable=skip_unreadable)
+    series = list(scan.series)
     pet_series = select_series(series, "PT", series_uid, folder=folder, option="series_uid")
     if pet_series is None or pet_series.modality != "PT":
         found = ", ".join(f"{s.modality} ({len(s.files)} files)" for s in series) or "no DICOM"
@@ -269,7 +276,7 @@ def _load_dicom(
         )
     else:
         conversion = suv_factor(
-            [header_from_dataset(ds) for ds in pet_volume.headers],
+            suv_headers(pet_volume.headers, pet_volume.files),
             weight_kg=weight_kg,
             dose_bq=dose_bq,
             injection_time=injection_time,
@@ -294,6 +301,7 @@ def _load_dicom(
             "series_instance_uid": pet_series.series_uid,
             "frame_of_reference_uid": str(head.get("FrameOfReferenceUID", "")),
             "patient_position": str(head.get("PatientPosition", "")),
+            "skipped": list(scan.skipped),
         },
     }
     ct_array = None

@@ -46,6 +46,7 @@ __all__ = [
     "parse_dicom_datetime",
     "suv_factor",
     "suv_factor_from_values",
+    "suv_headers",
     "to_datetime",
 ]
 
@@ -68,6 +69,8 @@ HEADER_KEYS = (
 #: Patient weights above this (kg) are refused as implausible (likely grams or a typo).
 MAX_PLAUSIBLE_WEIGHT_KG = 400.0
 PHILIPS_PRIVATE_CREATOR = "Philips PET Private Group"
+#: Header keys that may differ between the slices of one series (the rest may not).
+PER_SLICE_KEYS = ("AcquisitionDate", "AcquisitionTime")
 
 _TAGS = {
     "PatientWeight": "(0010,1030)",
@@ -702,3 +705,52 @@ def header_from_dataset(ds: Any) -> dict[str, Any]:
         else:
             header[key] = None
     return header
+
+
+def _series_value(header: Mapping[str, Any], key: str) -> Any:
+    """The value of ``key`` that must be the same in every slice (Philips: the SUV factor)."""
+    if key == "PhilipsPETPrivateGroup":
+        return (header.get(key) or {}).get("SUVScaleFactor")
+    return header.get(key)
+
+
+def suv_headers(datasets: Sequence[Any], files: Sequence[Any]) -> list[dict[str, Any]]:
+    """Header mappings of every slice of a PET series, checked to agree with each other.
+
+    Parameters
+    ----------
+    datasets : sequence of pydicom.Dataset
+        The slices of one series.
+    files : sequence of path
+        Their files, in the same order (named in errors).
+
+    Returns
+    -------
+    list of dict
+        One :func:`header_from_dataset` mapping per slice.
+
+    Raises
+    ------
+    SuvError
+        A slice holds an SUV field that is not a number, or one that differs from the
+        first slice (only Acquisition Date/Time may differ); the message names both
+        values and files.
+    """
+    headers = []
+    for ds, path in zip(datasets, files, strict=True):
+        try:
+            headers.append(header_from_dataset(ds))
+        except (TypeError, ValueError) as err:
+            raise SuvError(
+                f"{path}: an SUV field is not a valid number ({err}); fix the header"
+            ) from None
+    first = {key: _series_value(headers[0], key) for key in HEADER_KEYS}
+    for header, path in zip(headers[1:], files[1:], strict=True):
+        for key, expected in first.items():
+            if key not in PER_SLICE_KEYS and _series_value(header, key) != expected:
+                raise SuvError(
+                    f"{path}: {key} {_TAGS.get(key, '')} is {_series_value(header, key)!r} but "
+                    f"{files[0]} has {expected!r}; the slices of one PET series must agree "
+                    "(a slice from another series, or a damaged file?)"
+                )
+    return headers
