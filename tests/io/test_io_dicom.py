@@ -12,7 +12,8 @@ import pydicom
 import pytest
 
 from petseg.io import discover_series, load_study
-from petseg.io.dicom import read_series, scan_folder, series_geometry
+from petseg.io.dicom import DicomFileError, read_series, scan_folder, series_geometry
+from petseg.io.suv import SuvError
 
 
 def readme_table(readme: Path) -> dict[str, dict]:
@@ -208,3 +209,110 @@ def test_decoding_threads_give_the_same_volume(sts_study) -> None:
     (one,) = [s for s in scan_folder(sts_study("STS_002")).series if s.modality == "CT"]
     (two,) = [s for s in scan_folder(sts_study("STS_002")).series if s.modality == "CT"]
     np.testing.assert_array_equal(read_series(one).array, read_series(two, workers=2).array)
+
+
+def _edit(path: Path, **values: object) -> None:
+    ds = pydicom.dcmread(path)
+    for keyword, value in values.items():
+        if value is None:
+            delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+    ds.save_as(path)
+
+
+def test_header_cut_short_at_the_edge_stops_the_study_unless_skipped(
+    copy_pet, tmp_path: Path
+) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    last = folder / "000046.dcm"
+    last.write_bytes(last.read_bytes()[:600])  # before the Series Instance UID
+    with pytest.raises(DicomFileError, match=r"000046\.dcm: DICOM header cut short.*--skip-unr"):
+        load_study(folder)
+    study = load_study(folder, skip_unreadable=True)
+    assert study.pet.shape == (46, 28, 28)  # README: 47 slices of 28 x 28
+    (skipped,) = study.provenance["dicom"]["skipped"]
+    assert skipped.startswith(f"{last}: DICOM header cut short")
+
+
+def test_empty_dcm_file_is_unreadable_but_other_files_are_ignored(copy_pet, tmp_path: Path) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    (folder / "notes.txt").write_text("not DICOM")
+    assert load_study(folder).pet.shape[0] == 47
+    (folder / "zero.dcm").write_bytes(b"")
+    with pytest.raises(DicomFileError, match=r"zero\.dcm: not a readable DICOM file"):
+        load_study(folder)
+
+
+def _overwrite_value(path: Path, tag: bytes) -> None:
+    """Replace the value of the (implicit VR little endian) element ``tag`` with letters."""
+    data = bytearray(path.read_bytes())
+    start = data.index(tag) + 8
+    length = int.from_bytes(data[start - 4 : start], "little")
+    data[start : start + length] = b"x" * length
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"RescaleSlope": 0}, r"000010\.dcm: RescaleSlope is 0"),
+        ({"RescaleSlope": None}, r"000010\.dcm: RescaleSlope is missing"),
+        ({"BitsStored": 12}, r"000010\.dcm: BitsStored is 12 but .*000000\.dcm has 16"),
+    ],
+)
+def test_unusable_slice_values_name_the_file(
+    copy_pet, tmp_path: Path, values: dict, message: str
+) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    _edit(folder / "000010.dcm", **values)
+    with pytest.raises(DicomFileError, match=message):
+        load_study(folder)
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS:UserWarning")  # damaged on purpose
+@pytest.mark.parametrize(
+    ("tag", "message"),
+    [
+        (b"\x28\x00\x52\x10", r"000010\.dcm: RescaleIntercept is missing or is not 1 number"),
+        (b"\x20\x00\x32\x00", r"000010\.dcm: ImagePositionPatient is missing or is not 3"),
+    ],
+)
+def test_values_that_are_not_numbers_name_the_file(
+    copy_pet, tmp_path: Path, tag: bytes, message: str
+) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    _overwrite_value(folder / "000010.dcm", tag)
+    with pytest.raises(DicomFileError, match=message):
+        load_study(folder)
+
+
+def test_patient_weight_differing_between_slices_names_both_values_and_files(
+    copy_pet,
+    tmp_path: Path,
+) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    weight = float(pydicom.dcmread(folder / "000000.dcm").PatientWeight)
+    _edit(folder / "000030.dcm", PatientWeight=weight + 12)
+    with pytest.raises(SuvError) as info:
+        load_study(folder)
+    message = str(info.value)
+    assert message.startswith(f"{folder / '000030.dcm'}: PatientWeight (0010,1030) is")
+    assert f"{weight + 12!r}" in message and f"{folder / '000000.dcm'} has {weight!r}" in message
+
+
+def test_unknown_value_representation_is_one_line_naming_the_file(copy_pet, tmp_path: Path) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    path = folder / "000003.dcm"
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.save_as(path, enforce_file_format=True)
+    data = bytearray(path.read_bytes())
+    slope = data.index(b"\x28\x00\x53\x10DS")  # (0028,1053) Rescale Slope, explicit VR
+    data[slope + 4 : slope + 6] = b"ZZ"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DicomFileError) as info:
+        load_study(folder)
+    message = str(info.value)
+    assert message.startswith(f"{path}: RescaleSlope cannot be read") and "'ZZ'" in message
+    assert "\n" not in message

@@ -95,7 +95,7 @@ def load_study_from_args(args: argparse.Namespace) -> Any:
         raise ValueError("give a STUDY folder or --pet PET.nii.gz")
     if args.study is not None and args.pet is not None:
         raise ValueError("give either a STUDY folder or --pet, not both")
-    return load_study(
+    study = load_study(
         args.study,
         pet=args.pet,
         ct=args.ct,
@@ -109,6 +109,12 @@ def load_study_from_args(args: argparse.Namespace) -> Any:
         ct_series_uid=args.ct_series,
         skip_unreadable=args.skip_unreadable,
     )
+    if study.pet.shape[0] < 2:
+        raise ValueError(
+            f"{args.study or args.pet}: the PET is a single 2D slice {study.pet.shape[1:]}; "
+            "petseg segments 3D volumes: give the folder of the whole series"
+        )
+    return study
 
 
 def add_method_arguments(parser: argparse.ArgumentParser) -> None:

@@ -48,6 +48,8 @@ __all__ = [
 SPACING_TOLERANCE = 0.01
 #: File name endings that declare a file DICOM: such a file that cannot be read is an error.
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+#: Identifiers every DICOM instance has (Type 1); a file without one is damaged.
+REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID")
 #: Modalities whose image module makes Rescale Slope and Intercept mandatory (Type 1).
 RESCALED_MODALITIES = ("PT", "CT")
 #: Attributes that describe the stored pixels; they must be the same in every slice.
@@ -58,6 +60,21 @@ PIXEL_FORMAT = (
     "BitsStored",
     "HighBit",
     "PixelRepresentation",
+)
+#: Attributes an image series is read from; each must parse in every instance.
+IMAGE_ATTRIBUTES = (
+    "Modality",
+    "NumberOfFrames",
+    "ImageOrientationPatient",
+    "ImagePositionPatient",
+    "PixelSpacing",
+    "Rows",
+    "Columns",
+    "SpacingBetweenSlices",
+    "SliceThickness",
+    "RescaleSlope",
+    "RescaleIntercept",
+    *PIXEL_FORMAT,
 )
 
 
@@ -175,7 +192,7 @@ def _read_file(path: Path, pixels: bool) -> Any:
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
-        ok = "SOPClassUID" in ds and bool(str(ds.get("SeriesInstanceUID", "") or ""))
+        ok = all(str(ds.get(key, "") or "") for key in REQUIRED_UIDS)
     except InvalidDicomError:
         if _claims_dicom(path):
             raise DicomFileError(path, "not a readable DICOM file (no DICM header)") from None
@@ -187,7 +204,7 @@ def _read_file(path: Path, pixels: bool) -> Any:
     if not ok:
         raise DicomFileError(
             path,
-            "DICOM header cut short or damaged (no SOP Class UID or Series Instance UID)",
+            f"DICOM header cut short or damaged (it lacks one of {', '.join(REQUIRED_UIDS)})",
         )
     return ds
 
@@ -447,6 +464,17 @@ def dicom_source(datasets: Sequence[Any], files: Sequence[Path] = ()) -> DicomSo
     )
 
 
+def _check_parses(ds: Any, path: Path) -> None:
+    """Convert the image attributes of one instance now, so a damaged value names its file."""
+    for keyword in IMAGE_ATTRIBUTES:
+        try:
+            ds.get(keyword)
+        except Exception as err:  # pydicom raises several types for malformed values
+            raise DicomFileError(
+                path, f"{keyword} cannot be read ({type(err).__name__}: {err})"
+            ) from None
+
+
 def _rescale(ds: Any, path: Path) -> tuple[float, float]:
     """Rescale Slope and Intercept of one instance (mandatory for PET and CT)."""
     if _text(ds, "Modality") in RESCALED_MODALITIES or "RescaleSlope" in ds:
@@ -535,6 +563,8 @@ def read_series(
         paths = [Path(f) for f in series]
         name = name or (f"series in {paths[0].parent}" if paths else "series")
         datasets = [pydicom.dcmread(p) for p in paths]
+    for ds, path in zip(datasets, paths, strict=True):
+        _check_parses(ds, path)
     geometry, order = series_geometry(datasets, paths, name=name)
     _check_pixel_format(datasets, paths, name)
     volume = np.empty(geometry.shape, dtype=np.float32)

@@ -740,9 +740,9 @@ def suv_headers(datasets: Sequence[Any], files: Sequence[Any]) -> list[dict[str,
     for ds, path in zip(datasets, files, strict=True):
         try:
             headers.append(header_from_dataset(ds))
-        except (TypeError, ValueError) as err:
+        except Exception as err:  # pydicom raises several types for malformed values
             raise SuvError(
-                f"{path}: an SUV field is not a valid number ({err}); fix the header"
+                f"{path}: an SUV field cannot be read ({type(err).__name__}: {err}); fix the header"
             ) from None
     first = {key: _series_value(headers[0], key) for key in HEADER_KEYS}
     for header, path in zip(headers[1:], files[1:], strict=True):
