@@ -308,11 +308,30 @@ def test_unknown_value_representation_is_one_line_naming_the_file(copy_pet, tmp_
     ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
     ds.save_as(path, enforce_file_format=True)
     data = bytearray(path.read_bytes())
-    slope = data.index(b"\x28\x00\x53\x10DS")  # (0028,1053) Rescale Slope, explicit VR
-    data[slope + 4 : slope + 6] = b"ZZ"
+    rows = data.index(b"\x28\x00\x10\x00US")  # (0028,0010) Rows, explicit VR
+    data[rows + 4 : rows + 6] = b"ZZ"
     path.write_bytes(bytes(data))
     with pytest.raises(DicomFileError) as info:
         load_study(folder)
     message = str(info.value)
-    assert message.startswith(f"{path}: RescaleSlope cannot be read") and "'ZZ'" in message
+    assert message.startswith(f"{path}: Rows cannot be read") and "'ZZ'" in message
     assert "\n" not in message
+
+
+@needs_data
+@pytest.mark.parametrize(
+    "path",
+    [
+        STS / "STS_008" / "pet" / "000010.dcm",
+        STS / "STS_001" / "ct" / sorted(p.name for p in (STS / "STS_001" / "ct").iterdir())[0]
+        if STS.is_dir()
+        else "",
+        DATA / "pet-slices" / "acrin-flt-static.dcm",
+    ],
+)
+def test_read_series_gives_pydicoms_pixels_rescaled(path: Path) -> None:
+    ds = pydicom.dcmread(path)
+    (series,) = [s for s in scan_folder(path.parent).series if path in s.files]
+    volume = read_series(series)
+    expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_array_equal(volume.array[volume.files.index(path)], expected.astype("f4"))

@@ -39,6 +39,7 @@ __all__ = [
     "DicomVolume",
     "dicom_source",
     "discover_series",
+    "raw_value",
     "read_series",
     "scan_folder",
     "series_geometry",
@@ -61,21 +62,9 @@ PIXEL_FORMAT = (
     "HighBit",
     "PixelRepresentation",
 )
-#: Attributes an image series is read from; each must parse in every instance.
-IMAGE_ATTRIBUTES = (
-    "Modality",
-    "NumberOfFrames",
-    "ImageOrientationPatient",
-    "ImagePositionPatient",
-    "PixelSpacing",
-    "Rows",
-    "Columns",
-    "SpacingBetweenSlices",
-    "SliceThickness",
-    "RescaleSlope",
-    "RescaleIntercept",
-    *PIXEL_FORMAT,
-)
+#: Attributes converted by pydicom when a series is read; each must parse in every instance
+#: (the decimal ones are parsed by :func:`_floats`, which names the file itself).
+IMAGE_ATTRIBUTES = ("Modality", "NumberOfFrames", "Rows", "Columns", *PIXEL_FORMAT)
 
 
 class DicomFileError(ValueError):
@@ -192,7 +181,7 @@ def _read_file(path: Path, pixels: bool) -> Any:
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
-        ok = all(str(ds.get(key, "") or "") for key in REQUIRED_UIDS)
+        ok = all(raw_value(ds, key) for key in REQUIRED_UIDS) and _text(ds, "SeriesInstanceUID")
     except InvalidDicomError:
         if _claims_dicom(path):
             raise DicomFileError(path, "not a readable DICOM file (no DICM header)") from None
@@ -298,9 +287,32 @@ def discover_series(folder: str | os.PathLike[str]) -> list[DicomSeries]:
     return list(scan_folder(folder, pixels=False).series)
 
 
+def raw_value(ds: Any, keyword: str | int) -> Any:
+    """The value of element ``keyword`` without pydicom's conversion when it is not yet done.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+    keyword : str or int
+        A DICOM keyword, or a tag as an integer (``0xGGGGEEEE``).
+
+    Returns
+    -------
+    bytes, or the converted value, or None
+        The stored bytes while the element is unconverted (cheap to compare between
+        slices); None when the element is absent.
+    """
+    element = ds.get_item(keyword)
+    return None if element is None else element.value
+
+
 def _floats(ds: Any, keyword: str, count: int, path: Path) -> NDArray[np.float64]:
-    value = ds.get(keyword)
-    values = value if count > 1 else [value]
+    """``count`` decimal numbers of element ``keyword``, parsed from its stored text."""
+    value = raw_value(ds, keyword)
+    if isinstance(value, bytes):  # DS/IS text "a\\b\\c", padded with space or NUL
+        values: Any = value.strip(b"\x00 ").split(b"\\") if value.strip(b"\x00 ") else []
+    else:
+        values = value if count > 1 else [value]
     try:
         if value is None or isinstance(values, (str, bytes)) or len(values) != count:
             raise ValueError
@@ -392,8 +404,14 @@ def series_geometry(
     along = along[order]
     positions = positions[order]
     if len(order) == 1:
-        first = headers[0]
-        dz = float(first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 0.0)
+        dz = next(
+            (
+                float(_floats(headers[0], keyword, 1, files[0])[0])
+                for keyword in ("SpacingBetweenSlices", "SliceThickness")
+                if raw_value(headers[0], keyword)
+            ),
+            0.0,
+        )
         if not dz > 0:
             raise ValueError(
                 f"{name}: single slice without Spacing Between Slices or Slice Thickness; "
@@ -501,19 +519,59 @@ def _check_pixel_format(datasets: Sequence[Any], paths: Sequence[Path], name: st
                 )
 
 
+#: Uncompressed little-endian transfer syntaxes (Implicit / Explicit VR Little Endian).
+_NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+
+
+def _native_pixels(ds: Any) -> NDArray[Any] | None:
+    """The stored pixels of the plainest encoding, or None to leave decoding to pydicom.
+
+    Only uncompressed little-endian single-frame MONOCHROME2 data whose stored bits fill
+    the allocated ones (BitsStored == BitsAllocated, 8/16/32) is read here, as a plain
+    view of the bytes; pydicom's ``pixel_array`` gives the same array (a test checks it)
+    at several times the cost per slice.
+    """
+    meta = getattr(ds, "file_meta", None)
+    bits = ds.get("BitsAllocated")
+    if (
+        meta is None
+        or str(meta.get("TransferSyntaxUID", "")) not in _NATIVE_LITTLE_ENDIAN
+        or bits not in (8, 16, 32)
+        or ds.get("BitsStored") != bits
+        or ds.get("SamplesPerPixel") != 1
+        or ds.get("PhotometricInterpretation") != "MONOCHROME2"
+        or ds.get("PixelRepresentation") not in (0, 1)
+        or int(ds.get("NumberOfFrames", 1) or 1) != 1
+    ):
+        return None
+    data = raw_value(ds, "PixelData")
+    shape = (int(ds.Rows), int(ds.Columns))
+    dtype = np.dtype(f"<{'iu'[ds.PixelRepresentation == 0]}{bits // 8}")
+    if not isinstance(data, bytes) or len(data) not in (
+        shape[0] * shape[1] * dtype.itemsize,
+        shape[0] * shape[1] * dtype.itemsize + 1,  # padded to an even length
+    ):
+        return None
+    return np.frombuffer(data, dtype=dtype, count=shape[0] * shape[1]).reshape(shape)
+
+
 def _decode(ds: Any, path: Path, out: NDArray[np.float32]) -> None:
     """Write the rescaled pixels of one instance into ``out``; drop its Pixel Data."""
     slope, intercept = _rescale(ds, path)
     try:
-        pixels = ds.pixel_array
+        pixels = _native_pixels(ds)
+        if pixels is None:
+            pixels = ds.pixel_array
     except Exception as err:  # pydicom raises several types for undecodable data
         raise DicomFileError(path, f"cannot decode Pixel Data: {err}") from err
     if pixels.shape != out.shape:
         raise DicomFileError(
             path, f"Pixel Data has shape {pixels.shape}, expected {out.shape} (Rows, Columns)"
         )
-    del ds.PixelData
-    out[...] = pixels.astype(np.float64) * slope + intercept
+    rescaled = np.multiply(pixels, slope, dtype=np.float64)
+    del pixels, ds.PixelData
+    rescaled += intercept
+    out[...] = rescaled
 
 
 def read_series(

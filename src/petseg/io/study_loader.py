@@ -282,7 +282,8 @@ def _load_dicom(
             injection_time=injection_time,
             source=f"{first_file} ({name})",
         )
-    suv = pet_volume.array * np.float32(conversion.factor)
+    suv = pet_volume.array
+    suv *= np.float32(conversion.factor)  # in place: the volume is not held twice
     _check_pet(suv, f"series {pet_series.series_uid} in {pet_series.files[0].parent}")
     head = pet_volume.headers[0]
     provenance: dict[str, Any] = {
