@@ -71,21 +71,20 @@ MAX_PLAUSIBLE_WEIGHT_KG = 400.0
 PHILIPS_PRIVATE_CREATOR = "Philips PET Private Group"
 #: Header keys that may differ between the slices of one series (the rest may not).
 PER_SLICE_KEYS = ("AcquisitionDate", "AcquisitionTime")
+#: Header keys read from the Radiopharmaceutical Information Sequence's first item.
+_IN_SEQUENCE = (
+    "RadionuclideTotalDose",
+    "RadionuclideHalfLife",
+    "RadiopharmaceuticalStartTime",
+    "RadiopharmaceuticalStartDateTime",
+)
+#: Header keys read from top-level elements of the same name.
+_TOP_LEVEL = tuple(
+    k for k in HEADER_KEYS if k not in _IN_SEQUENCE and k != "PhilipsPETPrivateGroup"
+)
 #: The DICOM elements :func:`header_from_dataset` reads (the Philips private block:
 #: its creator and SUV Scale Factor at the usual block 0x10).
-_STORED = (
-    "SeriesDate",
-    "SeriesTime",
-    "AcquisitionDate",
-    "AcquisitionTime",
-    "PatientWeight",
-    "Units",
-    "DecayCorrection",
-    "CorrectedImage",
-    "RadiopharmaceuticalInformationSequence",
-    0x70530010,
-    0x70531000,
-)
+_STORED = (*_TOP_LEVEL, "RadiopharmaceuticalInformationSequence", 0x70530010, 0x70531000)
 
 _TAGS = {
     "PatientWeight": "(0010,1030)",
@@ -676,30 +675,14 @@ def header_from_dataset(ds: Any) -> dict[str, Any]:
     dict
         The SUV fields; absent fields are None, numbers are float.
     """
-    header: dict[str, Any] = {
-        key: ds.get(key)
-        for key in (
-            "SeriesDate",
-            "SeriesTime",
-            "AcquisitionDate",
-            "AcquisitionTime",
-            "PatientWeight",
-            "Units",
-            "DecayCorrection",
-        )
-    }
+    header: dict[str, Any] = {key: ds.get(key) for key in _TOP_LEVEL if key != "CorrectedImage"}
     corrected = ds.get("CorrectedImage")
     header["CorrectedImage"] = (
         [] if corrected is None else [corrected] if isinstance(corrected, str) else list(corrected)
     )
     sequence = ds.get("RadiopharmaceuticalInformationSequence")
     item = sequence[0] if sequence else {}
-    for key in (
-        "RadionuclideTotalDose",
-        "RadionuclideHalfLife",
-        "RadiopharmaceuticalStartTime",
-        "RadiopharmaceuticalStartDateTime",
-    ):
+    for key in _IN_SEQUENCE:
         header[key] = item.get(key) if item else None
     private: dict[str, Any] = {}
     try:
