@@ -70,7 +70,12 @@ IMAGE_ATTRIBUTES = ("Modality", "NumberOfFrames", "Rows", "Columns", *PIXEL_FORM
 class DicomFileError(ValueError):
     """A DICOM file cannot be read, or holds a value petseg cannot use.
 
-    The message starts with the file's path; ``path`` holds it.
+    Parameters
+    ----------
+    path : path
+        The file; the message starts with it (kept as ``path``).
+    problem : str
+        What is wrong and the fix (kept as ``problem``).
     """
 
     def __init__(self, path: str | os.PathLike[str], problem: str) -> None:

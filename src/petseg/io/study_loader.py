@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from petseg.checks import did_you_mean
+from petseg.io.dataset import case_ct, case_pet, is_case_folder
 from petseg.io.dicom import DicomSeries, read_series, scan_folder
 from petseg.io.nifti import read_nifti
 from petseg.io.resample import DEFAULT_CT_FILL_HU, fov_overlap_fraction, resample_to_grid
@@ -160,10 +161,8 @@ def load_study(
         source = Path(path)
         if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
             pet = source
-        elif (source / "pet.nii.gz").is_file():  # a case folder (docs/dataset-layout.md)
-            case_dir = source
-            pet = source / "pet.nii.gz"
-            ct = source / "ct.nii.gz" if (source / "ct.nii.gz").is_file() else None
+        elif is_case_folder(source):  # docs/dataset-layout.md
+            case_dir, pet, ct = source, case_pet(source), case_ct(source)
         else:
             _refuse_unused(
                 source,
@@ -240,6 +239,33 @@ def _case_is_synthetic(case_dir: Path) -> bool:
     return False
 
 
+def _dicom_ct(
+    ct_series: DicomSeries, pet_geometry: Geometry, *, pet_name: str, pet_frame: str
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The CT series resampled onto the PET grid, and its provenance entry."""
+    ct_volume = read_series(ct_series)
+    ct_frame = str(ct_volume.headers[0].get("FrameOfReferenceUID", ""))
+    if ct_frame != pet_frame:
+        raise ValueError(
+            f"the CT ({ct_series.summary()}) has Frame of Reference UID {ct_frame} but the "
+            f"PET ({pet_name}) has {pet_frame}: they are not in the same patient coordinates. "
+            "Register the CT to the PET first, or choose another CT (ct_series_uid=)"
+        )
+    ct_array = _attach_ct(
+        ct_volume.array,
+        ct_volume.geometry,
+        pet_geometry,
+        pet_name=pet_name,
+        ct_name=ct_series.summary(),
+    )
+    return ct_array, {
+        "series_instance_uid": ct_series.series_uid,
+        "dir": str(ct_series.files[0].parent),
+        "geometry": ct_volume.geometry.to_dict(),
+        "resampling": {"order": 1, "fill_hu": DEFAULT_CT_FILL_HU},
+    }
+
+
 def _load_dicom(
     folder: Path,
     *,
@@ -305,31 +331,15 @@ def _load_dicom(
             "skipped": list(scan.skipped),
         },
     }
-    ct_array = None
     ct_series = select_series(series, "CT", ct_series_uid, folder=folder, option="ct_series_uid")
+    ct_array = None
     if ct_series is not None:
-        ct_volume = read_series(ct_series)
-        ct_frame = str(ct_volume.headers[0].get("FrameOfReferenceUID", ""))
-        pet_frame = provenance["dicom"]["frame_of_reference_uid"]
-        if ct_frame != pet_frame:
-            raise ValueError(
-                f"the CT ({ct_series.summary()}) has Frame of Reference UID {ct_frame} but the "
-                f"PET ({name}) has {pet_frame}: they are not in the same patient coordinates. "
-                "Register the CT to the PET first, or choose another CT (ct_series_uid=)"
-            )
-        ct_array = _attach_ct(
-            ct_volume.array,
-            ct_volume.geometry,
+        ct_array, provenance["ct"] = _dicom_ct(
+            ct_series,
             pet_volume.geometry,
             pet_name=name,
-            ct_name=ct_series.summary(),
+            pet_frame=str(head.get("FrameOfReferenceUID", "")),
         )
-        provenance["ct"] = {
-            "series_instance_uid": ct_series.series_uid,
-            "dir": str(ct_series.files[0].parent),
-            "geometry": ct_volume.geometry.to_dict(),
-            "resampling": {"order": 1, "fill_hu": DEFAULT_CT_FILL_HU},
-        }
     return Study(
         pet=suv,
         geometry=pet_volume.geometry,

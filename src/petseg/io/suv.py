@@ -84,7 +84,12 @@ _TOP_LEVEL = tuple(
 )
 #: The DICOM elements :func:`header_from_dataset` reads (the Philips private block:
 #: its creator and SUV Scale Factor at the usual block 0x10).
-_STORED = (*_TOP_LEVEL, "RadiopharmaceuticalInformationSequence", 0x70530010, 0x70531000)
+_STORED: tuple[str | int, ...] = (
+    *_TOP_LEVEL,
+    "RadiopharmaceuticalInformationSequence",
+    0x70530010,
+    0x70531000,
+)
 
 _TAGS = {
     "PatientWeight": "(0010,1030)",
@@ -747,7 +752,7 @@ def suv_headers(datasets: Sequence[Any], files: Sequence[Any]) -> list[dict[str,
     def stored(ds: Any, keywords: Sequence[str | int]) -> tuple[Any, ...]:
         return tuple(raw_value(ds, keyword) for keyword in keywords)
 
-    series_keys = [k for k in _STORED if k not in PER_SLICE_KEYS]
+    series_keys: list[str | int] = [k for k in _STORED if k not in PER_SLICE_KEYS]
     reference = stored(datasets[0], series_keys), stored(datasets[0], PER_SLICE_KEYS)
     headers = [read(datasets[0], files[0])]
     for ds, path in zip(datasets[1:], files[1:], strict=True):
