@@ -343,6 +343,60 @@ def _int(ds: Any, keyword: str, path: Path) -> int:
         ) from None
 
 
+def _single_slice_thickness(header: Any, path: Path, name: str) -> float:
+    """Slice thickness (mm) of a one-slice series: Spacing Between Slices or Slice Thickness."""
+    dz = next(
+        (
+            float(_floats(header, keyword, 1, path)[0])
+            for keyword in ("SpacingBetweenSlices", "SliceThickness")
+            if raw_value(header, keyword)
+        ),
+        0.0,
+    )
+    if not dz > 0:
+        raise ValueError(
+            f"{name}: single slice without Spacing Between Slices or Slice Thickness; "
+            "cannot give it a thickness"
+        )
+    return dz
+
+
+def _regular_spacing(
+    along: NDArray[np.float64],
+    positions: NDArray[np.float64],
+    normal: NDArray[np.float64],
+    pixel_mm: float,
+    files: Sequence[Path],
+    name: str,
+) -> float:
+    """Slice spacing (mm) of sorted slices; refuses irregular gaps and in-plane drift."""
+    gaps = np.diff(along)
+    median = float(np.median(gaps))
+    bad = np.flatnonzero((gaps <= 1e-6) | (np.abs(gaps - median) > SPACING_TOLERANCE * median))
+    if bad.size:
+        listing = ", ".join(
+            f"{files[b].name} at {along[b]:.3f} mm → "
+            f"{files[b + 1].name} at {along[b + 1]:.3f} mm (gap {gaps[b]:.3f})"
+            for b in bad[:5]
+        )
+        raise ValueError(
+            f"{name}: irregular slice spacing (median gap {median:.3f} mm, tolerance "
+            f"{SPACING_TOLERANCE:.0%}): {listing}{' ...' if bad.size > 5 else ''}. "
+            "Duplicate or missing slices: remove duplicates, or export the complete "
+            "series (petseg does not interpolate missing slices)"
+        )
+    dz = float((along[-1] - along[0]) / (len(along) - 1))
+    offsets = positions - positions[0] - np.outer(along - along[0], normal)
+    worst = float(np.abs(offsets).max())
+    if worst > max(0.01 * dz, 1e-3) + 0.01 * pixel_mm:
+        raise ValueError(
+            f"{name}: slice positions are not stacked along the slice normal "
+            f"(in-plane drift up to {worst:.3f} mm; gantry tilt?); resample the series "
+            "to a regular grid first"
+        )
+    return dz
+
+
 def series_geometry(
     headers: Sequence[Any], files: Sequence[Path], *, name: str = "series"
 ) -> tuple[Geometry, list[int]]:
@@ -409,44 +463,10 @@ def series_geometry(
     along = along[order]
     positions = positions[order]
     if len(order) == 1:
-        dz = next(
-            (
-                float(_floats(headers[0], keyword, 1, files[0])[0])
-                for keyword in ("SpacingBetweenSlices", "SliceThickness")
-                if raw_value(headers[0], keyword)
-            ),
-            0.0,
-        )
-        if not dz > 0:
-            raise ValueError(
-                f"{name}: single slice without Spacing Between Slices or Slice Thickness; "
-                "cannot give it a thickness"
-            )
+        dz = _single_slice_thickness(headers[0], files[0], name)
     else:
-        gaps = np.diff(along)
-        median = float(np.median(gaps))
-        bad = np.flatnonzero((gaps <= 1e-6) | (np.abs(gaps - median) > SPACING_TOLERANCE * median))
-        if bad.size:
-            listing = ", ".join(
-                f"{files[order[b]].name} at {along[b]:.3f} mm → "
-                f"{files[order[b + 1]].name} at {along[b + 1]:.3f} mm (gap {gaps[b]:.3f})"
-                for b in bad[:5]
-            )
-            raise ValueError(
-                f"{name}: irregular slice spacing (median gap {median:.3f} mm, tolerance "
-                f"{SPACING_TOLERANCE:.0%}): {listing}{' ...' if bad.size > 5 else ''}. "
-                "Duplicate or missing slices: remove duplicates, or export the complete "
-                "series (petseg does not interpolate missing slices)"
-            )
-        dz = float((along[-1] - along[0]) / (len(along) - 1))
-        offsets = positions - positions[0] - np.outer(along - along[0], normal)
-        worst = float(np.abs(offsets).max())
-        if worst > max(0.01 * dz, 1e-3) + 0.01 * float(spacing.min()):
-            raise ValueError(
-                f"{name}: slice positions are not stacked along the slice normal "
-                f"(in-plane drift up to {worst:.3f} mm; gantry tilt?); resample the series "
-                "to a regular grid first"
-            )
+        sorted_files = [files[i] for i in order]
+        dz = _regular_spacing(along, positions, normal, float(spacing.min()), sorted_files, name)
     affine = np.eye(4)
     affine[:3, 0] = normal * dz
     affine[:3, 1] = col_cos * spacing[0]

@@ -22,7 +22,7 @@ import numpy as np
 
 from petseg.checks import did_you_mean
 from petseg.io.dataset import case_ct, case_pet, is_case_folder
-from petseg.io.dicom import DicomSeries, read_series, scan_folder
+from petseg.io.dicom import DicomSeries, DicomVolume, read_series, scan_folder
 from petseg.io.nifti import read_nifti
 from petseg.io.resample import DEFAULT_CT_FILL_HU, fov_overlap_fraction, resample_to_grid
 from petseg.io.suv import (
@@ -266,6 +266,32 @@ def _dicom_ct(
     }
 
 
+def _dicom_provenance(
+    folder: Path, pet: DicomVolume, conversion: SuvConversion, *, skipped: tuple[str, ...]
+) -> dict[str, Any]:
+    """``study.provenance`` of a DICOM study (see :func:`load_study`)."""
+    head = pet.headers[0]
+    return {
+        "source": str(folder),
+        "format": "DICOM",
+        "patient_id": str(head.get("PatientID", "")),
+        "modality": "PT",
+        "manufacturer": str(head.get("Manufacturer", "")),
+        "model": str(head.get("ManufacturerModelName", "")),
+        "suv": conversion.to_dict(),
+        "dicom": {
+            "pet_dir": str(pet.files[0].parent),
+            "pet_files": [str(p) for p in pet.files],
+            "sop_instance_uids": [str(ds.SOPInstanceUID) for ds in pet.headers],
+            "study_instance_uid": str(head.get("StudyInstanceUID", "")),
+            "series_instance_uid": str(head.get("SeriesInstanceUID", "")),
+            "frame_of_reference_uid": str(head.get("FrameOfReferenceUID", "")),
+            "patient_position": str(head.get("PatientPosition", "")),
+            "skipped": list(skipped),
+        },
+    }
+
+
 def _load_dicom(
     folder: Path,
     *,
@@ -312,25 +338,7 @@ def _load_dicom(
     suv *= np.float32(conversion.factor)  # in place: the volume is not held twice
     _check_pet(suv, f"series {pet_series.series_uid} in {pet_series.files[0].parent}")
     head = pet_volume.headers[0]
-    provenance: dict[str, Any] = {
-        "source": str(folder),
-        "format": "DICOM",
-        "patient_id": str(head.get("PatientID", "")),
-        "modality": "PT",
-        "manufacturer": str(head.get("Manufacturer", "")),
-        "model": str(head.get("ManufacturerModelName", "")),
-        "suv": conversion.to_dict(),
-        "dicom": {
-            "pet_dir": str(pet_series.files[0].parent),
-            "pet_files": [str(p) for p in pet_volume.files],
-            "sop_instance_uids": [str(ds.SOPInstanceUID) for ds in pet_volume.headers],
-            "study_instance_uid": str(head.get("StudyInstanceUID", "")),
-            "series_instance_uid": pet_series.series_uid,
-            "frame_of_reference_uid": str(head.get("FrameOfReferenceUID", "")),
-            "patient_position": str(head.get("PatientPosition", "")),
-            "skipped": list(scan.skipped),
-        },
-    }
+    provenance = _dicom_provenance(folder, pet_volume, conversion, skipped=scan.skipped)
     ct_series = select_series(series, "CT", ct_series_uid, folder=folder, option="ct_series_uid")
     ct_array = None
     if ct_series is not None:
