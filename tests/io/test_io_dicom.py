@@ -303,7 +303,7 @@ def test_patient_weight_differing_between_slices_names_both_values_and_files(
 
 def test_unknown_value_representation_is_one_line_naming_the_file(copy_pet, tmp_path: Path) -> None:
     folder = copy_pet("STS_019", tmp_path / "pet")
-    path = folder / "000003.dcm"
+    path = folder / "000000.dcm"  # the first slice: its values are the series' values
     ds = pydicom.dcmread(path)
     ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
     ds.save_as(path, enforce_file_format=True)

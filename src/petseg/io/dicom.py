@@ -39,6 +39,7 @@ __all__ = [
     "DicomVolume",
     "dicom_source",
     "discover_series",
+    "instance_uids",
     "raw_value",
     "read_series",
     "scan_folder",
@@ -62,9 +63,6 @@ PIXEL_FORMAT = (
     "HighBit",
     "PixelRepresentation",
 )
-#: Attributes converted by pydicom when a series is read; each must parse in every instance
-#: (the decimal ones are parsed by :func:`_floats`, which names the file itself).
-IMAGE_ATTRIBUTES = ("Modality", "NumberOfFrames", "Rows", "Columns", *PIXEL_FORMAT)
 
 
 class DicomFileError(ValueError):
@@ -186,7 +184,7 @@ def _read_file(path: Path, pixels: bool) -> Any:
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
-        ok = all(raw_value(ds, key) for key in REQUIRED_UIDS) and _text(ds, "SeriesInstanceUID")
+        ok = all(_uid_key(ds, key) for key in REQUIRED_UIDS)
     except InvalidDicomError:
         if _claims_dicom(path):
             raise DicomFileError(path, "not a readable DICOM file (no DICM header)") from None
@@ -201,6 +199,14 @@ def _read_file(path: Path, pixels: bool) -> Any:
             f"DICOM header cut short or damaged (it lacks one of {', '.join(REQUIRED_UIDS)})",
         )
     return ds
+
+
+def _uid_key(ds: Any, keyword: str) -> bytes:
+    """The stored UID of element ``keyword`` without padding (cheap to compare); b"" if absent."""
+    value = raw_value(ds, keyword)
+    if value is None:
+        return b""
+    return value.strip(b"\x00 ") if isinstance(value, bytes) else str(value).encode()
 
 
 def _text(ds: Any, keyword: str) -> str:
@@ -238,7 +244,7 @@ def scan_folder(
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder of DICOM files")
-    found: dict[str, tuple[list[Path], list[Any]]] = {}
+    found: dict[bytes, tuple[list[Path], list[Any]]] = {}
     skipped: list[str] = []
     for path in _iter_files(folder):
         try:
@@ -253,15 +259,15 @@ def scan_folder(
             skipped.append(str(err))
             continue
         if ds is not None:
-            files, datasets = found.setdefault(_text(ds, "SeriesInstanceUID"), ([], []))
+            files, datasets = found.setdefault(_uid_key(ds, "SeriesInstanceUID"), ([], []))
             files.append(path)
             datasets.append(ds)
     series = []
-    for uid, (files, datasets) in found.items():
+    for files, datasets in found.values():
         head = datasets[0]
         series.append(
             DicomSeries(
-                series_uid=uid,
+                series_uid=_text(head, "SeriesInstanceUID"),
                 modality=_text(head, "Modality"),
                 description=_text(head, "SeriesDescription"),
                 files=tuple(files),
@@ -274,6 +280,21 @@ def scan_folder(
         )
     series.sort(key=lambda s: (s.modality, s.description, s.series_uid))
     return DicomScan(series=tuple(series), skipped=tuple(skipped))
+
+
+def instance_uids(datasets: Sequence[Any], files: Sequence[Path]) -> list[str]:
+    """The SOP Instance UIDs of ``datasets``; a malformed one is an error naming its file.
+
+    Parameters
+    ----------
+    datasets : sequence of pydicom.Dataset
+        The instances.
+    files : sequence of Path
+        Their files, in the same order.
+    """
+    return [
+        str(_value(ds, "SOPInstanceUID", path)) for ds, path in zip(datasets, files, strict=True)
+    ]
 
 
 def discover_series(folder: str | os.PathLike[str]) -> list[DicomSeries]:
@@ -333,8 +354,18 @@ def _floats(ds: Any, keyword: str, count: int, path: Path) -> NDArray[np.float64
     return numbers
 
 
+def _value(ds: Any, keyword: str, path: Path) -> Any:
+    """pydicom's value of element ``keyword``; a malformed one is an error naming the file."""
+    try:
+        return ds.get(keyword)
+    except Exception as err:  # pydicom raises several types for malformed values
+        raise DicomFileError(
+            path, f"{keyword} cannot be read ({type(err).__name__}: {err})"
+        ) from None
+
+
 def _int(ds: Any, keyword: str, path: Path) -> int:
-    value = ds.get(keyword)
+    value = _value(ds, keyword, path)
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -426,13 +457,14 @@ def series_geometry(
     if not headers:
         raise ValueError(f"{name}: no image instances")
     for ds, path in zip(headers, files, strict=True):
-        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        if raw_value(ds, "NumberOfFrames") is not None and _int(ds, "NumberOfFrames", path) > 1:
             raise ValueError(
                 f"{path}: multi-frame (enhanced) images are not supported; "
                 "convert the series to single-frame instances (e.g. with dcm2dcm/emf2sf)"
             )
     iop = _floats(headers[0], "ImageOrientationPatient", 6, files[0])
     spacing = _floats(headers[0], "PixelSpacing", 2, files[0])
+    stored_shape = [raw_value(headers[0], "Rows"), raw_value(headers[0], "Columns")]
     rows, cols = _int(headers[0], "Rows", files[0]), _int(headers[0], "Columns", files[0])
     for ds, path in zip(headers[1:], files[1:], strict=True):
         other = _floats(ds, "ImageOrientationPatient", 6, path)
@@ -443,7 +475,10 @@ def series_geometry(
             )
         if not np.allclose(_floats(ds, "PixelSpacing", 2, path), spacing, rtol=1e-4):
             raise ValueError(f"{name}: {path} has a different Pixel Spacing than {files[0]}")
-        if (_int(ds, "Rows", path), _int(ds, "Columns", path)) != (rows, cols):
+        if [raw_value(ds, "Rows"), raw_value(ds, "Columns")] != stored_shape and (
+            _int(ds, "Rows", path),
+            _int(ds, "Columns", path),
+        ) != (rows, cols):
             raise ValueError(
                 f"{name}: {path} is {ds.Rows}x{ds.Columns} but {files[0]} is {rows}x{cols}"
             )
@@ -507,20 +542,9 @@ def dicom_source(datasets: Sequence[Any], files: Sequence[Path] = ()) -> DicomSo
     )
 
 
-def _check_parses(ds: Any, path: Path) -> None:
-    """Convert the image attributes of one instance now, so a damaged value names its file."""
-    for keyword in IMAGE_ATTRIBUTES:
-        try:
-            ds.get(keyword)
-        except Exception as err:  # pydicom raises several types for malformed values
-            raise DicomFileError(
-                path, f"{keyword} cannot be read ({type(err).__name__}: {err})"
-            ) from None
-
-
-def _rescale(ds: Any, path: Path) -> tuple[float, float]:
-    """Rescale Slope and Intercept of one instance (mandatory for PET and CT)."""
-    if _text(ds, "Modality") in RESCALED_MODALITIES or "RescaleSlope" in ds:
+def _rescale(ds: Any, path: Path, required: bool) -> tuple[float, float]:
+    """Rescale Slope and Intercept of one instance (``required`` for PET and CT)."""
+    if required or "RescaleSlope" in ds:
         slope = float(_floats(ds, "RescaleSlope", 1, path)[0])
         if slope == 0:
             raise DicomFileError(
@@ -532,11 +556,15 @@ def _rescale(ds: Any, path: Path) -> tuple[float, float]:
 
 
 def _check_pixel_format(datasets: Sequence[Any], paths: Sequence[Path], name: str) -> None:
-    """Every instance describes its pixels as the first does (bits, sign, samples)."""
-    first = [datasets[0].get(key) for key in PIXEL_FORMAT]
+    """Every instance describes its pixels as the first does (bits, sign, samples).
+
+    Compared by stored bytes; a value is converted only where the bytes differ.
+    """
+    stored = [raw_value(datasets[0], key) for key in PIXEL_FORMAT]
+    first = [_value(datasets[0], key, paths[0]) for key in PIXEL_FORMAT]
     for ds, path in zip(datasets[1:], paths[1:], strict=True):
-        for key, expected in zip(PIXEL_FORMAT, first, strict=True):
-            if ds.get(key) != expected:
+        for key, raw, expected in zip(PIXEL_FORMAT, stored, first, strict=True):
+            if raw_value(ds, key) != raw and _value(ds, key, path) != expected:
                 raise DicomFileError(
                     path,
                     f"{key} is {ds.get(key)!r} but {paths[0]} has {expected!r}; every slice of "
@@ -548,13 +576,14 @@ def _check_pixel_format(datasets: Sequence[Any], paths: Sequence[Path], name: st
 _NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
 
 
-def _native_pixels(ds: Any) -> NDArray[Any] | None:
-    """The stored pixels of the plainest encoding, or None to leave decoding to pydicom.
+def _native_dtype(ds: Any) -> np.dtype[Any] | None:
+    """The stored pixel type of the plainest encoding, or None to leave decoding to pydicom.
 
     Only uncompressed little-endian single-frame MONOCHROME2 data whose stored bits fill
-    the allocated ones (BitsStored == BitsAllocated, 8/16/32) is read here, as a plain
-    view of the bytes; pydicom's ``pixel_array`` gives the same array (a test checks it)
-    at several times the cost per slice.
+    the allocated ones (BitsStored == BitsAllocated, 8/16/32) is read by petseg, as a
+    plain view of the bytes; pydicom's ``pixel_array`` gives the same array (a test checks
+    it) at several times the cost per slice. Decided on the first slice: the others
+    store their pixels the same way (:func:`_check_pixel_format`).
     """
     meta = getattr(ds, "file_meta", None)
     bits = ds.get("BitsAllocated")
@@ -569,34 +598,46 @@ def _native_pixels(ds: Any) -> NDArray[Any] | None:
         or int(ds.get("NumberOfFrames", 1) or 1) != 1
     ):
         return None
+    return np.dtype(f"<{'iu'[ds.PixelRepresentation == 0]}{bits // 8}")
+
+
+def _pixels(ds: Any, dtype: np.dtype[Any] | None, shape: tuple[int, ...]) -> NDArray[Any]:
+    """The stored pixels of one instance: a view of its bytes when ``dtype``, else pydicom's."""
+    meta = getattr(ds, "file_meta", None)
     data = raw_value(ds, "PixelData")
-    shape = (int(ds.Rows), int(ds.Columns))
-    dtype = np.dtype(f"<{'iu'[ds.PixelRepresentation == 0]}{bits // 8}")
-    if not isinstance(data, bytes) or len(data) not in (
-        shape[0] * shape[1] * dtype.itemsize,
-        shape[0] * shape[1] * dtype.itemsize + 1,  # padded to an even length
+    size = int(np.prod(shape))
+    if (
+        dtype is not None
+        and meta is not None
+        and str(meta.get("TransferSyntaxUID", "")) in _NATIVE_LITTLE_ENDIAN
+        and isinstance(data, bytes)
+        and len(data) in (size * dtype.itemsize, size * dtype.itemsize + 1)  # even padding
     ):
-        return None
-    return np.frombuffer(data, dtype=dtype, count=shape[0] * shape[1]).reshape(shape)
+        return np.frombuffer(data, dtype=dtype, count=size).reshape(shape)
+    return np.asarray(ds.pixel_array)
 
 
-def _decode(ds: Any, path: Path, out: NDArray[np.float32]) -> None:
-    """Write the rescaled pixels of one instance into ``out``; drop its Pixel Data."""
-    slope, intercept = _rescale(ds, path)
+def _decode(
+    ds: Any, path: Path, out: NDArray[np.float32], dtype: np.dtype[Any] | None, required: bool
+) -> None:
+    """Write the rescaled pixels of one instance into ``out``; drop its Pixel Data.
+
+    ``dtype``: the plain stored type (:func:`_native_dtype`) or None; ``required``:
+    Rescale Slope and Intercept are mandatory (PET, CT).
+    """
+    slope, intercept = _rescale(ds, path, required)
     try:
-        pixels = _native_pixels(ds)
-        if pixels is None:
-            pixels = ds.pixel_array
+        pixels = _pixels(ds, dtype, out.shape)
     except Exception as err:  # pydicom raises several types for undecodable data
         raise DicomFileError(path, f"cannot decode Pixel Data: {err}") from err
     if pixels.shape != out.shape:
         raise DicomFileError(
             path, f"Pixel Data has shape {pixels.shape}, expected {out.shape} (Rows, Columns)"
         )
-    rescaled = np.multiply(pixels, slope, dtype=np.float64)
+    values = np.multiply(pixels, slope, dtype=np.float64)
     del pixels, ds.PixelData
-    rescaled += intercept
-    out[...] = rescaled
+    values += intercept
+    out[...] = values
 
 
 def read_series(
@@ -646,12 +687,14 @@ def read_series(
         paths = [Path(f) for f in series]
         name = name or (f"series in {paths[0].parent}" if paths else "series")
         datasets = [pydicom.dcmread(p) for p in paths]
-    for ds, path in zip(datasets, paths, strict=True):
-        _check_parses(ds, path)
     geometry, order = series_geometry(datasets, paths, name=name)
     _check_pixel_format(datasets, paths, name)
+    dtype = _native_dtype(datasets[0])
+    rescaled = _value(datasets[0], "Modality", paths[0]) in RESCALED_MODALITIES
     volume = np.empty(geometry.shape, dtype=np.float32)
-    jobs = [(datasets[index], paths[index], volume[k]) for k, index in enumerate(order)]
+    jobs = [
+        (datasets[index], paths[index], volume[k], dtype, rescaled) for k, index in enumerate(order)
+    ]
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(lambda job: _decode(*job), jobs))

@@ -22,7 +22,7 @@ import numpy as np
 
 from petseg.checks import did_you_mean
 from petseg.io.dataset import case_ct, case_pet, is_case_folder
-from petseg.io.dicom import DicomSeries, DicomVolume, read_series, scan_folder
+from petseg.io.dicom import DicomSeries, DicomVolume, instance_uids, read_series, scan_folder
 from petseg.io.nifti import read_nifti
 from petseg.io.resample import DEFAULT_CT_FILL_HU, fov_overlap_fraction, resample_to_grid
 from petseg.io.suv import (
@@ -282,7 +282,7 @@ def _dicom_provenance(
         "dicom": {
             "pet_dir": str(pet.files[0].parent),
             "pet_files": [str(p) for p in pet.files],
-            "sop_instance_uids": [str(ds.SOPInstanceUID) for ds in pet.headers],
+            "sop_instance_uids": instance_uids(pet.headers, pet.files),
             "study_instance_uid": str(head.get("StudyInstanceUID", "")),
             "series_instance_uid": str(head.get("SeriesInstanceUID", "")),
             "frame_of_reference_uid": str(head.get("FrameOfReferenceUID", "")),
