@@ -330,3 +330,13 @@ def test_read_series_gives_pydicoms_pixels_rescaled(real_data: Path, relative: s
     volume = read_series(series)
     expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     np.testing.assert_array_equal(volume.array[volume.files.index(path)], expected.astype("f4"))
+
+
+def test_skip_unreadable_does_not_apply_to_nifti(tmp_path: Path) -> None:
+    from petseg.io.nifti import write_nifti
+    from petseg.study import Geometry
+
+    pet = tmp_path / "pet.nii.gz"
+    write_nifti(pet, np.ones((2, 3, 4), np.float32), Geometry.from_spacing((2, 3, 4), (2, 2, 2)))
+    with pytest.raises(ValueError, match=r"skip_unreadable= \(--skip-unreadable\) cannot apply"):
+        load_study(pet=pet, skip_unreadable=True)

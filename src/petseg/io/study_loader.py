@@ -144,15 +144,12 @@ def load_study(
     series_uid, ct_series_uid : str, optional
         Choose the PET / CT series when a folder holds several.
     skip_unreadable : bool
-        DICOM only: skip files that claim to be DICOM but cannot be read (listed in
-        ``provenance["dicom"]["skipped"]``) instead of stopping with the file's name.
+        DICOM: skip unreadable files (listed in ``provenance["dicom"]["skipped"]``).
 
     Returns
     -------
     Study
-        ``provenance`` records sources, UIDs, manufacturer and ``"suv"`` details; for
-        DICOM ``provenance["dicom"]`` holds ``pet_dir``, ``pet_files`` (sorted slice
-        order), ``study_instance_uid``, ``series_instance_uid``, ``frame_of_reference_uid``.
+        ``provenance``: sources, UIDs, SUV details, DICOM files (see docs/io.md).
     """
     if path is not None and (pet is not None or ct is not None):
         raise ValueError("give either a DICOM folder (path) or NIfTI files (pet=, ct=), not both")
@@ -184,7 +181,9 @@ def load_study(
     if study is None:
         if pet is None:
             raise ValueError("no input: pass a DICOM folder, or pet= (and ct=) NIfTI files")
-        _refuse_unused(Path(pet), "NIfTI files", series_uid=series_uid, ct_series_uid=ct_series_uid)
+        dicom_only: dict[str, object] = {"series_uid": series_uid, "ct_series_uid": ct_series_uid}
+        dicom_only["skip_unreadable"] = skip_unreadable or None
+        _refuse_unused(Path(pet), "NIfTI files", **dicom_only)
         study = _load_nifti(
             Path(pet),
             None if ct is None else Path(ct),
@@ -210,6 +209,7 @@ _CLI_OPTION = {
     "pet_units": "--pet-units",
     "series_uid": "--pet-series",
     "ct_series_uid": "--ct-series",
+    "skip_unreadable": "--skip-unreadable",
 }
 
 
