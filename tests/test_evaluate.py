@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from petseg.evaluate import EvaluationParams, evaluate_case, evaluate_cohort, find_cases
+from petseg.evaluate import EvaluationParams, evaluate_case, evaluate_cohort
 from petseg.io import nifti
+from petseg.io.dataset import find_lesion_maps
 from petseg.study import Geometry
 
 GEOM = Geometry.from_spacing((6, 10, 12), (3.0, 2.0, 2.0))  # 0.012 mL voxels
@@ -79,11 +80,11 @@ def test_evaluate_case_by_hand():
 
 def test_find_cases_layouts(tmp_path):
     _write_dataset(tmp_path)
-    assert sorted(find_cases(tmp_path / "truth")) == ["neg1", "neg2", "p1", "p2", "p3"]
-    assert find_cases(tmp_path / "poor")["p1"].name == "p1.nii.gz"
+    assert sorted(find_lesion_maps(tmp_path / "truth")) == ["neg1", "neg2", "p1", "p2", "p3"]
+    assert find_lesion_maps(tmp_path / "poor")["p1"].name == "p1.nii.gz"
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no cases"):
-        find_cases(tmp_path / "empty")
+        find_lesion_maps(tmp_path / "empty")
 
 
 def test_cli_report(tmp_path):

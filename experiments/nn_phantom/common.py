@@ -32,10 +32,11 @@ def evaluate(
     ``on_row`` is called with each new case's row (to save progress); ``cases``: only
     these cases of the dataset (default all).
     """
+    from petseg.io.dataset import list_cases
     from petseg.io.nifti import read_nifti
     from petseg.lesions import label_components
     from petseg.metrics import match_lesions, pixel_metrics
-    from petseg.nn.data import list_cases, preprocess, resample
+    from petseg.nn.data import preprocess, resample
     from petseg.nn.infer import (
         PROBABILITY_THRESHOLD,
         load_model,
@@ -49,7 +50,7 @@ def evaluate(
     model = load_model(model_dir, "all")
     plan = model.plan
     rows = list(done)
-    for case_id in list_cases(dataset):
+    for case_id in list_cases(dataset, labelled=True):
         if any(r["case"] == case_id for r in rows) or (cases is not None and case_id not in cases):
             continue
         folder = dataset / case_id

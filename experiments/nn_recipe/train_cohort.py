@@ -137,11 +137,11 @@ def run_evaluate(args: argparse.Namespace) -> None:
     """Evaluate a model on the held-out cohort, resumable; ``--part i/n`` takes every n-th case."""
     from common import evaluate
 
-    from petseg.nn.data import list_cases
+    from petseg.io.dataset import list_cases
 
     test = interleaved(cohort(args.work / "heldout", HELD_OUT))
     index, parts = (int(x) for x in args.part.split("/"))
-    mine = list_cases(test)[index::parts]
+    mine = list_cases(test, labelled=True)[index::parts]
     model = args.model or args.work / "model"
     rows_path = args.work / f"heldout_{args.name}_cases_{index}of{parts}.json"
     rows = json.loads(rows_path.read_text()) if rows_path.exists() else []

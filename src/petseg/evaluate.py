@@ -1,8 +1,8 @@
 """Cohort evaluation: match prediction and truth cases, compute every metric, summarise.
 
 The array part (:func:`evaluate_case`, :func:`summarize_cohort`) is pure; the file part
-(:func:`find_cases`, :func:`evaluate_cohort`) reads lesion maps with
-:func:`petseg.io.nifti.read_nifti` and writes the report folder atomically:
+(:func:`evaluate_cohort`) finds lesion maps with :func:`petseg.io.dataset.find_lesion_maps`,
+reads them with :func:`petseg.io.nifti.read_nifti` and writes the report folder atomically:
 
 ``OUT/``
     ``per_case.csv``   one row per (model, case) with every metric
@@ -24,7 +24,6 @@ import csv
 import datetime as _dt
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,12 +65,8 @@ __all__ = [
     "EvaluationParams",
     "evaluate_case",
     "evaluate_cohort",
-    "find_cases",
     "summarize_cohort",
 ]
-
-_CASE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-_LESION_MAP = "lesions.nii.gz"
 
 
 @dataclass(frozen=True)
@@ -302,53 +297,6 @@ def summarize_cohort(
 # ----------------------------------------------------------------------------- files
 
 
-def find_cases(folder: str | os.PathLike[str]) -> dict[str, Path]:
-    """Lesion-map files of a folder, by case id.
-
-    Accepts the folders ``petseg segment`` / ``predict`` and the dataset layout write (one
-    sub-folder per case holding ``lesions.nii.gz``) and flat folders of
-    ``<case>.nii.gz`` / ``<case>.nii``. Sub-folders without ``lesions.nii.gz`` and
-    hidden entries are ignored.
-
-    Parameters
-    ----------
-    folder : path
-        The folder of cases.
-
-    Returns
-    -------
-    dict of str to Path
-        Lesion-map file per case id, sorted by id.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise NotADirectoryError(f"{root} is not a folder of cases")
-    cases: dict[str, Path] = {}
-    for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            path, case = entry / _LESION_MAP, entry.name
-            if not path.is_file():
-                continue
-        elif entry.name.endswith((".nii.gz", ".nii")):
-            path, case = entry, re.sub(r"\.nii(\.gz)?$", "", entry.name)
-        else:
-            continue
-        if not _CASE_ID.match(case):
-            raise ValueError(
-                f"{entry}: case id {case!r} may only hold letters, digits, '_', '-', '.'"
-            )
-        if case in cases:
-            raise ValueError(f"{root}: case {case!r} appears twice ({cases[case]} and {path})")
-        cases[case] = path
-    if not cases:
-        raise FileNotFoundError(
-            f"{root} holds no cases: expected sub-folders with {_LESION_MAP} or <case>.nii.gz files"
-        )
-    return cases
-
-
 def _check_grids(case: str, model: str, pred: Geometry, truth: Geometry, pred_path: Path) -> None:
     if pred.shape != truth.shape:
         raise ValueError(
@@ -412,7 +360,7 @@ def evaluate_cohort(
     Parameters
     ----------
     predictions : mapping of str to path
-        ``{model name: folder}`` (see :func:`find_cases` for the layouts).
+        ``{model name: folder}`` (see :func:`petseg.io.dataset.find_lesion_maps` for the layouts).
     truth : path
         Folder of true lesion maps, same layouts.
     out : path
@@ -439,6 +387,7 @@ def evaluate_cohort(
     """
     from petseg import __version__
     from petseg.io.atomic import check_writable_target
+    from petseg.io.dataset import find_lesion_maps
 
     params = params or EvaluationParams()
     if not predictions:
@@ -446,8 +395,8 @@ def evaluate_cohort(
     out = Path(out)
     check_writable_target(out, force, inputs=[truth, thresholds, *predictions.values()])
     models = list(predictions)
-    truth_cases = find_cases(truth)
-    pred_cases = {m: find_cases(folder) for m, folder in predictions.items()}
+    truth_cases = find_lesion_maps(truth)
+    pred_cases = {m: find_lesion_maps(folder) for m, folder in predictions.items()}
     cases = _match_case_sets(truth_cases, pred_cases)
     fit_inputs = _read_thresholds(Path(thresholds)) if thresholds is not None else None
 

@@ -204,3 +204,33 @@ def test_quiet_turns_progress_off_for_the_command_only(monkeypatch, tmp_path):
     assert main(["demo", "--out", str(tmp_path / "b")]) == 0
     assert seen == [False, True]
     assert enabled()
+
+
+def test_a_single_slice_study_is_one_line(
+    real_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    shutil.copy(real_data / "pet-slices" / "acrin-flt-static.dcm", tmp_path / "slice.dcm")
+    argv = ["segment", str(tmp_path), "--threshold", "2.5", "--out", str(tmp_path / "out")]
+    assert main(argv) == EXIT_USER_ERROR
+    assert "single 2D slice (168, 168)" in one_error_line(capsys)
+
+
+def test_skip_unreadable_is_recorded_in_the_report(
+    sts_study, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import shutil
+
+    study = tmp_path / "pet"
+    shutil.copytree(sts_study("STS_019") / "pet", study)
+    damaged = study / "000000.dcm"
+    damaged.write_bytes(damaged.read_bytes()[:600])
+    argv = ["segment", str(study), "--threshold", "3", "--out", str(tmp_path / "out")]
+    assert main(argv) == EXIT_USER_ERROR
+    assert f"{damaged}: DICOM header cut short" in one_error_line(capsys)
+    assert main([*argv, "--skip-unreadable"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    (skipped,) = report["inputs"]["dicom"]["skipped"]
+    assert skipped.startswith(f"{damaged}: DICOM header cut short")

@@ -12,7 +12,8 @@ import pydicom
 import pytest
 
 from petseg.io import discover_series, load_study
-from petseg.io.dicom import series_geometry
+from petseg.io.dicom import DicomFileError, read_series, scan_folder, series_geometry
+from petseg.io.suv import SuvError
 
 
 def readme_table(readme: Path) -> dict[str, dict]:
@@ -64,8 +65,6 @@ def test_ct_is_resampled_onto_pet_grid(sts_study, patient: str) -> None:
     # README: CT values range from -1000 to about 1400 HU; -1024 only outside the CT's FOV.
     assert study.ct.min() >= -1024 and study.ct.max() <= 1500
     # Independent check of one voxel: trilinear interpolation by hand at the PET voxel centre.
-    from petseg.io.dicom import read_series
-
     (ct_series,) = [s for s in discover_series(sts_study(patient)) if s.modality == "CT"]
     ct = read_series(ct_series)
     k, j, i = (s // 2 for s in study.pet.shape)
@@ -182,3 +181,162 @@ def test_ct_with_other_frame_of_reference_is_refused(sts_study, tmp_path: Path) 
         ds.save_as(path)
     with pytest.raises(ValueError, match=r"Frame of Reference UID 1\.2\.3\.4.*not in the same"):
         load_study(tmp_path / "study")
+
+
+def test_scan_reads_each_file_once_and_read_series_decodes_without_the_files(
+    copy_pet, tmp_path: Path
+) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    expected = np.stack(
+        [
+            pydicom.dcmread(folder / f"{n:06d}.dcm").pixel_array * float(ds.RescaleSlope)
+            + float(ds.RescaleIntercept)
+            for n in range(47)
+            for ds in [pydicom.dcmread(folder / f"{n:06d}.dcm", stop_before_pixels=True)]
+        ]
+    ).astype(np.float32)
+    scan = scan_folder(folder)
+    shutil.rmtree(folder)  # every byte needed was read by the scan
+    (pet,) = scan.series
+    assert pet.modality == "PT" and len(pet.datasets) == 47 and scan.skipped == ()
+    volume = read_series(pet)
+    np.testing.assert_array_equal(volume.array, expected)
+    # Pixel Data is dropped once decoded: pixels are not held twice.
+    assert not any("PixelData" in ds for ds in pet.datasets)
+
+
+def test_decoding_threads_give_the_same_volume(sts_study) -> None:
+    (one,) = [s for s in scan_folder(sts_study("STS_002")).series if s.modality == "CT"]
+    (two,) = [s for s in scan_folder(sts_study("STS_002")).series if s.modality == "CT"]
+    np.testing.assert_array_equal(read_series(one).array, read_series(two, workers=2).array)
+
+
+def _edit(path: Path, **values: object) -> None:
+    ds = pydicom.dcmread(path)
+    for keyword, value in values.items():
+        if value is None:
+            delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+    ds.save_as(path)
+
+
+def test_header_cut_short_at_the_edge_stops_the_study_unless_skipped(
+    copy_pet, tmp_path: Path
+) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    last = folder / "000046.dcm"
+    last.write_bytes(last.read_bytes()[:600])  # before the Series Instance UID
+    with pytest.raises(DicomFileError, match=r"000046\.dcm: DICOM header cut short.*--skip-unr"):
+        load_study(folder)
+    study = load_study(folder, skip_unreadable=True)
+    assert study.pet.shape == (46, 28, 28)  # README: 47 slices of 28 x 28
+    (skipped,) = study.provenance["dicom"]["skipped"]
+    assert skipped.startswith(f"{last}: DICOM header cut short")
+
+
+def test_empty_dcm_file_is_unreadable_but_other_files_are_ignored(copy_pet, tmp_path: Path) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    (folder / "notes.txt").write_text("not DICOM")
+    assert load_study(folder).pet.shape[0] == 47
+    (folder / "zero.dcm").write_bytes(b"")
+    with pytest.raises(DicomFileError, match=r"zero\.dcm: not a readable DICOM file"):
+        load_study(folder)
+
+
+def _overwrite_value(path: Path, tag: bytes) -> None:
+    """Replace the value of the (implicit VR little endian) element ``tag`` with letters."""
+    data = bytearray(path.read_bytes())
+    start = data.index(tag) + 8
+    length = int.from_bytes(data[start - 4 : start], "little")
+    data[start : start + length] = b"x" * length
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"RescaleSlope": 0}, r"000010\.dcm: RescaleSlope is 0"),
+        ({"RescaleSlope": None}, r"000010\.dcm: RescaleSlope is missing"),
+        ({"BitsStored": 12}, r"000010\.dcm: BitsStored is 12 but .*000000\.dcm has 16"),
+    ],
+)
+def test_unusable_slice_values_name_the_file(
+    copy_pet, tmp_path: Path, values: dict, message: str
+) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    _edit(folder / "000010.dcm", **values)
+    with pytest.raises(DicomFileError, match=message):
+        load_study(folder)
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS:UserWarning")  # damaged on purpose
+@pytest.mark.parametrize(
+    ("tag", "message"),
+    [
+        (b"\x28\x00\x52\x10", r"000010\.dcm: RescaleIntercept is missing or is not 1 number"),
+        (b"\x20\x00\x32\x00", r"000010\.dcm: ImagePositionPatient is missing or is not 3"),
+    ],
+)
+def test_values_that_are_not_numbers_name_the_file(
+    copy_pet, tmp_path: Path, tag: bytes, message: str
+) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    _overwrite_value(folder / "000010.dcm", tag)
+    with pytest.raises(DicomFileError, match=message):
+        load_study(folder)
+
+
+def test_patient_weight_differing_between_slices_names_both_values_and_files(
+    copy_pet,
+    tmp_path: Path,
+) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    weight = float(pydicom.dcmread(folder / "000000.dcm").PatientWeight)
+    _edit(folder / "000030.dcm", PatientWeight=weight + 12)
+    with pytest.raises(SuvError) as info:
+        load_study(folder)
+    message = str(info.value)
+    assert message.startswith(f"{folder / '000030.dcm'}: PatientWeight (0010,1030) is")
+    assert f"{weight + 12!r}" in message and f"{folder / '000000.dcm'} has {weight!r}" in message
+
+
+def test_unknown_value_representation_is_one_line_naming_the_file(copy_pet, tmp_path: Path) -> None:
+    folder = copy_pet("STS_019", tmp_path / "pet")
+    path = folder / "000000.dcm"  # the first slice: its values are the series' values
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.save_as(path, enforce_file_format=True)
+    data = bytearray(path.read_bytes())
+    rows = data.index(b"\x28\x00\x10\x00US")  # (0028,0010) Rows, explicit VR
+    data[rows + 4 : rows + 6] = b"ZZ"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DicomFileError) as info:
+        load_study(folder)
+    message = str(info.value)
+    assert message.startswith(f"{path}: Rows cannot be read") and "'ZZ'" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "relative",
+    ["sts-pet/STS_019/pet/000010.dcm", "sts-pet/STS_002/ct", "pet-slices/acrin-flt-static.dcm"],
+)
+def test_read_series_gives_pydicoms_pixels_rescaled(real_data: Path, relative: str) -> None:
+    path = real_data / relative
+    path = min(path.iterdir()) if path.is_dir() else path
+    ds = pydicom.dcmread(path)
+    (series,) = [s for s in scan_folder(path.parent).series if path in s.files]
+    volume = read_series(series)
+    expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    np.testing.assert_array_equal(volume.array[volume.files.index(path)], expected.astype("f4"))
+
+
+def test_skip_unreadable_does_not_apply_to_nifti(tmp_path: Path) -> None:
+    from petseg.io.nifti import write_nifti
+    from petseg.study import Geometry
+
+    pet = tmp_path / "pet.nii.gz"
+    write_nifti(pet, np.ones((2, 3, 4), np.float32), Geometry.from_spacing((2, 3, 4), (2, 2, 2)))
+    with pytest.raises(ValueError, match=r"skip_unreadable= \(--skip-unreadable\) cannot apply"):
+        load_study(pet=pet, skip_unreadable=True)

@@ -111,6 +111,11 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--ct-series", help="SeriesInstanceUID of the CT series when a folder holds several"
     )
+    group.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="skip DICOM files that cannot be read (listed in report.json) instead of stopping",
+    )
 
 
 def load_study_from_args(args: argparse.Namespace) -> Any:
@@ -132,7 +137,7 @@ def load_study_from_args(args: argparse.Namespace) -> Any:
         raise ValueError("give a STUDY folder or --pet PET.nii.gz")
     if args.study is not None and args.pet is not None:
         raise ValueError("give either a STUDY folder or --pet, not both")
-    return load_study(
+    study = load_study(
         args.study,
         pet=args.pet,
         ct=args.ct,
@@ -144,7 +149,14 @@ def load_study_from_args(args: argparse.Namespace) -> Any:
         injection_time=args.injection_time,
         series_uid=args.pet_series,
         ct_series_uid=args.ct_series,
+        skip_unreadable=args.skip_unreadable,
     )
+    if study.pet.shape[0] < 2:
+        raise ValueError(
+            f"{args.study or args.pet}: the PET is a single 2D slice {study.pet.shape[1:]}; "
+            "petseg segments 3D volumes: give the folder of the whole series"
+        )
+    return study
 
 
 #: SegmentParams fields with a threshold-method option, and option strings other than

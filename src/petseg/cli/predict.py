@@ -48,20 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _is_dataset(path: Path | None) -> bool:
-    if path is None or not path.is_dir():
-        return False
-    return (path / "dataset.json").is_file() or any(
-        (p / "pet.nii.gz").is_file() for p in path.iterdir() if p.is_dir()
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     if args.engine == "nnunet":
         return _run_nnunet(args)
+    from petseg.io.dataset import is_dataset
     from petseg.nn.infer import load_model, predict_dataset, predict_to_folder
 
-    if _is_dataset(args.study):
+    if is_dataset(args.study):
         results = predict_dataset(
             args.study,
             args.model,
@@ -101,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_nnunet(args: argparse.Namespace) -> int:
+    from petseg.io.dataset import is_dataset
     from petseg.nnunet.engine import predict_nnunet_dataset, predict_nnunet_to_folder
 
     if args.model is None:
@@ -114,7 +108,7 @@ def _run_nnunet(args: argparse.Namespace) -> int:
         "save_probabilities": args.save_probabilities,
         "force": args.force,
     }
-    if _is_dataset(args.study):
+    if is_dataset(args.study):
         results = predict_nnunet_dataset(args.study, args.model, args.out, **options)
         print(f"{len(results)} cases -> {args.out}")
         return 0

@@ -17,19 +17,16 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["CSV_COLUMNS", "STUDY_ID", "StudyInput", "discover_studies", "read_manifest_csv"]
+from petseg.io.dataset import case_ct, case_pet, check_case_id, is_case_folder, study_folders
 
-#: Study ids become folder names: letters, digits, '_', '-', '.' (not starting with '.').
-STUDY_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+__all__ = ["CSV_COLUMNS", "StudyInput", "discover_studies", "read_manifest_csv"]
+
 CSV_COLUMNS = ("id", "pet", "ct", "dicom", "ref_sphere", "organs")
-_NIFTI_PET = ("pet.nii.gz", "pet.nii")
-_NIFTI_CT = ("ct.nii.gz", "ct.nii")
 
 
 @dataclass(frozen=True)
@@ -53,18 +50,14 @@ class StudyInput:
     organs: str | None = None
 
     def __post_init__(self) -> None:
-        if not STUDY_ID.match(self.id):
-            raise ValueError(
-                f"study id {self.id!r} may only hold letters, digits, '_', '-', '.' "
-                "and must not start with '.'"
-            )
+        check_case_id(self.id, "study")
         if (self.pet is None) == (self.dicom is None):
             raise ValueError(f"study {self.id!r}: give exactly one of a PET file or a DICOM folder")
 
     @property
     def kind(self) -> Literal["dicom", "nifti"]:
         """``"nifti"`` for PET/CT files or a NIfTI case folder, ``"dicom"`` otherwise."""
-        if self.pet is not None or (self.dicom is not None and _nifti_pet(self.dicom)):
+        if self.pet is not None or (self.dicom is not None and is_case_folder(self.dicom)):
             return "nifti"
         return "dicom"
 
@@ -102,13 +95,6 @@ def _walk(folder: Path) -> Iterator[Path]:
                 yield Path(root) / name
 
 
-def _nifti_pet(folder: Path) -> Path | None:
-    for name in _NIFTI_PET:
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
 def discover_studies(cohort: str | os.PathLike[str]) -> list[StudyInput]:
     """The studies of a cohort folder or CSV manifest, sorted by id.
 
@@ -125,13 +111,10 @@ def discover_studies(cohort: str | os.PathLike[str]) -> list[StudyInput]:
     if not cohort.is_dir():
         raise FileNotFoundError(f"cohort {cohort} does not exist (a folder or a .csv manifest)")
     studies = []
-    for entry in sorted(cohort.iterdir()):
-        if entry.name.startswith(".") or not entry.is_dir():
-            continue
-        pet = _nifti_pet(entry)
+    for entry in study_folders(cohort):
+        pet = case_pet(entry)
         if pet is not None:
-            ct = next((entry / n for n in _NIFTI_CT if (entry / n).is_file()), None)
-            studies.append(StudyInput(entry.name, pet=pet, ct=ct))
+            studies.append(StudyInput(entry.name, pet=pet, ct=case_ct(entry)))
         else:
             studies.append(StudyInput(entry.name, dicom=entry))
     if not studies:

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from petseg.checks import did_you_mean
-from petseg.io.dicom import DicomSeries, discover_series, read_series
+from petseg.io.dataset import case_ct, case_pet, is_case_folder
+from petseg.io.dicom import DicomSeries, DicomVolume, instance_uids, read_series, scan_folder
 from petseg.io.nifti import read_nifti
 from petseg.io.resample import DEFAULT_CT_FILL_HU, fov_overlap_fraction, resample_to_grid
 from petseg.io.suv import (
@@ -31,8 +32,8 @@ from petseg.io.suv import (
     check_suv_options,
     check_suv_plausible,
     given_suv_factor,
-    header_from_dataset,
     suv_factor,
+    suv_headers,
     to_datetime,
 )
 from petseg.study import DicomSource, Geometry, Study
@@ -116,6 +117,7 @@ def load_study(
     half_life_s: float | None = None,
     series_uid: str | None = None,
     ct_series_uid: str | None = None,
+    skip_unreadable: bool = False,
 ) -> Study:
     """Load a PET (and CT) examination as a Study with PET in SUVbw (g/mL).
 
@@ -141,13 +143,13 @@ def load_study(
         NIfTI BQML only: decay reference time and half-life (s).
     series_uid, ct_series_uid : str, optional
         Choose the PET / CT series when a folder holds several.
+    skip_unreadable : bool
+        DICOM: skip unreadable files (listed in ``provenance["dicom"]["skipped"]``).
 
     Returns
     -------
     Study
-        ``provenance`` records sources, UIDs, manufacturer and ``"suv"`` details; for
-        DICOM ``provenance["dicom"]`` holds ``pet_dir``, ``pet_files`` (sorted slice
-        order), ``study_instance_uid``, ``series_instance_uid``, ``frame_of_reference_uid``.
+        ``provenance``: sources, UIDs, SUV details, DICOM files (see docs/io.md).
     """
     if path is not None and (pet is not None or ct is not None):
         raise ValueError("give either a DICOM folder (path) or NIfTI files (pet=, ct=), not both")
@@ -156,10 +158,8 @@ def load_study(
         source = Path(path)
         if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
             pet = source
-        elif (source / "pet.nii.gz").is_file():  # a case folder (docs/dataset-layout.md)
-            case_dir = source
-            pet = source / "pet.nii.gz"
-            ct = source / "ct.nii.gz" if (source / "ct.nii.gz").is_file() else None
+        elif is_case_folder(source):  # docs/dataset-layout.md
+            case_dir, pet, ct = source, case_pet(source), case_ct(source)
         else:
             _refuse_unused(
                 source,
@@ -176,11 +176,14 @@ def load_study(
                 injection_time=injection_time,
                 series_uid=series_uid,
                 ct_series_uid=ct_series_uid,
+                skip_unreadable=skip_unreadable,
             )
     if study is None:
         if pet is None:
             raise ValueError("no input: pass a DICOM folder, or pet= (and ct=) NIfTI files")
-        _refuse_unused(Path(pet), "NIfTI files", series_uid=series_uid, ct_series_uid=ct_series_uid)
+        dicom_only: dict[str, object] = {"series_uid": series_uid, "ct_series_uid": ct_series_uid}
+        dicom_only["skip_unreadable"] = skip_unreadable or None
+        _refuse_unused(Path(pet), "NIfTI files", **dicom_only)
         study = _load_nifti(
             Path(pet),
             None if ct is None else Path(ct),
@@ -206,6 +209,7 @@ _CLI_OPTION = {
     "pet_units": "--pet-units",
     "series_uid": "--pet-series",
     "ct_series_uid": "--ct-series",
+    "skip_unreadable": "--skip-unreadable",
 }
 
 
@@ -235,6 +239,59 @@ def _case_is_synthetic(case_dir: Path) -> bool:
     return False
 
 
+def _dicom_ct(
+    ct_series: DicomSeries, pet_geometry: Geometry, *, pet_name: str, pet_frame: str
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The CT series resampled onto the PET grid, and its provenance entry."""
+    ct_volume = read_series(ct_series)
+    ct_frame = str(ct_volume.headers[0].get("FrameOfReferenceUID", ""))
+    if ct_frame != pet_frame:
+        raise ValueError(
+            f"the CT ({ct_series.summary()}) has Frame of Reference UID {ct_frame} but the "
+            f"PET ({pet_name}) has {pet_frame}: they are not in the same patient coordinates. "
+            "Register the CT to the PET first, or choose another CT (ct_series_uid=)"
+        )
+    ct_array = _attach_ct(
+        ct_volume.array,
+        ct_volume.geometry,
+        pet_geometry,
+        pet_name=pet_name,
+        ct_name=ct_series.summary(),
+    )
+    return ct_array, {
+        "series_instance_uid": ct_series.series_uid,
+        "dir": str(ct_series.files[0].parent),
+        "geometry": ct_volume.geometry.to_dict(),
+        "resampling": {"order": 1, "fill_hu": DEFAULT_CT_FILL_HU},
+    }
+
+
+def _dicom_provenance(
+    folder: Path, pet: DicomVolume, conversion: SuvConversion, *, skipped: tuple[str, ...]
+) -> dict[str, Any]:
+    """``study.provenance`` of a DICOM study (see :func:`load_study`)."""
+    head = pet.headers[0]
+    return {
+        "source": str(folder),
+        "format": "DICOM",
+        "patient_id": str(head.get("PatientID", "")),
+        "modality": "PT",
+        "manufacturer": str(head.get("Manufacturer", "")),
+        "model": str(head.get("ManufacturerModelName", "")),
+        "suv": conversion.to_dict(),
+        "dicom": {
+            "pet_dir": str(pet.files[0].parent),
+            "pet_files": [str(p) for p in pet.files],
+            "sop_instance_uids": instance_uids(pet.headers, pet.files),
+            "study_instance_uid": str(head.get("StudyInstanceUID", "")),
+            "series_instance_uid": str(head.get("SeriesInstanceUID", "")),
+            "frame_of_reference_uid": str(head.get("FrameOfReferenceUID", "")),
+            "patient_position": str(head.get("PatientPosition", "")),
+            "skipped": list(skipped),
+        },
+    }
+
+
 def _load_dicom(
     folder: Path,
     *,
@@ -244,10 +301,12 @@ def _load_dicom(
     injection_time: dt.datetime | str | None,
     series_uid: str | None,
     ct_series_uid: str | None,
+    skip_unreadable: bool,
 ) -> Study:
     if not folder.exists():
         raise FileNotFoundError(f"{folder} does not exist")
-    series = discover_series(folder)
+    scan = scan_folder(folder, skip_unreadable=skip_unreadable)
+    series = list(scan.series)
     pet_series = select_series(series, "PT", series_uid, folder=folder, option="series_uid")
     if pet_series is None or pet_series.modality != "PT":
         found = ", ".join(f"{s.modality} ({len(s.files)} files)" for s in series) or "no DICOM"
@@ -269,58 +328,26 @@ def _load_dicom(
         )
     else:
         conversion = suv_factor(
-            [header_from_dataset(ds) for ds in pet_volume.headers],
+            suv_headers(pet_volume.headers, pet_volume.files),
             weight_kg=weight_kg,
             dose_bq=dose_bq,
             injection_time=injection_time,
             source=f"{first_file} ({name})",
         )
-    suv = pet_volume.array * np.float32(conversion.factor)
+    suv = pet_volume.array
+    suv *= np.float32(conversion.factor)  # in place: the volume is not held twice
     _check_pet(suv, f"series {pet_series.series_uid} in {pet_series.files[0].parent}")
     head = pet_volume.headers[0]
-    provenance: dict[str, Any] = {
-        "source": str(folder),
-        "format": "DICOM",
-        "patient_id": str(head.get("PatientID", "")),
-        "modality": "PT",
-        "manufacturer": str(head.get("Manufacturer", "")),
-        "model": str(head.get("ManufacturerModelName", "")),
-        "suv": conversion.to_dict(),
-        "dicom": {
-            "pet_dir": str(pet_series.files[0].parent),
-            "pet_files": [str(p) for p in pet_volume.files],
-            "sop_instance_uids": [str(ds.SOPInstanceUID) for ds in pet_volume.headers],
-            "study_instance_uid": str(head.get("StudyInstanceUID", "")),
-            "series_instance_uid": pet_series.series_uid,
-            "frame_of_reference_uid": str(head.get("FrameOfReferenceUID", "")),
-            "patient_position": str(head.get("PatientPosition", "")),
-        },
-    }
-    ct_array = None
+    provenance = _dicom_provenance(folder, pet_volume, conversion, skipped=scan.skipped)
     ct_series = select_series(series, "CT", ct_series_uid, folder=folder, option="ct_series_uid")
+    ct_array = None
     if ct_series is not None:
-        ct_volume = read_series(ct_series)
-        ct_frame = str(ct_volume.headers[0].get("FrameOfReferenceUID", ""))
-        pet_frame = provenance["dicom"]["frame_of_reference_uid"]
-        if ct_frame != pet_frame:
-            raise ValueError(
-                f"the CT ({ct_series.summary()}) has Frame of Reference UID {ct_frame} but the "
-                f"PET ({name}) has {pet_frame}: they are not in the same patient coordinates. "
-                "Register the CT to the PET first, or choose another CT (ct_series_uid=)"
-            )
-        ct_array = _attach_ct(
-            ct_volume.array,
-            ct_volume.geometry,
+        ct_array, provenance["ct"] = _dicom_ct(
+            ct_series,
             pet_volume.geometry,
             pet_name=name,
-            ct_name=ct_series.summary(),
+            pet_frame=str(head.get("FrameOfReferenceUID", "")),
         )
-        provenance["ct"] = {
-            "series_instance_uid": ct_series.series_uid,
-            "dir": str(ct_series.files[0].parent),
-            "geometry": ct_volume.geometry.to_dict(),
-            "resampling": {"order": 1, "fill_hu": DEFAULT_CT_FILL_HU},
-        }
     return Study(
         pet=suv,
         geometry=pet_volume.geometry,

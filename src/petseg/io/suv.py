@@ -46,6 +46,7 @@ __all__ = [
     "parse_dicom_datetime",
     "suv_factor",
     "suv_factor_from_values",
+    "suv_headers",
     "to_datetime",
 ]
 
@@ -76,6 +77,17 @@ HEADER_KEYS = (
 #: Patient weights above this (kg) are refused as implausible (likely grams or a typo).
 MAX_PLAUSIBLE_WEIGHT_KG = 400.0
 PHILIPS_PRIVATE_CREATOR = "Philips PET Private Group"
+#: Header keys that may differ between the slices of one series (the rest may not).
+PER_SLICE_KEYS = ("AcquisitionDate", "AcquisitionTime")
+#: The DICOM elements :func:`header_from_dataset` reads (the Philips private block:
+#: its creator and SUV Scale Factor at the usual block 0x10).
+_STORED: tuple[str | int, ...] = (
+    *_IMAGE_KEYS,
+    "CorrectedImage",
+    "RadiopharmaceuticalInformationSequence",
+    0x70530010,
+    0x70531000,
+)
 
 _TAGS = {
     "PatientWeight": "(0010,1030)",
@@ -694,3 +706,68 @@ def header_from_dataset(ds: Any) -> dict[str, Any]:
         else:
             header[key] = None
     return header
+
+
+def _series_value(header: Mapping[str, Any], key: str) -> Any:
+    """The value of ``key`` that must be the same in every slice (Philips: the SUV factor)."""
+    if key == "PhilipsPETPrivateGroup":
+        return (header.get(key) or {}).get("SUVScaleFactor")
+    return header.get(key)
+
+
+def suv_headers(datasets: Sequence[Any], files: Sequence[Any]) -> list[dict[str, Any]]:
+    """Header mappings of every slice of a PET series, checked to agree with each other.
+
+    Parameters
+    ----------
+    datasets : sequence of pydicom.Dataset
+        The slices of one series.
+    files : sequence of path
+        Their files, in the same order (named in errors).
+
+    Returns
+    -------
+    list of dict
+        One :func:`header_from_dataset` mapping per slice.
+
+    Raises
+    ------
+    SuvError
+        A slice holds an SUV field that is not a number, or one that differs from the
+        first slice (only Acquisition Date/Time may differ); the message names both
+        values and files.
+    """
+    from petseg.io.dicom import raw_value
+
+    def read(ds: Any, path: Any, keys: Sequence[str] = ()) -> dict[str, Any]:
+        try:
+            return {key: ds.get(key) for key in keys} if keys else header_from_dataset(ds)
+        except Exception as err:  # pydicom raises several types for malformed values
+            raise SuvError(
+                f"{path}: an SUV field cannot be read ({type(err).__name__}: {err}); fix the header"
+            ) from None
+
+    def stored(ds: Any, keywords: Sequence[str | int]) -> tuple[Any, ...]:
+        return tuple(raw_value(ds, keyword) for keyword in keywords)
+
+    series_keys: list[str | int] = [k for k in _STORED if k not in PER_SLICE_KEYS]
+    reference = stored(datasets[0], series_keys), stored(datasets[0], PER_SLICE_KEYS)
+    headers = [read(datasets[0], files[0])]
+    for ds, path in zip(datasets[1:], files[1:], strict=True):
+        if stored(ds, series_keys) == reference[0]:  # the same stored bytes: the same values
+            header = dict(headers[0])
+            if stored(ds, PER_SLICE_KEYS) != reference[1]:
+                header.update(read(ds, path, PER_SLICE_KEYS))
+            headers.append(header)
+            continue
+        header = read(ds, path)
+        for key in HEADER_KEYS:
+            expected = _series_value(headers[0], key)
+            if key not in PER_SLICE_KEYS and _series_value(header, key) != expected:
+                raise SuvError(
+                    f"{path}: {key} {_TAGS.get(key, '')} is {_series_value(header, key)!r} but "
+                    f"{files[0]} has {expected!r}; the slices of one PET series must agree "
+                    "(a slice from another series, or a damaged file?)"
+                )
+        headers.append(header)
+    return headers

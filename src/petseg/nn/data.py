@@ -17,7 +17,6 @@ so an interrupted and resumed training draws exactly the same patches.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from petseg.io.dataset import CT_FILES, LESIONS_FILE, PET_FILES
 from petseg.nn.plan import Plan, normalise
 from petseg.study import Geometry
 
@@ -35,10 +35,8 @@ __all__ = [
     "Case",
     "augmentation",
     "label_lesions",
-    "list_cases",
     "preprocess",
     "read_case",
-    "read_dataset_info",
     "resample",
     "sample_batch",
     "sample_patch",
@@ -49,8 +47,7 @@ __all__ = [
 FOREGROUND_OVERSAMPLING = 0.33
 #: How a foreground patch picks its lesion (see the module docstring).
 FOREGROUND_SAMPLING = ("voxel", "lesion")
-CHANNEL_FILES = {"pet": "pet.nii.gz", "ct": "ct.nii.gz"}
-LABEL_FILE = "lesions.nii.gz"
+CHANNEL_FILES = {"pet": PET_FILES[0], "ct": CT_FILES[0]}
 
 
 @dataclass
@@ -70,42 +67,6 @@ class Case:
     def negative(self) -> bool:
         """True for a negative control (no lesion voxel)."""
         return not bool(self.label.any())
-
-
-def read_dataset_info(dataset: str | Path) -> dict[str, Any]:
-    """``dataset.json`` of a dataset folder, or ``{}`` when the folder has none."""
-    path = Path(dataset) / "dataset.json"
-    if not Path(dataset).is_dir():
-        raise NotADirectoryError(f"dataset folder {dataset} does not exist")
-    if not path.exists():
-        return {}
-    return dict(json.loads(path.read_text(encoding="utf-8")))
-
-
-def list_cases(dataset: str | Path, *, labelled: bool = True) -> list[str]:
-    """Case ids of a dataset: ``dataset.json``'s ``cases`` or every subfolder with pet.nii.gz.
-
-    With ``labelled=True`` every case must have ``lesions.nii.gz``.
-    """
-    root = Path(dataset)
-    info = read_dataset_info(root)
-    if "cases" in info:
-        ids = [str(c) for c in info["cases"]]
-    else:
-        ids = sorted(p.name for p in root.iterdir() if (p / CHANNEL_FILES["pet"]).is_file())
-    if not ids:
-        raise ValueError(
-            f"{root} holds no case folders with pet.nii.gz (see docs/dataset-layout.md)"
-        )
-    for case_id in ids:
-        needed = ["pet.nii.gz"] + ([LABEL_FILE] if labelled else [])
-        for name in needed:
-            if not (root / case_id / name).is_file():
-                raise FileNotFoundError(
-                    f"{root / case_id / name} is missing; every training case needs "
-                    f"pet.nii.gz, ct.nii.gz and {LABEL_FILE} (docs/dataset-layout.md)"
-                )
-    return ids
 
 
 def read_case(
@@ -129,9 +90,9 @@ def read_case(
         arrays.append(np.asarray(array, dtype=np.float32))
     assert geometry is not None
     if labelled:
-        label, grid = read_nifti(folder / LABEL_FILE)
+        label, grid = read_nifti(folder / LESIONS_FILE)
         if not geometry.same_grid(grid):
-            raise ValueError(f"{folder / LABEL_FILE} is not on the PET grid")
+            raise ValueError(f"{folder / LESIONS_FILE} is not on the PET grid")
         mask = (np.asarray(label) > 0).astype(np.uint8)
     else:
         mask = np.zeros(geometry.shape, dtype=np.uint8)

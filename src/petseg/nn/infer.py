@@ -287,7 +287,7 @@ def predict_dataset(
     it (the model's ``folds.json``): the cross-validation predictions.
     """
     from petseg.io import load_study
-    from petseg.nn.data import list_cases
+    from petseg.io.dataset import list_cases
     from petseg.nn.folds import fold_of_case
 
     ids = list_cases(dataset, labelled=False)

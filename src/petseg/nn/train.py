@@ -52,16 +52,15 @@ import numpy as np
 
 from petseg import __version__
 from petseg.io.atomic import atomic_file, claim_dir, write_json_atomic
+from petseg.io.dataset import list_cases, read_dataset_info
 from petseg.nn.data import (
     FOREGROUND_OVERSAMPLING,
     FOREGROUND_SAMPLING,
     Case,
     augmentation,
     label_lesions,
-    list_cases,
     preprocess,
     read_case,
-    read_dataset_info,
     sample_batch,
     validation_patches,
 )
@@ -314,7 +313,7 @@ def resolve_device(device: str) -> str:
 
 def load_cases(dataset: str | Path, channels: Sequence[str] = ("pet", "ct")) -> list[Case]:
     """Read every labelled case of a dataset folder (physical units, own grid)."""
-    return [read_case(dataset, c, channels) for c in list_cases(dataset)]
+    return [read_case(dataset, c, channels) for c in list_cases(dataset, labelled=True)]
 
 
 def plan_model_folder(

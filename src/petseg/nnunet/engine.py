@@ -285,7 +285,7 @@ def train_nnunet(
     import torch
 
     from petseg.io.atomic import check_writable_target, claim_dir, write_json_atomic
-    from petseg.nn.data import read_dataset_info
+    from petseg.io.dataset import read_dataset_info
     from petseg.nn.folds import make_folds
     from petseg.nnunet.export import export_dataset
 
@@ -645,8 +645,8 @@ def predict_nnunet_dataset(
     (the work folder's ``folds.json``). With ``save_probabilities`` each case folder also gets
     ``nnunet_fold_<k>.npz`` (key ``probabilities``, (classes, Z, Y, X), as nnU-Net saves them).
     """
+    from petseg.io.dataset import list_cases, read_dataset_info
     from petseg.io.nifti import read_nifti
-    from petseg.nn.data import list_cases, read_dataset_info
     from petseg.nn.folds import fold_of_case
     from petseg.report import write_segmentation_outputs
 

@@ -110,8 +110,8 @@ def export_dataset(
     Path of the written ``Dataset<ID>_<NAME>`` folder (written atomically; inputs untouched).
     """
     from petseg.io.atomic import atomic_dir
+    from petseg.io.dataset import list_cases, read_dataset_info
     from petseg.io.nifti import read_nifti, write_nifti
-    from petseg.nn.data import list_cases, read_dataset_info
 
     check_pet_normalisation(pet_normalisation)
     folder_name = dataset_folder_name(dataset_id, name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,14 +9,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from petseg.io.dataset import is_case_id
 from petseg.lesions import DEFAULT_CONNECTIVITY, as_label_map, check_connectivity
 from petseg.review.errors import CaseNotFoundError, ReviewError, UnprocessableError
 from petseg.review.versions import case_status, read_json, status_row
 from petseg.study import Geometry
 
-__all__ = ["CASE_ID_PATTERN", "REQUIRED_FILES", "CaseData", "Cohort", "load_labels"]
+__all__ = ["REQUIRED_FILES", "CaseData", "Cohort", "load_labels"]
 
-CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 REQUIRED_FILES = ("lesions.nii.gz", "pet_suv.nii.gz", "report.json")
 
 
@@ -51,7 +50,7 @@ class Cohort:
 
     def _folder(self, case_id: str) -> Path | None:
         """The case folder of a well-formed id inside the cohort, or None."""
-        if not CASE_ID_PATTERN.match(case_id) or ".." in case_id:
+        if not is_case_id(case_id):
             return None
         folder = (self.root / case_id).resolve()
         if folder.parent != self.root or not all((folder / n).is_file() for n in REQUIRED_FILES):
@@ -80,7 +79,7 @@ class Cohort:
         -------
         Path
         """
-        if not isinstance(case_id, str) or not CASE_ID_PATTERN.match(case_id) or ".." in case_id:
+        if not is_case_id(case_id):
             raise CaseNotFoundError(f"unknown case {case_id!r}")
         if self.single:
             if case_id != self.root.name:

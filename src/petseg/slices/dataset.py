@@ -21,38 +21,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from petseg.io.dataset import LESIONS_FILE, case_pet, is_case_folder, study_folders
 from petseg.study import Geometry
 
-__all__ = ["case_folders", "iter_cases"]
-
-
-def case_folders(dataset: str | os.PathLike[str]) -> list[Path]:
-    """Case folders of a dataset, sorted by name (folders holding a PET).
-
-    Parameters
-    ----------
-    dataset : str or os.PathLike
-        Folder of case folders (see the module docstring).
-
-    Returns
-    -------
-    list of Path
-    """
-    root = Path(dataset)
-    if not root.is_dir():
-        raise NotADirectoryError(f"dataset {root} is not a folder")
-    cases = [
-        p
-        for p in sorted(root.iterdir())
-        if p.is_dir()
-        and ((p / "pet.nii.gz").exists() or (p / "pet").is_dir() or any(p.glob("*rtstruct*.dcm")))
-    ]
-    if not cases:
-        raise FileNotFoundError(
-            f"no case folders in {root}: expected <case>/pet.nii.gz + lesions.nii.gz "
-            "(docs/dataset-layout.md) or <case>/pet/ DICOM + <case>/*rtstruct*.dcm"
-        )
-    return cases
+__all__ = ["iter_cases"]
 
 
 def iter_cases(
@@ -78,17 +50,31 @@ def iter_cases(
     """
     from petseg.io import load_study, read_nifti, read_rtstruct
 
-    for case in case_folders(dataset):
-        if (case / "pet.nii.gz").exists():
-            labels_path = case / "lesions.nii.gz"
+    root = Path(dataset)
+    if not root.is_dir():
+        raise NotADirectoryError(f"dataset {root} is not a folder")
+    cases = [
+        p
+        for p in study_folders(root)
+        if is_case_folder(p) or (p / "pet").is_dir() or any(p.glob("*rtstruct*.dcm"))
+    ]
+    if not cases:
+        raise FileNotFoundError(
+            f"no case folders in {root}: expected <case>/pet.nii.gz + lesions.nii.gz "
+            "(docs/dataset-layout.md) or <case>/pet/ DICOM + <case>/*rtstruct*.dcm"
+        )
+    for case in cases:
+        pet_path = case_pet(case)
+        if pet_path is not None:
+            labels_path = case / LESIONS_FILE
             if not labels_path.exists():
                 raise FileNotFoundError(
                     f"{labels_path} is missing: the slice methods need ground-truth lesions"
                 )
-            pet, geometry = read_nifti(case / "pet.nii.gz")
+            pet, geometry = read_nifti(pet_path)
             labels, label_geometry = read_nifti(labels_path)
             if not geometry.same_grid(label_geometry):
-                raise ValueError(f"{labels_path} is not on the grid of {case / 'pet.nii.gz'}")
+                raise ValueError(f"{labels_path} is not on the grid of {pet_path}")
             yield case.name, np.asarray(pet, np.float32), np.asarray(labels) > 0, geometry
             continue
         structures = sorted(case.glob("*rtstruct*.dcm"))
