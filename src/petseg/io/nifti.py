@@ -9,7 +9,6 @@ frame (code 1), so every NIfTI reader places the voxels at the same positions.
 
 from __future__ import annotations
 
-import gzip
 import os
 import zlib
 from pathlib import Path
@@ -30,12 +29,12 @@ __all__ = [
     "write_nifti",
 ]
 
-#: gzip level of written ``.nii.gz`` files, chosen by ``benchmarks/nifti_write.py`` on a
-#: whole-body PET, CT and label map (505 x 180 x 187): level 1 (zlib's fastest) took
-#: 7.6 s for the three, levels 3 and 6 1.6x and 4.2x longer for files 1-7 % smaller, and
-#: level 0 0.3x as long for files 4x larger (68 MB each). Writing the three volumes by two
-#: threads was slower (0.65x; a whole case folder with its volumes written beside the MIP
-#: and RTSTRUCT 0.91x) on the shared 2-core machine, so outputs are written in turn.
+#: Compression level of written ``.nii.gz`` files: ISA-L (``isal.igzip``, a standard gzip
+#: stream that every reader opens) at level 1 of its 0-3. ``benchmarks/nifti_write.py`` on a
+#: whole-body PET, CT and label map (505 x 180 x 187): zlib's fastest level (nibabel's
+#: default writer) took 4-8x as long for files 1-4 % larger; zlib levels 3 and 6 took
+#: 1.6x and 4.2x longer again. Writing the volumes by two threads was slower (0.65x) on the
+#: shared 2-core machine, so outputs are written in turn.
 NIFTI_COMPRESSLEVEL = 1
 
 _LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -226,9 +225,9 @@ def write_nifti(
     description : str, optional
         Header ``descrip`` (80 characters); default ``"petseg <version>"``.
     compresslevel : int
-        gzip level 0-9 of a ``.nii.gz`` (default :data:`NIFTI_COMPRESSLEVEL`). The gzip
-        header holds no time stamp and no file name, so the same array gives the same
-        bytes.
+        ISA-L gzip level 0-3 of a ``.nii.gz`` (default :data:`NIFTI_COMPRESSLEVEL`). The
+        gzip header holds no time stamp and no file name, so the same array gives the
+        same bytes.
 
     Returns
     -------
@@ -236,12 +235,15 @@ def write_nifti(
         The written file.
     """
     import nibabel as nib
+    from isal import igzip
 
     from petseg import __version__
 
     path = Path(path)
     if not path.name.endswith((".nii", ".nii.gz")):
         raise ValueError(f"NIfTI output {path} must end in .nii.gz or .nii")
+    if compresslevel not in range(4):
+        raise ValueError(f"compresslevel must be an ISA-L gzip level 0-3, got {compresslevel}")
     array = np.asarray(array)
     if array.shape != geometry.shape:
         raise ValueError(
@@ -255,7 +257,7 @@ def write_nifti(
             raise ValueError(f"integer values of {path} do not fit int32")
         array = array.astype(np.int32)
     affine = lps_kji_to_ras_ijk(geometry.affine)
-    img = nib.Nifti1Image(np.ascontiguousarray(array.transpose(2, 1, 0)), affine)
+    img = nib.Nifti1Image(array.transpose(2, 1, 0), affine)  # F-order on disk: a view
     img.set_sform(affine, code=1)
     img.set_qform(affine, code=1)
     img.header["descrip"] = (description or f"petseg {__version__}")[:79].encode("ascii", "replace")
@@ -266,7 +268,7 @@ def write_nifti(
         if path.name.endswith(".gz"):
             with (
                 open(tmp, "wb") as raw,
-                gzip.GzipFile("", "wb", compresslevel, raw, mtime=0) as stream,
+                igzip.GzipFile("", "wb", compresslevel, raw, mtime=0) as stream,
             ):
                 img.to_file_map({"image": nib.FileHolder(fileobj=stream)})
         else:

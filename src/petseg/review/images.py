@@ -3,10 +3,10 @@ the reference sphere and a case's display metadata."""
 
 from __future__ import annotations
 
-import gzip
 from typing import Any
 
 import numpy as np
+from isal import igzip
 from numpy.typing import NDArray
 
 from petseg.review.cases import CaseData
@@ -50,7 +50,7 @@ def volume_nifti_bytes(volume: NDArray[np.generic], affine_lps_kji: NDArray[np.f
     img.set_sform(affine, code=1)
     img.set_qform(affine, code=1)
     img.header.set_slope_inter(1.0, 0.0)
-    return gzip.compress(img.to_bytes(), compresslevel=1)
+    return igzip.compress(img.to_bytes(), compresslevel=1)
 
 
 def labels_nifti_bytes(labels: NDArray[np.integer], affine_lps_kji: NDArray[np.float64]) -> bytes:
