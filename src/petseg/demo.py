@@ -14,13 +14,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from petseg import __version__
 from petseg.io.atomic import atomic_dir, check_writable_target
 from petseg.jsonable import to_jsonable
+
+if TYPE_CHECKING:
+    from petseg.result import SegmentationResult
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -59,6 +62,26 @@ def phantom_organ_map(case: Any) -> Any:
         legend,
         source={"reader": "petseg phantom organ labels (ground truth)", "synthetic": True},
     )
+
+
+def review_flags(result: SegmentationResult, truth: np.ndarray) -> dict[str, int]:
+    """How many segmented lesions carry the ``review_first`` flag, and how many of them
+    (and of all lesions) are false positives (no truth voxel inside).
+
+    Parameters
+    ----------
+    result : SegmentationResult
+        A fold-ensemble prediction (with ``lesion_uncertainty``).
+    truth : (Z, Y, X) ndarray
+        True lesion map on the same grid, read as ``> 0``.
+    """
+    flags = {u.label: u.review_first for u in result.lesion_uncertainty or []}
+    false = {k for k in flags if not np.any(truth[result.labels == k])}
+    return {
+        "review_first": sum(flags.values()),
+        "false_positives": len(false),
+        "review_first_false_positives": sum(flags[k] for k in false),
+    }
 
 
 def _truth_patient(case: Any) -> dict[str, Any]:
@@ -161,15 +184,23 @@ def run_demo(
 
         model_dir = _demo_model_dir() if ai else None
         if model_dir is not None:
-            from petseg.nn.infer import load_model, predict_study
+            from petseg.engine import get_engine, prediction_files
 
-            ai_result, _ = predict_study(study, load_model(model_dir), device="cpu")
+            engine = get_engine("builtin")
+            prediction = engine.predict(study, engine.load(model_dir))
+            ai_result = prediction.result
             ai_result.extra["model"]["note"] = (
                 "demonstration model trained 53 min on a CPU with synthetic phantoms: "
                 "see its MODEL_CARD.md"
             )
-            write_segmentation_outputs(tmp / "ai-ensemble", study, ai_result)
+            write_segmentation_outputs(
+                tmp / "ai-ensemble",
+                study,
+                ai_result,
+                extras=prediction_files(prediction, study, save_probabilities=False),
+            )
             rows["ai-ensemble"] = _summary_row(ai_result.labels, case, ai_result.patient.to_dict())
+            rows["ai-ensemble"].update(review_flags(ai_result, case.lesions))
 
         summary = {
             "petseg_version": __version__,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from petseg.io.nifti import read_nifti, write_nifti
-from petseg.nnunet import engine
+from petseg.nnunet import environment
 from petseg.nnunet.export import PET_NORMALISATIONS, export_dataset
 from petseg.nnunet.importer import (
     check_properties,
@@ -85,12 +85,12 @@ def test_environment_is_scoped_and_restored(tmp_path, monkeypatch):
     monkeypatch.setenv("nnUNet_raw", "/elsewhere/raw")
     monkeypatch.delenv("nnUNet_results", raising=False)
     before = dict(os.environ)
-    with engine.nnunet_environment(tmp_path, data_workers=0) as values:
+    with environment.nnunet_environment(tmp_path, data_workers=0) as values:
         assert os.environ["nnUNet_raw"] == str(tmp_path.resolve() / "nnUNet_raw")
         assert os.environ["nnUNet_results"] == values["nnUNet_results"]
         assert os.environ["nnUNet_n_proc_DA"] == "0"
     assert dict(os.environ) == before
-    with pytest.raises(RuntimeError), engine.nnunet_environment(tmp_path):
+    with pytest.raises(RuntimeError), environment.nnunet_environment(tmp_path):
         raise RuntimeError("boom")
     assert dict(os.environ) == before
 
@@ -98,7 +98,7 @@ def test_environment_is_scoped_and_restored(tmp_path, monkeypatch):
 @pytest.mark.skipif(HAS_NNUNET, reason="checks the message shown when nnunetv2 is absent")
 def test_without_nnunet_the_error_says_how_to_install():
     with pytest.raises(ImportError, match=r"pip install 'petseg\[nnunet\]'"):
-        engine.require_nnunet()
+        environment.require_nnunet()
 
 
 def test_ensemble_mean_and_argmax():

@@ -49,6 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     group.add_argument("--folds", help="folds to ensemble: 'all' (default) or e.g. 0,1,2")
     group.add_argument(
+        "--engine",
+        choices=("builtin", "nnunet"),
+        help="builtin (default): petseg's network; nnunet: a model of petseg train --engine "
+        "nnunet (recorded in the run's parameters)",
+    )
+    group.add_argument(
         "--device",
         choices=("cpu", "cuda"),
         help="cpu (default) or cuda: one GPU per worker process (set --workers to the number "
@@ -108,6 +114,7 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
         return PredictPipeline(
             model=str(args.model) if args.model is not None else None,
             folds=args.folds or "all",
+            engine=args.engine or "builtin",
             device=args.device or "cpu",
             rtstruct=not args.no_rtstruct,
             save_probabilities=args.save_probabilities,
@@ -117,6 +124,7 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
         for option, value in (
             ("--model", args.model),
             ("--folds", args.folds),
+            ("--engine", args.engine),
             ("--device", args.device),
             ("--save-probabilities", args.save_probabilities or None),
         )
