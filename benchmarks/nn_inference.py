@@ -80,7 +80,7 @@ def random_model(folder: Path, n_folds: int = 5) -> Path:
 
 def mean_without_uncertainty(study, model):
     """Baseline: the folds' running mean, decision and post-processing, nothing else."""
-    from petseg.engine import PROBABILITY_THRESHOLD
+    from petseg.engine.protocol import PROBABILITY_THRESHOLD
     from petseg.nn.infer import fold_probabilities
     from petseg.result import segmentation_from_mask
 

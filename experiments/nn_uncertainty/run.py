@@ -173,12 +173,29 @@ def summarise(cases: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def interleaved(cases: list[str]) -> list[str]:
+    """Lesion cases and negative controls alternating (2:1), so that a partial run holds both."""
+    controls = [c for c in cases if c.startswith("control")]
+    lesions = [c for c in cases if not c.startswith("control")]
+    order = []
+    for k, case in enumerate(lesions):
+        order.append(case)
+        if k % 2 == 1 and controls:
+            order.append(controls.pop(0))
+    return order + controls
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--whole-body", action="store_true", help="the generator's full field")
+    parser.add_argument(
+        "--summarise-only",
+        action="store_true",
+        help="summarise the cases predicted so far (WORK/cases) without predicting more",
+    )
     args = parser.parse_args()
     import torch
 
@@ -200,11 +217,12 @@ def main() -> int:
     model = engine.load(args.model)
     (args.work / "cases").mkdir(exist_ok=True)
     cases = []
-    for case in progress(list_cases(dataset), desc="uncertainty", unit="case"):
+    for case in progress(interleaved(list_cases(dataset)), desc="uncertainty", unit="case"):
         path = args.work / "cases" / f"{case}.json"
-        if not path.exists():
+        if not path.exists() and not args.summarise_only:
             path.write_text(json.dumps(run_case(dataset / case, engine, model), indent=1))
-        cases.append(json.loads(path.read_text()))
+        if path.exists():
+            cases.append(json.loads(path.read_text()))
     summary = summarise(cases) | {
         "model": str(model.path),
         "folds": model.folds,

@@ -112,6 +112,24 @@ def _demo_model_dir() -> Path | None:
     return DEMO_MODEL if any(DEMO_MODEL.glob("fold_*/model.pt")) else None
 
 
+def _ai_row(case: Any, model_dir: Path, out: Path) -> dict[str, Any]:
+    """Predict the phantom with the demonstration ensemble into ``out``; its summary row
+    with the uncertainty flags (:func:`review_flags`)."""
+    from petseg.engine import get_engine, prediction_files
+    from petseg.report import write_segmentation_outputs
+
+    engine = get_engine("builtin")
+    prediction = engine.predict(case.study, engine.load(model_dir))
+    result = prediction.result
+    result.extra["model"]["note"] = (
+        "demonstration model trained 53 min on a CPU with synthetic phantoms: see its MODEL_CARD.md"
+    )
+    extras = prediction_files(prediction, case.study, save_probabilities=False)
+    write_segmentation_outputs(out, case.study, result, extras=extras)
+    row = _summary_row(result.labels, case, result.patient.to_dict())
+    return row | review_flags(result, case.lesions)
+
+
 def run_demo(
     out_dir: str | Path,
     *,
@@ -184,23 +202,7 @@ def run_demo(
 
         model_dir = _demo_model_dir() if ai else None
         if model_dir is not None:
-            from petseg.engine import get_engine, prediction_files
-
-            engine = get_engine("builtin")
-            prediction = engine.predict(study, engine.load(model_dir))
-            ai_result = prediction.result
-            ai_result.extra["model"]["note"] = (
-                "demonstration model trained 53 min on a CPU with synthetic phantoms: "
-                "see its MODEL_CARD.md"
-            )
-            write_segmentation_outputs(
-                tmp / "ai-ensemble",
-                study,
-                ai_result,
-                extras=prediction_files(prediction, study, save_probabilities=False),
-            )
-            rows["ai-ensemble"] = _summary_row(ai_result.labels, case, ai_result.patient.to_dict())
-            rows["ai-ensemble"].update(review_flags(ai_result, case.lesions))
+            rows["ai-ensemble"] = _ai_row(case, model_dir, tmp / "ai-ensemble")
 
         summary = {
             "petseg_version": __version__,

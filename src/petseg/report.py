@@ -120,7 +120,13 @@ def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
 
 
 def lesion_rows(result: SegmentationResult) -> list[dict[str, Any]]:
-    """One dict per lesion: its measures, and its ensemble uncertainty when the result has it."""
+    """One dict per lesion: its measures, and its ensemble uncertainty when the result has it.
+
+    Parameters
+    ----------
+    result : SegmentationResult
+        The segmentation (``lesion_uncertainty`` for a fold ensemble).
+    """
     rows = [lesion.to_dict() for lesion in result.lesions]
     if result.lesion_uncertainty is not None:
         for row, extra in zip(rows, result.lesion_uncertainty, strict=True):

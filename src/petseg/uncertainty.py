@@ -155,8 +155,20 @@ class FoldEnsemble:
 class LesionUncertainty:
     """Ensemble disagreement on one lesion (columns of ``lesions.csv``).
 
-    ``uncertainty_mean`` and ``uncertainty_max`` are in bits (mutual information);
-    ``folds_segmenting`` of the ``folds`` would segment part of the lesion on their own.
+    Attributes
+    ----------
+    label : int
+        The lesion's label.
+    uncertainty_mean : float
+        Mean mutual information over its voxels, bits.
+    uncertainty_max : float
+        Largest mutual information in it, bits.
+    folds_segmenting : int
+        How many folds would segment part of it on their own (probability ≥ 0.5).
+    folds : int
+        Folds in the ensemble.
+    review_first : bool
+        ``folds_segmenting < folds``: the ensemble's decision is not unanimous.
     """
 
     label: int

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from petseg.engine import DEFAULT_POST, PostProcessing, Prediction, TrainedFold, ensemble_prediction
+from petseg.engine.ensemble import ensemble_prediction
+from petseg.engine.protocol import DEFAULT_POST, PostProcessing, Prediction, TrainedFold
 from petseg.study import Study
 
 if TYPE_CHECKING:

@@ -180,7 +180,15 @@ def predict_probabilities(
 
 
 def study_image(study: Study, plan: Plan) -> NDArray[np.float32]:
-    """The (C, Z, Y, X) input of a study in the plan's channel order (PET SUV, CT HU)."""
+    """The (C, Z, Y, X) input of a study in the plan's channel order.
+
+    Parameters
+    ----------
+    study : Study
+        PET in SUV (g/mL), CT in HU on the PET grid.
+    plan : Plan
+        Its ``channels`` ("pet", "ct") give the order.
+    """
     arrays = []
     for name in plan.channels:
         if name == "pet":

@@ -13,7 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from petseg.engine import DEFAULT_POST, PostProcessing, Prediction, TrainedFold, ensemble_prediction
+from petseg.engine.ensemble import ensemble_prediction
+from petseg.engine.protocol import DEFAULT_POST, PostProcessing, Prediction, TrainedFold
 from petseg.nnunet.loading import NnunetModel
 from petseg.nnunet.training import NnunetTraining
 from petseg.study import Study

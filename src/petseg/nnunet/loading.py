@@ -18,8 +18,28 @@ __all__ = ["NnunetModel", "find_model_folder", "load_nnunet_model"]
 class NnunetModel:
     """A trained nnU-Net model folder in memory: plans, one weight set per fold, provenance.
 
-    ``work`` is the petseg work folder it came from (None for a bare results folder),
-    ``info`` its ``petseg_nnunet.json``; ``device`` is where prediction runs.
+    Attributes
+    ----------
+    path : Path
+        The nnU-Net results folder (``<Trainer>__<Plans>__<configuration>``).
+    plans : dict
+        Its ``plans.json``.
+    dataset_json : dict
+        Its ``dataset.json`` (petseg's export records the PET normalisation there).
+    configuration : str
+        The trained configuration ("3d_fullres", ...).
+    trainer : str
+        The trainer class name.
+    parameters : dict of int to dict
+        Network weights per loaded fold.
+    mirror_axes : tuple of int or None
+        Axes nnU-Net allows for test-time mirroring.
+    info : dict
+        The work folder's ``petseg_nnunet.json`` (empty for a bare results folder).
+    work : Path or None
+        The petseg work folder it came from (None for a bare results folder).
+    device : str
+        Where prediction runs ("cpu" or "cuda").
     """
 
     path: Path
@@ -57,7 +77,14 @@ class NnunetModel:
 
 
 def find_model_folder(path: Path) -> Path:
-    """``path`` itself when it holds plans.json, else the one results folder of a work folder."""
+    """The results folder of a model path.
+
+    Parameters
+    ----------
+    path : Path
+        An nnU-Net results folder (returned as it is) or a petseg work folder (its
+        ``petseg_nnunet.json`` names the results folder).
+    """
     if (path / "plans.json").is_file():
         return path
     work_file = path / WORK_FILE

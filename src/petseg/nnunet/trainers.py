@@ -43,8 +43,14 @@ class nnUNetTrainer_petsegTiny(nnUNetTrainer):
 
 
 def trainer_class(name: str) -> Any:
-    """petseg's trainers by name, else nnU-Net's default ``nnUNetTrainer``; other nnU-Net
-    trainers through nnU-Net's own lookup (which needs every trainer module importable)."""
+    """A trainer class by name.
+
+    Parameters
+    ----------
+    name : str
+        One of petseg's :data:`TRAINERS`, ``"nnUNetTrainer"``, or another nnU-Net trainer
+        (found by nnU-Net's own lookup, which needs every trainer module importable).
+    """
     if name in TRAINERS:
         return globals()[name]
     if name == "nnUNetTrainer":

@@ -50,8 +50,17 @@ DEFAULT_TRAINER = "nnUNetTrainer"
 
 @dataclass(frozen=True)
 class TrainBudget:
-    """Training length (nnU-Net's default trainer: 1000 epochs × 250 iterations, 50
-    validation iterations). ``None`` keeps the trainer class's own value."""
+    """Training length; ``None`` keeps the trainer class's own value.
+
+    Attributes
+    ----------
+    epochs : int or None
+        Epochs (nnU-Net's default trainer: 1000).
+    iterations_per_epoch : int or None
+        Training iterations per epoch (default 250).
+    val_iterations_per_epoch : int or None
+        Validation iterations per epoch (default 50).
+    """
 
     epochs: int | None = None
     iterations_per_epoch: int | None = None
@@ -165,7 +174,19 @@ def plan_and_preprocess(
 
 
 def results_folder(work: Path, dataset_name: str, trainer: str, configuration: str) -> Path:
-    """nnU-Net's results folder of one trainer and configuration in a work folder."""
+    """nnU-Net's results folder of one trainer and configuration in a work folder.
+
+    Parameters
+    ----------
+    work : Path
+        The work folder.
+    dataset_name : str
+        ``Dataset<ID>_<NAME>``.
+    trainer : str
+        Trainer class name.
+    configuration : str
+        nnU-Net configuration.
+    """
     return (
         work / "nnUNet_results" / dataset_name / f"{trainer}__{PLANS_IDENTIFIER}__{configuration}"
     )
