@@ -22,6 +22,8 @@ EXTRA_METHODS = ("threshold", "predict")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from petseg.engine import ENGINES
+
     parser = subparsers.add_parser(
         "run",
         help="segment a whole cohort in parallel (Dask), resumable, with a cohort table",
@@ -50,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--folds", help="folds to ensemble: 'all' (default) or e.g. 0,1,2")
     group.add_argument(
         "--engine",
-        choices=("builtin", "nnunet"),
+        choices=ENGINES,
         help="builtin (default): petseg's network; nnunet: a model of petseg train --engine "
         "nnunet (recorded in the run's parameters)",
     )
