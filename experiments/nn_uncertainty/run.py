@@ -19,10 +19,11 @@ probability that a random positive scores above a random negative, ties counted 
    class = false positive; scores: the lesion's mean and maximum uncertainty. Reference
    score: 1 − the lesion's mean ensemble probability (what a reader has without the folds).
    Also: how many false and true positives carry the ``review_first`` flag.
-2. **Missed lesions.** Candidates are the connected components of sub-threshold
-   probability mass, ``CANDIDATE_PROBABILITY ≤ p < 0.5``, that contain no segmented voxel:
-   places the ensemble almost segmented. A candidate is positive when it overlaps a truth
-   lesion that was missed. Scores: the candidate's maximum uncertainty; reference: its
+2. **Missed lesions.** Candidates are the connected components of unsegmented probability
+   mass, ``p ≥ CANDIDATE_PROBABILITY`` outside the segmented lesions: places the ensemble
+   almost segmented. A candidate is positive when it overlaps a truth lesion that was
+   missed; candidates overlapping a detected truth lesion (its unsegmented rim) are left
+   out of both classes. Scores: the candidate's maximum uncertainty; reference: its
    maximum probability. Also: how many missed truth lesions hold any such mass at all (the
    most the candidates can find).
 
@@ -47,6 +48,8 @@ NEGATIVE_CONTROLS = 10
 #: The trunk field of view (mm): depth below the vertex, transaxial (y, x).
 TRUNK_AXIAL_MM = (380.0, 700.0)
 TRUNK_TRANSAXIAL_MM = (300.0, 480.0)
+#: Version of the candidate definition (module docstring) a case's rows were made with.
+CANDIDATE_RULE = 2
 #: Lowest ensemble probability that counts as probability mass of a candidate.
 CANDIDATE_PROBABILITY = 0.05
 
@@ -87,13 +90,14 @@ def candidate_rows(prediction: Any, truth: np.ndarray) -> tuple[list[dict[str, A
     detected = np.unique(truth_labels[segmented & (truth_labels > 0)])
     missed = np.setdiff1d(np.arange(1, n_truth + 1), detected)
     missed_mask = np.isin(truth_labels, missed)
-    mass = prediction.probability >= CANDIDATE_PROBABILITY
+    mass = (prediction.probability >= CANDIDATE_PROBABILITY) & ~segmented
     regions = label_components(mass)
+    detected_mask = np.isin(truth_labels, detected)
     rows = []
     for k in range(1, int(regions.max()) + 1):
         inside = regions == k
-        if segmented[inside].any():
-            continue  # a segmented lesion and its rim
+        if detected_mask[inside].any():
+            continue  # the unsegmented rim of a detected lesion: neither class
         rows.append(
             {
                 "missed_lesion": bool(missed_mask[inside].any()),
@@ -115,8 +119,9 @@ def candidate_rows(prediction: Any, truth: np.ndarray) -> tuple[list[dict[str, A
     return rows, counts
 
 
-def run_case(folder: Path, engine: Any, model: Any) -> dict[str, Any]:
-    """Predict one case and return its lesion and candidate rows."""
+def run_case(folder: Path, engine: Any, model: Any, maps: Path) -> dict[str, Any]:
+    """Predict one case, keep its maps (float16 probability and uncertainty, labels, truth)
+    in ``maps`` and return its lesion and candidate rows."""
     from petseg.io import load_study
     from petseg.io.nifti import read_nifti
 
@@ -124,8 +129,16 @@ def run_case(folder: Path, engine: Any, model: Any) -> dict[str, Any]:
     truth = np.asarray(read_nifti(folder / "lesions.nii.gz")[0]) > 0
     prediction = engine.predict(study, model)
     candidates, counts = candidate_rows(prediction, truth)
+    np.savez_compressed(
+        maps,
+        probability=prediction.probability.astype(np.float16),
+        uncertainty=prediction.uncertainty.astype(np.float16),
+        labels=prediction.result.labels.astype(np.int16),
+        truth=truth,
+    )
     return {
         "case": folder.name,
+        "candidate_rule": CANDIDATE_RULE,
         "negative_control": not truth.any(),
         "lesions": lesion_rows(prediction, truth),
         "candidates": candidates,
@@ -138,7 +151,8 @@ def summarise(cases: list[dict[str, Any]]) -> dict[str, Any]:
     lesions = [r for c in cases for r in c["lesions"]]
     fp = [r for r in lesions if not r["true_positive"]]
     tp = [r for r in lesions if r["true_positive"]]
-    candidates = [r for c in cases for r in c["candidates"]]
+    current = [c for c in cases if c.get("candidate_rule") == CANDIDATE_RULE]
+    candidates = [r for c in current for r in c["candidates"]]
     hit = [r for r in candidates if r["missed_lesion"]]
     other = [r for r in candidates if not r["missed_lesion"]]
 
@@ -161,9 +175,10 @@ def summarise(cases: list[dict[str, Any]]) -> dict[str, Any]:
             "true_positives_flagged": sum(r["review_first"] for r in tp),
         },
         "missed": {
-            "truth_lesions": sum(c["truth_lesions"] for c in cases),
-            "missed": sum(c["missed"] for c in cases),
-            "missed_with_probability_mass": sum(c["missed_with_mass"] for c in cases),
+            "cases": len(current),
+            "truth_lesions": sum(c["truth_lesions"] for c in current),
+            "missed": sum(c["missed"] for c in current),
+            "missed_with_probability_mass": sum(c["missed_with_mass"] for c in current),
             "candidates": {"on_missed_lesion": len(hit), "elsewhere": len(other)},
             "auc_uncertainty_max": auc(col(hit, "uncertainty_max"), col(other, "uncertainty_max")),
             "auc_reference_probability_max": auc(
@@ -220,7 +235,8 @@ def main() -> int:
     for case in progress(interleaved(list_cases(dataset)), desc="uncertainty", unit="case"):
         path = args.work / "cases" / f"{case}.json"
         if not path.exists() and not args.summarise_only:
-            path.write_text(json.dumps(run_case(dataset / case, engine, model), indent=1))
+            maps = args.work / "cases" / f"{case}.npz"
+            path.write_text(json.dumps(run_case(dataset / case, engine, model, maps), indent=1))
         if path.exists():
             cases.append(json.loads(path.read_text()))
     summary = summarise(cases) | {
