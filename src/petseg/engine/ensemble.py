@@ -43,12 +43,14 @@ def ensemble_prediction(
     post : PostProcessing
         Post-processing of the ensemble mask.
     """
+    from petseg.progress import progress
     from petseg.result import segmentation_from_mask
     from petseg.uncertainty import FoldEnsemble, lesion_uncertainty
 
     ensemble = FoldEnsemble(study.geometry.shape, folds)
     kept: dict[int, NDArray[np.float32]] = {}
-    for fold, probability in fold_maps:
+    bar = progress(fold_maps, total=len(folds), desc=f"{study.patient_id}: folds", unit="fold")
+    for fold, probability in bar:
         ensemble.add(fold, probability)
         if keep_folds:
             kept[fold] = np.asarray(probability, dtype=np.float32)

@@ -135,6 +135,7 @@ def predict_dataset(
     from petseg.io import load_study
     from petseg.nn.data import list_cases
     from petseg.nn.folds import fold_of_case
+    from petseg.progress import progress
 
     crossval = folds == "crossval"
     model = engine.load(
@@ -146,7 +147,7 @@ def predict_dataset(
     if crossval and split is None:
         raise FileNotFoundError(f"{model.path} has no folds.json; --folds crossval needs the split")
     results = {}
-    for case_id in list_cases(dataset, labelled=False):
+    for case_id in progress(list_cases(dataset, labelled=False), desc="predict", unit="case"):
         case_model = model
         if crossval:
             case_model = model.select([fold_of_case(split, case_id)])  # type: ignore[arg-type]
