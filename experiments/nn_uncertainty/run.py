@@ -16,7 +16,8 @@ probability that a random positive scores above a random negative, ties counted 
 
 1. **False positives.** Every segmented lesion is a true positive when it overlaps a truth
    lesion, else a false positive (every lesion on a negative control is one). Positive
-   class = false positive; scores: the lesion's mean and maximum uncertainty. Reference
+   class = false positive; scores: the lesion's mean and maximum uncertainty, and the
+   number of folds that would not segment it on their own. Reference
    score: 1 − the lesion's mean ensemble probability (what a reader has without the folds).
    Also: how many false and true positives carry the ``review_first`` flag.
 2. **Missed lesions.** Candidates are the connected components of unsegmented probability
@@ -166,6 +167,10 @@ def summarise(cases: list[dict[str, Any]]) -> dict[str, Any]:
         "auc_false_positive": {
             "uncertainty_mean": auc(col(fp, "uncertainty_mean"), col(tp, "uncertainty_mean")),
             "uncertainty_max": auc(col(fp, "uncertainty_max"), col(tp, "uncertainty_max")),
+            "folds_not_segmenting": auc(
+                [r["folds"] - r["folds_segmenting"] for r in fp],
+                [r["folds"] - r["folds_segmenting"] for r in tp],
+            ),
             "reference_1_minus_mean_probability": auc(
                 col(fp, "mean_probability", -1, 1), col(tp, "mean_probability", -1, 1)
             ),
