@@ -5,9 +5,14 @@ predicts a study; a prediction (:class:`Prediction`) is the segmentation result 
 the folds said: the ensemble probability, the folds' disagreement (:mod:`petseg.uncertainty`)
 and, when asked, each fold's probability. Everything after the folds' probabilities is
 shared by both engines (:func:`ensemble_prediction`): the mean of the fold lesion
-probabilities, the decision p > 0.5 (the argmax of the two-class softmax), the Carlsen post-processing (outside the PET body contour removed, components
-< 0.1 mL removed) and the per-lesion uncertainty. :func:`predict_to_folder` and
-:func:`predict_dataset` write case folders for either engine.
+probabilities, the decision p > 0.5 (the argmax of the two-class softmax), the Carlsen
+post-processing (outside the PET body contour removed, components < 0.1 mL removed) and
+the per-lesion uncertainty. :func:`predict_to_folder` and :func:`predict_dataset` write
+case folders for either engine; :func:`get_engine` gives an engine by name.
+
+Modules: ``protocol`` (the :class:`Engine` and ``EngineModel`` protocols, the records they
+exchange, ``PROBABILITY_THRESHOLD`` and ``DEFAULT_POST``), ``ensemble`` (the shared
+ensemble), ``folders`` (case folders).
 
 Case folder of a prediction (besides ``petseg segment``'s files, :mod:`petseg.report`):
 
