@@ -9,7 +9,13 @@ Measures, for a whole-body study at 4 mm (100 × 100 × 180 voxels, PET + CT):
   mean, decision, post-processing: the cost of the uncertainty), and one fold (the cost
   of the ensemble);
 * training iterations per second for the planned patch (batch 2, with the loss,
-  optimiser step and augmentation of ``petseg train`` for the plan's budget).
+  optimiser step and augmentation of ``petseg train`` for the plan's budget);
+* the cost of the uncertainty alone, without the network: five smooth fold maps on the
+  same grid, made one at a time, through the engines' ensemble
+  (:func:`petseg.engine.ensemble_prediction`: mean, decision, post-processing, mutual
+  information, lesion table) against the baseline of their running mean, decision and
+  post-processing; time and peak RSS of each in its own process. ``--overhead-only`` runs
+  just this part (seconds; meaningful on a loaded machine where the network parts are not).
 
 Uses the shipped demonstration model when it exists, else randomly initialised weights
 of the same ``cpu-small`` plan (speed does not depend on the weights).
@@ -91,6 +97,36 @@ def mean_without_uncertainty(study, model):
     return segmentation_from_mask(study, mask, model.provenance())
 
 
+def synthetic_fold_maps(study, n_folds: int = 5):
+    """Fold lesion probabilities on the study's grid, one at a time: the study's hot spots
+    blurred, each fold with its own noise (the network is not run)."""
+    from scipy.ndimage import gaussian_filter
+
+    base = gaussian_filter((study.pet > 5).astype(np.float32), 1.5) * 2
+    for fold in range(n_folds):
+        noise = np.random.default_rng(fold).normal(0, 0.15, study.geometry.shape)
+        yield fold, np.clip(base + gaussian_filter(noise, 2).astype(np.float32), 0, 1)
+
+
+def time_overhead(uncertainty: bool) -> dict[str, float]:
+    from petseg.engine import ensemble_prediction
+    from petseg.engine.protocol import PROBABILITY_THRESHOLD
+    from petseg.result import segmentation_from_mask
+
+    study = whole_body_study()
+    t0 = time.perf_counter()
+    if uncertainty:
+        result = ensemble_prediction(study, synthetic_fold_maps(study), range(5), {}).result
+    else:
+        total = np.zeros(study.geometry.shape, np.float32)
+        for _, probability in synthetic_fold_maps(study):
+            total += probability
+        result = segmentation_from_mask(study, total / 5 > PROBABILITY_THRESHOLD, {})
+    seconds = time.perf_counter() - t0
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    return {"seconds": seconds, "peak_rss_gb": peak_gb, "lesions": result.patient.lesion_count}
+
+
 def time_inference(model_dir: Path, folds: str, uncertainty: bool) -> dict[str, float]:
     from petseg.nn.engine import BuiltinEngine
 
@@ -147,7 +183,12 @@ def main() -> int:
     parser.add_argument("--model", type=Path, help="model folder (default: shipped demo model)")
     parser.add_argument("--train-iterations", type=int, default=5)
     parser.add_argument(
-        "--part", choices=("all", "ensemble", "plain", "single", "train"), default="all"
+        "--part",
+        choices=("all", "ensemble", "plain", "single", "train", "overhead", "overhead-plain"),
+        default="all",
+    )
+    parser.add_argument(
+        "--overhead-only", action="store_true", help="only the uncertainty's own cost"
     )
     args = parser.parse_args()
     import torch
@@ -166,6 +207,8 @@ def main() -> int:
     if args.part != "all":
         if args.part == "train":
             out = time_training(model_dir, args.train_iterations)
+        elif args.part.startswith("overhead"):
+            out = time_overhead(uncertainty=args.part == "overhead")
         else:
             folds = "0" if args.part == "single" else "all"
             out = time_inference(model_dir, folds, uncertainty=args.part != "plain")
@@ -195,6 +238,16 @@ def main() -> int:
         f"model: {model_dir}  plan: budget {plan['budget']}, patch {plan['patch_size']}, "
         f"filters {plan['filters']}, spacing {plan['target_spacing']} mm; threads {args.threads}"
     )
+    mean_only, with_mi = run("overhead-plain"), run("overhead")
+    print(
+        f"uncertainty alone (5 synthetic fold maps, no network): running mean "
+        f"{mean_only['seconds']:.2f} s, peak RSS {mean_only['peak_rss_gb']:.2f} GB; "
+        f"with uncertainty {with_mi['seconds']:.2f} s, peak RSS {with_mi['peak_rss_gb']:.2f} GB; "
+        f"ratio time {with_mi['seconds'] / mean_only['seconds']:.2f}, "
+        f"peak RSS {with_mi['peak_rss_gb'] / mean_only['peak_rss_gb']:.2f}"
+    )
+    if args.overhead_only:
+        return 0
     single = run("single")
     plain = run("plain")
     ensemble = run("ensemble")
