@@ -96,6 +96,13 @@ def _liver_threshold(test: Path, out: Path) -> Path:
     return out
 
 
+def _cell(mean: float | None, sd: float | None) -> str:
+    """``mean (SD)``; the report writes undefined values (one case, no case) as null."""
+    if mean is None:
+        return "–"
+    return f"{mean:.3f}" if sd is None else f"{mean:.3f} ({sd:.3f})"
+
+
 def table(summary: dict[str, Any]) -> str:
     """Markdown: mean (SD) over the lesion cases per model (Carlsen Table 3 layout), then
     the negative controls."""
@@ -105,9 +112,7 @@ def table(summary: dict[str, Any]) -> str:
     lines = ["| metric | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
     for metric, _, _ in CASE_METRICS[:6]:  # pixel- and lesion-wise Dice, precision, sensitivity
         cells = [summary["metrics"][metric][m] for m in models]
-        lines.append(
-            f"| {metric} | " + " | ".join(f"{c['mean']:.3f} ({c['sd']:.3f})" for c in cells) + " |"
-        )
+        lines.append(f"| {metric} | " + " | ".join(_cell(c["mean"], c["sd"]) for c in cells) + " |")
     negatives = summary["negative_controls"]
     lines.append("")
     lines.append(
