@@ -48,9 +48,21 @@ SIGMA_SCALE = 0.125
 
 @dataclass
 class LoadedModel:
-    """A model folder in memory: its plan, one network per loaded fold, and its
-    ``training.json`` and ``folds.json`` (keys ``training`` and ``folds`` of ``info``), and
-    the device the networks are on."""
+    """A model folder in memory (:func:`load_model`).
+
+    Attributes
+    ----------
+    path : Path
+        The model folder.
+    plan : Plan
+        Its ``plan.json``.
+    networks : dict of int to torch.nn.Module
+        One network per loaded fold, in evaluation mode.
+    info : dict
+        Its ``training.json`` and ``folds.json`` (keys ``training`` and ``folds``), if present.
+    device : str
+        The device the networks are on.
+    """
 
     path: Path
     plan: Plan
@@ -88,7 +100,19 @@ class LoadedModel:
 
 
 def parse_folds(text: str | Sequence[int] | None, available: Sequence[int]) -> list[int]:
-    """``"all"``/None → every available fold; ``"0,2"`` → [0, 2] (each must be available)."""
+    """The folds named by ``--folds``.
+
+    Parameters
+    ----------
+    text : str or sequence of int or None
+        ``"all"``/None → every available fold; ``"0,2"`` → [0, 2]; or a list of folds.
+    available : sequence of int
+        The folds the model has; each chosen fold must be one of them.
+
+    Returns
+    -------
+    list of int
+    """
     if text is None or text == "all":
         return sorted(available)
     if isinstance(text, str):
@@ -113,8 +137,14 @@ def load_model(
 ) -> LoadedModel:
     """Load ``plan.json`` and the ``fold_<k>/model.pt`` weights of a model folder.
 
-    ``path`` None loads the shipped demonstration model. Float16 weights are cast back
-    to float32.
+    Parameters
+    ----------
+    path : str or Path or None
+        A folder made by ``petseg train``; None loads the shipped demonstration model.
+    folds : str or sequence of int or None
+        Which folds (:func:`parse_folds`).
+    device : str
+        ``"cpu"`` or ``"cuda"``. Float16 weights are cast back to float32.
     """
     import torch
 
@@ -157,7 +187,23 @@ def predict_probabilities(
     overlap: float = OVERLAP,
     sw_batch_size: int = 1,
 ) -> NDArray[np.float32]:
-    """Lesion probability (Z, Y, X) of one network on a normalised (C, Z, Y, X) image."""
+    """Lesion probability (Z, Y, X) of one network on a normalised image.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        One fold's network.
+    image : (C, Z, Y, X) float32 ndarray
+        The input on the plan's grid, normalised (:func:`petseg.nn.data.preprocess`).
+    plan : Plan
+        Its ``inference_patch_size`` is the sliding window.
+    device : str
+        ``"cpu"`` or ``"cuda"`` (mixed precision on CUDA).
+    overlap : float
+        Sliding-window overlap, fraction of the window.
+    sw_batch_size : int
+        Windows per forward pass.
+    """
     import torch
     from monai.inferers import sliding_window_inference
 
