@@ -24,7 +24,11 @@ probability that a random positive scores above a random negative, ties counted 
    mass, ``p ≥ CANDIDATE_PROBABILITY`` outside the segmented lesions: places the ensemble
    almost segmented. A candidate is positive when it overlaps a truth lesion that was
    missed; candidates overlapping a detected truth lesion (its unsegmented rim) are left
-   out of both classes. Scores: the candidate's maximum uncertainty; reference: its
+   out of both classes. Because one region of probability mass often joins a missed lesion
+   to a detected one (several liver lesions in one cloud), the missed lesions are also
+   scored on their own: for each missed truth lesion with mass, its maximum uncertainty
+   (and probability) inside the lesion, against the candidates that touch no truth lesion
+   (from each case's saved maps). Scores: the candidate's maximum uncertainty; reference: its
    maximum probability. Also: how many missed truth lesions hold any such mass at all (the
    most the candidates can find).
 
@@ -120,6 +124,29 @@ def candidate_rows(prediction: Any, truth: np.ndarray) -> tuple[list[dict[str, A
     return rows, counts
 
 
+def missed_lesion_scores(maps: Path) -> list[dict[str, float]]:
+    """Max uncertainty and probability inside each missed truth lesion that holds mass."""
+    from petseg.lesions import label_components
+
+    with np.load(maps) as data:
+        probability = data["probability"].astype(np.float32)
+        uncertainty = data["uncertainty"].astype(np.float32)
+        segmented = data["labels"] > 0
+        truth_labels = label_components(data["truth"])
+    rows = []
+    for k in range(1, int(truth_labels.max()) + 1):
+        inside = truth_labels == k
+        if segmented[inside].any() or probability[inside].max() < CANDIDATE_PROBABILITY:
+            continue
+        rows.append(
+            {
+                "uncertainty_max": float(uncertainty[inside].max()),
+                "probability_max": float(probability[inside].max()),
+            }
+        )
+    return rows
+
+
 def run_case(folder: Path, engine: Any, model: Any, maps: Path) -> dict[str, Any]:
     """Predict one case, keep its maps (float16 probability and uncertainty, labels, truth)
     in ``maps`` and return its lesion and candidate rows."""
@@ -147,13 +174,14 @@ def run_case(folder: Path, engine: Any, model: Any, maps: Path) -> dict[str, Any
     }
 
 
-def summarise(cases: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(cases: list[dict[str, Any]], work: Path) -> dict[str, Any]:
     """The AUCs and flag counts of the module docstring over all cases."""
     lesions = [r for c in cases for r in c["lesions"]]
     fp = [r for r in lesions if not r["true_positive"]]
     tp = [r for r in lesions if r["true_positive"]]
     current = [c for c in cases if c.get("candidate_rule") == CANDIDATE_RULE]
     candidates = [r for c in current for r in c["candidates"]]
+    missed = [r for c in current for r in missed_lesion_scores(work / "cases" / f"{c['case']}.npz")]
     hit = [r for r in candidates if r["missed_lesion"]]
     other = [r for r in candidates if not r["missed_lesion"]]
 
@@ -188,6 +216,13 @@ def summarise(cases: list[dict[str, Any]]) -> dict[str, Any]:
             "auc_uncertainty_max": auc(col(hit, "uncertainty_max"), col(other, "uncertainty_max")),
             "auc_reference_probability_max": auc(
                 col(hit, "probability_max"), col(other, "probability_max")
+            ),
+            "missed_lesions_scored": len(missed),
+            "auc_missed_lesion_vs_candidates_uncertainty_max": auc(
+                col(missed, "uncertainty_max"), col(other, "uncertainty_max")
+            ),
+            "auc_missed_lesion_vs_candidates_reference_probability_max": auc(
+                col(missed, "probability_max"), col(other, "probability_max")
             ),
         },
     }
@@ -244,7 +279,7 @@ def main() -> int:
             path.write_text(json.dumps(run_case(dataset / case, engine, model, maps), indent=1))
         if path.exists():
             cases.append(json.loads(path.read_text()))
-    summary = summarise(cases) | {
+    summary = summarise(cases, args.work) | {
         "model": str(model.path),
         "folds": model.folds,
         "seed": SEED,
