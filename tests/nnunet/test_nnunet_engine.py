@@ -22,7 +22,7 @@ from petseg.engine import get_engine, predict_dataset, predict_to_folder
 from petseg.io import load_study
 from petseg.io.nifti import read_nifti
 from petseg.nnunet.environment import nnunet_version
-from petseg.nnunet.importer import ensemble_mean, import_nnunet_predictions
+from petseg.nnunet.importer import import_nnunet_predictions
 from petseg.nnunet.loading import load_nnunet_model
 from petseg.nnunet.prediction import nnunet_predictor
 from petseg.nnunet.training import NnunetTraining, train_nnunet
@@ -160,8 +160,11 @@ def test_imported_fold_probabilities_average_to_the_ensemble(trained, predicted,
     assert status == 0
     imported, _ = read_nifti(tmp_path / "imported" / "lesions.nii.gz")
     np.testing.assert_array_equal(imported, results[case].labels)
-    mean = (folds[0].astype(np.float64) + folds[1]) / 2  # the ensemble, computed by hand
-    np.testing.assert_allclose(ensemble_mean(folds), mean, atol=1e-7)
+    # the ensemble is the mean of the two folds' lesion probabilities, computed by hand
+    mean = (folds[0][1].astype(np.float64) + folds[1][1]) / 2
+    written, _ = read_nifti(out / case / "probabilities.nii.gz")
+    np.testing.assert_allclose(written, mean, atol=1e-6)
+    assert (tmp_path / "imported" / "uncertainty.nii.gz").is_file()  # two folds imported
     # a single fold's import differs from the ensemble's only through that fold
     single = import_nnunet_predictions(study, [out / case / "nnunet_fold_0.npz"], tmp_path / "one")
     assert single.extra["model"]["files"] == [str((out / case / "nnunet_fold_0.npz").resolve())]
