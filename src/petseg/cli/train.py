@@ -53,18 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help=f"iterations per epoch (default {d.iterations_per_epoch}; nnU-Net 250)",
     )
-    parser.add_argument(
-        "--configuration", default="3d_fullres", help="nnU-Net configuration (--engine nnunet)"
-    )
-    parser.add_argument(
-        "--trainer", default="nnUNetTrainer", help="nnU-Net trainer class (--engine nnunet)"
-    )
-    parser.add_argument(
-        "--pet-normalisation",
-        choices=("zscore", "ct"),
-        default="zscore",
-        help="nnU-Net PET channel normalisation (--engine nnunet; docs/nnunet.md)",
-    )
+    _add_nnunet_options(parser)
     parser.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
@@ -99,6 +88,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-augment", action="store_true", help="switch augmentation off")
     add_force_argument(parser)
     parser.set_defaults(func=run)
+
+
+def _add_nnunet_options(parser: argparse.ArgumentParser) -> None:
+    """The options only ``--engine nnunet`` reads, defaults from :class:`NnunetTraining`."""
+    from petseg.cli.nnunet import PET_NORMALISATION_CHOICES
+    from petseg.nnunet.training import CONFIGURATIONS, NnunetTraining
+
+    d = NnunetTraining()
+    parser.add_argument(
+        "--configuration",
+        choices=CONFIGURATIONS,
+        default=d.configuration,
+        help=f"nnU-Net configuration (--engine nnunet; default {d.configuration})",
+    )
+    parser.add_argument(
+        "--trainer", default=d.trainer, help="nnU-Net trainer class (--engine nnunet)"
+    )
+    parser.add_argument(
+        "--pet-normalisation",
+        choices=PET_NORMALISATION_CHOICES,
+        default=d.pet_normalisation,
+        help="nnU-Net PET channel normalisation (--engine nnunet; docs/nnunet.md)",
+    )
 
 
 def _engine_config(args: argparse.Namespace) -> Any:
