@@ -177,6 +177,32 @@ def time_training(model_dir: Path, iterations: int) -> dict[str, float]:
     }
 
 
+def print_network_table(single: dict, plain: dict, ensemble: dict, train: dict) -> None:
+    """The network parts: 1 fold, 5-fold mean, 5-fold with uncertainty, training."""
+    print("study: 180 x 100 x 100 voxels at 4 mm (PET + CT)")
+    print(
+        f"1-fold inference (baseline):          {single['seconds']:.1f} s, "
+        f"peak RSS {single['peak_rss_gb']:.2f} GB"
+    )
+    print(
+        f"5-fold mean, no uncertainty (baseline): {plain['seconds']:.1f} s, "
+        f"peak RSS {plain['peak_rss_gb']:.2f} GB"
+    )
+    print(
+        f"5-fold ensemble with uncertainty:     {ensemble['seconds']:.1f} s, "
+        f"peak RSS {ensemble['peak_rss_gb']:.2f} GB (target <= 60 s, <= 4 GB)"
+    )
+    print(
+        f"ratio with / without uncertainty: time {ensemble['seconds'] / plain['seconds']:.2f}, "
+        f"peak RSS {ensemble['peak_rss_gb'] / plain['peak_rss_gb']:.2f}; "
+        f"ratio ensemble / 1 fold: {ensemble['seconds'] / single['seconds']:.2f}"
+    )
+    print(
+        f"training: {train['iterations_per_second']:.2f} it/s ({train['seconds_per_iteration']:.2f} s per "
+        f"iteration, batch {train['batch_size']} of {train['patch_size']}, augmentation on)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -248,32 +274,7 @@ def main() -> int:
     )
     if args.overhead_only:
         return 0
-    single = run("single")
-    plain = run("plain")
-    ensemble = run("ensemble")
-    train = run("train")
-    print("study: 180 x 100 x 100 voxels at 4 mm (PET + CT)")
-    print(
-        f"1-fold inference (baseline):          {single['seconds']:.1f} s, "
-        f"peak RSS {single['peak_rss_gb']:.2f} GB"
-    )
-    print(
-        f"5-fold mean, no uncertainty (baseline): {plain['seconds']:.1f} s, "
-        f"peak RSS {plain['peak_rss_gb']:.2f} GB"
-    )
-    print(
-        f"5-fold ensemble with uncertainty:     {ensemble['seconds']:.1f} s, "
-        f"peak RSS {ensemble['peak_rss_gb']:.2f} GB (target <= 60 s, <= 4 GB)"
-    )
-    print(
-        f"ratio with / without uncertainty: time {ensemble['seconds'] / plain['seconds']:.2f}, "
-        f"peak RSS {ensemble['peak_rss_gb'] / plain['peak_rss_gb']:.2f}; "
-        f"ratio ensemble / 1 fold: {ensemble['seconds'] / single['seconds']:.2f}"
-    )
-    print(
-        f"training: {train['iterations_per_second']:.2f} it/s ({train['seconds_per_iteration']:.2f} s per "
-        f"iteration, batch {train['batch_size']} of {train['patch_size']}, augmentation on)"
-    )
+    print_network_table(run("single"), run("plain"), run("ensemble"), run("train"))
     if tmp is not None:
         tmp.cleanup()
     return 0
