@@ -137,9 +137,10 @@ class Engine(Protocol):
         n_folds: int = 5,
         folds: Sequence[int] | None = None,
         force: bool = False,
+        progress: bool = True,
     ) -> list[TrainedFold]:
         """Train ``folds`` (default all) of an ``n_folds`` split of ``dataset`` into ``out``
-        with the engine's own configuration object."""
+        with the engine's own configuration object (``progress``: show progress bars)."""
         ...
 
     def load(

@@ -55,6 +55,7 @@ class BuiltinEngine:
         n_folds: int = 5,
         folds: Sequence[int] | None = None,
         force: bool = False,
+        progress: bool = True,
     ) -> list[TrainedFold]:
         """Plan, split and train folds (:func:`petseg.nn.train.train`)."""
         from petseg.nn.train import train
@@ -67,6 +68,7 @@ class BuiltinEngine:
             budget=config.budget,
             config=config.config,
             force=force,
+            progress=progress,
         )
         return [
             TrainedFold(

@@ -45,8 +45,10 @@ class NnunetEngine:
         n_folds: int = 5,
         folds: Sequence[int] | None = None,
         force: bool = False,
+        progress: bool = True,
     ) -> list[TrainedFold]:
-        """Export, plan, preprocess and train (:func:`petseg.nnunet.training.train_nnunet`)."""
+        """Export, plan, preprocess and train (:func:`petseg.nnunet.training.train_nnunet`;
+        nnU-Net logs its own progress, so ``progress`` changes nothing)."""
         from petseg.nnunet.training import train_nnunet
 
         record = train_nnunet(dataset, out, config, n_folds=n_folds, folds=folds, force=force)
