@@ -189,12 +189,8 @@ def segmentation_from_probabilities(
         nnU-Net softmax maps, one per fold or model.
     model : mapping
         Provenance written to ``report.json["model"]``.
-    min_volume_ml : float
-        Components smaller than this (mL) are removed.
-    connectivity : int
-        Voxel connectivity of components (6, 18 or 26).
-    body : bool
-        Remove what lies outside the PET body contour.
+    min_volume_ml, connectivity, body : float, int, bool
+        The post-processing (:class:`petseg.engine.PostProcessing`).
     """
     from petseg.engine.ensemble import ensemble_prediction
     from petseg.engine.protocol import PostProcessing
