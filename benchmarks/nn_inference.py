@@ -2,12 +2,20 @@
 
 Measures, for a whole-body study at 4 mm (100 × 100 × 180 voxels, PET + CT):
 
-* 5-fold ensemble inference (sliding window, Gaussian, 50 % overlap, post-processing),
-  wall time and peak resident memory of the process — targets ≤ 60 s and ≤ 4 GB on 2 cores;
-* the baseline in the same run: one fold (the ensemble/1-fold ratio shows the cost of
-  the ensemble);
+* 5-fold ensemble inference as ``petseg predict`` runs it (sliding window, Gaussian, 50 %
+  overlap, fold by fold, post-processing, voxel and per-lesion uncertainty), wall time and
+  peak resident memory of the process — targets ≤ 60 s and ≤ 4 GB on 2 cores;
+* the baselines in the same run: the same 5 folds averaged without uncertainty (running
+  mean, decision, post-processing: the cost of the uncertainty), and one fold (the cost
+  of the ensemble);
 * training iterations per second for the planned patch (batch 2, with the loss,
-  optimiser step and augmentation of ``petseg train`` for the plan's budget).
+  optimiser step and augmentation of ``petseg train`` for the plan's budget);
+* the cost of the uncertainty alone, without the network: five smooth fold maps on the
+  same grid, made one at a time, through the engines' ensemble
+  (:func:`petseg.engine.ensemble_prediction`: mean, decision, post-processing, mutual
+  information, lesion table) against the baseline of their running mean, decision and
+  post-processing; time and peak RSS of each in its own process. ``--overhead-only`` runs
+  just this part (seconds; meaningful on a loaded machine where the network parts are not).
 
 Uses the shipped demonstration model when it exists, else randomly initialised weights
 of the same ``cpu-small`` plan (speed does not depend on the weights).
@@ -76,13 +84,60 @@ def random_model(folder: Path, n_folds: int = 5) -> Path:
     return folder
 
 
-def time_inference(model_dir: Path, folds: str) -> dict[str, float]:
-    from petseg.nn.infer import load_model, predict_study
+def mean_without_uncertainty(study, model):
+    """Baseline: the folds' running mean, decision and post-processing, nothing else."""
+    from petseg.engine.protocol import PROBABILITY_THRESHOLD
+    from petseg.nn.infer import fold_probabilities
+    from petseg.result import segmentation_from_mask
+
+    total = np.zeros(study.geometry.shape, np.float32)
+    for _, probability in fold_probabilities(study, model):
+        total += probability
+    mask = total / len(model.folds) > PROBABILITY_THRESHOLD
+    return segmentation_from_mask(study, mask, model.provenance())
+
+
+def synthetic_fold_maps(study, n_folds: int = 5):
+    """Fold lesion probabilities on the study's grid, one at a time: the study's hot spots
+    blurred, each fold with its own noise (the network is not run)."""
+    from scipy.ndimage import gaussian_filter
+
+    base = gaussian_filter((study.pet > 5).astype(np.float32), 1.5) * 2
+    for fold in range(n_folds):
+        noise = np.random.default_rng(fold).normal(0, 0.15, study.geometry.shape)
+        yield fold, np.clip(base + gaussian_filter(noise, 2).astype(np.float32), 0, 1)
+
+
+def time_overhead(uncertainty: bool) -> dict[str, float]:
+    from petseg.engine import ensemble_prediction
+    from petseg.engine.protocol import PROBABILITY_THRESHOLD
+    from petseg.result import segmentation_from_mask
 
     study = whole_body_study()
-    model = load_model(model_dir, folds)
     t0 = time.perf_counter()
-    result, _ = predict_study(study, model)
+    if uncertainty:
+        result = ensemble_prediction(study, synthetic_fold_maps(study), range(5), {}).result
+    else:
+        total = np.zeros(study.geometry.shape, np.float32)
+        for _, probability in synthetic_fold_maps(study):
+            total += probability
+        result = segmentation_from_mask(study, total / 5 > PROBABILITY_THRESHOLD, {})
+    seconds = time.perf_counter() - t0
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    return {"seconds": seconds, "peak_rss_gb": peak_gb, "lesions": result.patient.lesion_count}
+
+
+def time_inference(model_dir: Path, folds: str, uncertainty: bool) -> dict[str, float]:
+    from petseg.nn.engine import BuiltinEngine
+
+    study = whole_body_study()
+    engine = BuiltinEngine()
+    model = engine.load(model_dir, folds)
+    t0 = time.perf_counter()
+    if uncertainty:
+        result = engine.predict(study, model).result
+    else:
+        result = mean_without_uncertainty(study, model)
     seconds = time.perf_counter() - t0
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     return {"seconds": seconds, "peak_rss_gb": peak_gb, "lesions": result.patient.lesion_count}
@@ -122,12 +177,45 @@ def time_training(model_dir: Path, iterations: int) -> dict[str, float]:
     }
 
 
+def print_network_table(single: dict, plain: dict, ensemble: dict, train: dict) -> None:
+    """The network parts: 1 fold, 5-fold mean, 5-fold with uncertainty, training."""
+    print("study: 180 x 100 x 100 voxels at 4 mm (PET + CT)")
+    print(
+        f"1-fold inference (baseline):          {single['seconds']:.1f} s, "
+        f"peak RSS {single['peak_rss_gb']:.2f} GB"
+    )
+    print(
+        f"5-fold mean, no uncertainty (baseline): {plain['seconds']:.1f} s, "
+        f"peak RSS {plain['peak_rss_gb']:.2f} GB"
+    )
+    print(
+        f"5-fold ensemble with uncertainty:     {ensemble['seconds']:.1f} s, "
+        f"peak RSS {ensemble['peak_rss_gb']:.2f} GB (target <= 60 s, <= 4 GB)"
+    )
+    print(
+        f"ratio with / without uncertainty: time {ensemble['seconds'] / plain['seconds']:.2f}, "
+        f"peak RSS {ensemble['peak_rss_gb'] / plain['peak_rss_gb']:.2f}; "
+        f"ratio ensemble / 1 fold: {ensemble['seconds'] / single['seconds']:.2f}"
+    )
+    print(
+        f"training: {train['iterations_per_second']:.2f} it/s ({train['seconds_per_iteration']:.2f} s per "
+        f"iteration, batch {train['batch_size']} of {train['patch_size']}, augmentation on)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", type=Path, help="model folder (default: shipped demo model)")
     parser.add_argument("--train-iterations", type=int, default=5)
-    parser.add_argument("--part", choices=("all", "ensemble", "single", "train"), default="all")
+    parser.add_argument(
+        "--part",
+        choices=("all", "ensemble", "plain", "single", "train", "overhead", "overhead-plain"),
+        default="all",
+    )
+    parser.add_argument(
+        "--overhead-only", action="store_true", help="only the uncertainty's own cost"
+    )
     args = parser.parse_args()
     import torch
 
@@ -143,11 +231,13 @@ def main() -> int:
             tmp = tempfile.TemporaryDirectory()
             model_dir = random_model(Path(tmp.name) / "model")
     if args.part != "all":
-        out = (
-            time_training(model_dir, args.train_iterations)
-            if args.part == "train"
-            else time_inference(model_dir, "all" if args.part == "ensemble" else "0")
-        )
+        if args.part == "train":
+            out = time_training(model_dir, args.train_iterations)
+        elif args.part.startswith("overhead"):
+            out = time_overhead(uncertainty=args.part == "overhead")
+        else:
+            folds = "0" if args.part == "single" else "all"
+            out = time_inference(model_dir, folds, uncertainty=args.part != "plain")
         print(json.dumps(out))
         return 0
     # Each measurement in its own process, so peak memory is that of one prediction.
@@ -174,22 +264,17 @@ def main() -> int:
         f"model: {model_dir}  plan: budget {plan['budget']}, patch {plan['patch_size']}, "
         f"filters {plan['filters']}, spacing {plan['target_spacing']} mm; threads {args.threads}"
     )
-    single = run("single")
-    ensemble = run("ensemble")
-    train = run("train")
-    print("study: 180 x 100 x 100 voxels at 4 mm (PET + CT)")
+    mean_only, with_mi = run("overhead-plain"), run("overhead")
     print(
-        f"1-fold inference (baseline): {single['seconds']:.1f} s, peak RSS {single['peak_rss_gb']:.2f} GB"
+        f"uncertainty alone (5 synthetic fold maps, no network): running mean "
+        f"{mean_only['seconds']:.2f} s, peak RSS {mean_only['peak_rss_gb']:.2f} GB; "
+        f"with uncertainty {with_mi['seconds']:.2f} s, peak RSS {with_mi['peak_rss_gb']:.2f} GB; "
+        f"ratio time {with_mi['seconds'] / mean_only['seconds']:.2f}, "
+        f"peak RSS {with_mi['peak_rss_gb'] / mean_only['peak_rss_gb']:.2f}"
     )
-    print(
-        f"5-fold ensemble inference:   {ensemble['seconds']:.1f} s, peak RSS {ensemble['peak_rss_gb']:.2f} GB "
-        f"(target <= 60 s, <= 4 GB)"
-    )
-    print(f"ratio ensemble / 1 fold: {ensemble['seconds'] / single['seconds']:.2f}")
-    print(
-        f"training: {train['iterations_per_second']:.2f} it/s ({train['seconds_per_iteration']:.2f} s per "
-        f"iteration, batch {train['batch_size']} of {train['patch_size']}, augmentation on)"
-    )
+    if args.overhead_only:
+        return 0
+    print_network_table(run("single"), run("plain"), run("ensemble"), run("train"))
     if tmp is not None:
         tmp.cleanup()
     return 0

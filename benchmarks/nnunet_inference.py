@@ -33,16 +33,17 @@ def main() -> None:
         plan_experiment_dataset,
     )
 
-    from petseg.nn.infer import load_model, predict_study
-    from petseg.nnunet import engine
+    from petseg.engine import get_engine
+    from petseg.nnunet.environment import nnunet_environment, quiet_nnunet_warnings
     from petseg.nnunet.export import export_dataset
+    from petseg.nnunet.loading import NnunetModel
     from petseg.phantom import generate_study, write_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "work"
         dataset = write_dataset(Path(tmp) / "ds", n=2, seed=11, progress=False)
         raw = export_dataset(dataset, work / "nnUNet_raw", dataset_id=990, name="Bench")
-        with engine.nnunet_environment(work, data_workers=1), engine._quiet_nnunet_warnings():
+        with nnunet_environment(work, data_workers=1), quiet_nnunet_warnings():
             extract_fingerprint_dataset(
                 990, num_processes=1, verbose=False, show_progress_bar=False
             )
@@ -51,7 +52,7 @@ def main() -> None:
         plans = json.loads((pre / "nnUNetPlans.json").read_text())
         dataset_json = json.loads((pre / "dataset.json").read_text())
         config = plans["configurations"]["3d_fullres"]
-        model = engine.NnunetModel(
+        model = NnunetModel(
             path=pre,
             plans=plans,
             dataset_json=dataset_json,
@@ -77,15 +78,16 @@ def main() -> None:
             f"{len(config['architecture']['arch_kwargs']['features_per_stage'])} stages; "
             f"torch threads {args.threads}"
         )
-        builtin = load_model(None, folds=[0])
-        predict_study(study, builtin)  # warm-up
+        engine = get_engine("builtin")
+        builtin = engine.load(None, folds=[0])
+        engine.predict(study, builtin)  # warm-up
         t0 = time.perf_counter()
-        predict_study(study, builtin)
+        engine.predict(study, builtin)
         t_builtin = time.perf_counter() - t0
         timings = {}
         for mirroring in (False, True):
             t0 = time.perf_counter()
-            engine.predict_nnunet(study, model, use_mirroring=mirroring)
+            get_engine("nnunet", use_mirroring=mirroring).predict(study, model)
             timings[mirroring] = time.perf_counter() - t0
     print(f"built-in engine (demo model, 1 fold):        {t_builtin:8.1f} s  (baseline)")
     print(

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from petseg.cli import main
@@ -49,3 +50,31 @@ def test_demo_with_the_shipped_network(tmp_path):
     report = json.loads((out / "ai-ensemble" / "report.json").read_text())
     assert report["model"]["trained_on_synthetic_data"] is True
     assert "MODEL_CARD.md" in report["model"]["note"]
+    assert (out / "ai-ensemble" / "uncertainty.nii.gz").is_file()
+    row = summary["rows"]["ai-ensemble"]
+    assert 0 <= row["review_first_false_positives"] <= row["false_positives"]
+    assert row["review_first"] == sum(u["review_first"] for u in report["lesions"])
+
+
+def test_review_flags_count_flagged_false_positives():
+    from petseg.demo import review_flags
+    from petseg.lesions import patient_stats
+    from petseg.result import SegmentationResult
+    from petseg.uncertainty import LesionUncertainty
+
+    labels = np.array([[[1, 1, 0, 2, 0, 3]]], np.int32)
+    truth = np.array([[[0, 1, 0, 0, 0, 1]]])  # lesions 1 and 3 are true, 2 is false
+    flags = [(1, True), (2, True), (3, False)]
+    result = SegmentationResult(
+        labels=labels,
+        lesions=[],
+        patient=patient_stats([]),
+        method="network",
+        parameters={},
+        lesion_uncertainty=[LesionUncertainty(k, 0.1, 0.2, 3, 5, f) for k, f in flags],
+    )
+    assert review_flags(result, truth) == {
+        "review_first": 2,
+        "false_positives": 1,
+        "review_first_false_positives": 1,
+    }

@@ -1,8 +1,10 @@
-"""Evaluation shared by the network experiment and the demo-model script.
+"""Per-case evaluation of every fold, the ensemble and the liver threshold
+(``experiments/nn_recipe/train_cohort.py`` imports it).
 
-For every case of a labelled test dataset: each fold's lesion probability is computed
-once; the ensemble is their mean; every map is thresholded at 0.5 and post-processed
-(body contour, < 0.1 mL) exactly as ``petseg predict`` does; the liver-threshold method
+For every case of a labelled test dataset: the built-in engine predicts it once, keeping
+each fold's lesion probability (:meth:`petseg.engine.Engine.predict`); the ensemble and
+every single fold are decided and post-processed by the engines' own
+:func:`petseg.engine.ensemble_prediction`, exactly as ``petseg predict`` does; the liver-threshold method
 (1.5 × SUVmean + 2 × SD of the phantom's liver reference sphere, same post-processing)
 runs on the same case. Metrics: pixel-wise Dice, precision, sensitivity and lesion-wise
 Dice (F1), sensitivity, precision from :mod:`petseg.metrics`.
@@ -32,45 +34,32 @@ def evaluate(
     ``on_row`` is called with each new case's row (to save progress); ``cases``: only
     these cases of the dataset (default all).
     """
+    from petseg.engine import ensemble_prediction, get_engine
+    from petseg.io import load_study
     from petseg.io.dataset import list_cases
     from petseg.io.nifti import read_nifti
     from petseg.lesions import label_components
     from petseg.metrics import match_lesions, pixel_metrics
-    from petseg.nn.data import preprocess, resample
-    from petseg.nn.infer import (
-        PROBABILITY_THRESHOLD,
-        load_model,
-        predict_probabilities,
-        study_image,
-    )
     from petseg.pipeline import SegmentParams, segment_study
-    from petseg.postprocess import postprocess
-    from petseg.study import Study
 
-    model = load_model(model_dir, "all")
-    plan = model.plan
+    engine = get_engine("builtin")
+    model = engine.load(model_dir, "all")
     rows = list(done)
     for case_id in list_cases(dataset, labelled=True):
         if any(r["case"] == case_id for r in rows) or (cases is not None and case_id not in cases):
             continue
         folder = dataset / case_id
-        pet, geometry = read_nifti(folder / "pet.nii.gz")
-        ct, _ = read_nifti(folder / "ct.nii.gz")
+        study = load_study(folder)
+        geometry = study.geometry
         truth = np.asarray(read_nifti(folder / "lesions.nii.gz")[0]) > 0
         info = json.loads((folder / "truth.json").read_text())
-        study = Study(pet, geometry, ct=ct, patient_id=case_id)
-        image, _ = preprocess(study_image(study, plan), geometry.spacing, plan)
-        probs = {
-            f"fold_{f}": predict_probabilities(n, image, plan) for f, n in model.networks.items()
-        }
-        probs["ensemble"] = np.mean([probs[f"fold_{f}"] for f in model.networks], axis=0)
+        # the ensemble and each fold, decided and post-processed as petseg predict does
+        prediction = engine.predict(study, model, keep_folds=True)
         preds = {
-            name: postprocess(
-                resample(p[None], geometry.shape)[0] > PROBABILITY_THRESHOLD, study.pet, geometry
-            )
-            > 0
-            for name, p in probs.items()
+            f"fold_{f}": ensemble_prediction(study, [(f, p)], [f], {}).result.labels > 0
+            for f, p in prediction.fold_probabilities.items()
         }
+        preds["ensemble"] = prediction.result.labels > 0
         ref = info.get("reference", {}).get("liver")
         if ref is not None:
             params = SegmentParams(method="liver", ref_sphere=(*ref["centre_mm"], ref["radius_mm"]))
@@ -99,7 +88,10 @@ def evaluate(
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean (SD) over lesion cases per model and metric; volumes on negative controls."""
+    """Mean (SD) over lesion cases per model and metric (:func:`petseg.stats.mean_sd`);
+    volumes on negative controls."""
+    from petseg.stats import mean_sd
+
     names = [k for k in rows[0] if k not in ("case", "negative_control")] if rows else []
     out: dict[str, Any] = {}
     for name in names:
@@ -114,16 +106,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "lesion_sensitivity",
             "lesion_precision",
         ):
-            values = np.array([p[metric] for p in pos], dtype=float)
-            values = values[np.isfinite(values)]
-            entry[metric] = (
-                [
-                    float(values.mean()),
-                    float(values.std(ddof=1)) if values.size > 1 else float("nan"),
-                ]
-                if values.size
-                else None
-            )
+            mean, sd = mean_sd(np.array([p[metric] for p in pos], dtype=float))
+            entry[metric] = None if np.isnan(mean) else [mean, sd]
         if neg:
             entry["negative_controls"] = {
                 "n": len(neg),

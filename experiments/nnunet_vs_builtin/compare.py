@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
     import torch
 
+    from petseg.engine import get_engine, predict_dataset
     from petseg.evaluate import evaluate_cohort
-    from petseg.nn.infer import predict_dataset
     from petseg.nn.train import TrainConfig, resolve_device, train
-    from petseg.nnunet.engine import TrainBudget, predict_nnunet_dataset, train_nnunet
+    from petseg.nnunet.training import NnunetTraining, TrainBudget, train_nnunet
     from petseg.phantom import PhantomConfig, write_dataset
 
     torch.set_num_threads(args.threads)
@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     figures["builtin_train_s"] = time.perf_counter() - t0
     figures["builtin_s_per_iteration"] = float(np.mean([r.seconds for r in builtin])) / iterations
     predict_dataset(
+        get_engine("builtin"),
         dataset,
         out / "builtin",
         out / "pred_builtin",
@@ -100,15 +101,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     t0 = time.perf_counter()
-    record = train_nnunet(
-        dataset,
-        out / "nnunet",
-        n_folds=args.folds,
+    nnunet_config = NnunetTraining(
         configuration="3d_fullres",
         trainer="nnUNetTrainer",
         budget=TrainBudget(args.epochs, args.iterations, max(1, args.iterations // 5)),
         device=device,
-        force=args.force,
+    )
+    record = train_nnunet(
+        dataset, out / "nnunet", nnunet_config, n_folds=args.folds, force=args.force
     )
     figures["nnunet_train_s"] = time.perf_counter() - t0
     figures["nnunet_s_per_iteration"] = (
@@ -117,15 +117,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     figures["nnunet_plan"] = record["budget_used"]
     for mirroring in (False, True):
         name = f"pred_nnunet{'_tta' if mirroring else ''}"
-        predict_nnunet_dataset(
+        predict_dataset(
+            get_engine("nnunet", use_mirroring=mirroring),
             dataset,
             out / "nnunet",
             out / name,
             folds="crossval",
-            use_mirroring=mirroring,
             device=device,
             force=args.force,
-            save_probabilities=False,
         )
     for name in ("pred_builtin", "pred_nnunet", "pred_nnunet_tta"):
         seconds = _inference_seconds(out / name)

@@ -14,13 +14,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from petseg import __version__
 from petseg.io.atomic import atomic_dir, check_writable_target
 from petseg.jsonable import to_jsonable
+
+if TYPE_CHECKING:
+    from petseg.result import SegmentationResult
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -77,6 +80,26 @@ def phantom_organ_map(case: Any) -> Any:
         legend,
         source={"reader": "petseg phantom organ labels (ground truth)", "synthetic": True},
     )
+
+
+def review_flags(result: SegmentationResult, truth: np.ndarray) -> dict[str, int]:
+    """How many segmented lesions carry the ``review_first`` flag, and how many of them
+    (and of all lesions) are false positives (no truth voxel inside).
+
+    Parameters
+    ----------
+    result : SegmentationResult
+        A fold-ensemble prediction (with ``lesion_uncertainty``).
+    truth : (Z, Y, X) ndarray
+        True lesion map on the same grid, read as ``> 0``.
+    """
+    flags = {u.label: u.review_first for u in result.lesion_uncertainty or []}
+    false = {k for k in flags if not np.any(truth[result.labels == k])}
+    return {
+        "review_first": sum(flags.values()),
+        "false_positives": len(false),
+        "review_first_false_positives": sum(flags[k] for k in false),
+    }
 
 
 def _truth_row(case: Any) -> dict[str, Any]:
@@ -136,6 +159,24 @@ def _demo_model_dir() -> Path | None:
     return DEMO_MODEL if any(DEMO_MODEL.glob("fold_*/model.pt")) else None
 
 
+def _ai_row(case: Any, model_dir: Path, out: Path) -> dict[str, Any]:
+    """Predict the phantom with the demonstration ensemble into ``out``; its summary row
+    with the uncertainty flags (:func:`review_flags`)."""
+    from petseg.engine import get_engine, prediction_files
+    from petseg.report import write_segmentation_outputs
+
+    engine = get_engine("builtin")
+    prediction = engine.predict(case.study, engine.load(model_dir))
+    result = prediction.result
+    result.extra["model"]["note"] = (
+        "demonstration model trained 53 min on a CPU with synthetic phantoms: see its MODEL_CARD.md"
+    )
+    extras = prediction_files(prediction, case.study, save_probabilities=False)
+    write_segmentation_outputs(out, case.study, result, extras=extras)
+    row = _summary_row(result.labels, case, result.patient.to_dict())
+    return row | review_flags(result, case.lesions)
+
+
 def run_demo(
     out_dir: str | Path,
     *,
@@ -174,7 +215,6 @@ def run_demo(
     """
     from petseg.phantom import generate_study
     from petseg.pipeline import SegmentParams, segment_study
-    from petseg.report import write_segmentation_outputs
     from petseg.tracers import TracerChoice, get_tracer
 
     out_dir = Path(out_dir)
@@ -204,15 +244,7 @@ def run_demo(
 
         model_dir = _demo_model_dir() if ai else None
         if model_dir is not None:
-            from petseg.nn.infer import load_model, predict_study
-
-            ai_result, _ = predict_study(study, load_model(model_dir), device="cpu")
-            ai_result.extra["model"]["note"] = (
-                "demonstration model trained 53 min on a CPU with synthetic phantoms: "
-                "see its MODEL_CARD.md"
-            )
-            write_segmentation_outputs(tmp / "ai-ensemble", study, ai_result)
-            rows["ai-ensemble"] = _summary_row(ai_result.labels, case, ai_result.patient.to_dict())
+            rows["ai-ensemble"] = _ai_row(case, model_dir, tmp / "ai-ensemble")
 
         _write_summary(tmp / "summary.json", seed, spacing, liver, (result, automatic), rows)
     return DemoResult(out_dir=out_dir, rows=rows)

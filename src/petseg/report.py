@@ -6,7 +6,8 @@
 * ``pet_suv.nii.gz`` — the PET in SUVbw (g/mL), and ``ct.nii.gz`` (HU on the PET grid) if
   the study has a CT, so the folder is self-contained for review
 * ``lesions.csv`` — one row per lesion (label, voxels, volume_ml, suv_max, suv_mean,
-  suv_peak, tlg_g, centroid_[xyz]_mm)
+  suv_peak, tlg_g, centroid_[xyz]_mm; for a fold ensemble also uncertainty_mean,
+  uncertainty_max, folds_segmenting, folds, review_first: :mod:`petseg.uncertainty`)
 * ``report.json`` — patient measures, reference VOI, threshold, parameters, inputs,
   geometry, petseg version and time, and ``result_id`` (new for every result; a review
   records the ``result_id`` it was made on)
@@ -40,12 +41,14 @@ from petseg.io.atomic import atomic_dir
 from petseg.jsonable import to_jsonable
 from petseg.result import SegmentationResult
 from petseg.study import Study
+from petseg.uncertainty import UNCERTAINTY_COLUMNS
 
 __all__ = [
     "KEPT_ON_RERUN",
     "LESION_COLUMNS",
     "REMOVED_COLUMNS",
     "build_report",
+    "lesion_rows",
     "study_sources",
     "write_segmentation_outputs",
 ]
@@ -105,7 +108,7 @@ def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
         "reference": result.reference,
         "threshold_suv": result.threshold_suv,
         "patient": result.patient.to_dict(),
-        "lesions": [lesion.to_dict() for lesion in result.lesions],
+        "lesions": lesion_rows(result),
         **result.extra,
     }
     if synthetic:
@@ -114,6 +117,21 @@ def build_report(study: Study, result: SegmentationResult) -> dict[str, Any]:
             "[64Cu]Cu-DOTATATE PET/CT; no patient was imaged."
         )
     return to_jsonable(report)
+
+
+def lesion_rows(result: SegmentationResult) -> list[dict[str, Any]]:
+    """One dict per lesion: its measures, and its ensemble uncertainty when the result has it.
+
+    Parameters
+    ----------
+    result : SegmentationResult
+        The segmentation (``lesion_uncertainty`` for a fold ensemble).
+    """
+    rows = [lesion.to_dict() for lesion in result.lesions]
+    if result.lesion_uncertainty is not None:
+        for row, extra in zip(rows, result.lesion_uncertainty, strict=True):
+            row.update({name: getattr(extra, name) for name in UNCERTAINTY_COLUMNS})
+    return rows
 
 
 def study_sources(study: Study) -> list[Path]:
@@ -211,10 +229,12 @@ def write_segmentation_outputs(
         if study.ct is not None:
             write_nifti(tmp / "ct.nii.gz", study.ct, study.geometry)
         with open(tmp / "lesions.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=LESION_COLUMNS)
+            columns: tuple[str, ...] = LESION_COLUMNS
+            if result.lesion_uncertainty is not None:
+                columns = (*LESION_COLUMNS, *UNCERTAINTY_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
-            for lesion in result.lesions:
-                writer.writerow(lesion.to_dict())
+            writer.writerows(lesion_rows(result))
         outputs = ["lesions.nii.gz", "pet_suv.nii.gz", "lesions.csv", "report.json"]
         if result.physiological is not None:
             outputs.extend(_write_removed(tmp, study, result, report))

@@ -25,6 +25,7 @@ from petseg.lesions import (
 from petseg.organs import OrganMap, PhysiologicalRemoval
 from petseg.postprocess import postprocess
 from petseg.study import Study
+from petseg.uncertainty import LesionUncertainty
 
 __all__ = ["SegmentationResult", "segmentation_from_mask"]
 
@@ -57,6 +58,9 @@ class SegmentationResult:
         Method-specific provenance, e.g. the model and folds of a network prediction.
     reference_mask : (Z, Y, X) bool ndarray, optional
         The reference VOI of a threshold method (outlined on the MIP).
+    lesion_uncertainty : list of LesionUncertainty, optional
+        The fold ensemble's disagreement per lesion (:mod:`petseg.uncertainty`; network
+        ensembles only).
     """
 
     labels: NDArray[np.int32]
@@ -70,6 +74,7 @@ class SegmentationResult:
     organ_map: OrganMap | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     reference_mask: NDArray[np.bool_] | None = None
+    lesion_uncertainty: list[LesionUncertainty] | None = None
 
 
 def segmentation_from_mask(

@@ -144,6 +144,7 @@ def test_threshold_alone_means_the_fixed_method(pet: Path, tmp_path: Path) -> No
         (["--method", "predict", "--min-volume-ml", "0.5"], "--min-volume-ml do"),
         (["--method", "predict", "--tracer", "fdg"], "--tracer do"),
         (["--threshold", "4", "--model", "M"], "--model apply to --method predict only"),
+        (["--threshold", "4", "--engine", "nnunet"], "--engine apply to --method predict only"),
         (["--threshold", "4", "--device", "cpu"], "--device apply"),
     ],
 )

@@ -84,8 +84,14 @@ def test_network_prediction_on_two_dask_workers_equals_the_sequential_run(
     assert results(tmp_path / "seq") == results(tmp_path / "par")
     record = json.loads((tmp_path / "par" / "case_001" / DONE_RECORD).read_text())
     assert record["parameters"]["pipeline"] == "predict"
+    assert record["parameters"]["engine"] == "builtin"
     assert record["parameters"]["model_sha256"] == pipeline.model_sha256
     assert sorted(record["inputs"]) == ["ct", "pet"]
+
+
+def test_nnunet_engine_needs_a_model() -> None:
+    with pytest.raises(ValueError, match="--engine nnunet needs --model"):
+        PredictPipeline(engine="nnunet").with_checksum()
 
 
 def test_broken_study_is_a_failed_row_and_is_redone_when_fixed(

@@ -12,7 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from petseg.cli import main  # noqa: E402
-from petseg.nn.infer import LoadedModel, ensemble_probabilities, load_model, predict_study  # noqa: E402
+from petseg.nn.engine import BuiltinEngine  # noqa: E402
+from petseg.nn.infer import LoadedModel, load_model  # noqa: E402
 from petseg.nn.plan import Plan  # noqa: E402
 from petseg.nn.train import TrainConfig, load_cases, plan_model_folder, train, train_fold  # noqa: E402
 from petseg.study import Geometry, Study  # noqa: E402
@@ -120,18 +121,20 @@ def test_resume_refuses_other_settings(tiny_dataset: Path, tmp_path: Path):
 
 
 def test_ensemble_is_mean_of_fold_probabilities(tiny_dataset: Path, trained: Path):
-    from petseg.nn.data import preprocess, read_case
+    from petseg.nn.data import read_case
+    from petseg.nn.infer import fold_probabilities
 
-    model = load_model(trained, "all")
+    engine = BuiltinEngine()
+    model = engine.load(trained, "all")
     case = read_case(tiny_dataset, "case_000", model.plan.channels)
-    image, _ = preprocess(case.image, case.geometry.spacing, model.plan)
-    mean, per_fold = ensemble_probabilities(list(model.networks.values()), image, model.plan)
-    assert len(per_fold) == 2 and not np.allclose(per_fold[0], per_fold[1])
-    np.testing.assert_allclose(mean, (per_fold[0] + per_fold[1]) / 2, rtol=0, atol=1e-6)
-    single = load_model(trained, "1")
-    np.testing.assert_allclose(
-        ensemble_probabilities([single.networks[1]], image, model.plan)[0], per_fold[1], atol=1e-6
-    )
+    study = Study(case.image[0], case.geometry, ct=case.image[1], patient_id="case_000")
+    per_fold = dict(fold_probabilities(study, model))
+    assert sorted(per_fold) == [0, 1] and not np.allclose(per_fold[0], per_fold[1])
+    prediction = engine.predict(study, model)
+    mean = (per_fold[0] + per_fold[1]) / 2
+    np.testing.assert_allclose(prediction.probability, mean, rtol=0, atol=1e-6)
+    single = dict(fold_probabilities(study, load_model(trained, "1")))
+    np.testing.assert_allclose(single[1], per_fold[1], atol=1e-6)
 
 
 class SuvThresholdNet(torch.nn.Module):
@@ -177,8 +180,10 @@ def test_postprocessing_removes_out_of_body_and_sub_0_1_ml_blobs(trained: Path):
     pet[16, 10, 10] = 10.0  # 1 voxel = 0.064 mL < 0.1 mL: removed
     pet[2:4, 1:3, 1:3] = 10.0  # 8 voxels in the air, separated from the body: removed
     study = Study(pet, geometry, ct=np.zeros(shape, np.float32), patient_id="planted")
-    result, probability = predict_study(study, model)
+    prediction = BuiltinEngine().predict(study, model)
+    result, probability = prediction.result, prediction.probability
     assert probability.shape == shape
+    assert prediction.uncertainty is None and result.lesion_uncertainty is None  # one fold
     assert (probability > 0.5).sum() == 27 + 1 + 8  # the network sees all three blobs
     assert result.patient.lesion_count == 1
     assert result.lesions[0].voxels == 27
@@ -232,8 +237,25 @@ def test_cli_train_resume_and_predict(
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "network" and report["model"]["folds"] == [0, 1]
     assert report["model"]["plan"]["budget"] == "cpu-small"
-    for name in ("lesions.nii.gz", "lesions.csv", "mip.png", "probabilities.nii.gz"):
+    assert report["model"]["engine"] == "builtin"
+    for name in (
+        "lesions.nii.gz",
+        "lesions.csv",
+        "mip.png",
+        "probabilities.nii.gz",
+        "uncertainty.nii.gz",
+        "nnunet_fold_0.npz",
+        "nnunet_fold_1.npz",
+    ):
         assert (out / name).is_file()
+    header = (out / "lesions.csv").read_text().splitlines()[0].split(",")
+    assert header[-5:] == [
+        "uncertainty_mean",
+        "uncertainty_max",
+        "folds_segmenting",
+        "folds",
+        "review_first",
+    ]
     # Refuses to overwrite; cross-validation predictions of the dataset.
     capsys.readouterr()
     pet = str(tiny_dataset / "case_001" / "pet.nii.gz")

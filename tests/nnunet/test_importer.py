@@ -14,15 +14,14 @@ import numpy as np
 import pytest
 
 from petseg.io.nifti import read_nifti, write_nifti
-from petseg.nnunet import engine
+from petseg.nnunet import environment
 from petseg.nnunet.export import PET_NORMALISATIONS, export_dataset
 from petseg.nnunet.importer import (
     check_properties,
-    ensemble_mean,
     import_nnunet_predictions,
-    lesion_mask_from_probabilities,
     read_nnunet_probabilities,
     read_properties,
+    segmentation_from_probabilities,
 )
 from petseg.study import Geometry, Study
 
@@ -85,12 +84,12 @@ def test_environment_is_scoped_and_restored(tmp_path, monkeypatch):
     monkeypatch.setenv("nnUNet_raw", "/elsewhere/raw")
     monkeypatch.delenv("nnUNet_results", raising=False)
     before = dict(os.environ)
-    with engine.nnunet_environment(tmp_path, data_workers=0) as values:
+    with environment.nnunet_environment(tmp_path, data_workers=0) as values:
         assert os.environ["nnUNet_raw"] == str(tmp_path.resolve() / "nnUNet_raw")
         assert os.environ["nnUNet_results"] == values["nnUNet_results"]
         assert os.environ["nnUNet_n_proc_DA"] == "0"
     assert dict(os.environ) == before
-    with pytest.raises(RuntimeError), engine.nnunet_environment(tmp_path):
+    with pytest.raises(RuntimeError), environment.nnunet_environment(tmp_path):
         raise RuntimeError("boom")
     assert dict(os.environ) == before
 
@@ -98,19 +97,30 @@ def test_environment_is_scoped_and_restored(tmp_path, monkeypatch):
 @pytest.mark.skipif(HAS_NNUNET, reason="checks the message shown when nnunetv2 is absent")
 def test_without_nnunet_the_error_says_how_to_install():
     with pytest.raises(ImportError, match=r"pip install 'petseg\[nnunet\]'"):
-        engine.require_nnunet()
+        environment.require_nnunet()
 
 
-def test_ensemble_mean_and_argmax():
-    # two folds' two-class softmax at 3 voxels; mean p(lesion) = (0.2+0.6)/2=0.4,
-    # (0.7+0.5)/2=0.6, (0.9+0.1)/2=0.5 (a tie: argmax picks background)
-    f0 = np.array([[0.8, 0.3, 0.1], [0.2, 0.7, 0.9]], np.float32).reshape(2, 1, 1, 3)
-    f1 = np.array([[0.4, 0.5, 0.9], [0.6, 0.5, 0.1]], np.float32).reshape(2, 1, 1, 3)
-    mean = ensemble_mean([f0, f1])
-    np.testing.assert_allclose(mean[1].ravel(), [0.4, 0.6, 0.5], atol=1e-7)
-    assert lesion_mask_from_probabilities(mean).ravel().tolist() == [False, True, False]
-    with pytest.raises(ValueError, match="differ in shape"):
-        ensemble_mean([f0, f0[:, :, :, :2]])
+def test_imported_maps_go_through_the_engines_ensemble():
+    """Two folds' two-class softmax on a planted study: lesion A (27 voxels) p(lesion) 0.2
+    and 0.7 (mean 0.45: not segmented), lesion B 0.9 and 0.5 (mean 0.7: segmented)."""
+    shape = (24, 32, 32)
+    geometry = Geometry.from_spacing(shape, (4.0, 4.0, 4.0))
+    pet = np.zeros(shape, np.float32)
+    pet[4:20, 8:24, 8:24] = 1.0  # body
+    study = Study(pet, geometry, patient_id="planted")
+    lesion = [np.zeros(shape, np.float32), np.zeros(shape, np.float32)]
+    for p, a, b in zip(lesion, (0.2, 0.7), (0.9, 0.5), strict=True):
+        p[6:9, 10:13, 10:13] = a
+        p[14:17, 16:19, 16:19] = b
+    maps = [np.stack([1 - p, p]) for p in lesion]
+    prediction = segmentation_from_probabilities(study, maps, {"engine": "test"})
+    assert prediction.result.patient.lesion_count == 1
+    assert prediction.result.labels[15, 17, 17] == 1 and prediction.result.labels[7, 11, 11] == 0
+    np.testing.assert_allclose(prediction.probability[7, 11, 11], 0.45, atol=1e-6)
+    [flag] = prediction.result.lesion_uncertainty or []
+    assert (flag.folds_segmenting, flag.review_first) == (2, False)  # 0.9 and 0.5 both ≥ 0.5
+    with pytest.raises(ValueError, match="not on the PET grid"):
+        segmentation_from_probabilities(study, [maps[0][:, :, :, :2]], {})
 
 
 def _sitk_properties(geometry):

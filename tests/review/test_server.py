@@ -530,3 +530,28 @@ def test_case_meta_gives_the_reference_sphere_in_voxels(tmp_path: Path) -> None:
     assert reference_voi({"reference": {"organ": "liver"}, "parameters": {}}, geometry) is None
     assert reference_voi({"reference": None, "parameters": {}}, geometry) is None
     assert reference_voi({"reference": "liver", "parameters": {}}, geometry) is None
+
+
+def test_uncertainty_layer_and_review_flags(client: Client, cohort_dir: Path) -> None:
+    """case01 as a fold ensemble wrote it: uncertainty.nii.gz beside the labels and lesion B
+    (label 2) flagged review_first in report.json; the page gets the layer and the flag."""
+    from petseg.io.nifti import write_nifti
+
+    folder = cohort_dir / "case01"
+    _, geometry = read_nifti(folder / "lesions.nii.gz")
+    uncertainty = np.zeros(geometry.shape, np.float32)
+    uncertainty[12:15, 20:23, 20:23] = 0.8  # the folds disagree on lesion B
+    write_nifti(folder / "uncertainty.nii.gz", uncertainty, geometry)
+    report = json.loads((folder / "report.json").read_text())
+    for row, flag in zip(report["lesions"], (False, True), strict=True):
+        row.update(folds_segmenting=5 if not flag else 2, folds=5, review_first=flag)
+    (folder / "report.json").write_text(json.dumps(report))
+    opened = client.open()
+    assert opened["meta"]["has_uncertainty"] is True
+    assert opened["meta"]["review_first"] == [2]
+    status, layer = client.request("GET", "/api/case/case01/uncertainty.nii.gz")
+    assert status == 200 and layer == (folder / "uncertainty.nii.gz").read_bytes()
+    # a threshold result: no layer, no flags
+    other = client.open("case02")
+    assert other["meta"]["has_uncertainty"] is False and other["meta"]["review_first"] == []
+    assert client.request("GET", "/api/case/case02/uncertainty.nii.gz")[0] == 404

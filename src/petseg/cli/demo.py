@@ -59,6 +59,14 @@ def _run(args: argparse.Namespace) -> int:
         "organ map's liver, physiological uptake removed as in liver-corrected;\n"
         "score: the paper's 1-5 scheme (Table 1); min SUVmean: lowest lesion SUVmean (g/mL)"
     )
+    ai = result.rows.get("ai-ensemble")
+    if ai is not None:
+        print(
+            f"ai-ensemble uncertainty: {ai['review_first']} of {ai['n_pred_lesions']} lesions "
+            f"flagged review_first (not every fold would segment them alone), "
+            f"{ai['review_first_false_positives']} of its {ai['false_positives']} false positives "
+            f"among them; voxel map ai-ensemble/uncertainty.nii.gz (mutual information, bits)"
+        )
     out = result.out_dir
     print(f"\noutputs in {out}/:")
     for name in sorted(p.name for p in out.iterdir() if not p.name.startswith(".")):

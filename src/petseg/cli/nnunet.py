@@ -1,7 +1,7 @@
 """``petseg nnunet export|import``: nnU-Net v2 raw datasets out, nnU-Net predictions in.
 
 Training and prediction with nnU-Net go through ``petseg train/predict --engine nnunet``
-(:func:`petseg.nnunet.engine.train_nnunet`, :func:`petseg.nnunet.engine.predict_nnunet_dataset`).
+(:class:`petseg.nnunet.engine.NnunetEngine` behind :mod:`petseg.engine`).
 """
 
 from __future__ import annotations

@@ -9,12 +9,16 @@ from petseg.cli._common import add_force_argument, add_study_arguments, load_stu
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from petseg.engine import ENGINES
+
     parser = subparsers.add_parser(
         "predict",
         help="segment with the 3D network (sliding window, fold ensemble, post-processing)",
         description="Predict lesion probabilities with each chosen fold (Gaussian sliding "
         "window), average them, threshold at 0.5, remove segmentation outside the PET body "
-        "contour and components < 0.1 mL, and write the same outputs as petseg segment. "
+        "contour and components < 0.1 mL, and write the same outputs as petseg segment, plus "
+        "uncertainty.nii.gz (the folds' mutual information, bits) and per-lesion uncertainty "
+        "columns in lesions.csv (docs/network.md). "
         "STUDY may also be a dataset folder (dataset.json or case folders): each case goes "
         "to OUT/<case>. --folds crossval predicts each dataset case with the fold that did "
         "not train on it. Without --model the shipped demonstration model is used "
@@ -29,12 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--folds", default="all", help="all (ensemble), e.g. 0 or 0,2, or crossval (dataset only)"
     )
     parser.add_argument(
-        "--save-probabilities", action="store_true", help="also write probabilities.nii.gz"
+        "--save-probabilities",
+        action="store_true",
+        help="also write probabilities.nii.gz (ensemble) and nnunet_fold_<k>.npz (each fold)",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
         "--engine",
-        choices=("builtin", "nnunet"),
+        choices=ENGINES,
         default="builtin",
         help="nnunet: a model trained with petseg train --engine nnunet (docs/nnunet.md)",
     )
@@ -49,20 +55,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.engine == "nnunet":
-        return _run_nnunet(args)
+    from petseg.engine import get_engine, predict_dataset, predict_to_folder
     from petseg.io.dataset import is_dataset
-    from petseg.nn.infer import load_model, predict_dataset, predict_to_folder
 
+    options = {"use_mirroring": not args.no_mirroring} if args.engine == "nnunet" else {}
+    engine = get_engine(args.engine, **options)
     if is_dataset(args.study):
         results = predict_dataset(
+            engine,
             args.study,
             args.model,
             args.out,
             folds=args.folds,
+            device=args.device,
             force=args.force,
             save_probabilities=args.save_probabilities,
-            device=args.device,
         )
         for case_id, result in results.items():
             p = result.patient
@@ -75,46 +82,21 @@ def run(args: argparse.Namespace) -> int:
 
     check_writable_target(args.out, args.force)  # before the network runs
     study = load_study_from_args(args)
-    model = load_model(args.model, args.folds, device=args.device)
+    model = engine.load(args.model, args.folds, device=args.device)
     result = predict_to_folder(
+        engine,
         study,
         model,
         args.out,
         force=args.force,
         save_probabilities=args.save_probabilities,
-        device=args.device,
         rtstruct=not args.no_rtstruct,
-    )
+    ).result
     p = result.patient
+    flagged = sum(u.review_first for u in result.lesion_uncertainty or [])
     print(
-        f"{study.patient_id}: folds {sorted(model.networks)} of {model.path}, {p.lesion_count} "
-        f"lesions, TTV {p.total_tumour_volume_ml:.2f} mL -> {args.out}"
+        f"{study.patient_id}: {args.engine} folds {model.folds} of {model.path}, "
+        f"{p.lesion_count} lesions ({flagged} to review first), "
+        f"TTV {p.total_tumour_volume_ml:.2f} mL -> {args.out}"
     )
-    return 0
-
-
-def _run_nnunet(args: argparse.Namespace) -> int:
-    from petseg.io.dataset import is_dataset
-    from petseg.nnunet.engine import predict_nnunet_dataset, predict_nnunet_to_folder
-
-    if args.model is None:
-        raise ValueError(
-            "--engine nnunet needs --model, a folder made by petseg train --engine nnunet"
-        )
-    options = {
-        "folds": args.folds,
-        "use_mirroring": not args.no_mirroring,
-        "device": args.device,
-        "save_probabilities": args.save_probabilities,
-        "force": args.force,
-    }
-    if is_dataset(args.study):
-        results = predict_nnunet_dataset(args.study, args.model, args.out, **options)
-        print(f"{len(results)} cases -> {args.out}")
-        return 0
-    result = predict_nnunet_to_folder(
-        load_study_from_args(args), args.model, args.out, rtstruct=not args.no_rtstruct, **options
-    )
-    p = result.patient
-    print(f"{p.lesion_count} lesions, TTV {p.total_tumour_volume_ml:.2f} mL -> {args.out}")
     return 0

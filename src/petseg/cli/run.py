@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     subparsers : argparse._SubParsersAction
         What ``run`` is registered in.
     """
+    from petseg.engine import ENGINES
+
     parser = subparsers.add_parser(
         "run",
         help="segment a whole cohort in parallel (Dask), resumable, with a cohort table",
@@ -50,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", type=Path, help="model folder made by petseg train (default: demo)"
     )
     group.add_argument("--folds", help="folds to ensemble: 'all' (default) or e.g. 0,1,2")
+    group.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="builtin (default): petseg's network; nnunet: a model of petseg train --engine "
+        "nnunet (recorded in the run's parameters)",
+    )
     group.add_argument(
         "--device",
         choices=("cpu", "cuda"),
@@ -121,6 +129,7 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
         return PredictPipeline(
             model=str(args.model) if args.model is not None else None,
             folds=args.folds or "all",
+            engine=args.engine or "builtin",
             device=args.device or "cpu",
             rtstruct=not args.no_rtstruct,
             save_probabilities=args.save_probabilities,
@@ -130,6 +139,7 @@ def pipeline_from_args(args: argparse.Namespace) -> Pipeline:
         for option, value in (
             ("--model", args.model),
             ("--folds", args.folds),
+            ("--engine", args.engine),
             ("--device", args.device),
             ("--save-probabilities", args.save_probabilities or None),
         )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from petseg.cli._common import add_force_argument
 from petseg.progress import enabled
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from petseg.engine import ENGINES
     from petseg.nn.plan import BUDGETS
     from petseg.nn.train import (
         ADAMW_LEARNING_RATE,
@@ -36,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--engine",
-        choices=("builtin", "nnunet"),
+        choices=ENGINES,
         default="builtin",
         help="builtin: petseg's MONAI DynUNet; nnunet: nnU-Net v2 through its Python API "
         "(pip install 'petseg[nnunet]', docs/nnunet.md)",
@@ -51,18 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help=f"iterations per epoch (default {d.iterations_per_epoch}; nnU-Net 250)",
     )
-    parser.add_argument(
-        "--configuration", default="3d_fullres", help="nnU-Net configuration (--engine nnunet)"
-    )
-    parser.add_argument(
-        "--trainer", default="nnUNetTrainer", help="nnU-Net trainer class (--engine nnunet)"
-    )
-    parser.add_argument(
-        "--pet-normalisation",
-        choices=("zscore", "ct"),
-        default="zscore",
-        help="nnU-Net PET channel normalisation (--engine nnunet; docs/nnunet.md)",
-    )
+    _add_nnunet_options(parser)
     parser.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
@@ -99,10 +90,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _add_nnunet_options(parser: argparse.ArgumentParser) -> None:
+    """The options only ``--engine nnunet`` reads, defaults from :class:`NnunetTraining`."""
+    from petseg.cli.nnunet import PET_NORMALISATION_CHOICES
+    from petseg.nnunet.training import CONFIGURATIONS, NnunetTraining
+
+    d = NnunetTraining()
+    parser.add_argument(
+        "--configuration",
+        choices=CONFIGURATIONS,
+        default=d.configuration,
+        help=f"nnU-Net configuration (--engine nnunet; default {d.configuration})",
+    )
+    parser.add_argument(
+        "--trainer", default=d.trainer, help="nnU-Net trainer class (--engine nnunet)"
+    )
+    parser.add_argument(
+        "--pet-normalisation",
+        choices=PET_NORMALISATION_CHOICES,
+        default=d.pet_normalisation,
+        help="nnU-Net PET channel normalisation (--engine nnunet; docs/nnunet.md)",
+    )
+
+
+def _engine_config(args: argparse.Namespace) -> Any:
+    """The chosen engine's training configuration from the command line."""
+    from petseg.nn.train import TrainConfig, resolve_device
+
     if args.engine == "nnunet":
-        return _run_nnunet(args)
-    from petseg.nn.train import TrainConfig, train
+        from petseg.nnunet.training import NnunetTraining, TrainBudget
+
+        return NnunetTraining(
+            configuration=args.configuration,
+            trainer=args.trainer,
+            budget=TrainBudget(epochs=args.epochs, iterations_per_epoch=args.iterations),
+            pet_normalisation=args.pet_normalisation,
+            split_seed=args.seed,
+            device=resolve_device(args.device),
+        )
+    from petseg.nn.engine import BuiltinTraining
 
     defaults = TrainConfig()
     config = TrainConfig(
@@ -115,42 +141,22 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
     )
-    results = train(
+    return BuiltinTraining(budget=args.budget, config=config)
+
+
+def run(args: argparse.Namespace) -> int:
+    from petseg.engine import get_engine
+
+    folds = get_engine(args.engine).train(
         args.dataset,
         args.out,
+        _engine_config(args),
         n_folds=args.folds,
         folds=args.fold,
-        budget=args.budget,
-        config=config,
         force=args.force,
         progress=enabled(),
     )
-    for r in results:
-        resumed = f" (resumed at epoch {r.resumed_from_epoch})" if r.resumed_from_epoch else ""
-        print(
-            f"fold {r.fold}: {r.epochs_done} epochs{resumed}, loss {r.final_loss:.3f}, "
-            f"validation Dice {r.final_val_dice:.3f}, {r.seconds:.0f} s -> {r.model_path}"
-        )
-    return 0
-
-
-def _run_nnunet(args: argparse.Namespace) -> int:
-    from petseg.nn.train import resolve_device
-    from petseg.nnunet.engine import TrainBudget, train_nnunet
-
-    record = train_nnunet(
-        args.dataset,
-        args.out,
-        n_folds=args.folds,
-        folds=args.fold,
-        configuration=args.configuration,
-        trainer=args.trainer,
-        budget=TrainBudget(epochs=args.epochs, iterations_per_epoch=args.iterations),
-        pet_normalisation=args.pet_normalisation,
-        split_seed=args.seed,
-        device=resolve_device(args.device),
-        force=args.force,
-    )
-    for fold, seconds in record["fold_seconds"].items():
-        print(f"fold {fold}: {seconds:.0f} s -> {args.out / record['model']}")
+    for f in folds:
+        dice = "" if f.validation_dice is None else f", validation Dice {f.validation_dice:.3f}"
+        print(f"fold {f.fold}: {f.note}{dice}, {f.seconds:.0f} s -> {f.path}")
     return 0

@@ -181,7 +181,7 @@ class SegmentPipeline:
 
 #: Models loaded in this process, by (model folder, folds, device): each Dask worker
 #: process loads a model once and keeps it for all its studies.
-_MODELS: dict[tuple[str, str, str], Any] = {}
+_MODELS: dict[tuple[str, str, str, str], Any] = {}
 
 
 def _worker_device(device: str) -> str:
@@ -202,8 +202,8 @@ def _worker_device(device: str) -> str:
 
 @dataclass(frozen=True)
 class PredictPipeline:
-    """The trained 3D network, as ``petseg predict`` runs it
-    (:func:`petseg.nn.infer.predict_to_folder`), loaded once per worker process.
+    """A trained network, as ``petseg predict`` runs it (:func:`petseg.engine.predict_to_folder`
+    with the ``engine`` named, "builtin" or "nnunet"), loaded once per worker process.
 
     ``model_sha256`` (filled by :meth:`with_checksum`) identifies the weights in the
     parameters hash; the device does not enter it.
@@ -226,6 +226,7 @@ class PredictPipeline:
 
     model: str | None = None
     folds: str = "all"
+    engine: str = "builtin"
     device: str = "cpu"
     rtstruct: bool = True
     save_probabilities: bool = False
@@ -235,6 +236,8 @@ class PredictPipeline:
         """Return a copy with ``model_sha256`` over the model folder's files."""
         from petseg.nn.infer import DEMO_MODEL
 
+        if self.model is None and self.engine != "builtin":
+            raise ValueError(f"--engine {self.engine} needs --model (only builtin ships a model)")
         root = Path(self.model) if self.model is not None else Path(DEMO_MODEL)
         if not root.is_dir():
             raise FileNotFoundError(f"model folder {root} does not exist (--model)")
@@ -252,22 +255,24 @@ class PredictPipeline:
 
     def run(self, study: StudyInput, out_dir: Path) -> Any:
         """Predict ``study`` into ``out_dir`` as ``petseg predict`` does (:meth:`Pipeline.run`)."""
-        from petseg.nn.infer import load_model, predict_to_folder
+        from petseg.engine import get_engine, predict_to_folder
 
+        engine = get_engine(self.engine)
         device = _worker_device(self.device)
-        key = (str(self.model), self.folds, device)
+        key = (self.engine, str(self.model), self.folds, device)
         if key not in _MODELS:
-            _MODELS[key] = load_model(self.model, self.folds, device=device)
-        result = predict_to_folder(
+            model = None if self.model is None else Path(self.model)
+            _MODELS[key] = engine.load(model, self.folds, device=device)
+        prediction = predict_to_folder(
+            engine,
             _load_study(study),
             _MODELS[key],
             out_dir,
             force=True,
             save_probabilities=self.save_probabilities,
-            device=device,
             rtstruct=self.rtstruct,
         )
-        return result.patient
+        return prediction.result.patient
 
 
 def _now() -> str:

@@ -1,20 +1,18 @@
-"""Inference: sliding-window Gaussian prediction, fold ensemble, Carlsen post-processing.
+"""Inference of the built-in network: model folders and each fold's lesion probability.
 
 For a study: PET (SUV) and CT (HU) are resampled to the plan's spacing and normalised;
 each fold's network predicts softmax probabilities with MONAI's
-``sliding_window_inference`` (window = the plan's ``inference_patch_size``, 50 % overlap, Gaussian weights,
-σ = 1/8 of the patch as in nnU-Net); the lesion probabilities of the chosen folds are
-averaged (the ensemble), resampled back to the PET grid, thresholded at 0.5 (the argmax
-of the averaged two-class softmax), and post-processed with
-:func:`petseg.postprocess.postprocess` (outside the PET body contour removed,
-components < 0.1 mL removed).
+``sliding_window_inference`` (window = the plan's ``inference_patch_size``, 50 % overlap,
+Gaussian weights, σ = 1/8 of the patch as in nnU-Net), and its lesion probability is
+resampled back to the PET grid (:func:`fold_probabilities`, one fold at a time). The
+ensemble, decision, post-processing and uncertainty are the engines' shared
+:func:`petseg.engine.ensemble_prediction`.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,10 +20,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from petseg.lesions import (
-    DEFAULT_CONNECTIVITY,
-    MIN_LESION_VOLUME_ML,
-)
 from petseg.nn.data import preprocess, resample
 from petseg.nn.plan import Plan
 from petseg.study import Study
@@ -33,19 +27,15 @@ from petseg.study import Study
 if TYPE_CHECKING:
     import torch
 
-    from petseg.result import SegmentationResult
-
 __all__ = [
     "DEMO_MODEL",
     "OVERLAP",
     "LoadedModel",
-    "ensemble_probabilities",
+    "fold_probabilities",
     "load_model",
     "parse_folds",
-    "predict_dataset",
     "predict_probabilities",
-    "predict_study",
-    "predict_to_folder",
+    "study_image",
 ]
 
 #: The shipped demonstration model (synthetic training data, demonstration only).
@@ -54,22 +44,75 @@ DEMO_MODEL = Path(__file__).resolve().parent.parent / "data" / "demo_model"
 OVERLAP = 0.5
 #: Gaussian importance map σ as a fraction of the patch (nnU-Net: 1/8).
 SIGMA_SCALE = 0.125
-#: Probability above which a voxel is lesion (argmax of the two-class softmax).
-PROBABILITY_THRESHOLD = 0.5
 
 
 @dataclass
 class LoadedModel:
-    """A model folder in memory: its plan and one network per loaded fold."""
+    """A model folder in memory (:func:`load_model`).
+
+    Attributes
+    ----------
+    path : Path
+        The model folder.
+    plan : Plan
+        Its ``plan.json``.
+    networks : dict of int to torch.nn.Module
+        One network per loaded fold, in evaluation mode.
+    info : dict
+        Its ``training.json`` and ``folds.json`` (keys ``training`` and ``folds``), if present.
+    device : str
+        The device the networks are on.
+    """
 
     path: Path
     plan: Plan
     networks: dict[int, torch.nn.Module]
     info: dict[str, Any]
+    device: str = "cpu"
+
+    @property
+    def folds(self) -> list[int]:
+        """The loaded folds, ascending."""
+        return sorted(self.networks)
+
+    def split(self) -> dict[str, Any] | None:
+        """The model's ``folds.json``, None if absent."""
+        return self.info.get("folds")
+
+    def select(self, folds: Sequence[int]) -> LoadedModel:
+        """The same model with only ``folds`` (already loaded)."""
+        networks = {f: self.networks[f] for f in folds}
+        return LoadedModel(self.path, self.plan, networks, self.info, self.device)
+
+    def provenance(self) -> dict[str, Any]:
+        """What ``report.json["model"]`` records of this model."""
+        training = self.info.get("training", {})
+        return {
+            "engine": "builtin",
+            "path": str(self.path),
+            "folds": self.folds,
+            "plan": self.plan.to_dict(),
+            "trained_on_synthetic_data": bool(training.get("synthetic", False)),
+            "training_dataset": training.get("dataset"),
+            "trained_with_petseg": training.get("petseg_version"),
+            "device": self.device,
+        }
 
 
 def parse_folds(text: str | Sequence[int] | None, available: Sequence[int]) -> list[int]:
-    """``"all"``/None → every available fold; ``"0,2"`` → [0, 2] (each must be available)."""
+    """The folds named by ``--folds``.
+
+    Parameters
+    ----------
+    text : str or sequence of int or None
+        ``"all"``/None → every available fold; ``"0,2"`` → [0, 2]; or a list of folds.
+    available : sequence of int
+        The folds the model has; each chosen fold must be one of them.
+
+    Returns
+    -------
+    list of int
+    """
     if text is None or text == "all":
         return sorted(available)
     if isinstance(text, str):
@@ -94,8 +137,14 @@ def load_model(
 ) -> LoadedModel:
     """Load ``plan.json`` and the ``fold_<k>/model.pt`` weights of a model folder.
 
-    ``path`` None loads the shipped demonstration model. Float16 weights are cast back
-    to float32.
+    Parameters
+    ----------
+    path : str or Path or None
+        A folder made by ``petseg train``; None loads the shipped demonstration model.
+    folds : str or sequence of int or None
+        Which folds (:func:`parse_folds`).
+    device : str
+        ``"cpu"`` or ``"cuda"``. Float16 weights are cast back to float32.
     """
     import torch
 
@@ -126,7 +175,7 @@ def load_model(
     for name in ("training.json", "folds.json"):
         if (root / name).is_file():
             info[name.removesuffix(".json")] = json.loads((root / name).read_text(encoding="utf-8"))
-    return LoadedModel(root, plan, networks, info)
+    return LoadedModel(root, plan, networks, info, device)
 
 
 def predict_probabilities(
@@ -138,7 +187,23 @@ def predict_probabilities(
     overlap: float = OVERLAP,
     sw_batch_size: int = 1,
 ) -> NDArray[np.float32]:
-    """Lesion probability (Z, Y, X) of one network on a normalised (C, Z, Y, X) image."""
+    """Lesion probability (Z, Y, X) of one network on a normalised image.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        One fold's network.
+    image : (C, Z, Y, X) float32 ndarray
+        The input on the plan's grid, normalised (:func:`petseg.nn.data.preprocess`).
+    plan : Plan
+        Its ``inference_patch_size`` is the sliding window.
+    device : str
+        ``"cpu"`` or ``"cuda"`` (mixed precision on CUDA).
+    overlap : float
+        Sliding-window overlap, fraction of the window.
+    sw_batch_size : int
+        Windows per forward pass.
+    """
     import torch
     from monai.inferers import sliding_window_inference
 
@@ -160,20 +225,16 @@ def predict_probabilities(
     return probs.cpu().numpy().astype(np.float32)
 
 
-def ensemble_probabilities(
-    networks: Sequence[torch.nn.Module],
-    image: NDArray[np.float32],
-    plan: Plan,
-    *,
-    device: str = "cpu",
-) -> tuple[NDArray[np.float32], list[NDArray[np.float32]]]:
-    """Mean of the folds' lesion probabilities, and each fold's map, on the plan's grid."""
-    per_fold = [predict_probabilities(n, image, plan, device=device) for n in networks]
-    return np.mean(per_fold, axis=0).astype(np.float32), per_fold
-
-
 def study_image(study: Study, plan: Plan) -> NDArray[np.float32]:
-    """The (C, Z, Y, X) input of a study in the plan's channel order (PET SUV, CT HU)."""
+    """The (C, Z, Y, X) input of a study in the plan's channel order.
+
+    Parameters
+    ----------
+    study : Study
+        PET in SUV (g/mL), CT in HU on the PET grid.
+    plan : Plan
+        Its ``channels`` ("pet", "ct") give the order.
+    """
     arrays = []
     for name in plan.channels:
         if name == "pet":
@@ -190,128 +251,21 @@ def study_image(study: Study, plan: Plan) -> NDArray[np.float32]:
     return np.stack(arrays).astype(np.float32)
 
 
-def predict_study(
-    study: Study,
-    model: LoadedModel,
-    *,
-    device: str = "cpu",
-    min_volume_ml: float = MIN_LESION_VOLUME_ML,
-    connectivity: int = DEFAULT_CONNECTIVITY,
-    body: bool = True,
-) -> tuple[SegmentationResult, NDArray[np.float32]]:
-    """Segment a study with the model's folds; return the result and the (Z, Y, X)
-    ensemble lesion probability on the PET grid."""
-    from petseg.result import segmentation_from_mask
+def fold_probabilities(
+    study: Study, model: LoadedModel
+) -> Iterator[tuple[int, NDArray[np.float32]]]:
+    """Each loaded fold's (Z, Y, X) lesion probability on the study's PET grid, one at a time.
 
-    t0 = time.perf_counter()
-    plan = model.plan
-    image, _ = preprocess(study_image(study, plan), study.geometry.spacing, plan)
-    folds = sorted(model.networks)
-    mean, _ = ensemble_probabilities([model.networks[f] for f in folds], image, plan, device=device)
-    probability = resample(mean[None], study.geometry.shape)[0]
-    mask = probability > PROBABILITY_THRESHOLD
-    training = model.info.get("training", {})
-    provenance = {
-        "path": str(model.path),
-        "folds": folds,
-        "plan": plan.to_dict(),
-        "trained_on_synthetic_data": bool(training.get("synthetic", False)),
-        "training_dataset": training.get("dataset"),
-        "trained_with_petseg": training.get("petseg_version"),
-        "device": device,
-    }
-    result = segmentation_from_mask(
-        study,
-        mask,
-        provenance,
-        min_volume_ml=min_volume_ml,
-        connectivity=connectivity,
-        body=body,
-        parameters={
-            "probability_threshold": PROBABILITY_THRESHOLD,
-            "sliding_window_overlap": OVERLAP,
-            "gaussian_sigma_scale": SIGMA_SCALE,
-            "ensemble": "mean of fold softmax probabilities" if len(folds) > 1 else "single fold",
-        },
-    )
-    result.extra["model"]["inference_seconds"] = round(time.perf_counter() - t0, 2)
-    return result, probability
-
-
-def predict_to_folder(
-    study: Study,
-    model: LoadedModel,
-    out: str | Path,
-    *,
-    force: bool = False,
-    save_probabilities: bool = False,
-    device: str = "cpu",
-    rtstruct: bool = True,
-) -> SegmentationResult:
-    """Predict a study and write the same case folder as ``petseg segment``
-    (plus ``probabilities.nii.gz``, the ensemble lesion probability, if asked)."""
-    from petseg.io.nifti import write_nifti
-    from petseg.report import write_segmentation_outputs
-
-    result, probability = predict_study(study, model, device=device)
-
-    def probabilities(folder: Path) -> list[str]:
-        write_nifti(folder / "probabilities.nii.gz", probability, study.geometry)
-        return ["probabilities.nii.gz"]
-
-    write_segmentation_outputs(
-        out,
-        study,
-        result,
-        force=force,
-        rtstruct=rtstruct,
-        extras=probabilities if save_probabilities else None,
-        inputs=[model.path],
-    )
-    return result
-
-
-def predict_dataset(
-    dataset: str | Path,
-    model_path: str | Path | None,
-    out: str | Path,
-    *,
-    folds: str = "all",
-    force: bool = False,
-    save_probabilities: bool = False,
-    device: str = "cpu",
-) -> dict[str, SegmentationResult]:
-    """Predict every case of a dataset folder into ``OUT/<case_id>/``.
-
-    ``folds="crossval"`` predicts each case with the single fold that did not train on
-    it (the model's ``folds.json``): the cross-validation predictions.
+    Parameters
+    ----------
+    study : Study
+        PET in SUV (g/mL) and, if the plan uses it, CT in HU on the PET grid.
+    model : LoadedModel
+        The folds to run, on the model's device.
     """
-    from petseg.io import load_study
-    from petseg.io.dataset import list_cases
-    from petseg.nn.folds import fold_of_case
-
-    ids = list_cases(dataset, labelled=False)
-    crossval = folds == "crossval"
-    model = load_model(model_path, None if crossval else folds, device=device)
-    split = model.info.get("folds")
-    if crossval and split is None:
-        raise FileNotFoundError(f"{model.path / 'folds.json'} is missing; crossval needs the split")
-    results = {}
-    for case_id in ids:
-        study = load_study(Path(dataset) / case_id)
-        case_model = model
-        if crossval:
-            fold = fold_of_case(split, case_id)  # type: ignore[arg-type]
-            case_model = LoadedModel(
-                model.path, model.plan, {fold: model.networks[fold]}, model.info
-            )
-        results[case_id] = predict_to_folder(
-            study,
-            case_model,
-            Path(out) / case_id,
-            force=force,
-            save_probabilities=save_probabilities,
-            device=device,
-            rtstruct=False,
+    image, _ = preprocess(study_image(study, model.plan), study.geometry.spacing, model.plan)
+    for fold in model.folds:
+        probability = predict_probabilities(
+            model.networks[fold], image, model.plan, device=model.device
         )
-    return results
+        yield fold, resample(probability[None], study.geometry.shape)[0]

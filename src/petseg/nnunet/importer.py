@@ -4,8 +4,9 @@ Two kinds of input:
 
 * probabilities: nnU-Net's ``--save_probabilities`` files, ``<case>.npz`` (key
   ``probabilities``, ``(classes, Z, Y, X)`` in nnU-Net's reader order) with the ``<case>.pkl``
-  properties beside it. Several files (one per fold or model) are averaged: petseg's
-  ensemble is the mean of the softmax probabilities, then the argmax.
+  properties beside it. Several files (one per fold or model) form petseg's ensemble, as
+  for its own engines (:func:`petseg.engine.ensemble_prediction`): the mean of their
+  lesion probabilities (1 − background), p > 0.5, and the folds' uncertainty.
 * labels: a label NIfTI written by nnU-Net (``<case>.nii.gz``), any label > 0 is lesion.
 
 Either way the lesion mask goes through petseg's post-processing (body contour,
@@ -26,7 +27,7 @@ import io
 import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,11 +36,12 @@ from petseg.lesions import DEFAULT_CONNECTIVITY, MIN_LESION_VOLUME_ML
 from petseg.result import SegmentationResult, segmentation_from_mask
 from petseg.study import Geometry, Study
 
+if TYPE_CHECKING:
+    from petseg.engine.protocol import Prediction
+
 __all__ = [
     "check_properties",
-    "ensemble_mean",
     "import_nnunet_predictions",
-    "lesion_mask_from_probabilities",
     "read_nnunet_labels",
     "read_nnunet_probabilities",
     "read_properties",
@@ -164,22 +166,6 @@ def read_nnunet_labels(path: str | Path, geometry: Geometry) -> NDArray[np.bool_
     return np.asarray(labels) > 0
 
 
-def ensemble_mean(probabilities: Sequence[NDArray[np.floating]]) -> NDArray[np.float32]:
-    """Mean of several (classes, Z, Y, X) softmax maps (petseg's ensemble)."""
-    if not probabilities:
-        raise ValueError("give at least one probability map")
-    shapes = {np.shape(p) for p in probabilities}
-    if len(shapes) != 1:
-        raise ValueError(f"probability maps differ in shape: {sorted(shapes)}")
-    mean = np.mean(np.stack(probabilities), axis=0, dtype=np.float64)
-    return np.asarray(mean, dtype=np.float32)
-
-
-def lesion_mask_from_probabilities(mean: NDArray[np.floating]) -> NDArray[np.bool_]:
-    """Voxels whose argmax class is not background (class 0); for two classes, p(lesion) > 0.5."""
-    return np.asarray(np.argmax(mean, axis=0) > 0)
-
-
 def segmentation_from_probabilities(
     study: Study,
     probabilities: Sequence[NDArray[np.floating]],
@@ -188,25 +174,42 @@ def segmentation_from_probabilities(
     min_volume_ml: float = MIN_LESION_VOLUME_ML,
     connectivity: int = DEFAULT_CONNECTIVITY,
     body: bool = True,
-) -> SegmentationResult:
-    """petseg's ensemble (mean of the maps), argmax, post-processing and measurements."""
-    mean = ensemble_mean(probabilities)
-    if mean.shape[1:] != study.geometry.shape:
-        raise ValueError(
-            f"probabilities {mean.shape[1:]} are not on the PET grid {study.geometry.shape}"
-        )
-    return segmentation_from_mask(
+) -> Prediction:
+    """petseg's ensemble of nnU-Net softmax maps, as for its own engines.
+
+    Each map's lesion probability is 1 − its background probability; the maps then go
+    through :func:`petseg.engine.ensemble_prediction` (mean, p > 0.5 — the argmax for two
+    classes —, post-processing, per-lesion uncertainty for two or more maps).
+
+    Parameters
+    ----------
+    study : Study
+        The study predicted (its PET grid is the maps' grid).
+    probabilities : sequence of (classes, Z, Y, X) float ndarray
+        nnU-Net softmax maps, one per fold or model.
+    model : mapping
+        Provenance written to ``report.json["model"]``.
+    min_volume_ml, connectivity, body : float, int, bool
+        The post-processing (:class:`petseg.engine.PostProcessing`).
+    """
+    from petseg.engine.ensemble import ensemble_prediction
+    from petseg.engine.protocol import PostProcessing
+
+    if not probabilities:
+        raise ValueError("give at least one probability map")
+    for p in probabilities:
+        if np.shape(p)[1:] != study.geometry.shape:
+            raise ValueError(
+                f"probabilities {np.shape(p)[1:]} are not on the PET grid {study.geometry.shape}"
+            )
+    maps = ((k, 1.0 - np.asarray(p[0], dtype=np.float32)) for k, p in enumerate(probabilities))
+    return ensemble_prediction(
         study,
-        lesion_mask_from_probabilities(mean),
+        maps,
+        range(len(probabilities)),
         model,
-        min_volume_ml=min_volume_ml,
-        connectivity=connectivity,
-        body=body,
-        parameters={
-            "ensemble": "mean of softmax probabilities" if len(probabilities) > 1 else "single map",
-            "members": len(probabilities),
-            "decision": "argmax of the mean (p(lesion) > 0.5 for two classes)",
-        },
+        parameters={"decision": "p(lesion) = 1 - p(background) > 0.5 (argmax of two classes)"},
+        post=PostProcessing(min_volume_ml, connectivity, body),
     )
 
 
@@ -221,7 +224,8 @@ def import_nnunet_predictions(
     body: bool = True,
 ) -> SegmentationResult:
     """Turn nnU-Net outputs of one study into petseg's case folder (lesions, report, MIP,
-    RTSTRUCT when the study came from DICOM).
+    RTSTRUCT when the study came from DICOM; ``uncertainty.nii.gz`` and the per-lesion
+    uncertainty columns for two or more probability files).
 
     Parameters
     ----------
@@ -230,8 +234,10 @@ def import_nnunet_predictions(
         exactly one label ``.nii.gz``
     out : case folder to write; must not exist unless ``force``
     """
+    from petseg.engine.folders import prediction_files
     from petseg.report import write_segmentation_outputs
 
+    extras = None
     paths = [Path(p) for p in predictions]
     if not paths:
         raise ValueError("give at least one nnU-Net prediction (.npz or .nii.gz)")
@@ -248,9 +254,11 @@ def import_nnunet_predictions(
             "engine": "nnunet (imported probabilities)",
             "files": [str(p.resolve()) for p in paths],
         }
-        result = segmentation_from_probabilities(
+        prediction = segmentation_from_probabilities(
             study, maps, model, min_volume_ml=min_volume_ml, connectivity=connectivity, body=body
         )
+        result = prediction.result
+        extras = prediction_files(prediction, study, save_probabilities=False)
     elif kinds == {"nifti"} and len(paths) == 1:
         mask = read_nnunet_labels(paths[0], study.geometry)
         model = {"engine": "nnunet (imported labels)", "files": [str(paths[0].resolve())]}
@@ -267,5 +275,5 @@ def import_nnunet_predictions(
         raise ValueError(
             f"give .npz probability files (one or more) or one label .nii.gz, got {[p.name for p in paths]}"
         )
-    write_segmentation_outputs(out, study, result, force=force, inputs=paths)
+    write_segmentation_outputs(out, study, result, force=force, extras=extras, inputs=paths)
     return result

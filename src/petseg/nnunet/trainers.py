@@ -2,8 +2,8 @@
 
 Only the training length differs from nnU-Net's default; the network, loss, optimiser,
 augmentation and sampling are nnU-Net's own. For other budgets pass
-:class:`petseg.nnunet.engine.TrainBudget` to :func:`~petseg.nnunet.engine.train_nnunet`
-instead of adding a class per epoch count.
+:class:`petseg.nnunet.training.TrainBudget` to :func:`~petseg.nnunet.training.train_nnunet`
+instead of adding a class per epoch count. :func:`trainer_class` finds a trainer by name.
 
 This module imports nnU-Net at import time: import it only where nnunetv2 is installed
 (petseg imports it lazily, inside the engine's functions).
@@ -16,7 +16,10 @@ from typing import Any
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-__all__ = ["nnUNetTrainer_petsegTiny"]
+__all__ = ["TRAINERS", "nnUNetTrainer_petsegTiny", "trainer_class"]
+
+#: petseg's own trainer classes, by name.
+TRAINERS = ("nnUNetTrainer_petsegTiny",)
 
 
 class nnUNetTrainer_petsegTiny(nnUNetTrainer):
@@ -37,3 +40,27 @@ class nnUNetTrainer_petsegTiny(nnUNetTrainer):
         self.num_epochs = 1
         self.num_iterations_per_epoch = 2
         self.num_val_iterations_per_epoch = 1
+
+
+def trainer_class(name: str) -> Any:
+    """A trainer class by name.
+
+    Parameters
+    ----------
+    name : str
+        One of petseg's :data:`TRAINERS`, ``"nnUNetTrainer"``, or another nnU-Net trainer
+        (found by nnU-Net's own lookup, which needs every trainer module importable).
+    """
+    if name in TRAINERS:
+        return globals()[name]
+    if name == "nnUNetTrainer":
+        return nnUNetTrainer
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+
+    try:
+        return recursive_find_trainer_class_by_name(name)
+    except (ImportError, RuntimeError) as err:
+        raise ValueError(
+            f"nnU-Net trainer {name!r} could not be loaded ({err}); use nnUNetTrainer or one of "
+            f"petseg's {list(TRAINERS)}"
+        ) from err

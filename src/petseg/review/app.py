@@ -396,6 +396,13 @@ class ReviewApp:
             if case.removed is None:
                 raise HttpError(404, f"case {case_id!r} has no removed.nii.gz")
             return labels_nifti_bytes(case.removed, case.geometry.affine)
+        if name == "uncertainty.nii.gz":
+            file = folder / name
+            if not file.is_file():
+                raise HttpError(
+                    404, f"case {case_id!r} has no uncertainty.nii.gz (not an ensemble)"
+                )
+            return file.read_bytes()
         if name == "mip.bin":
             return self.derived(case_id, "mip")
         raise HttpError(404, f"no case endpoint {name!r}")

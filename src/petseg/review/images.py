@@ -18,6 +18,7 @@ __all__ = [
     "coronal_mip_bytes",
     "labels_nifti_bytes",
     "reference_voi",
+    "review_first_labels",
     "volume_nifti_bytes",
 ]
 
@@ -127,6 +128,22 @@ def coronal_mip_bytes(suv: NDArray[np.float32]) -> bytes:
     return mip.tobytes() + depth.tobytes()
 
 
+def review_first_labels(report: dict[str, Any]) -> list[int]:
+    """Labels of the result's lesions flagged ``review_first`` (:mod:`petseg.uncertainty`).
+
+    Parameters
+    ----------
+    report : dict
+        The case's ``report.json``; results without ensemble uncertainty flag nothing.
+
+    Returns
+    -------
+    list of int, ascending.
+    """
+    lesions = report.get("lesions") or []
+    return sorted(int(row["label"]) for row in lesions if row.get("review_first") is True)
+
+
 def case_meta(case: CaseData, preview_step: int) -> dict[str, Any]:
     """What the page needs to display a case: shape, spacing (mm), SUV window (g/mL),
     reference, MIP orientation and the reduction factor of its first view.
@@ -162,6 +179,9 @@ def case_meta(case: CaseData, preview_step: int) -> dict[str, Any]:
         "preview_step": preview_step,
         "dicom": bool((case.report.get("inputs") or {}).get("dicom")),
         "removed_count": len(case.removed_components()) if case.removed is not None else 0,
+        # a fold ensemble's disagreement (petseg.uncertainty): the voxel map, flagged lesions
+        "has_uncertainty": (case.folder / "uncertainty.nii.gz").is_file(),
+        "review_first": review_first_labels(case.report),
         # saved versions made on an earlier segmentation of the case (kept, not shown)
         "older_result_versions": case_status(case.folder, case.case_id)["older_result_versions"],
         # coronal MIP display: superior at the top, patient's right on the viewer's left

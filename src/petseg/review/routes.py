@@ -15,6 +15,7 @@ GET      ``/api/case/<id>/pet.preview.nii.gz``,      the images reduced for the 
 GET      ``/api/case/<id>/mip.bin``                  coronal MIP: float32 (Z, X) SUV maxima then
                                                      int16 (Z, X) row index j of each maximum
 GET      ``/api/case/<id>/removed.nii.gz``           physiological uptake the organ map removed
+GET      ``/api/case/<id>/uncertainty.nii.gz``       a fold ensemble's voxel uncertainty (bits)
 GET      ``/api/session/<sid>/labels.nii.gz``        current lesion map of the session (NIfTI)
 GET      ``/api/session/<sid>/labels.preview.nii.gz``  the same, reduced like the images
 GET      ``/api/session/<sid>/state``                lesion list, edits, revision, unsaved

@@ -77,6 +77,7 @@ let petVol = null;
 let ctVol = null;
 let labelVol = null;
 let removedVol = null;
+let uncertaintyVol = null;
 
 function labelLut(maxLabel) {
   // label 0 transparent; lesions in well separated hues (golden angle)
@@ -137,6 +138,7 @@ async function openCase(caseId, viewerReady = Promise.resolve()) {
   closeSession(); // the previous case's session, once the new one is open
   state.session = opened.session;
   state.meta = opened.meta;
+  $("uncertainty-control").hidden = !state.meta.has_uncertainty;
   state.activeSeconds = 0;
   applyState(opened);
   $("case-title").textContent = caseId;
@@ -190,13 +192,14 @@ function nextFrame() {
 async function fetchLayers(caseId, suffix) {
   const base = `/api/case/${encodeURIComponent(caseId)}`;
   // the removed-uptake layer comes with the full-resolution images only
-  const [pet, labels, ct, removed] = await Promise.all([
+  const [pet, labels, ct, removed, uncertainty] = await Promise.all([
     fetchBuffer(`${base}/pet${suffix}.nii.gz`),
     fetchBuffer(`/api/session/${state.session}/labels${suffix}.nii.gz`),
     state.meta.has_ct ? fetchBuffer(`${base}/ct${suffix}.nii.gz`) : null,
     state.meta.removed_count > 0 && suffix === "" ? fetchBuffer(`${base}/removed.nii.gz`) : null,
+    state.meta.has_uncertainty && suffix === "" ? fetchBuffer(`${base}/uncertainty.nii.gz`) : null,
   ]);
-  return { pet, labels, ct, removed };
+  return { pet, labels, ct, removed, uncertainty };
 }
 
 /** Decode downloaded layers and show them in one GPU upload; `step` is their reduction. */
@@ -209,13 +212,15 @@ async function showLayers(buffers, step) {
   labels.setColormapLabel(labelLut(labelMax()));
   const removed = buffers.removed ? await decode("removed.nii.gz", buffers.removed) : null;
   if (removed) removed.setColormapLabel(removedLut(state.meta.removed_count));
-  [ctVol, petVol, labelVol, removedVol] = [ct, pet, labels, removed];
+  // the folds' disagreement in blue-green, from 0.05 bit (below: transparent) to 1 bit
+  const uncertainty = buffers.uncertainty ? await decode("uncertainty.nii.gz", buffers.uncertainty, { colormap: "winter", cal_min: 0.05, cal_max: 1 }) : null;
+  [ctVol, petVol, labelVol, removedVol, uncertaintyVol] = [ct, pet, labels, removed, uncertainty];
   state.step = step;
   state.dims = [pet.hdr.dims[1], pet.hdr.dims[2], pet.hdr.dims[3]];
   applyDisplay(state.display ?? (ct ? "fused" : "pet"));
   // One upload of all layers: nv.addVolume per volume would rebuild every layer already
   // shown each time (1 + 2 + 3 layer uploads), which a software WebGL pays in seconds.
-  const layers = [ct, pet, removed, labels].filter((v) => v);
+  const layers = [ct, pet, uncertainty, removed, labels].filter((v) => v);
   nv.volumes = layers;
   nv.back = layers[0];
   nv.overlays = layers.slice(1);
@@ -244,6 +249,7 @@ function applyDisplay(mode) {
   petVol.cal_max = Number($("suv-max").value);
   if (labelVol) labelVol.opacity = labelOpacity;
   if (removedVol) removedVol.opacity = Number($("removed-opacity").value);
+  if (uncertaintyVol) uncertaintyVol.opacity = Number($("uncertainty-opacity").value);
 }
 
 function setView(view) {
@@ -371,14 +377,27 @@ function applyState(s) {
     : "no unsaved edits";
 }
 
+/** Lesions in label order, or with the result's review_first lesions first (⚑ first). */
+function lesionOrder() {
+  const flagged = new Set(state.meta.review_first || []);
+  const rows = [...state.lesions];
+  if (state.flagFirst) rows.sort((a, b) => flagged.has(b.label) - flagged.has(a.label) || a.label - b.label);
+  return { rows, flagged };
+}
+
 function renderLesions() {
   const tbody = $("lesion-table").querySelector("tbody");
   tbody.replaceChildren();
-  for (const l of state.lesions) {
+  const { rows, flagged } = lesionOrder();
+  $("flag-sort").hidden = flagged.size === 0;
+  $("flag-sort").classList.toggle("on", Boolean(state.flagFirst));
+  for (const l of rows) {
     const tr = document.createElement("tr");
     tr.dataset.label = l.label;
+    tr.classList.toggle("review-first", flagged.has(l.label));
     const sw = hsl((l.label * 137.508) % 360, 0.9, 0.55);
-    tr.innerHTML = `<td><span style="color:rgb(${sw})">■</span> ${l.label}</td><td class="num">${fmt(l.volume_ml)}</td><td class="num">${fmt(l.suv_max)}</td><td class="num">${fmt(l.suv_mean)}</td><td><button class="rm" title="remove lesion ${l.label}">✕</button></td>`;
+    const flag = flagged.has(l.label) ? `<span title="review first: not every fold would segment it on its own">⚑</span>` : "";
+    tr.innerHTML = `<td><span style="color:rgb(${sw})">■</span> ${l.label}</td><td class="num">${fmt(l.volume_ml)}</td><td class="num">${fmt(l.suv_max)}</td><td class="num">${fmt(l.suv_mean)}</td><td>${flag}</td><td><button class="rm" title="remove lesion ${l.label}">✕</button></td>`;
     tr.addEventListener("click", (e) => {
       if (e.target.classList.contains("rm")) {
         edit("remove", { label: l.label });
@@ -649,6 +668,11 @@ for (const b of document.querySelectorAll("#display button")) b.addEventListener
 for (const id of ["suv-min", "suv-max"]) $(id).addEventListener("change", () => { setDisplay(state.display); drawLabelMip(); });
 $("label-opacity").addEventListener("input", () => setDisplay(state.display));
 $("removed-opacity").addEventListener("input", () => setDisplay(state.display));
+$("uncertainty-opacity").addEventListener("input", () => setDisplay(state.display));
+$("flag-sort").addEventListener("click", () => {
+  state.flagFirst = !state.flagFirst;
+  renderLesions();
+});
 $("undo").addEventListener("click", () => edit("undo"));
 $("redo").addEventListener("click", () => edit("redo"));
 $("save").addEventListener("click", save);

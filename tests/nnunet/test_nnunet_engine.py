@@ -18,10 +18,14 @@ pytest.importorskip(
 )
 
 from petseg.cli import main
+from petseg.engine import get_engine, predict_dataset, predict_to_folder
 from petseg.io import load_study
 from petseg.io.nifti import read_nifti
-from petseg.nnunet import engine
-from petseg.nnunet.importer import ensemble_mean, import_nnunet_predictions
+from petseg.nnunet.environment import nnunet_version
+from petseg.nnunet.importer import import_nnunet_predictions
+from petseg.nnunet.loading import load_nnunet_model
+from petseg.nnunet.prediction import nnunet_predictor
+from petseg.nnunet.training import NnunetTraining, train_nnunet
 from petseg.phantom import PhantomConfig, write_dataset
 from petseg.study import Study
 
@@ -45,14 +49,8 @@ def trained(tmp_path_factory):
         config=TINY,
         progress=False,
     )
-    record = engine.train_nnunet(
-        dataset,
-        root / "work",
-        n_folds=2,
-        trainer="nnUNetTrainer_petsegTiny",
-        dataset_id=777,
-        name="Tiny",
-    )
+    config = NnunetTraining(trainer="nnUNetTrainer_petsegTiny", dataset_id=777, name="Tiny")
+    record = train_nnunet(dataset, root / "work", config, n_folds=2)
     return dataset, root / "work", record
 
 
@@ -61,7 +59,8 @@ def predicted(trained, tmp_path_factory):
     dataset, work, _ = trained
     out = tmp_path_factory.mktemp("pred") / "out"
     # without test-time mirroring (8× faster on CPU); the mirroring test covers it
-    results = engine.predict_nnunet_dataset(dataset, work, out, folds="all", use_mirroring=False)
+    engine = get_engine("nnunet", use_mirroring=False)
+    results = predict_dataset(engine, dataset, work, out, folds="all", save_probabilities=True)
     return out, results
 
 
@@ -124,6 +123,8 @@ def test_prediction_outputs_and_provenance(trained, predicted):
             "mip.png",
             "nnunet_fold_0.npz",
             "nnunet_fold_1.npz",
+            "probabilities.nii.gz",
+            "uncertainty.nii.gz",
         ):
             assert (folder / name).is_file(), name
         _, grid = read_nifti(folder / "lesions.nii.gz")
@@ -132,7 +133,7 @@ def test_prediction_outputs_and_provenance(trained, predicted):
     model = report["model"]
     assert model["engine"] == "nnunet" and model["folds"] == [0, 1]
     assert model["configuration"] == "3d_fullres" and model["pet_normalisation"] == "zscore"
-    assert model["nnunetv2_version"] == engine.nnunet_version()
+    assert model["nnunetv2_version"] == nnunet_version()
     assert report["synthetic"] is True and report["parameters"]["members"] == 2
 
 
@@ -159,8 +160,11 @@ def test_imported_fold_probabilities_average_to_the_ensemble(trained, predicted,
     assert status == 0
     imported, _ = read_nifti(tmp_path / "imported" / "lesions.nii.gz")
     np.testing.assert_array_equal(imported, results[case].labels)
-    mean = (folds[0].astype(np.float64) + folds[1]) / 2  # the ensemble, computed by hand
-    np.testing.assert_allclose(ensemble_mean(folds), mean, atol=1e-7)
+    # the ensemble is the mean of the two folds' lesion probabilities, computed by hand
+    mean = (folds[0][1].astype(np.float64) + folds[1][1]) / 2
+    written, _ = read_nifti(out / case / "probabilities.nii.gz")
+    np.testing.assert_allclose(written, mean, atol=1e-6)
+    assert (tmp_path / "imported" / "uncertainty.nii.gz").is_file()  # two folds imported
     # a single fold's import differs from the ensemble's only through that fold
     single = import_nnunet_predictions(study, [out / case / "nnunet_fold_0.npz"], tmp_path / "one")
     assert single.extra["model"]["files"] == [str((out / case / "nnunet_fold_0.npz").resolve())]
@@ -172,8 +176,8 @@ def test_nnunets_own_file_prediction_imports_to_the_same_map(trained, predicted,
     dataset, work, _ = trained
     out, _ = predicted
     case = "phantom_0000"
-    model = engine.load_nnunet_model(work, folds="0")
-    predictor = engine.nnunet_predictor(model, 0, use_mirroring=False)
+    model = load_nnunet_model(work, folds="0")
+    predictor = nnunet_predictor(model, 0, use_mirroring=False)
     raw = work / "nnUNet_raw" / "Dataset777_Tiny" / "imagesTr"
     predictor.predict_from_files_sequential(
         [[str(raw / f"{case}_0000.nii.gz"), str(raw / f"{case}_0001.nii.gz")]],
@@ -214,11 +218,13 @@ def test_single_study_folder_and_mirroring_switch(trained, tmp_path):
     case = "phantom_0001"
     pet, geometry = read_nifti(dataset / case / "pet.nii.gz")
     study = Study(pet, geometry, ct=read_nifti(dataset / case / "ct.nii.gz")[0], patient_id=case)
-    model = engine.load_nnunet_model(work, folds="1")
-    with_tta, mirrored = engine.predict_nnunet(study, model, use_mirroring=True)
-    without = engine.predict_nnunet_to_folder(
-        study, work, tmp_path / "one", folds="1", use_mirroring=False
-    )
+    model = load_nnunet_model(work, folds="1")
+    mirrored = get_engine("nnunet").predict(study, model, keep_folds=True)
+    with_tta = mirrored.result
+    plain_engine = get_engine("nnunet", use_mirroring=False)
+    without = predict_to_folder(
+        plain_engine, study, model, tmp_path / "one", save_probabilities=True
+    ).result
     assert with_tta.extra["model"]["test_time_mirroring"] is True
     assert without.extra["model"]["test_time_mirroring"] is False
     assert without.extra["model"]["folds"] == [1]
@@ -226,7 +232,7 @@ def test_single_study_folder_and_mirroring_switch(trained, tmp_path):
     assert plain.shape == (2, *geometry.shape)
     assert (tmp_path / "one" / "lesions.nii.gz").is_file()
     # mirroring averages the predictions of the flipped images: a different map
-    assert not np.allclose(mirrored[1], plain, atol=1e-4)
+    assert not np.allclose(mirrored.fold_probabilities[1], plain[1], atol=1e-4)
 
 
 def test_predict_cli_with_the_nnunet_engine(trained, tmp_path):
@@ -237,8 +243,9 @@ def test_predict_cli_with_the_nnunet_engine(trained, tmp_path):
     out = tmp_path / "cli"
     args = ["predict", str(case), "--engine", "nnunet", "--model", str(work), "--folds", "1"]
     assert main([*args, "--no-mirroring", "--out", str(out)]) == 0
-    direct = engine.predict_nnunet_to_folder(
-        load_study(case), work, tmp_path / "lib", folds="1", use_mirroring=False
-    )
+    engine = get_engine("nnunet", use_mirroring=False)
+    direct = predict_to_folder(
+        engine, load_study(case), engine.load(work, "1"), tmp_path / "lib"
+    ).result
     assert np.array_equal(read_nifti(out / "lesions.nii.gz")[0], direct.labels)
     assert main([*args, "--no-mirroring", "--out", str(out)]) == 2  # exists, no --force
