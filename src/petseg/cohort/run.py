@@ -214,6 +214,8 @@ class PredictPipeline:
         Model folder of ``petseg train`` (None: the shipped demonstration model).
     folds : str
         ``"all"`` or e.g. ``"0,1,2"``.
+    engine : str
+        ``"builtin"`` or ``"nnunet"`` (:func:`petseg.engine.get_engine`).
     device : str
         ``"cpu"`` or ``"cuda"``.
     rtstruct : bool
