@@ -32,6 +32,8 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "experiments" / "nn_phantom"))
 
@@ -185,6 +187,58 @@ def run_summarise(args: argparse.Namespace) -> None:
     print("\n".join(text))
 
 
+def run_validation(args: argparse.Namespace) -> None:
+    """Dice of WORK/model's folds and of ``--model``'s folds on each fold's validation patches.
+
+    The patches are the ones training validated on (fold seed, lesion-centred half), so
+    the trained model's figure is optimistic (its best epoch was chosen on them); for
+    ``--model`` (e.g. the shipped one, which never saw this cohort) they are unseen.
+    """
+    import torch
+
+    from petseg.nn.data import label_lesions, preprocess, validation_patches
+    from petseg.nn.model import build_model
+    from petseg.nn.plan import Plan
+    from petseg.nn.train import load_cases
+
+    torch.set_num_threads(1)
+    work_model = args.work / "model"
+    plan = Plan.from_dict(json.loads((work_model / "plan.json").read_text()))
+    split = json.loads((work_model / "folds.json").read_text())
+    config = json.loads((work_model / "training.json").read_text())["config"]
+    cases = {c.case_id: c for c in load_cases(args.work / "train")}
+    table = {}
+    for entry in split["folds"]:
+        fold = entry["fold"]
+        val = []
+        for case_id in entry["val"]:
+            case = cases[case_id]
+            image, label = preprocess(case.image, case.geometry.spacing, plan, case.label)
+            val.append((image, label_lesions(label)))
+        images, labels = validation_patches(val, plan, config["val_patches"], config["seed"] + fold)
+        row = {}
+        for name, folder in (("trained", work_model), ("other", args.model)):
+            net = build_model(plan)
+            weights = torch.load(folder / f"fold_{fold}" / "model.pt", weights_only=True)
+            net.load_state_dict({k: v.float() for k, v in weights["state_dict"].items()})
+            net.eval()
+            with torch.no_grad():
+                pred = np.concatenate(
+                    [
+                        net(torch.from_numpy(images[i : i + 2])).argmax(1).numpy() == 1
+                        for i in range(0, len(images), 2)
+                    ]
+                )
+            truth = labels[:, 0] == 1
+            row[name] = float(2 * (pred & truth).sum() / max(pred.sum() + truth.sum(), 1))
+        table[fold] = row
+        print(
+            f"fold {fold}: trained {row['trained']:.3f}, {args.model}: {row['other']:.3f}",
+            flush=True,
+        )
+    (args.work / "validation_patches.json").write_text(json.dumps(table, indent=1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -205,8 +259,17 @@ def main() -> int:
     su = sub.add_parser("summarise")
     su.add_argument("--work", type=Path, required=True)
     su.add_argument("--names", default="new,shipped")
+    va = sub.add_parser("validation")
+    va.add_argument("--work", type=Path, required=True)
+    va.add_argument("--model", type=Path, required=True, help="the model to compare with")
     args = parser.parse_args()
-    {"train": run_train, "evaluate": run_evaluate, "summarise": run_summarise}[args.command](args)
+    commands = {
+        "train": run_train,
+        "evaluate": run_evaluate,
+        "summarise": run_summarise,
+        "validation": run_validation,
+    }
+    commands[args.command](args)
     return 0
 
 
