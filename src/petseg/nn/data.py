@@ -161,6 +161,11 @@ def label_lesions(label: NDArray[np.integer]) -> NDArray[np.int32]:
 
     Training keeps labels in this form so that :func:`sample_patch` can draw a lesion
     rather than a voxel; ``> 0`` gives the binary label back.
+
+    Parameters
+    ----------
+    label : (Z, Y, X) integer ndarray
+        Lesion voxels > 0.
     """
     from petseg.lesions import label_components
 

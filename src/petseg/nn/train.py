@@ -210,7 +210,10 @@ class TrainConfig:
 def torch_threads(threads: int | None) -> Iterator[None]:
     """Run a block with ``torch.set_num_threads(threads)``, restoring the previous value.
 
-    ``None`` leaves the setting alone.
+    Parameters
+    ----------
+    threads : int or None
+        torch CPU threads inside the block; None (or 0) leaves the setting alone.
     """
     import torch
 
@@ -229,6 +232,18 @@ def learning_rate_factor(iteration: int, config: TrainConfig) -> float:
     Linear warm-up ``(i + 1) / warmup`` for the first ``warmup_iterations``, then with
     ``t`` the fraction of the remaining iterations done: ``(1 - t) ** poly_exponent``
     ("poly") or ``(1 + cos(pi t)) / 2`` ("cosine").
+
+    Parameters
+    ----------
+    iteration : int
+        0-based training iteration of the fold.
+    config : TrainConfig
+        Gives ``warmup_iterations``, ``schedule``, ``poly_exponent`` and the total.
+
+    Returns
+    -------
+    float
+        The factor in [0, 1].
     """
     warmup = config.warmup_iterations
     if iteration < warmup:
@@ -264,6 +279,11 @@ def make_loss(config: TrainConfig = TrainConfig()) -> Callable[[Any, Any], Any]:
     sticks there (measured: validation Dice 0 for 350 iterations, docs/network.md). A
     (B, H, 2, …) output of a deeply supervised network (H heads, all at full size, as
     MONAI's DynUNet returns them in training) gets weights 1, ½, ¼ … normalised.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Gives ``dice_weight`` and ``ce_weight``.
     """
     from monai.losses import DiceCELoss
 
@@ -617,7 +637,19 @@ def finish_fold(out: str | Path, fold: int) -> Path:
 
     For a fold whose time budget ran out before its last epoch: ``model.pt`` gets the
     weights of ``best.pt`` (the best smoothed validation Dice so far) and the epoch count
-    of ``checkpoint.pt``. Returns the path of ``model.pt``.
+    of ``checkpoint.pt``.
+
+    Parameters
+    ----------
+    out : str or Path
+        The model folder.
+    fold : int
+        The fold to finish.
+
+    Returns
+    -------
+    Path
+        ``out/fold_<fold>/model.pt``.
     """
     import torch
 
