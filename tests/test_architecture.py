@@ -56,9 +56,7 @@ PRIVATE_IMPORTS_PENDING: frozenset[str] = frozenset()
 #: ``module.function`` still longer than :data:`MAX_FUNCTION_LINES`.
 LONG_FUNCTIONS_PENDING: frozenset[str] = frozenset(
     {
-        "petseg.io.dicom.series_geometry",
         "petseg.nn.train.train_fold",
-        "petseg.slices.experiment.run_experiment",
     }
 )
 

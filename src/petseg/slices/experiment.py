@@ -206,41 +206,16 @@ def patient_folds(patient_ids: NDArray[np.str_], n_folds: int, seed: int = 0) ->
     return out
 
 
-def run_experiment(
+def _empty_table(
     slices: SliceSet,
-    config: ExperimentConfig = ExperimentConfig(),
-    progress: Callable[[str], None] | None = None,
-) -> ExperimentResult:
-    """Run the three methods, the oracle and the constant thresholds on every fold.
-
-    Parameters
-    ----------
-    slices : SliceSet
-        Tumour slices, ``(N, 64, 64)``, ordered by patient.
-    config : ExperimentConfig
-    progress : callable, optional
-        Called with one line of text after each step.
-    """
-    from petseg.slices.training import (
-        predict_thresholds,
-        predict_unet,
-        train_threshold_cnn,
-        train_unet,
-    )
-
-    if slices.images.shape[1:] != (64, 64):
-        raise ValueError(
-            f"the networks of Tables 2 and 3 take 64x64 slices, got {slices.images.shape[1:]}; "
-            "rebuild the slices with --size 64"
-        )
-    say = progress or (lambda _msg: None)
-    start = time.perf_counter()
+    fold: NDArray[np.int64],
+    opt_pet: NDArray[np.floating],
+    dice_oracle: NDArray[np.floating],
+    t_all: float,
+) -> dict[str, NDArray]:
+    """The per-slice table with its fold-independent columns filled, the others NaN."""
     n = len(slices.images)
-    fold_of = patient_folds(slices.patient_ids, config.n_folds, config.seed)
-    fold = np.array([fold_of[p] for p in slices.patient_ids], dtype=np.int64)
-    opt_pet, dice_oracle = optimal_thresholds(slices.images, slices.masks)
-    t_all, med_all = best_constant_threshold(slices.images, slices.masks)
-    cols: dict[str, NDArray] = {
+    return {
         "patient": slices.patient_ids.astype(str),
         "slice": slices.slice_index.astype(np.int64),
         "fold": fold,
@@ -254,69 +229,123 @@ def run_experiment(
         "predicted_threshold_method3": np.full(n, np.nan),
         "constant_threshold_method1": np.full(n, np.nan),
     }
+
+
+def _run_fold(
+    slices: SliceSet,
+    config: ExperimentConfig,
+    f: int,
+    test: NDArray[np.bool_],
+    cols: dict[str, NDArray],
+    unet_output: NDArray[np.float32],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train and test the three methods on fold ``f``; fill the ``test`` rows in place.
+
+    Returns the fold's record (without patients and seconds) and its trained networks.
+    """
+    from petseg.slices.training import (
+        predict_thresholds,
+        predict_unet,
+        train_threshold_cnn,
+        train_unet,
+    )
+
+    train = ~test
+    x_tr, m_tr = slices.images[train], slices.masks[train]
+    x_te, m_te = slices.images[test], slices.masks[test]
+    seed = config.seed * 1000 + 10 * f
+    # Method 1: U-Net + constant threshold searched on the training outputs.
+    step = f"fold {f}/{config.n_folds}"
+    unet, hist_unet = train_unet(
+        x_tr, m_tr, config.train_config(config.unet_epochs, seed), desc=f"{step} U-Net (m1, m3)"
+    )
+    out_tr = predict_unet(unet, x_tr, config.unet_loss, config.precision)
+    out_te = predict_unet(unet, x_te, config.unet_loss, config.precision)
+    unet_output[test] = out_te
+    t_m1, med_m1 = best_constant_threshold(out_tr, m_tr)
+    cols["dice_method1"][test] = dice_at_thresholds(out_te, m_te, t_m1)
+    cols["constant_threshold_method1"][test] = t_m1
+    # Method 2: threshold CNN on PET slices.
+    cnn_pet, hist_pet = train_threshold_cnn(
+        x_tr,
+        cols["optimal_threshold_pet"][train],
+        config.train_config(config.cnn_epochs, seed + 1),
+        desc=f"{step} threshold CNN on PET (m2)",
+    )
+    pred2 = predict_thresholds(cnn_pet, x_te, config.precision)
+    cols["predicted_threshold_method2"][test] = pred2
+    cols["dice_method2"][test] = dice_at_thresholds(x_te, m_te, pred2)
+    # Method 3: a fresh threshold CNN on the U-Net's outputs.
+    opt_out_tr, _ = optimal_thresholds(out_tr, m_tr)
+    opt_out_te, _ = optimal_thresholds(out_te, m_te)
+    cnn_unet, hist_unet_cnn = train_threshold_cnn(
+        out_tr,
+        opt_out_tr,
+        config.train_config(config.cnn_epochs, seed + 2),
+        desc=f"{step} threshold CNN on U-Net output (m3)",
+    )
+    pred3 = predict_thresholds(cnn_unet, out_te, config.precision)
+    cols["optimal_threshold_unet"][test] = opt_out_te
+    cols["predicted_threshold_method3"][test] = pred3
+    cols["dice_method3"][test] = dice_at_thresholds(out_te, m_te, pred3)
+    # Honest constant baseline: best median-Dice threshold of the training PET slices.
+    t_pet_tr, _ = best_constant_threshold(x_tr, m_tr)
+    cols["dice_pet_constant_train"][test] = dice_at_thresholds(x_te, m_te, t_pet_tr)
+    record = {
+        "test_slices": int(test.sum()),
+        "train_slices": int(train.sum()),
+        "seed": seed,
+        "constant_threshold_method1": t_m1,
+        "train_median_dice_method1": med_m1,
+        "constant_threshold_pet_train": t_pet_tr,
+        "history": {"unet": hist_unet, "cnn_pet": hist_pet, "cnn_unet": hist_unet_cnn},
+    }
+    return record, {"unet": unet, "cnn_pet": cnn_pet, "cnn_unet": cnn_unet}
+
+
+def run_experiment(
+    slices: SliceSet,
+    config: ExperimentConfig = ExperimentConfig(),
+    progress: Callable[[str], None] | None = None,
+) -> ExperimentResult:
+    """Run the three methods, the oracle and the constant thresholds on every fold.
+
+    Parameters
+    ----------
+    slices : SliceSet
+        Tumour slices, ``(N, 64, 64)``, ordered by patient.
+    config : ExperimentConfig
+        The folds, seeds and training settings.
+    progress : callable, optional
+        Called with one line of text after each step.
+
+    Returns
+    -------
+    ExperimentResult
+    """
+    if slices.images.shape[1:] != (64, 64):
+        raise ValueError(
+            f"the networks of Tables 2 and 3 take 64x64 slices, got {slices.images.shape[1:]}; "
+            "rebuild the slices with --size 64"
+        )
+    say = progress or (lambda _msg: None)
+    start = time.perf_counter()
+    fold_of = patient_folds(slices.patient_ids, config.n_folds, config.seed)
+    fold = np.array([fold_of[p] for p in slices.patient_ids], dtype=np.int64)
+    opt_pet, dice_oracle = optimal_thresholds(slices.images, slices.masks)
+    t_all, med_all = best_constant_threshold(slices.images, slices.masks)
+    cols = _empty_table(slices, fold, opt_pet, dice_oracle, t_all)
     unet_output = np.zeros(slices.images.shape, dtype=np.float32)
     folds: list[dict[str, Any]] = []
     models: list[dict[str, Any]] = []
     for f in range(1, config.n_folds + 1):
         t0 = time.perf_counter()
         test = fold == f
-        train = ~test
-        x_tr, m_tr = slices.images[train], slices.masks[train]
-        x_te, m_te = slices.images[test], slices.masks[test]
-        seed = config.seed * 1000 + 10 * f
-        # Method 1: U-Net + constant threshold searched on the training outputs.
-        step = f"fold {f}/{config.n_folds}"
-        unet, hist_unet = train_unet(
-            x_tr, m_tr, config.train_config(config.unet_epochs, seed), desc=f"{step} U-Net (m1, m3)"
-        )
-        out_tr = predict_unet(unet, x_tr, config.unet_loss, config.precision)
-        out_te = predict_unet(unet, x_te, config.unet_loss, config.precision)
-        unet_output[test] = out_te
-        t_m1, med_m1 = best_constant_threshold(out_tr, m_tr)
-        cols["dice_method1"][test] = dice_at_thresholds(out_te, m_te, t_m1)
-        cols["constant_threshold_method1"][test] = t_m1
-        # Method 2: threshold CNN on PET slices.
-        cnn_pet, hist_pet = train_threshold_cnn(
-            x_tr,
-            opt_pet[train],
-            config.train_config(config.cnn_epochs, seed + 1),
-            desc=f"{step} threshold CNN on PET (m2)",
-        )
-        pred2 = predict_thresholds(cnn_pet, x_te, config.precision)
-        cols["predicted_threshold_method2"][test] = pred2
-        cols["dice_method2"][test] = dice_at_thresholds(x_te, m_te, pred2)
-        # Method 3: a fresh threshold CNN on the U-Net's outputs.
-        opt_out_tr, _ = optimal_thresholds(out_tr, m_tr)
-        opt_out_te, _ = optimal_thresholds(out_te, m_te)
-        cnn_unet, hist_unet_cnn = train_threshold_cnn(
-            out_tr,
-            opt_out_tr,
-            config.train_config(config.cnn_epochs, seed + 2),
-            desc=f"{step} threshold CNN on U-Net output (m3)",
-        )
-        pred3 = predict_thresholds(cnn_unet, out_te, config.precision)
-        cols["optimal_threshold_unet"][test] = opt_out_te
-        cols["predicted_threshold_method3"][test] = pred3
-        cols["dice_method3"][test] = dice_at_thresholds(out_te, m_te, pred3)
-        # Honest constant baseline: best median-Dice threshold of the training PET slices.
-        t_pet_tr, _ = best_constant_threshold(x_tr, m_tr)
-        cols["dice_pet_constant_train"][test] = dice_at_thresholds(x_te, m_te, t_pet_tr)
+        record, networks = _run_fold(slices, config, f, test, cols, unet_output)
         seconds = time.perf_counter() - t0
-        folds.append(
-            {
-                "fold": f,
-                "patients": sorted(p for p, g in fold_of.items() if g == f),
-                "test_slices": int(test.sum()),
-                "train_slices": int(train.sum()),
-                "seed": seed,
-                "constant_threshold_method1": t_m1,
-                "train_median_dice_method1": med_m1,
-                "constant_threshold_pet_train": t_pet_tr,
-                "history": {"unet": hist_unet, "cnn_pet": hist_pet, "cnn_unet": hist_unet_cnn},
-                "seconds": round(seconds, 2),
-            }
-        )
-        models.append({"unet": unet, "cnn_pet": cnn_pet, "cnn_unet": cnn_unet})
+        patients = sorted(p for p, g in fold_of.items() if g == f)
+        folds.append({"fold": f, "patients": patients, **record, "seconds": round(seconds, 2)})
+        models.append(networks)
         say(
             f"fold {f}/{config.n_folds}: {int(test.sum())} test slices, median Dice "
             f"m1 {np.median(cols['dice_method1'][test]):.3f} "
