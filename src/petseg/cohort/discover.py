@@ -98,10 +98,21 @@ def _walk(folder: Path) -> Iterator[Path]:
 def discover_studies(cohort: str | os.PathLike[str]) -> list[StudyInput]:
     """The studies of a cohort folder or CSV manifest, sorted by id.
 
+    Parameters
+    ----------
+    cohort : path
+        A folder of study folders, or a ``.csv`` manifest (:func:`read_manifest_csv`).
+
+    Returns
+    -------
+    list of StudyInput
+
     Raises
     ------
     FileNotFoundError
         If ``cohort`` does not exist or holds no study.
+    ValueError
+        ``cohort`` is a file that is not a ``.csv`` manifest.
     """
     cohort = Path(cohort)
     if cohort.is_file():
@@ -139,6 +150,16 @@ def _parse_sphere(text: str, where: str) -> tuple[float, float, float, float]:
 
 def read_manifest_csv(path: str | os.PathLike[str]) -> list[StudyInput]:
     """Read a CSV manifest (columns :data:`CSV_COLUMNS`); return its studies sorted by id.
+
+    Parameters
+    ----------
+    path : path
+        The ``.csv`` file (UTF-8, a byte-order mark allowed); relative paths in it are
+        read from its folder.
+
+    Returns
+    -------
+    list of StudyInput
 
     Raises
     ------

@@ -88,6 +88,22 @@ class DicomSeries:
 
     Attributes
     ----------
+    series_uid : str
+        Series Instance UID (0020,000E).
+    modality : str
+        Modality (0008,0060): ``"PT"``, ``"CT"``, ``"SEG"``, ...
+    description : str
+        Series Description (0008,103E); empty when absent.
+    files : tuple of Path
+        The series' files, in the order the folder was walked (sorted names).
+    study_uid : str
+        Study Instance UID (0020,000D); empty when absent.
+    frame_of_reference_uid : str
+        Frame of Reference UID (0020,0052); empty when absent.
+    patient_id : str
+        Patient ID (0010,0020); empty when absent.
+    manufacturer : str
+        Manufacturer (0008,0070); empty when absent.
     datasets : tuple of pydicom.Dataset
         One per file, in the order of ``files``; they hold Pixel Data when the folder
         was scanned with ``pixels=True`` until :func:`read_series` decodes it.

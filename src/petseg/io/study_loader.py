@@ -49,7 +49,24 @@ def select_series(
 ) -> DicomSeries | None:
     """Pick the one series of ``modality`` (or the one with ``series_uid``).
 
-    Returns None when there is no series of that modality and no UID was asked for.
+    Parameters
+    ----------
+    series : list of DicomSeries
+        The series of a study folder (:func:`petseg.io.dicom.scan_folder`).
+    modality : str
+        DICOM Modality wanted: ``"PT"`` or ``"CT"``.
+    series_uid : str or None
+        Series Instance UID asked for; None picks the only series of ``modality``.
+    folder : Path
+        The study folder, named in error messages.
+    option : str
+        The library option that chooses the series (``series_uid``), named in the error
+        when several series match.
+
+    Returns
+    -------
+    DicomSeries or None
+        None when there is no series of that modality and no UID was asked for.
 
     Raises
     ------

@@ -59,6 +59,9 @@ METHODS = ("method1", "method2", "method3")
 class ExperimentConfig:
     """Settings of the whole experiment (defaults: the paper's).
 
+    The training settings reach each network through :meth:`train_config`
+    (:class:`petseg.slices.training.TrainConfig`).
+
     Parameters
     ----------
     n_folds : int
@@ -67,8 +70,17 @@ class ExperimentConfig:
         Seeds the fold assignment and, offset per fold and network, every training.
     unet_epochs, cnn_epochs : int
         Paper: 30 and 15.
-    batch_size, learning_rate, validation_split, unet_loss, dropout
-        Passed to :class:`petseg.slices.training.TrainConfig`.
+    batch_size : int
+        Slices per training batch (paper: 32).
+    learning_rate : float
+        Adam learning rate (paper: 1e-3).
+    validation_split : float
+        Fraction of the training slices kept for validation, 0–1 (paper: 0.3).
+    unet_loss : str
+        One of :data:`petseg.slices.choices.UNET_LOSSES` (``clipped_bce``: the paper's
+        Keras binary cross-entropy).
+    dropout : tuple of float
+        Rates of the U-Net's five dropout layers, in the order of Table 2.
     precision : str
         ``"auto"`` (default: bf16 only where the CPU has native bf16, else fp32),
         ``"bf16"`` or ``"fp32"``; resolved when the config is made
@@ -78,6 +90,8 @@ class ExperimentConfig:
         Also run the 3D threshold CNN (:mod:`petseg.slices.threshold3d`) on the same folds.
     threshold3d_epochs : int
         Epochs of the 3D threshold CNN.
+    precision_reason : str
+        Why ``precision`` was resolved as it was (set by the config, not a parameter).
     """
 
     n_folds: int = field(default=6, metadata={"help": "patient-level test folds"})
@@ -163,6 +177,10 @@ class ExperimentResult:
     models : list of dict
         Per fold the trained ``unet``, ``cnn_pet`` and ``cnn_unet`` modules (not saved
         in JSON).
+    config : ExperimentConfig
+        The settings the experiment ran with.
+    seconds : float
+        Wall-clock duration of the whole experiment.
     threshold3d : dict or None
         Per-patient results of the 3D threshold CNN (see :mod:`petseg.slices.threshold3d`).
     """
@@ -184,10 +202,15 @@ def patient_folds(patient_ids: NDArray[np.str_], n_folds: int, seed: int = 0) ->
     ----------
     patient_ids : (N,) str ndarray
         Patient of each slice.
+    n_folds : int
+        Number of folds; at most the number of patients.
+    seed : int
+        Seeds the shuffle that breaks ties between patients with equal slice counts.
 
     Returns
     -------
-    dict patient id -> fold number (1..n_folds)
+    dict of str to int
+        Patient id → fold number (1..n_folds).
     """
     ids, counts = np.unique(np.asarray(patient_ids), return_counts=True)
     if len(ids) < n_folds:
@@ -382,7 +405,16 @@ def _median_iqr(values: NDArray[np.floating]) -> dict[str, float]:
 def table4(result: ExperimentResult) -> list[dict[str, Any]]:
     """Median and IQR (:func:`petseg.stats.median_iqr`) of Dice, per fold and pooled.
 
-    Columns: the three methods plus the oracle and the two constant-threshold baselines.
+    Parameters
+    ----------
+    result : ExperimentResult
+        A finished experiment (:func:`run_experiment`).
+
+    Returns
+    -------
+    list of dict
+        One row per fold and a last row ``"all"``; columns: the three methods plus the
+        oracle and the two constant-threshold baselines, each ``{median, iqr, n}``.
     """
     t = result.table
     columns = (*METHODS, "oracle", "pet_constant_all", "pet_constant_train")
@@ -404,7 +436,17 @@ def table5(result: ExperimentResult) -> list[dict[str, Any]]:
     """Two-sided Wilcoxon signed-rank p-values between the methods' Dice
     (:func:`petseg.stats.wilcoxon_signed_rank`: ``scipy.stats.wilcoxon``, zeros discarded).
 
-    ``None`` where every paired difference is zero.
+    Parameters
+    ----------
+    result : ExperimentResult
+        As for :func:`table4`.
+
+    Returns
+    -------
+    list of dict
+        Rows as :func:`table4`'s, with the columns ``method1_vs_method2``,
+        ``method1_vs_method3``, ``method2_vs_method3`` p-values, ``None`` where every
+        paired difference is zero.
     """
     t = result.table
     pairs = (("method1", "method2"), ("method1", "method3"), ("method2", "method3"))
