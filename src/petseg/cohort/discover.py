@@ -35,11 +35,16 @@ class StudyInput:
 
     Attributes
     ----------
-    id : study id (the output folder's name)
-    pet, ct : NIfTI files (PET in SUVbw g/mL, CT in HU), or None
-    dicom : DICOM study folder (or a NIfTI case folder read by ``load_study``), or None
-    ref_sphere : per-study reference sphere ``(x, y, z, radius)`` in LPS mm, or None
-    organs : the study's organ map (file or folder), ``"totalsegmentator"``, or None
+    id : str
+        Study id (the output folder's name).
+    pet, ct : Path or None
+        NIfTI files (PET in SUVbw g/mL, CT in HU).
+    dicom : Path or None
+        DICOM study folder (or a NIfTI case folder read by ``load_study``).
+    ref_sphere : (x, y, z, radius) tuple of float, or None
+        Per-study reference sphere in LPS mm.
+    organs : str or None
+        The study's organ map (file or folder) or ``"totalsegmentator"``.
     """
 
     id: str
