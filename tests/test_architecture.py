@@ -56,9 +56,7 @@ PRIVATE_IMPORTS_PENDING: frozenset[str] = frozenset()
 #: ``module.function`` still longer than :data:`MAX_FUNCTION_LINES`.
 LONG_FUNCTIONS_PENDING: frozenset[str] = frozenset(
     {
-        "petseg.io.dicom.series_geometry",
         "petseg.nn.train.train_fold",
-        "petseg.slices.experiment.run_experiment",
     }
 )
 
@@ -70,17 +68,9 @@ UNDOCUMENTED_PENDING: frozenset[str] = frozenset(
         "petseg.nn.train.learning_rate_factor",
         "petseg.nn.train.make_loss",
         "petseg.nn.train.torch_threads",
-        "petseg.cohort.discover.discover_studies",
-        "petseg.cohort.discover.read_manifest_csv",
-        "petseg.io.dicom.DicomSeries",
-        "petseg.io.dicom.discover_series",
-        "petseg.io.study_loader.select_series",
-        "petseg.mip.mip_projections",
         "petseg.nn.data.Case",
-        "petseg.nn.data.list_cases",
         "petseg.nn.data.preprocess",
         "petseg.nn.data.read_case",
-        "petseg.nn.data.read_dataset_info",
         "petseg.nn.data.resample",
         "petseg.nn.data.sample_batch",
         "petseg.nn.data.sample_patch",
@@ -104,20 +94,6 @@ UNDOCUMENTED_PENDING: frozenset[str] = frozenset(
         "petseg.nn.train.resolve_device",
         "petseg.nn.train.train",
         "petseg.nn.train.train_fold",
-        "petseg.nnunet.export.dataset_folder_name",
-        "petseg.nnunet.export.nnunet_dataset_json",
-        "petseg.nnunet.importer.check_properties",
-        "petseg.nnunet.importer.import_nnunet_predictions",
-        "petseg.nnunet.importer.read_nnunet_labels",
-        "petseg.nnunet.importer.read_nnunet_probabilities",
-        "petseg.nnunet.importer.read_properties",
-        "petseg.nnunet.trainers.nnUNetTrainer_petsegTiny",
-        "petseg.review.session.CaseSession",
-        "petseg.slices.experiment.ExperimentConfig",
-        "petseg.slices.experiment.ExperimentResult",
-        "petseg.slices.experiment.patient_folds",
-        "petseg.slices.experiment.table4",
-        "petseg.slices.experiment.table5",
     }
 )
 

@@ -36,11 +36,19 @@ def mip_projections(
 ) -> dict[str, tuple[NDArray[np.floating], NDArray[np.integer]]]:
     """Coronal and sagittal MIPs of SUV with the label seen at each ray's maximum.
 
+    Parameters
+    ----------
+    suv : (Z, Y, X) float ndarray
+        PET in SUVbw (g/mL).
+    labels : (Z, Y, X) int ndarray
+        Lesion labels on the same grid (0 is background).
+
     Returns
     -------
-    dict ``{"coronal": (mip (Z, X), labels (Z, X)), "sagittal": (mip (Z, Y), labels (Z, Y))}``.
-    The projected label is the label of the voxel that holds the maximum along the ray,
-    or, where that voxel is background, the largest label crossed by the ray.
+    dict of str to tuple of ndarray
+        ``{"coronal": (mip (Z, X), labels (Z, X)), "sagittal": (mip (Z, Y), labels (Z, Y))}``.
+        The projected label is the label of the voxel that holds the maximum along the
+        ray, or, where that voxel is background, the largest label crossed by the ray.
     """
     out = {}
     for name, axis in (("coronal", 1), ("sagittal", 2)):

@@ -35,11 +35,16 @@ class StudyInput:
 
     Attributes
     ----------
-    id : study id (the output folder's name)
-    pet, ct : NIfTI files (PET in SUVbw g/mL, CT in HU), or None
-    dicom : DICOM study folder (or a NIfTI case folder read by ``load_study``), or None
-    ref_sphere : per-study reference sphere ``(x, y, z, radius)`` in LPS mm, or None
-    organs : the study's organ map (file or folder), ``"totalsegmentator"``, or None
+    id : str
+        Study id (the output folder's name).
+    pet, ct : Path or None
+        NIfTI files (PET in SUVbw g/mL, CT in HU).
+    dicom : Path or None
+        DICOM study folder (or a NIfTI case folder read by ``load_study``).
+    ref_sphere : (x, y, z, radius) tuple of float, or None
+        Per-study reference sphere in LPS mm.
+    organs : str or None
+        The study's organ map (file or folder) or ``"totalsegmentator"``.
     """
 
     id: str
@@ -98,10 +103,21 @@ def _walk(folder: Path) -> Iterator[Path]:
 def discover_studies(cohort: str | os.PathLike[str]) -> list[StudyInput]:
     """The studies of a cohort folder or CSV manifest, sorted by id.
 
+    Parameters
+    ----------
+    cohort : path
+        A folder of study folders, or a ``.csv`` manifest (:func:`read_manifest_csv`).
+
+    Returns
+    -------
+    list of StudyInput
+
     Raises
     ------
     FileNotFoundError
         If ``cohort`` does not exist or holds no study.
+    ValueError
+        ``cohort`` is a file that is not a ``.csv`` manifest.
     """
     cohort = Path(cohort)
     if cohort.is_file():
@@ -139,6 +155,16 @@ def _parse_sphere(text: str, where: str) -> tuple[float, float, float, float]:
 
 def read_manifest_csv(path: str | os.PathLike[str]) -> list[StudyInput]:
     """Read a CSV manifest (columns :data:`CSV_COLUMNS`); return its studies sorted by id.
+
+    Parameters
+    ----------
+    path : path
+        The ``.csv`` file (UTF-8, a byte-order mark allowed); relative paths in it are
+        read from its folder.
+
+    Returns
+    -------
+    list of StudyInput
 
     Raises
     ------

@@ -88,6 +88,22 @@ class DicomSeries:
 
     Attributes
     ----------
+    series_uid : str
+        Series Instance UID (0020,000E).
+    modality : str
+        Modality (0008,0060): ``"PT"``, ``"CT"``, ``"SEG"``, ...
+    description : str
+        Series Description (0008,103E); empty when absent.
+    files : tuple of Path
+        The series' files, in the order the folder was walked (sorted names).
+    study_uid : str
+        Study Instance UID (0020,000D); empty when absent.
+    frame_of_reference_uid : str
+        Frame of Reference UID (0020,0052); empty when absent.
+    patient_id : str
+        Patient ID (0010,0020); empty when absent.
+    manufacturer : str
+        Manufacturer (0008,0070); empty when absent.
     datasets : tuple of pydicom.Dataset
         One per file, in the order of ``files``; they hold Pixel Data when the folder
         was scanned with ``pixels=True`` until :func:`read_series` decodes it.
@@ -428,6 +444,60 @@ def _regular_spacing(
     return dz
 
 
+def _refuse_multi_frame(headers: Sequence[Any], files: Sequence[Path]) -> None:
+    """Raise when an instance holds more than one frame (enhanced multi-frame images)."""
+    for ds, path in zip(headers, files, strict=True):
+        if raw_value(ds, "NumberOfFrames") is not None and _int(ds, "NumberOfFrames", path) > 1:
+            raise ValueError(
+                f"{path}: multi-frame (enhanced) images are not supported; "
+                "convert the series to single-frame instances (e.g. with dcm2dcm/emf2sf)"
+            )
+
+
+def _common_plane(
+    headers: Sequence[Any], files: Sequence[Path], name: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64], int, int]:
+    """Orientation, pixel spacing (mm), rows and columns shared by every instance.
+
+    Stored bytes are compared first; a value is parsed only where they differ.
+    """
+    iop = _floats(headers[0], "ImageOrientationPatient", 6, files[0])
+    spacing = _floats(headers[0], "PixelSpacing", 2, files[0])
+    stored_shape = [raw_value(headers[0], "Rows"), raw_value(headers[0], "Columns")]
+    rows, cols = _int(headers[0], "Rows", files[0]), _int(headers[0], "Columns", files[0])
+    for ds, path in zip(headers[1:], files[1:], strict=True):
+        other = _floats(ds, "ImageOrientationPatient", 6, path)
+        if not np.allclose(other, iop, atol=1e-4):
+            raise ValueError(
+                f"{name}: {path} has Image Orientation (Patient) {other.tolist()} but "
+                f"{files[0]} has {iop.tolist()}; a series must have one orientation"
+            )
+        if not np.allclose(_floats(ds, "PixelSpacing", 2, path), spacing, rtol=1e-4):
+            raise ValueError(f"{name}: {path} has a different Pixel Spacing than {files[0]}")
+        if [raw_value(ds, "Rows"), raw_value(ds, "Columns")] != stored_shape and (
+            _int(ds, "Rows", path),
+            _int(ds, "Columns", path),
+        ) != (rows, cols):
+            raise ValueError(
+                f"{name}: {path} is {ds.Rows}x{ds.Columns} but {files[0]} is {rows}x{cols}"
+            )
+    return iop, spacing, rows, cols
+
+
+def _direction_cosines(
+    iop: NDArray[np.float64], name: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Unit row and column cosines of Image Orientation (Patient); refuses non-orthogonal ones."""
+    row_cos = iop[:3] / np.linalg.norm(iop[:3])
+    col_cos = iop[3:] / np.linalg.norm(iop[3:])
+    if abs(float(row_cos @ col_cos)) > 1e-3:
+        raise ValueError(
+            f"{name}: Image Orientation (Patient) {iop.tolist()} is not orthogonal "
+            f"(row·column = {float(row_cos @ col_cos):.4f})"
+        )
+    return row_cos, col_cos
+
+
 def series_geometry(
     headers: Sequence[Any], files: Sequence[Path], *, name: str = "series"
 ) -> tuple[Geometry, list[int]]:
@@ -456,39 +526,9 @@ def series_geometry(
     """
     if not headers:
         raise ValueError(f"{name}: no image instances")
-    for ds, path in zip(headers, files, strict=True):
-        if raw_value(ds, "NumberOfFrames") is not None and _int(ds, "NumberOfFrames", path) > 1:
-            raise ValueError(
-                f"{path}: multi-frame (enhanced) images are not supported; "
-                "convert the series to single-frame instances (e.g. with dcm2dcm/emf2sf)"
-            )
-    iop = _floats(headers[0], "ImageOrientationPatient", 6, files[0])
-    spacing = _floats(headers[0], "PixelSpacing", 2, files[0])
-    stored_shape = [raw_value(headers[0], "Rows"), raw_value(headers[0], "Columns")]
-    rows, cols = _int(headers[0], "Rows", files[0]), _int(headers[0], "Columns", files[0])
-    for ds, path in zip(headers[1:], files[1:], strict=True):
-        other = _floats(ds, "ImageOrientationPatient", 6, path)
-        if not np.allclose(other, iop, atol=1e-4):
-            raise ValueError(
-                f"{name}: {path} has Image Orientation (Patient) {other.tolist()} but "
-                f"{files[0]} has {iop.tolist()}; a series must have one orientation"
-            )
-        if not np.allclose(_floats(ds, "PixelSpacing", 2, path), spacing, rtol=1e-4):
-            raise ValueError(f"{name}: {path} has a different Pixel Spacing than {files[0]}")
-        if [raw_value(ds, "Rows"), raw_value(ds, "Columns")] != stored_shape and (
-            _int(ds, "Rows", path),
-            _int(ds, "Columns", path),
-        ) != (rows, cols):
-            raise ValueError(
-                f"{name}: {path} is {ds.Rows}x{ds.Columns} but {files[0]} is {rows}x{cols}"
-            )
-    row_cos = iop[:3] / np.linalg.norm(iop[:3])
-    col_cos = iop[3:] / np.linalg.norm(iop[3:])
-    if abs(float(row_cos @ col_cos)) > 1e-3:
-        raise ValueError(
-            f"{name}: Image Orientation (Patient) {iop.tolist()} is not orthogonal "
-            f"(row·column = {float(row_cos @ col_cos):.4f})"
-        )
+    _refuse_multi_frame(headers, files)
+    iop, spacing, rows, cols = _common_plane(headers, files, name)
+    row_cos, col_cos = _direction_cosines(iop, name)
     normal = np.cross(row_cos, col_cos)
     positions = np.array(
         [_floats(ds, "ImagePositionPatient", 3, p) for ds, p in zip(headers, files, strict=True)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,41 @@ __all__ = ["PET_UNITS", "load_study", "select_series"]
 PET_UNITS = ("SUV", "BQML")
 
 
+@dataclass(frozen=True)
+class _SuvInputs:
+    """The SUV conversion keywords of :func:`load_study`, as given (None: not given)."""
+
+    suv_factor: float | None = None
+    weight_kg: float | None = None
+    dose_bq: float | None = None
+    injection_time: dt.datetime | str | None = None
+    scan_time: dt.datetime | str | None = None
+    half_life_s: float | None = None
+
+
 def select_series(
     series: list[DicomSeries], modality: str, series_uid: str | None, *, folder: Path, option: str
 ) -> DicomSeries | None:
     """Pick the one series of ``modality`` (or the one with ``series_uid``).
 
-    Returns None when there is no series of that modality and no UID was asked for.
+    Parameters
+    ----------
+    series : list of DicomSeries
+        The series of a study folder (:func:`petseg.io.dicom.scan_folder`).
+    modality : str
+        DICOM Modality wanted: ``"PT"`` or ``"CT"``.
+    series_uid : str or None
+        Series Instance UID asked for; None picks the only series of ``modality``.
+    folder : Path
+        The study folder, named in error messages.
+    option : str
+        The library option that chooses the series (``series_uid``), named in the error
+        when several series match.
+
+    Returns
+    -------
+    DicomSeries or None
+        None when there is no series of that modality and no UID was asked for.
 
     Raises
     ------
@@ -154,6 +184,7 @@ def load_study(
     if path is not None and (pet is not None or ct is not None):
         raise ValueError("give either a DICOM folder (path) or NIfTI files (pet=, ct=), not both")
     case_dir = study = None
+    given = _SuvInputs(suv_factor, weight_kg, dose_bq, injection_time, scan_time, half_life_s)
     if path is not None:
         source = Path(path)
         if source.is_file() and source.name.endswith((".nii", ".nii.gz")):
@@ -170,10 +201,7 @@ def load_study(
             )
             study = _load_dicom(
                 source,
-                suv_factor_override=suv_factor,
-                weight_kg=weight_kg,
-                dose_bq=dose_bq,
-                injection_time=injection_time,
+                given,
                 series_uid=series_uid,
                 ct_series_uid=ct_series_uid,
                 skip_unreadable=skip_unreadable,
@@ -184,17 +212,7 @@ def load_study(
         dicom_only: dict[str, object] = {"series_uid": series_uid, "ct_series_uid": ct_series_uid}
         dicom_only["skip_unreadable"] = skip_unreadable or None
         _refuse_unused(Path(pet), "NIfTI files", **dicom_only)
-        study = _load_nifti(
-            Path(pet),
-            None if ct is None else Path(ct),
-            pet_units=pet_units,
-            factor=suv_factor,
-            weight_kg=weight_kg,
-            dose_bq=dose_bq,
-            injection_time=injection_time,
-            scan_time=scan_time,
-            half_life_s=half_life_s,
-        )
+        study = _load_nifti(Path(pet), None if ct is None else Path(ct), pet_units, given)
     if case_dir is not None:
         study.provenance["synthetic"] = _case_is_synthetic(case_dir)
     suv = study.provenance["suv"]
@@ -292,13 +310,31 @@ def _dicom_provenance(
     }
 
 
+def _dicom_suv(pet: DicomVolume, name: str, given: _SuvInputs) -> SuvConversion:
+    """The SUVbw conversion of a PET series: its headers, or the factor given."""
+    source = f"{pet.files[0]} ({name})"
+    if given.suv_factor is not None:
+        return given_suv_factor(
+            given.suv_factor,
+            units=str(pet.headers[0].get("Units", "")),
+            source=source,
+            weight_kg=given.weight_kg,
+            dose_bq=given.dose_bq,
+            injection_time=given.injection_time,
+        )
+    return suv_factor(
+        suv_headers(pet.headers, pet.files),
+        weight_kg=given.weight_kg,
+        dose_bq=given.dose_bq,
+        injection_time=given.injection_time,
+        source=source,
+    )
+
+
 def _load_dicom(
     folder: Path,
+    given: _SuvInputs,
     *,
-    suv_factor_override: float | None,
-    weight_kg: float | None,
-    dose_bq: float | None,
-    injection_time: dt.datetime | str | None,
     series_uid: str | None,
     ct_series_uid: str | None,
     skip_unreadable: bool,
@@ -316,24 +352,7 @@ def _load_dicom(
         )
     pet_volume = read_series(pet_series)
     name = pet_series.summary()
-    first_file = str(pet_volume.files[0])
-    if suv_factor_override is not None:
-        conversion = given_suv_factor(
-            suv_factor_override,
-            units=str(pet_volume.headers[0].get("Units", "")),
-            source=f"{first_file} ({name})",
-            weight_kg=weight_kg,
-            dose_bq=dose_bq,
-            injection_time=injection_time,
-        )
-    else:
-        conversion = suv_factor(
-            suv_headers(pet_volume.headers, pet_volume.files),
-            weight_kg=weight_kg,
-            dose_bq=dose_bq,
-            injection_time=injection_time,
-            source=f"{first_file} ({name})",
-        )
+    conversion = _dicom_suv(pet_volume, name, given)
     suv = pet_volume.array
     suv *= np.float32(conversion.factor)  # in place: the volume is not held twice
     _check_pet(suv, f"series {pet_series.series_uid} in {pet_series.files[0].parent}")
@@ -363,30 +382,19 @@ def _load_dicom(
     )
 
 
-def _nifti_suv(
-    pet_path: Path,
-    pet_units: str,
-    factor: float | None,
-    weight_kg: float | None,
-    dose_bq: float | None,
-    injection_time: dt.datetime | str | None,
-    scan_time: dt.datetime | str | None,
-    half_life_s: float | None,
-) -> SuvConversion:
+def _nifti_suv(pet_path: Path, pet_units: str, given: _SuvInputs) -> SuvConversion:
+    """The SUVbw conversion of a NIfTI PET in ``pet_units`` from the keywords given."""
     units = pet_units.upper()
     if units not in PET_UNITS:
         raise ValueError(
             f"pet_units must be one of {PET_UNITS}, got {pet_units!r}{did_you_mean(units, PET_UNITS)}"
         )
-    check_suv_options(
-        units, source=str(pet_path), suv_factor=factor, weight_kg=weight_kg, dose_bq=dose_bq,
-        injection_time=injection_time, scan_time=scan_time, half_life_s=half_life_s,
-    )  # fmt: skip
+    check_suv_options(units, source=str(pet_path), **asdict(given))
     if units == "SUV":
         return SuvConversion(factor=1.0, rule="GML", units=NIFTI_SUV_UNITS)
-    if factor is not None:
-        return given_suv_factor(factor, units="BQML", source=str(pet_path))
-    if weight_kg is None or dose_bq is None:
+    if given.suv_factor is not None:
+        return given_suv_factor(given.suv_factor, units="BQML", source=str(pet_path))
+    if given.weight_kg is None or given.dose_bq is None:
         raise SuvError(
             f"{pet_path} is in Bq/mL (pet_units='BQML') but NIfTI has no SUV headers: pass "
             "suv_factor=, or weight_kg= and dose_bq= (with injection_time=, scan_time= and "
@@ -395,42 +403,29 @@ def _nifti_suv(
     header: dict[str, Any] = {
         "Units": "BQML",
         "CorrectedImage": ["ATTN", "DECY"],
-        "PatientWeight": weight_kg,
-        "RadionuclideTotalDose": dose_bq,
+        "PatientWeight": given.weight_kg,
+        "RadionuclideTotalDose": given.dose_bq,
         "DecayCorrection": "ADMIN",
     }
-    timing = (injection_time, scan_time, half_life_s)
+    timing = (given.injection_time, given.scan_time, given.half_life_s)
     if any(v is not None for v in timing):
         if any(v is None for v in timing):
             raise SuvError(
                 f"{pet_path}: to decay-correct the dose give all of injection_time=, "
                 f"scan_time= and half_life_s= (got {timing})"
             )
-        scan = to_datetime(scan_time)  # type: ignore[arg-type]
+        scan = to_datetime(given.scan_time)  # type: ignore[arg-type]
         header.update(
             DecayCorrection="START",
-            RadionuclideHalfLife=half_life_s,
+            RadionuclideHalfLife=given.half_life_s,
             SeriesDate=scan.strftime("%Y%m%d"),
             SeriesTime=scan.strftime("%H%M%S.%f"),
         )
-    return suv_factor([header], injection_time=injection_time, source=str(pet_path))
+    return suv_factor([header], injection_time=given.injection_time, source=str(pet_path))
 
 
-def _load_nifti(
-    pet_path: Path,
-    ct_path: Path | None,
-    *,
-    pet_units: str,
-    factor: float | None,
-    weight_kg: float | None,
-    dose_bq: float | None,
-    injection_time: dt.datetime | str | None,
-    scan_time: dt.datetime | str | None,
-    half_life_s: float | None,
-) -> Study:
-    conversion = _nifti_suv(
-        pet_path, pet_units, factor, weight_kg, dose_bq, injection_time, scan_time, half_life_s
-    )
+def _load_nifti(pet_path: Path, ct_path: Path | None, pet_units: str, given: _SuvInputs) -> Study:
+    conversion = _nifti_suv(pet_path, pet_units, given)
     values, geometry = read_nifti(pet_path)
     suv = np.asarray(values, dtype=np.float32) * np.float32(conversion.factor)
     _check_pet(suv, str(pet_path))

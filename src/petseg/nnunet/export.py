@@ -64,7 +64,25 @@ def check_pet_normalisation(choice: str) -> str:
 
 
 def dataset_folder_name(dataset_id: int, name: str) -> str:
-    """nnU-Net's folder name ``Dataset<ID:03d>_<NAME>``; ID 1–999, NAME letters/digits/_/-."""
+    """nnU-Net's folder name ``Dataset<ID:03d>_<NAME>``.
+
+    Parameters
+    ----------
+    dataset_id : int
+        nnU-Net dataset id, 1–999.
+    name : str
+        Dataset name: letters, digits, ``_`` and ``-`` only.
+
+    Returns
+    -------
+    str
+        ``Dataset501_NEN`` for ``(501, "NEN")``.
+
+    Raises
+    ------
+    ValueError
+        The id is out of range or the name holds another character.
+    """
     if not 1 <= int(dataset_id) <= 999:
         raise ValueError(f"nnU-Net dataset id must be 1..999, got {dataset_id}")
     if not _NAME.match(name):
@@ -75,7 +93,22 @@ def dataset_folder_name(dataset_id: int, name: str) -> str:
 def nnunet_dataset_json(
     n_training: int, pet_normalisation: str, petseg_block: dict[str, Any]
 ) -> dict[str, Any]:
-    """The ``dataset.json`` content (nnU-Net's required keys plus a ``petseg`` block)."""
+    """The ``dataset.json`` content (nnU-Net's required keys plus a ``petseg`` block).
+
+    Parameters
+    ----------
+    n_training : int
+        Number of training cases (``numTraining``).
+    pet_normalisation : str
+        ``"zscore"`` or ``"ct"``: names the PET channel (:data:`PET_NORMALISATIONS`).
+    petseg_block : dict
+        JSON-ready provenance stored under ``petseg`` after ``pet_normalisation``.
+
+    Returns
+    -------
+    dict
+        JSON-ready content of ``dataset.json``.
+    """
     check_pet_normalisation(pet_normalisation)
     return {
         "channel_names": {"0": PET_NORMALISATIONS[pet_normalisation], "1": "CT"},
@@ -99,15 +132,23 @@ def export_dataset(
 
     Parameters
     ----------
-    dataset : petseg dataset folder; every case needs pet.nii.gz, ct.nii.gz, lesions.nii.gz
-    raw : nnU-Net raw folder (``nnUNet_raw``); the dataset goes to ``raw/Dataset<ID>_<NAME>``
-    dataset_id, name : nnU-Net dataset id (1–999) and name
-    pet_normalisation : "zscore" or "ct" (see the module docstring)
-    force : replace an existing ``Dataset<ID>_<NAME>`` folder
+    dataset : path
+        petseg dataset folder; every case needs pet.nii.gz, ct.nii.gz, lesions.nii.gz.
+    raw : path
+        nnU-Net raw folder (``nnUNet_raw``); the dataset goes to ``raw/Dataset<ID>_<NAME>``.
+    dataset_id : int
+        nnU-Net dataset id (1–999).
+    name : str
+        nnU-Net dataset name (letters, digits, ``_``, ``-``).
+    pet_normalisation : str
+        ``"zscore"`` or ``"ct"`` (see the module docstring).
+    force : bool
+        Replace an existing ``Dataset<ID>_<NAME>`` folder.
 
     Returns
     -------
-    Path of the written ``Dataset<ID>_<NAME>`` folder (written atomically; inputs untouched).
+    Path
+        The written ``Dataset<ID>_<NAME>`` folder (written atomically; inputs untouched).
     """
     from petseg.io.atomic import atomic_dir
     from petseg.io.dataset import list_cases, read_dataset_info

@@ -75,7 +75,23 @@ class _SafeUnpickler(pickle.Unpickler):
 
 
 def read_properties(path: str | Path) -> dict[str, Any]:
-    """nnU-Net's ``<case>.pkl`` properties, loaded without running code."""
+    """nnU-Net's ``<case>.pkl`` properties, loaded without running code.
+
+    Parameters
+    ----------
+    path : path
+        The ``.pkl`` file nnU-Net writes beside a probability ``.npz``.
+
+    Returns
+    -------
+    dict
+        The properties (``spacing``, ``sitk_stuff`` or ``nibabel_stuff``, ...).
+
+    Raises
+    ------
+    ValueError
+        The file holds anything but builtins and NumPy arrays, or is not a dict.
+    """
     data = Path(path).read_bytes()
     try:
         properties = _SafeUnpickler(io.BytesIO(data)).load()
@@ -89,7 +105,23 @@ def read_properties(path: str | Path) -> dict[str, Any]:
 
 
 def check_properties(properties: Mapping[str, Any], geometry: Geometry, source: str) -> None:
-    """Raise ValueError unless nnU-Net's properties describe ``geometry`` (the PET grid)."""
+    """Raise ValueError unless nnU-Net's properties describe ``geometry`` (the PET grid).
+
+    Parameters
+    ----------
+    properties : mapping
+        nnU-Net's properties of one case (:func:`read_properties`).
+    geometry : Geometry
+        The study's PET grid.
+    source : str
+        Names the properties in error messages (their file).
+
+    Raises
+    ------
+    ValueError
+        Spacing, origin or direction (or the NIfTI affine) differ from ``geometry`` by
+        more than :data:`GRID_TOLERANCE_MM`, or the arrays were reoriented by nnU-Net.
+    """
     if "nibabel_stuff" in properties and "reoriented_affine" in properties["nibabel_stuff"]:
         raise ValueError(
             f"{source} was read by nnU-Net's NibabelIOWithReorient (reoriented arrays); export "
@@ -131,8 +163,20 @@ def read_nnunet_probabilities(
 ) -> NDArray[np.float32]:
     """Read ``probabilities`` (classes, Z, Y, X) from an nnU-Net ``.npz`` and check its grid.
 
-    ``properties`` defaults to the ``.pkl`` beside the ``.npz`` when one exists; without it
-    only the shape is checked.
+    Parameters
+    ----------
+    npz : path
+        The ``.npz`` nnU-Net writes with ``--save_probabilities``.
+    geometry : Geometry
+        The study's PET grid, ``(Z, Y, X)``.
+    properties : path, optional
+        nnU-Net's ``.pkl`` properties; default: the ``.pkl`` beside the ``.npz`` when one
+        exists. Without one only the shape is checked.
+
+    Returns
+    -------
+    (classes, Z, Y, X) float32 ndarray
+        Softmax probabilities, background first.
     """
     npz = Path(npz)
     with np.load(npz, allow_pickle=False) as data:
@@ -154,7 +198,19 @@ def read_nnunet_probabilities(
 
 
 def read_nnunet_labels(path: str | Path, geometry: Geometry) -> NDArray[np.bool_]:
-    """Lesion mask (label > 0) of an nnU-Net label NIfTI on the PET grid."""
+    """Lesion mask (label > 0) of an nnU-Net label NIfTI on the PET grid.
+
+    Parameters
+    ----------
+    path : path
+        The label ``.nii.gz`` nnU-Net wrote.
+    geometry : Geometry
+        The study's PET grid; the file must be on it.
+
+    Returns
+    -------
+    (Z, Y, X) bool ndarray
+    """
     from petseg.io.nifti import read_nifti
 
     labels, grid = read_nifti(path)
@@ -229,10 +285,21 @@ def import_nnunet_predictions(
 
     Parameters
     ----------
-    study : the study that was predicted (PET grid = nnU-Net's input grid)
-    predictions : ``.npz`` probability files (averaged; ``.pkl`` beside each is checked) or
-        exactly one label ``.nii.gz``
-    out : case folder to write; must not exist unless ``force``
+    study : Study
+        The study that was predicted (PET grid = nnU-Net's input grid).
+    predictions : sequence of path
+        ``.npz`` probability files (averaged; ``.pkl`` beside each is checked) or exactly
+        one label ``.nii.gz``.
+    out : path
+        Case folder to write; must not exist unless ``force``.
+    force : bool
+        Replace an existing ``out``.
+    min_volume_ml, connectivity, body : float, int, bool
+        The post-processing (:class:`petseg.engine.PostProcessing`).
+
+    Returns
+    -------
+    SegmentationResult
     """
     from petseg.engine.folders import prediction_files
     from petseg.report import write_segmentation_outputs

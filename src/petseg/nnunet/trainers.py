@@ -25,7 +25,21 @@ TRAINERS = ("nnUNetTrainer_petsegTiny",)
 class nnUNetTrainer_petsegTiny(nnUNetTrainer):
     """Smoke-test budget for CI on 2 CPU cores: 1 epoch × 2 iterations, 1 validation
     iteration (nnU-Net's default: 1000 × 250, 50). Learns almost nothing; it
-    proves that the whole chain runs through the real nnU-Net."""
+    proves that the whole chain runs through the real nnU-Net.
+
+    Parameters
+    ----------
+    plans : dict
+        nnU-Net's ``nnUNetPlans.json`` content.
+    configuration : str
+        The plans' configuration trained (``"3d_fullres"``, ...).
+    fold : int or str
+        Cross-validation fold (0–4) or ``"all"``.
+    dataset_json : dict
+        The dataset's ``dataset.json`` content.
+    device : torch.device
+        Where to train (default: the CPU).
+    """
 
     # nnU-Net records the __init__ arguments by name in its checkpoints: keep its signature.
     def __init__(

@@ -103,6 +103,9 @@ class CaseSession:
         Held by the server while a request reads or edits the session.
     preview_cache : ((base_version, revision, step), bytes) or None
         The page's reduced label map as served (:mod:`petseg.review.app`).
+    index : LesionIndex
+        Bounding box, statistics and SUVmax voxel of each lesion of ``labels``; built
+        when the session is made and kept up to date by every edit.
     """
 
     case: CaseData

@@ -59,6 +59,9 @@ METHODS = ("method1", "method2", "method3")
 class ExperimentConfig:
     """Settings of the whole experiment (defaults: the paper's).
 
+    The training settings reach each network through :meth:`train_config`
+    (:class:`petseg.slices.training.TrainConfig`).
+
     Parameters
     ----------
     n_folds : int
@@ -67,8 +70,17 @@ class ExperimentConfig:
         Seeds the fold assignment and, offset per fold and network, every training.
     unet_epochs, cnn_epochs : int
         Paper: 30 and 15.
-    batch_size, learning_rate, validation_split, unet_loss, dropout
-        Passed to :class:`petseg.slices.training.TrainConfig`.
+    batch_size : int
+        Slices per training batch (paper: 32).
+    learning_rate : float
+        Adam learning rate (paper: 1e-3).
+    validation_split : float
+        Fraction of the training slices kept for validation, 0–1 (paper: 0.3).
+    unet_loss : str
+        One of :data:`petseg.slices.choices.UNET_LOSSES` (``clipped_bce``: the paper's
+        Keras binary cross-entropy).
+    dropout : tuple of float
+        Rates of the U-Net's five dropout layers, in the order of Table 2.
     precision : str
         ``"auto"`` (default: bf16 only where the CPU has native bf16, else fp32),
         ``"bf16"`` or ``"fp32"``; resolved when the config is made
@@ -78,6 +90,8 @@ class ExperimentConfig:
         Also run the 3D threshold CNN (:mod:`petseg.slices.threshold3d`) on the same folds.
     threshold3d_epochs : int
         Epochs of the 3D threshold CNN.
+    precision_reason : str
+        Why ``precision`` was resolved as it was (set by the config, not a parameter).
     """
 
     n_folds: int = field(default=6, metadata={"help": "patient-level test folds"})
@@ -163,6 +177,10 @@ class ExperimentResult:
     models : list of dict
         Per fold the trained ``unet``, ``cnn_pet`` and ``cnn_unet`` modules (not saved
         in JSON).
+    config : ExperimentConfig
+        The settings the experiment ran with.
+    seconds : float
+        Wall-clock duration of the whole experiment.
     threshold3d : dict or None
         Per-patient results of the 3D threshold CNN (see :mod:`petseg.slices.threshold3d`).
     """
@@ -184,10 +202,15 @@ def patient_folds(patient_ids: NDArray[np.str_], n_folds: int, seed: int = 0) ->
     ----------
     patient_ids : (N,) str ndarray
         Patient of each slice.
+    n_folds : int
+        Number of folds; at most the number of patients.
+    seed : int
+        Seeds the shuffle that breaks ties between patients with equal slice counts.
 
     Returns
     -------
-    dict patient id -> fold number (1..n_folds)
+    dict of str to int
+        Patient id → fold number (1..n_folds).
     """
     ids, counts = np.unique(np.asarray(patient_ids), return_counts=True)
     if len(ids) < n_folds:
@@ -206,41 +229,16 @@ def patient_folds(patient_ids: NDArray[np.str_], n_folds: int, seed: int = 0) ->
     return out
 
 
-def run_experiment(
+def _empty_table(
     slices: SliceSet,
-    config: ExperimentConfig = ExperimentConfig(),
-    progress: Callable[[str], None] | None = None,
-) -> ExperimentResult:
-    """Run the three methods, the oracle and the constant thresholds on every fold.
-
-    Parameters
-    ----------
-    slices : SliceSet
-        Tumour slices, ``(N, 64, 64)``, ordered by patient.
-    config : ExperimentConfig
-    progress : callable, optional
-        Called with one line of text after each step.
-    """
-    from petseg.slices.training import (
-        predict_thresholds,
-        predict_unet,
-        train_threshold_cnn,
-        train_unet,
-    )
-
-    if slices.images.shape[1:] != (64, 64):
-        raise ValueError(
-            f"the networks of Tables 2 and 3 take 64x64 slices, got {slices.images.shape[1:]}; "
-            "rebuild the slices with --size 64"
-        )
-    say = progress or (lambda _msg: None)
-    start = time.perf_counter()
+    fold: NDArray[np.int64],
+    opt_pet: NDArray[np.floating],
+    dice_oracle: NDArray[np.floating],
+    t_all: float,
+) -> dict[str, NDArray]:
+    """The per-slice table with its fold-independent columns filled, the others NaN."""
     n = len(slices.images)
-    fold_of = patient_folds(slices.patient_ids, config.n_folds, config.seed)
-    fold = np.array([fold_of[p] for p in slices.patient_ids], dtype=np.int64)
-    opt_pet, dice_oracle = optimal_thresholds(slices.images, slices.masks)
-    t_all, med_all = best_constant_threshold(slices.images, slices.masks)
-    cols: dict[str, NDArray] = {
+    return {
         "patient": slices.patient_ids.astype(str),
         "slice": slices.slice_index.astype(np.int64),
         "fold": fold,
@@ -254,69 +252,123 @@ def run_experiment(
         "predicted_threshold_method3": np.full(n, np.nan),
         "constant_threshold_method1": np.full(n, np.nan),
     }
+
+
+def _run_fold(
+    slices: SliceSet,
+    config: ExperimentConfig,
+    f: int,
+    test: NDArray[np.bool_],
+    cols: dict[str, NDArray],
+    unet_output: NDArray[np.float32],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train and test the three methods on fold ``f``; fill the ``test`` rows in place.
+
+    Returns the fold's record (without patients and seconds) and its trained networks.
+    """
+    from petseg.slices.training import (
+        predict_thresholds,
+        predict_unet,
+        train_threshold_cnn,
+        train_unet,
+    )
+
+    train = ~test
+    x_tr, m_tr = slices.images[train], slices.masks[train]
+    x_te, m_te = slices.images[test], slices.masks[test]
+    seed = config.seed * 1000 + 10 * f
+    # Method 1: U-Net + constant threshold searched on the training outputs.
+    step = f"fold {f}/{config.n_folds}"
+    unet, hist_unet = train_unet(
+        x_tr, m_tr, config.train_config(config.unet_epochs, seed), desc=f"{step} U-Net (m1, m3)"
+    )
+    out_tr = predict_unet(unet, x_tr, config.unet_loss, config.precision)
+    out_te = predict_unet(unet, x_te, config.unet_loss, config.precision)
+    unet_output[test] = out_te
+    t_m1, med_m1 = best_constant_threshold(out_tr, m_tr)
+    cols["dice_method1"][test] = dice_at_thresholds(out_te, m_te, t_m1)
+    cols["constant_threshold_method1"][test] = t_m1
+    # Method 2: threshold CNN on PET slices.
+    cnn_pet, hist_pet = train_threshold_cnn(
+        x_tr,
+        cols["optimal_threshold_pet"][train],
+        config.train_config(config.cnn_epochs, seed + 1),
+        desc=f"{step} threshold CNN on PET (m2)",
+    )
+    pred2 = predict_thresholds(cnn_pet, x_te, config.precision)
+    cols["predicted_threshold_method2"][test] = pred2
+    cols["dice_method2"][test] = dice_at_thresholds(x_te, m_te, pred2)
+    # Method 3: a fresh threshold CNN on the U-Net's outputs.
+    opt_out_tr, _ = optimal_thresholds(out_tr, m_tr)
+    opt_out_te, _ = optimal_thresholds(out_te, m_te)
+    cnn_unet, hist_unet_cnn = train_threshold_cnn(
+        out_tr,
+        opt_out_tr,
+        config.train_config(config.cnn_epochs, seed + 2),
+        desc=f"{step} threshold CNN on U-Net output (m3)",
+    )
+    pred3 = predict_thresholds(cnn_unet, out_te, config.precision)
+    cols["optimal_threshold_unet"][test] = opt_out_te
+    cols["predicted_threshold_method3"][test] = pred3
+    cols["dice_method3"][test] = dice_at_thresholds(out_te, m_te, pred3)
+    # Honest constant baseline: best median-Dice threshold of the training PET slices.
+    t_pet_tr, _ = best_constant_threshold(x_tr, m_tr)
+    cols["dice_pet_constant_train"][test] = dice_at_thresholds(x_te, m_te, t_pet_tr)
+    record = {
+        "test_slices": int(test.sum()),
+        "train_slices": int(train.sum()),
+        "seed": seed,
+        "constant_threshold_method1": t_m1,
+        "train_median_dice_method1": med_m1,
+        "constant_threshold_pet_train": t_pet_tr,
+        "history": {"unet": hist_unet, "cnn_pet": hist_pet, "cnn_unet": hist_unet_cnn},
+    }
+    return record, {"unet": unet, "cnn_pet": cnn_pet, "cnn_unet": cnn_unet}
+
+
+def run_experiment(
+    slices: SliceSet,
+    config: ExperimentConfig = ExperimentConfig(),
+    progress: Callable[[str], None] | None = None,
+) -> ExperimentResult:
+    """Run the three methods, the oracle and the constant thresholds on every fold.
+
+    Parameters
+    ----------
+    slices : SliceSet
+        Tumour slices, ``(N, 64, 64)``, ordered by patient.
+    config : ExperimentConfig
+        The folds, seeds and training settings.
+    progress : callable, optional
+        Called with one line of text after each step.
+
+    Returns
+    -------
+    ExperimentResult
+    """
+    if slices.images.shape[1:] != (64, 64):
+        raise ValueError(
+            f"the networks of Tables 2 and 3 take 64x64 slices, got {slices.images.shape[1:]}; "
+            "rebuild the slices with --size 64"
+        )
+    say = progress or (lambda _msg: None)
+    start = time.perf_counter()
+    fold_of = patient_folds(slices.patient_ids, config.n_folds, config.seed)
+    fold = np.array([fold_of[p] for p in slices.patient_ids], dtype=np.int64)
+    opt_pet, dice_oracle = optimal_thresholds(slices.images, slices.masks)
+    t_all, med_all = best_constant_threshold(slices.images, slices.masks)
+    cols = _empty_table(slices, fold, opt_pet, dice_oracle, t_all)
     unet_output = np.zeros(slices.images.shape, dtype=np.float32)
     folds: list[dict[str, Any]] = []
     models: list[dict[str, Any]] = []
     for f in range(1, config.n_folds + 1):
         t0 = time.perf_counter()
         test = fold == f
-        train = ~test
-        x_tr, m_tr = slices.images[train], slices.masks[train]
-        x_te, m_te = slices.images[test], slices.masks[test]
-        seed = config.seed * 1000 + 10 * f
-        # Method 1: U-Net + constant threshold searched on the training outputs.
-        step = f"fold {f}/{config.n_folds}"
-        unet, hist_unet = train_unet(
-            x_tr, m_tr, config.train_config(config.unet_epochs, seed), desc=f"{step} U-Net (m1, m3)"
-        )
-        out_tr = predict_unet(unet, x_tr, config.unet_loss, config.precision)
-        out_te = predict_unet(unet, x_te, config.unet_loss, config.precision)
-        unet_output[test] = out_te
-        t_m1, med_m1 = best_constant_threshold(out_tr, m_tr)
-        cols["dice_method1"][test] = dice_at_thresholds(out_te, m_te, t_m1)
-        cols["constant_threshold_method1"][test] = t_m1
-        # Method 2: threshold CNN on PET slices.
-        cnn_pet, hist_pet = train_threshold_cnn(
-            x_tr,
-            opt_pet[train],
-            config.train_config(config.cnn_epochs, seed + 1),
-            desc=f"{step} threshold CNN on PET (m2)",
-        )
-        pred2 = predict_thresholds(cnn_pet, x_te, config.precision)
-        cols["predicted_threshold_method2"][test] = pred2
-        cols["dice_method2"][test] = dice_at_thresholds(x_te, m_te, pred2)
-        # Method 3: a fresh threshold CNN on the U-Net's outputs.
-        opt_out_tr, _ = optimal_thresholds(out_tr, m_tr)
-        opt_out_te, _ = optimal_thresholds(out_te, m_te)
-        cnn_unet, hist_unet_cnn = train_threshold_cnn(
-            out_tr,
-            opt_out_tr,
-            config.train_config(config.cnn_epochs, seed + 2),
-            desc=f"{step} threshold CNN on U-Net output (m3)",
-        )
-        pred3 = predict_thresholds(cnn_unet, out_te, config.precision)
-        cols["optimal_threshold_unet"][test] = opt_out_te
-        cols["predicted_threshold_method3"][test] = pred3
-        cols["dice_method3"][test] = dice_at_thresholds(out_te, m_te, pred3)
-        # Honest constant baseline: best median-Dice threshold of the training PET slices.
-        t_pet_tr, _ = best_constant_threshold(x_tr, m_tr)
-        cols["dice_pet_constant_train"][test] = dice_at_thresholds(x_te, m_te, t_pet_tr)
+        record, networks = _run_fold(slices, config, f, test, cols, unet_output)
         seconds = time.perf_counter() - t0
-        folds.append(
-            {
-                "fold": f,
-                "patients": sorted(p for p, g in fold_of.items() if g == f),
-                "test_slices": int(test.sum()),
-                "train_slices": int(train.sum()),
-                "seed": seed,
-                "constant_threshold_method1": t_m1,
-                "train_median_dice_method1": med_m1,
-                "constant_threshold_pet_train": t_pet_tr,
-                "history": {"unet": hist_unet, "cnn_pet": hist_pet, "cnn_unet": hist_unet_cnn},
-                "seconds": round(seconds, 2),
-            }
-        )
-        models.append({"unet": unet, "cnn_pet": cnn_pet, "cnn_unet": cnn_unet})
+        patients = sorted(p for p, g in fold_of.items() if g == f)
+        folds.append({"fold": f, "patients": patients, **record, "seconds": round(seconds, 2)})
+        models.append(networks)
         say(
             f"fold {f}/{config.n_folds}: {int(test.sum())} test slices, median Dice "
             f"m1 {np.median(cols['dice_method1'][test]):.3f} "
@@ -353,7 +405,16 @@ def _median_iqr(values: NDArray[np.floating]) -> dict[str, float]:
 def table4(result: ExperimentResult) -> list[dict[str, Any]]:
     """Median and IQR (:func:`petseg.stats.median_iqr`) of Dice, per fold and pooled.
 
-    Columns: the three methods plus the oracle and the two constant-threshold baselines.
+    Parameters
+    ----------
+    result : ExperimentResult
+        A finished experiment (:func:`run_experiment`).
+
+    Returns
+    -------
+    list of dict
+        One row per fold and a last row ``"all"``; columns: the three methods plus the
+        oracle and the two constant-threshold baselines, each ``{median, iqr, n}``.
     """
     t = result.table
     columns = (*METHODS, "oracle", "pet_constant_all", "pet_constant_train")
@@ -375,7 +436,17 @@ def table5(result: ExperimentResult) -> list[dict[str, Any]]:
     """Two-sided Wilcoxon signed-rank p-values between the methods' Dice
     (:func:`petseg.stats.wilcoxon_signed_rank`: ``scipy.stats.wilcoxon``, zeros discarded).
 
-    ``None`` where every paired difference is zero.
+    Parameters
+    ----------
+    result : ExperimentResult
+        As for :func:`table4`.
+
+    Returns
+    -------
+    list of dict
+        Rows as :func:`table4`'s, with the columns ``method1_vs_method2``,
+        ``method1_vs_method3``, ``method2_vs_method3`` p-values, ``None`` where every
+        paired difference is zero.
     """
     t = result.table
     pairs = (("method1", "method2"), ("method1", "method3"), ("method2", "method3"))
