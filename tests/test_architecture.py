@@ -57,29 +57,7 @@ PRIVATE_IMPORTS_PENDING: frozenset[str] = frozenset()
 LONG_FUNCTIONS_PENDING: frozenset[str] = frozenset()
 
 #: ``module.name`` of public definitions whose parameters are not all documented.
-UNDOCUMENTED_PENDING: frozenset[str] = frozenset(
-    {
-        "petseg.nn.data.Case",
-        "petseg.nn.data.preprocess",
-        "petseg.nn.data.read_case",
-        "petseg.nn.data.resample",
-        "petseg.nn.data.validation_patches",
-        "petseg.nn.folds.fold_of_case",
-        "petseg.nn.folds.validate_folds",
-        "petseg.nn.model.count_parameters",
-        "petseg.nn.plan.Budget",
-        "petseg.nn.plan.ChannelNorm",
-        "petseg.nn.plan.Fingerprint",
-        "petseg.nn.plan.Plan",
-        "petseg.nn.plan.fingerprint_cases",
-        "petseg.nn.plan.normalise",
-        "petseg.nn.train.FoldResult",
-        "petseg.nn.train.load_cases",
-        "petseg.nn.train.make_optimizer",
-        "petseg.nn.train.plan_model_folder",
-        "petseg.nn.train.resolve_device",
-    }
-)
+UNDOCUMENTED_PENDING: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

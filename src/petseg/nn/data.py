@@ -54,8 +54,18 @@ CHANNEL_FILES = {"pet": PET_FILES[0], "ct": CT_FILES[0]}
 class Case:
     """One training case on its own grid.
 
-    ``image`` is (C, Z, Y, X) float32 in physical units (PET SUV g/mL, CT HU), ``label``
-    (Z, Y, X) uint8 with 1 for lesion voxels.
+    Attributes
+    ----------
+    case_id : str
+        The case folder's name in the dataset.
+    image : float32 ndarray
+        (C, Z, Y, X) channels in physical units: PET in SUVbw g/mL, CT in HU (on the PET
+        grid).
+    label : uint8 ndarray
+        (Z, Y, X) lesion mask on the same grid: 1 for lesion voxels, 0 elsewhere (all 0
+        for a case read without labels).
+    geometry : Geometry
+        The PET grid of ``image`` and ``label`` (shape, spacing in mm, affine).
     """
 
     case_id: str
@@ -72,7 +82,25 @@ class Case:
 def read_case(
     dataset: str | Path, case_id: str, channels: Sequence[str], *, labelled: bool = True
 ) -> Case:
-    """Read one case's channels (and lesion labels) from a dataset folder."""
+    """Read one case's channels (and lesion labels) from a dataset folder.
+
+    Parameters
+    ----------
+    dataset : str or Path
+        The dataset folder (``docs/dataset-layout.md``).
+    case_id : str
+        The case folder's name.
+    channels : sequence of str
+        Channels to stack, in this order: ``"pet"`` (``pet.nii.gz``, SUVbw in g/mL) and
+        ``"ct"`` (``ct.nii.gz``, HU on the PET grid).
+    labelled : bool
+        Read ``lesions.nii.gz`` (voxels > 0 become 1); False gives an all-zero label.
+
+    Returns
+    -------
+    Case
+        The case on its own (PET) grid.
+    """
     from petseg.io.nifti import read_nifti
 
     folder = Path(dataset) / case_id
@@ -113,6 +141,18 @@ def resample(array: NDArray[np.floating], shape: Sequence[int]) -> NDArray[np.fl
 
     Used in both directions (to the plan's spacing and back), so a probability map
     returns to the original grid with the same interpolation.
+
+    Parameters
+    ----------
+    array : floating ndarray
+        (C, Z, Y, X) image or probability map.
+    shape : sequence of int
+        (Z, Y, X) target shape, in voxels.
+
+    Returns
+    -------
+    float32 ndarray
+        (C, *shape) resampled array (``array`` itself, as float32, when the shape matches).
     """
     import torch
 
@@ -133,6 +173,24 @@ def preprocess(
     """Resample a (C, Z, Y, X) image (and its label) to the plan's spacing and normalise it.
 
     Labels are resampled as a float mask and thresholded at 0.5.
+
+    Parameters
+    ----------
+    image : floating ndarray
+        (C, Z, Y, X) image in physical units (PET SUVbw in g/mL, CT in HU), channels in
+        the order of ``plan.channels``.
+    spacing : sequence of float
+        (dz, dy, dx) voxel size of ``image``, in mm.
+    plan : Plan
+        Gives the target spacing (mm) and the per-channel normalisation.
+    label : integer ndarray or None
+        (Z, Y, X) binary lesion mask (0/1) on the grid of ``image``; None for no label.
+
+    Returns
+    -------
+    tuple of (float32 ndarray, uint8 ndarray or None)
+        The (C, z, y, x) normalised image at the target spacing and the (z, y, x) 0/1
+        label on that grid (None when ``label`` is None).
     """
     shape = target_shape(image.shape[1:], spacing, plan.target_spacing)
     out = normalise(resample(image, shape), plan)
@@ -304,6 +362,25 @@ def validation_patches(
 
     Lesion-centred patches pick their lesion with ``sampling="lesion"`` when ``cases``
     hold numbered lesions, so small lesions count in the validation Dice too.
+
+    Parameters
+    ----------
+    cases : sequence of tuple of (float32 ndarray, integer ndarray)
+        Preprocessed validation cases: a (C, Z, Y, X) normalised image and its (Z, Y, X)
+        lesions numbered 1..N (:func:`label_lesions`) or binary label; patch n comes from
+        case ``n % len(cases)``.
+    plan : Plan
+        Gives the (z, y, x) patch size, in voxels.
+    n_patches : int
+        Number of patches N; patches 0, 2, 4, … are lesion-centred (when the case has a
+        lesion).
+    seed : int
+        Seed of every draw (the generator is ``default_rng([seed, 999])``).
+
+    Returns
+    -------
+    tuple of (float32 ndarray, uint8 ndarray)
+        (N, C, *patch) image patches and (N, 1, *patch) 0/1 labels.
     """
     rng = np.random.default_rng([seed, 999])
     images = []

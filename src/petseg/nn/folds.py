@@ -86,7 +86,21 @@ def make_folds(
 
 
 def validate_folds(split: Mapping[str, Any], case_ids: Sequence[str]) -> None:
-    """Check that a saved split covers exactly ``case_ids``, each once as validation."""
+    """Check that a saved split covers exactly ``case_ids``, each once as validation.
+
+    Parameters
+    ----------
+    split : mapping of str to Any
+        A split as :func:`make_folds` returns it (read from ``folds.json``).
+    case_ids : sequence of str
+        The dataset's case ids.
+
+    Raises
+    ------
+    ValueError
+        Not a petseg split, a fold with a case in both parts, or validation parts that
+        miss a case or name an unknown one.
+    """
     if split.get("format") != FOLDS_FORMAT:
         raise ValueError(f"not a petseg folds file (format {split.get('format')!r})")
     seen: list[str] = []
@@ -104,7 +118,25 @@ def validate_folds(split: Mapping[str, Any], case_ids: Sequence[str]) -> None:
 
 
 def fold_of_case(split: Mapping[str, Any], case_id: str) -> int:
-    """The fold whose validation part holds ``case_id`` (the fold that did not train on it)."""
+    """The fold whose validation part holds ``case_id`` (the fold that did not train on it).
+
+    Parameters
+    ----------
+    split : mapping of str to Any
+        A split as :func:`make_folds` returns it (read from ``folds.json``).
+    case_id : str
+        The case to look up.
+
+    Returns
+    -------
+    int
+        The fold number k.
+
+    Raises
+    ------
+    ValueError
+        If no fold holds ``case_id``.
+    """
     for fold in split["folds"]:
         if case_id in fold["val"]:
             return int(fold["fold"])

@@ -52,5 +52,16 @@ def build_model(plan: Plan, *, deep_supervision: bool = False) -> torch.nn.Modul
 
 
 def count_parameters(model: torch.nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network (e.g. from :func:`build_model`).
+
+    Returns
+    -------
+    int
+        Sum of the element counts of the parameters with ``requires_grad``.
+    """
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad))

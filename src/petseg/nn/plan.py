@@ -73,16 +73,25 @@ PET_SCHEMES = (PET_NORMALISATION, IMAGE_ZSCORE)
 class Budget:
     """Compute budget that bounds the plan.
 
-    Parameters
+    Attributes
     ----------
-    min_spacing_mm : finest target spacing allowed (mm)
-    max_patch_voxels : largest training/inference patch (voxels)
-    base_filters, max_filters : filters of the first and of the widest stage
-    max_stages : number of resolution stages (pooling operations + 1)
-    batch_size : training batch size
-    max_inference_voxels : largest sliding window at inference (voxels); the network is
-        fully convolutional, so a window larger than the training patch covers a
-        whole-body study with fewer overlapping windows (a 4–8× saving on CPU)
+    name : str
+        The budget's key in ``BUDGETS``, recorded as the plan's ``budget``.
+    min_spacing_mm : float
+        Finest target spacing allowed, in mm (0: the data's median spacing).
+    max_patch_voxels : int
+        Largest training patch, in voxels.
+    base_filters, max_filters : int
+        Filters of the first and of the widest stage.
+    max_stages : int
+        Number of resolution stages (pooling operations + 1).
+    batch_size : int
+        Training batch size (patches per iteration).
+    max_inference_voxels : int
+        Largest sliding window at inference, in voxels; the network is fully
+        convolutional, so a window larger than the training patch covers a whole-body
+        study with fewer overlapping windows (a 4–8× saving on CPU). 0 (or a cap below
+        the patch) keeps the training patch.
     """
 
     name: str
@@ -116,7 +125,23 @@ def get_budget(name: str) -> Budget:
 
 @dataclass(frozen=True)
 class ChannelNorm:
-    """Normalisation of one input channel: ``(clip(x, low, high) - mean) / std``."""
+    """Normalisation of one input channel: ``(clip(x, low, high) - mean) / std``.
+
+    Attributes
+    ----------
+    channel : str
+        The channel's name (``"pet"`` or ``"ct"``).
+    scheme : str
+        ``"ct_zscore_clipped"``, ``PET_NORMALISATION`` or ``IMAGE_ZSCORE`` (which takes
+        the mean and SD of each clipped image instead of ``mean`` and ``std``).
+    clip_low, clip_high : float
+        Clipping bounds in the channel's unit (SUVbw g/mL for PET, HU for CT).
+    mean : float
+        Subtracted after clipping, in the channel's unit (0 for PET).
+    std : float
+        Divisor after subtracting ``mean``, in the channel's unit (for PET the dataset's
+        mean lesion SUV, g/mL).
+    """
 
     channel: str
     scheme: str
@@ -130,8 +155,24 @@ class ChannelNorm:
 class Fingerprint:
     """Summary of a training set.
 
-    ``spacings`` are ``(dz, dy, dx)`` mm per case, ``shapes`` ``(Z, Y, X)`` per case;
-    ``intensity`` maps channel name to foreground statistics (mean, std, percentiles).
+    Attributes
+    ----------
+    case_ids : tuple of str
+        The cases, in the order of ``spacings`` and ``shapes``.
+    spacings : tuple of tuple of float
+        Per case, the (dz, dy, dx) voxel size in mm.
+    shapes : tuple of tuple of int
+        Per case, the (Z, Y, X) shape in voxels.
+    channels : tuple of str
+        The C channel names, in image order.
+    intensity : dict of str to dict of str to float
+        Channel name → statistics of its sampled foreground (lesion) voxels in the
+        channel's unit (SUVbw g/mL, HU): ``mean``, ``std``, ``percentile_00_5``,
+        ``percentile_99_5``, ``min``, ``max``.
+    foreground_voxels : int
+        Lesion voxels over all cases.
+    negative_cases : int
+        Cases without a lesion voxel.
     """
 
     case_ids: tuple[str, ...]
@@ -156,11 +197,24 @@ def fingerprint_cases(
 
     Parameters
     ----------
-    images : per case, (C, Z, Y, X) float arrays (PET in SUV g/mL, CT in HU)
-    labels : per case, (Z, Y, X) int arrays; > 0 is foreground (lesion)
-    spacings : per case, (dz, dy, dx) in mm
-    channels : the C channel names, e.g. ``("pet", "ct")``
-    seed : seed of the foreground voxel subsampling (deterministic)
+    case_ids : sequence of str
+        One id per case, named in errors.
+    images : sequence of floating ndarray
+        Per case, the (C, Z, Y, X) image: PET in SUVbw g/mL, CT in HU.
+    labels : sequence of integer ndarray
+        Per case, the (Z, Y, X) label on the image's grid; > 0 is foreground (lesion).
+    spacings : sequence of tuple of float
+        Per case, the (dz, dy, dx) voxel size in mm.
+    channels : sequence of str
+        The C channel names, e.g. ``("pet", "ct")``.
+    seed : int
+        Seed of the foreground voxel subsampling (at most ``VOXELS_PER_CASE`` voxels per
+        case and channel), so the fingerprint is deterministic.
+
+    Returns
+    -------
+    Fingerprint
+        The dataset's summary.
 
     Raises
     ------
@@ -218,7 +272,39 @@ def fingerprint_cases(
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything needed to build, train and apply the network; saved as ``plan.json``."""
+    """Everything needed to build, train and apply the network; saved as ``plan.json``.
+
+    Attributes
+    ----------
+    channels : tuple of str
+        Input channel names, in order (e.g. ``("pet", "ct")``).
+    target_spacing : tuple of float
+        (dz, dy, dx) voxel size the network works at, in mm.
+    patch_size : tuple of int
+        (z, y, x) training patch at ``target_spacing``, in voxels (a multiple of the
+        total stride).
+    inference_patch_size : tuple of int
+        (z, y, x) sliding window at inference, in voxels; at least ``patch_size``.
+    kernel_sizes : tuple of tuple of int
+        Per stage, the (z, y, x) convolution kernel (3, or 1 along an axis still more
+        than twice as coarse as the finest).
+    strides : tuple of tuple of int
+        Per stage, the (z, y, x) downsampling stride: (1, 1, 1) first, then 2 along the
+        pooled axes.
+    filters : tuple of int
+        Feature channels per stage.
+    normalisation : tuple of ChannelNorm
+        One per channel, in the order of ``channels``.
+    batch_size : int
+        Patches per training iteration.
+    budget : str
+        Name of the :class:`Budget` the plan was made with.
+    median_shape : tuple of int
+        (Z, Y, X) median case extent at ``target_spacing``, in voxels.
+    fingerprint : dict of str to Any
+        Summary of the dataset planned from: ``cases``, ``negative_cases``,
+        ``foreground_voxels``, ``median_spacing_mm`` and ``intensity``.
+    """
 
     channels: tuple[str, ...]
     target_spacing: tuple[float, float, float]
@@ -381,6 +467,19 @@ def normalise(image: NDArray[np.floating], plan: Plan) -> NDArray[np.float32]:
 
     ``(clip(x, low, high) - mean) / std`` with the plan's constants, or with the clipped
     image's own mean and SD for the ``IMAGE_ZSCORE`` scheme.
+
+    Parameters
+    ----------
+    image : floating ndarray
+        (C, Z, Y, X) image in physical units (PET SUVbw in g/mL, CT in HU), channels in
+        the order of ``plan.channels``.
+    plan : Plan
+        Gives one :class:`ChannelNorm` per channel.
+
+    Returns
+    -------
+    float32 ndarray
+        (C, Z, Y, X) normalised image.
     """
     if image.shape[0] != len(plan.normalisation):
         raise ValueError(

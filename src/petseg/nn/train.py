@@ -255,7 +255,22 @@ def learning_rate_factor(iteration: int, config: TrainConfig) -> float:
 
 
 def make_optimizer(parameters: Any, config: TrainConfig) -> Any:
-    """The torch optimiser of a configuration made concrete by :meth:`TrainConfig.for_budget`."""
+    """The torch optimiser of a configuration made concrete by :meth:`TrainConfig.for_budget`.
+
+    Parameters
+    ----------
+    parameters : iterable of torch.nn.Parameter
+        The parameters to optimise (``model.parameters()``).
+    config : TrainConfig
+        Resolved by :meth:`TrainConfig.for_budget`; gives ``optimizer`` (``"sgd"``,
+        Nesterov, or ``"adamw"``), ``learning_rate``, ``momentum`` (SGD) and
+        ``weight_decay``.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+        SGD or AdamW.
+    """
     import torch
 
     if config.learning_rate is None or config.optimizer == "auto":
@@ -307,7 +322,33 @@ def make_loss(config: TrainConfig = TrainConfig()) -> Callable[[Any, Any], Any]:
 
 @dataclass(frozen=True)
 class FoldResult:
-    """Outcome of one fold: where its weights are and its last epoch's figures."""
+    """Outcome of one fold: where its weights are and its last epoch's figures.
+
+    Attributes
+    ----------
+    fold : int
+        The fold number k.
+    model_path : Path
+        ``out/fold_<k>/model.pt``; written once the fold has finished (all epochs, early
+        stop or :func:`finish_fold`), so absent after a run stopped part-way.
+    epochs_done : int
+        Epochs trained so far, those before a resume included.
+    final_loss : float
+        Mean training loss (Dice + cross-entropy) of the last epoch; NaN before any.
+    final_val_dice : float
+        Validation Dice (not smoothed) of the last epoch; NaN before any.
+    seconds : float
+        Wall time of this call in s, data preparation included.
+    resumed_from_epoch : int
+        Epoch of the checkpoint the call resumed from (0: a fresh start).
+    best_epoch : int
+        Epoch of the best smoothed validation Dice (0: none yet).
+    best_val_dice : float
+        That smoothed Dice (exponential moving average, ``VAL_DICE_EMA``); -1 before the
+        first epoch.
+    stopped_early : bool
+        True when the fold stopped after ``patience`` epochs without a new best.
+    """
 
     fold: int
     model_path: Path
@@ -322,7 +363,23 @@ class FoldResult:
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` → ``"cuda"`` when available else ``"cpu"``; ``"cuda"`` must be available."""
+    """``"auto"`` → ``"cuda"`` when available else ``"cpu"``; ``"cuda"`` must be available.
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+    Returns
+    -------
+    str
+        ``"cpu"`` or ``"cuda"``.
+
+    Raises
+    ------
+    ValueError
+        If ``"cuda"`` is asked for and torch sees no CUDA GPU.
+    """
     import torch
 
     if device == "auto":
@@ -333,7 +390,20 @@ def resolve_device(device: str) -> str:
 
 
 def load_cases(dataset: str | Path, channels: Sequence[str] = ("pet", "ct")) -> list[Case]:
-    """Read every labelled case of a dataset folder (physical units, own grid)."""
+    """Read every labelled case of a dataset folder (physical units, own grid).
+
+    Parameters
+    ----------
+    dataset : str or Path
+        The dataset folder; every case must hold ``lesions.nii.gz``.
+    channels : sequence of str
+        Channels to read, in this order (``"pet"``, ``"ct"``).
+
+    Returns
+    -------
+    list of Case
+        In the order of :func:`petseg.io.dataset.list_cases`.
+    """
     return [read_case(dataset, c, channels) for c in list_cases(dataset, labelled=True)]
 
 
@@ -351,6 +421,27 @@ def plan_model_folder(
     An existing plan/split is reused so that resumed and additional folds train on the
     same plan; a split that does not match the dataset's cases is an error. ``out`` must
     be new, empty or a petseg model folder (:func:`petseg.io.atomic.claim_dir`).
+
+    Parameters
+    ----------
+    dataset : str or Path
+        The dataset folder; its ``dataset.json`` may give ``patient_of`` for a new split.
+    out : str or Path
+        The model folder.
+    cases : sequence of Case
+        The dataset's labelled cases (:func:`load_cases`): fingerprinted for a new plan,
+        split into folds (negative controls spread) or checked against ``folds.json``.
+    n_folds : int
+        Number of patient-level folds; must match an existing ``folds.json``.
+    budget : str
+        A ``BUDGETS`` name for a new plan (an existing plan keeps its own).
+    split_seed : int
+        Shuffling seed of a new split.
+
+    Returns
+    -------
+    tuple of (Plan, dict)
+        The plan and the split, as saved in ``plan.json`` and ``folds.json``.
     """
     out = claim_dir(out, kind="model", inputs=[dataset], recognise=("plan.json",))
     plan_path = out / "plan.json"
