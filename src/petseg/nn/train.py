@@ -618,9 +618,18 @@ def _resume(path: Path, state: _FoldState, config: TrainConfig, device: str) -> 
 
 
 def _train_epoch(
-    state: _FoldState, data: _FoldData, plan: Plan, config: TrainConfig, fold: int, device: str
+    state: _FoldState,
+    data: _FoldData,
+    plan: Plan,
+    config: TrainConfig,
+    fold: int,
+    device: str,
+    on_iteration: Callable[[], object] = lambda: None,
 ) -> tuple[float, float]:
-    """One epoch of iterations; returns (mean loss, learning rate of its last iteration)."""
+    """One epoch of iterations; returns (mean loss, learning rate of its last iteration).
+
+    ``on_iteration`` is called after each iteration (the progress bar's step).
+    """
     import torch
 
     augment = augmentation() if config.augment else None
@@ -651,6 +660,7 @@ def _train_epoch(
         state.scaler.update()
         state.scheduler.step()
         losses.append(float(loss.detach()))
+        on_iteration()
     return float(np.mean(losses)), lr
 
 
@@ -779,7 +789,7 @@ def train_fold(
     stop_after_epochs : stop (as if interrupted) once this many epochs of this call are
         done, leaving the checkpoint to resume from; None trains to ``config.epochs``
         (or to the early stop)
-    progress : show a progress bar (epoch, loss, validation Dice)
+    progress : show a progress bar (iterations with their epoch, loss, validation Dice)
     on_epoch : called with each epoch's log row
     """
     from petseg.progress import progress as progress_bar
@@ -800,15 +810,21 @@ def train_fold(
         end = min(end, config.epochs)
         title = f"fold {fold}: {plan.budget} plan, {device}"
         shown = contextlib.nullcontext() if progress else quiet()
+        per_epoch = config.iterations_per_epoch
         with (
             shown,
             progress_bar(
-                total=config.epochs, initial=state.epoch, desc=f"fold {fold}", unit="epoch"
+                total=config.epochs * per_epoch,
+                initial=state.epoch * per_epoch,
+                desc=f"fold {fold}",
+                unit="it",
             ) as bar,
         ):
             while state.epoch < end and not state.stopped:
                 t0 = time.perf_counter()
-                loss, lr = _train_epoch(state, data, plan, config, fold, device)
+                loss, lr = _train_epoch(
+                    state, data, plan, config, fold, device, on_iteration=lambda: bar.update(1)
+                )
                 row = {
                     "epoch": state.epoch + 1,
                     "iterations": (state.epoch + 1) * config.iterations_per_epoch,
@@ -818,8 +834,9 @@ def train_fold(
                     "seconds": round(time.perf_counter() - t0, 3),
                 }
                 _end_epoch(state, row, fold_dir, config, title)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}", val_dice=f"{row['val_dice']:.3f}")
+                bar.set_postfix(
+                    epoch=row["epoch"], loss=f"{loss:.3f}", val_dice=f"{row['val_dice']:.3f}"
+                )
                 if on_epoch is not None:
                     on_epoch(row)
         if state.epoch >= config.epochs or state.stopped:
