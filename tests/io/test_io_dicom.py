@@ -340,3 +340,11 @@ def test_skip_unreadable_does_not_apply_to_nifti(tmp_path: Path) -> None:
     write_nifti(pet, np.ones((2, 3, 4), np.float32), Geometry.from_spacing((2, 3, 4), (2, 2, 2)))
     with pytest.raises(ValueError, match=r"skip_unreadable= \(--skip-unreadable\) cannot apply"):
         load_study(pet=pet, skip_unreadable=True)
+
+
+def test_image_series_leaves_out_the_structure_set(sts_study) -> None:
+    from petseg.io.dicom import discover_series, image_series
+
+    folder = sts_study("STS_004")  # pet/ and the physician's pet-rtstruct.dcm
+    assert "RTSTRUCT" in {s.modality for s in discover_series(folder)}
+    assert [s.modality for s in image_series(folder)] == ["PT"]

@@ -32,6 +32,7 @@ from petseg.study import DicomSource, Geometry
 
 __all__ = [
     "DICOM_SUFFIXES",
+    "NON_IMAGE_MODALITIES",
     "SPACING_TOLERANCE",
     "DicomFileError",
     "DicomScan",
@@ -39,6 +40,7 @@ __all__ = [
     "DicomVolume",
     "dicom_source",
     "discover_series",
+    "image_series",
     "instance_uids",
     "raw_value",
     "read_series",
@@ -311,6 +313,27 @@ def instance_uids(datasets: Sequence[Any], files: Sequence[Path]) -> list[str]:
     return [
         str(_value(ds, "SOPInstanceUID", path)) for ds, path in zip(datasets, files, strict=True)
     ]
+
+
+#: Modalities of DICOM objects that are not images: structure sets, segmentations, reports,
+#: plans, doses, presentation states and key-object selections.
+NON_IMAGE_MODALITIES = frozenset({"RTSTRUCT", "SEG", "SR", "RTPLAN", "RTDOSE", "PR", "KO"})
+
+
+def image_series(folder: str | os.PathLike[str]) -> list[DicomSeries]:
+    """The image series under ``folder`` (headers only), without the non-image objects.
+
+    Parameters
+    ----------
+    folder : path
+        Searched recursively.
+
+    Returns
+    -------
+    list of DicomSeries
+        Every series whose modality is not in :data:`NON_IMAGE_MODALITIES`.
+    """
+    return [s for s in discover_series(folder) if s.modality not in NON_IMAGE_MODALITIES]
 
 
 def discover_series(folder: str | os.PathLike[str]) -> list[DicomSeries]:

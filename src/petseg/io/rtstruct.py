@@ -274,12 +274,10 @@ def _reference_geometry(reference: Path, rtstruct: Any) -> tuple[Geometry, dict[
 
     if reference.is_file() and reference.name.endswith((".nii", ".nii.gz")):
         return read_nifti_geometry(reference), {"reference": str(reference)}
-    import pydicom
-
-    from petseg.io.dicom import discover_series, series_geometry
+    from petseg.io.dicom import image_series, series_geometry
 
     frames, referenced_series = _referenced_uids(rtstruct)
-    images = [s for s in discover_series(reference) if s.modality not in {"RTSTRUCT", "SEG", "SR"}]
+    images = image_series(reference)
     chosen = [s for s in images if s.series_uid in referenced_series]
     if not chosen:
         chosen = [s for s in images if s.frame_of_reference_uid in frames]
@@ -294,8 +292,7 @@ def _reference_geometry(reference: Path, rtstruct: Any) -> tuple[Geometry, dict[
             "NIfTI file of the grid"
         )
     series = chosen[0]
-    headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in series.files]
-    geometry, _ = series_geometry(headers, list(series.files), name=series.summary())
+    geometry, _ = series_geometry(list(series.datasets), list(series.files), name=series.summary())
     return geometry, {
         "reference": str(reference),
         "series_instance_uid": series.series_uid,

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from petseg.contours import align_to_grid
 from petseg.io.atomic import atomic_file, check_writable_target
-from petseg.io.dicom import dicom_source, discover_series
+from petseg.io.dicom import dicom_source, image_series
 from petseg.lesions import as_label_map
 from petseg.study import DicomSource, Geometry
 
@@ -77,7 +77,6 @@ IDENTITY_TYPE3 = (
     "StudyDescription",
 )
 #: Modalities of series that are not images to reference.
-_NON_IMAGE_MODALITIES = frozenset({"RTSTRUCT", "SEG", "SR", "RTPLAN", "RTDOSE", "PR", "KO"})
 
 
 class EmptyLesionMapError(ValueError):
@@ -142,7 +141,7 @@ def read_reference_series(
 
     if isinstance(source, (str, os.PathLike)):
         folder = Path(source)
-        series = [s for s in discover_series(folder) if s.modality not in _NON_IMAGE_MODALITIES]
+        series = image_series(folder)
         if len(series) > 1:
             series = [s for s in series if s.modality == "PT"] or series
         if len(series) != 1:
@@ -151,11 +150,10 @@ def read_reference_series(
                 f"{folder}: need exactly one PET image series to reference, found {listing}; "
                 "pass the folder of the PET series itself"
             )
-        files = list(series[0].files)
-    else:
-        files = [Path(f) for f in source]
-        if not files:
-            raise ValueError("no reference DICOM files given")
+        return dicom_source(series[0].datasets, series[0].files)  # read once, headers only
+    files = [Path(f) for f in source]
+    if not files:
+        raise ValueError("no reference DICOM files given")
     headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     return dicom_source(headers, files)
 
