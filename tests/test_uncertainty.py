@@ -60,6 +60,20 @@ def test_an_incomplete_ensemble_is_refused():
         ensemble.mean()
 
 
+@pytest.mark.parametrize("bad", [np.nan, -0.5, 3.2], ids=["NaN", "negative", "logit"])
+def test_a_fold_map_that_is_no_probability_is_refused(bad):
+    ensemble = FoldEnsemble((1, 1, 2), folds=[0])
+    with pytest.raises(ValueError, match=r"fold 0 probability must lie in \[0, 1\]"):
+        ensemble.add(0, np.array([[[0.2, bad]]]))
+    assert ensemble.added == []
+
+
+def test_a_fold_map_rounded_just_past_one_is_clipped():
+    ensemble = FoldEnsemble((1, 1, 2), folds=[0])
+    ensemble.add(0, np.array([[[1.0005, 0.0]]], np.float32))  # float16 storage rounding
+    assert ensemble.mean().max() == 1.0
+
+
 def test_lesion_table_of_a_hand_made_map():
     labels = np.array([[[1, 1, 0, 2, 2, 0]]])
     uncertainty = np.array([[[0.2, 0.6, 0.9, 0.0, 0.1, 0.0]]], np.float32)

@@ -94,6 +94,10 @@ def mutual_information(fold_probabilities: Sequence[NDArray[np.floating]]) -> ND
     return ensemble.mutual_information()
 
 
+#: Rounding a probability map may leave it this far outside [0, 1] (float16 storage).
+PROBABILITY_TOLERANCE = 1e-3
+
+
 class FoldEnsemble:
     """Running mean, mutual information and per-fold votes of fold probabilities.
 
@@ -123,6 +127,13 @@ class FoldEnsemble:
         p = np.asarray(probability, dtype=np.float32)
         if p.shape != self.shape:
             raise ValueError(f"fold {fold} probability has shape {p.shape}, expected {self.shape}")
+        low, high = (float(v) for v in (np.min(p), np.max(p)))
+        if not (low >= -PROBABILITY_TOLERANCE and high <= 1.0 + PROBABILITY_TOLERANCE):
+            raise ValueError(
+                f"fold {fold} probability must lie in [0, 1], got values from {low:g} to "
+                f"{high:g}: pass softmax probabilities, not logits or a label map"
+            )
+        p = np.clip(p, 0.0, 1.0)
         self._sum += p
         self._entropy += binary_entropy(p)
         bit = self._votes.dtype.type(1 << self.folds.index(fold))
